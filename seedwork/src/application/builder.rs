@@ -1,0 +1,306 @@
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::bus::{Bus, BusParts, ErasedMessageHandler, TypedMessageHandler};
+use super::registry::registrations;
+use super::router::{erase_mapper, ErasedDomainHandler, ErasedMapper, TypedDomainHandler};
+use super::{
+    Command, CommandHandler, DomainEventHandler, EventRouter, FromResources, MessageHandler,
+    Query, QueryHandler, Resources,
+};
+use crate::domain::DomainEvent;
+use crate::error::{BuildError, HandlerKind};
+use crate::messaging::IntegrationMessage;
+use crate::uow::TransactionalStore;
+
+struct Entry {
+    key: TypeId,
+    type_name: String,
+    handler_name: String,
+    /// `Arc<dyn CommandHandler<C>>` or `Arc<dyn QueryHandler<Q>>`.
+    handler: Box<dyn Any + Send + Sync>,
+}
+
+struct MessageEntry {
+    message_type: &'static str,
+    handler_name: String,
+    handler: Arc<dyn ErasedMessageHandler>,
+}
+
+/// Builds a [`Bus`]: the application's dependencies, its store, and its handlers, added
+/// explicitly or collected from the attribute macros with [`registered`](Self::registered).
+///
+/// Problems (two handlers for one command, a dependency nobody provided) are collected and
+/// reported by [`build`](Self::build), naming the handlers involved.
+pub struct BusBuilder {
+    resources: Resources,
+    store: Option<Arc<dyn TransactionalStore>>,
+    service_name: String,
+    include_registered: bool,
+    commands: Vec<Entry>,
+    queries: Vec<Entry>,
+    messages: Vec<MessageEntry>,
+    domain_handlers: Vec<(TypeId, Arc<dyn ErasedDomainHandler>)>,
+    mappers: Vec<(TypeId, ErasedMapper)>,
+    errors: Vec<BuildError>,
+}
+
+impl Default for BusBuilder {
+    fn default() -> Self {
+        BusBuilder::new()
+    }
+}
+
+impl BusBuilder {
+    /// An empty builder; service name `"seedwork"`.
+    pub fn new() -> Self {
+        BusBuilder {
+            resources: Resources::new(),
+            store: None,
+            service_name: "seedwork".to_string(),
+            include_registered: false,
+            commands: Vec::new(),
+            queries: Vec::new(),
+            messages: Vec::new(),
+            domain_handlers: Vec::new(),
+            mappers: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The service name written into the envelopes of the messages this bus produces.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// The store units of work run on. Without one, the bus uses a fresh
+    /// [`MemoryStore`](crate::memory::MemoryStore) (feature `memory`).
+    pub fn store(mut self, store: Arc<dyn TransactionalStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Provides a dependency by value; handlers receive it as `Dep<T>`.
+    pub fn provide<T: Send + Sync + 'static>(self, value: T) -> Self {
+        self.provide_arc(Arc::new(value))
+    }
+
+    /// Provides a shared dependency, possibly a trait object (`Arc<dyn Repository<A>>`);
+    /// handlers receive it as `Dep<T>`.
+    pub fn provide_arc<T: ?Sized + Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        self.resources.insert(value);
+        self
+    }
+
+    /// Includes every handler registered with the attribute macros in the crates linked into
+    /// this binary.
+    pub fn registered(mut self) -> Self {
+        self.include_registered = true;
+        self
+    }
+
+    /// Adds the handler of command `C`.
+    pub fn command<C: Command>(mut self, handler: impl CommandHandler<C>) -> Self {
+        let name = handler_type_name(&handler);
+        self.add_command_handler::<C>(name, Arc::new(handler));
+        self
+    }
+
+    /// Adds the handler of query `Q`.
+    pub fn query<Q: Query>(mut self, handler: impl QueryHandler<Q>) -> Self {
+        let name = handler_type_name(&handler);
+        self.add_query_handler::<Q>(name, Arc::new(handler));
+        self
+    }
+
+    /// Adds a handler of domain event `E` (any number per event type).
+    pub fn on_event<E: DomainEvent>(mut self, handler: impl DomainEventHandler<E>) -> Self {
+        self.add_domain_event_handler::<E>(handler);
+        self
+    }
+
+    /// Adds the handler of integration message `M` (consumed with
+    /// [`Bus::consume`](super::Bus::consume)).
+    pub fn on_message<M: IntegrationMessage>(mut self, handler: impl MessageHandler<M>) -> Self {
+        let name = handler_type_name(&handler);
+        self.add_message_handler::<M>(name, handler);
+        self
+    }
+
+    /// Publishes every committed `E` as the integration message `mapper` makes of it: the
+    /// message goes to the outbox in the same transaction (the Python `<Evento>Integracion`).
+    pub fn publish<E, M, F>(mut self, mapper: F) -> Self
+    where
+        E: DomainEvent,
+        M: IntegrationMessage,
+        F: Fn(&E) -> M + Send + Sync + 'static,
+    {
+        self.add_integration_mapper::<E, M, F>(mapper);
+        self
+    }
+
+    /// Extracts a dependency for `handler` (used by the registration macros).
+    pub fn extract<T: FromResources>(&self, handler: &str) -> Result<T, BuildError> {
+        T::from_resources(&self.resources, handler)
+    }
+
+    /// The dependencies provided so far.
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+
+    /// Adds a command handler under `name` (the form the macros use).
+    pub fn add_command_handler<C: Command>(
+        &mut self,
+        name: impl Into<String>,
+        handler: Arc<dyn CommandHandler<C>>,
+    ) {
+        self.commands.push(Entry {
+            key: TypeId::of::<C>(),
+            type_name: C::NAME.to_string(),
+            handler_name: name.into(),
+            handler: Box::new(handler),
+        });
+    }
+
+    /// Adds a query handler under `name`.
+    pub fn add_query_handler<Q: Query>(
+        &mut self,
+        name: impl Into<String>,
+        handler: Arc<dyn QueryHandler<Q>>,
+    ) {
+        self.queries.push(Entry {
+            key: TypeId::of::<Q>(),
+            type_name: Q::NAME.to_string(),
+            handler_name: name.into(),
+            handler: Box::new(handler),
+        });
+    }
+
+    /// Adds a domain-event handler.
+    pub fn add_domain_event_handler<E: DomainEvent>(&mut self, handler: impl DomainEventHandler<E>) {
+        self.domain_handlers.push((
+            TypeId::of::<E>(),
+            Arc::new(TypedDomainHandler::<E, _>::new(handler)),
+        ));
+    }
+
+    /// Adds an integration-message handler under `name`.
+    pub fn add_message_handler<M: IntegrationMessage>(
+        &mut self,
+        name: impl Into<String>,
+        handler: impl MessageHandler<M>,
+    ) {
+        self.messages.push(MessageEntry {
+            message_type: M::TYPE,
+            handler_name: name.into(),
+            handler: Arc::new(TypedMessageHandler::<M, _>::new(handler)),
+        });
+    }
+
+    /// Adds a domain-event → integration-message mapper.
+    pub fn add_integration_mapper<E, M, F>(&mut self, mapper: F)
+    where
+        E: DomainEvent,
+        M: IntegrationMessage,
+        F: Fn(&E) -> M + Send + Sync + 'static,
+    {
+        self.mappers
+            .push((TypeId::of::<E>(), erase_mapper::<E, M, F>(mapper)));
+    }
+
+    /// Checks the configuration and builds the bus.
+    pub fn build(mut self) -> Result<Bus, BuildError> {
+        if self.include_registered {
+            for registration in registrations() {
+                if let Err(error) = (registration.register)(&mut self) {
+                    self.errors.push(error);
+                }
+            }
+        }
+        if let Some(error) = self.errors.into_iter().next() {
+            return Err(error);
+        }
+        let commands = index_unique(self.commands, HandlerKind::Command)?;
+        let queries = index_unique(self.queries, HandlerKind::Query)?;
+        let mut messages: HashMap<String, (String, Arc<dyn ErasedMessageHandler>)> =
+            HashMap::new();
+        for entry in self.messages {
+            if let Some((first, _)) = messages.get(entry.message_type) {
+                return Err(BuildError::DuplicateHandler {
+                    kind: HandlerKind::Message,
+                    type_name: entry.message_type.to_string(),
+                    first: first.clone(),
+                    second: entry.handler_name,
+                });
+            }
+            messages.insert(
+                entry.message_type.to_string(),
+                (entry.handler_name, entry.handler),
+            );
+        }
+        let mut handlers: HashMap<TypeId, Vec<Arc<dyn ErasedDomainHandler>>> = HashMap::new();
+        for (key, handler) in self.domain_handlers {
+            handlers.entry(key).or_default().push(handler);
+        }
+        let mut mappers: HashMap<TypeId, Vec<ErasedMapper>> = HashMap::new();
+        for (key, mapper) in self.mappers {
+            mappers.entry(key).or_default().push(mapper);
+        }
+        let store = match self.store {
+            Some(store) => store,
+            None => default_store()?,
+        };
+        Ok(Bus::from_parts(BusParts {
+            commands,
+            queries,
+            messages: messages
+                .into_iter()
+                .map(|(key, (_, handler))| (key, handler))
+                .collect(),
+            router: Arc::new(EventRouter::new(self.service_name, handlers, mappers)),
+            store,
+            resources: self.resources,
+        }))
+    }
+}
+
+fn handler_type_name<H>(_: &H) -> String {
+    std::any::type_name::<H>().to_string()
+}
+
+fn index_unique(
+    entries: Vec<Entry>,
+    kind: HandlerKind,
+) -> Result<HashMap<TypeId, Box<dyn Any + Send + Sync>>, BuildError> {
+    let mut names: HashMap<TypeId, String> = HashMap::new();
+    let mut index = HashMap::with_capacity(entries.len());
+    for entry in entries {
+        if let Some(first) = names.get(&entry.key) {
+            return Err(BuildError::DuplicateHandler {
+                kind,
+                type_name: entry.type_name,
+                first: first.clone(),
+                second: entry.handler_name,
+            });
+        }
+        names.insert(entry.key, entry.handler_name);
+        index.insert(entry.key, entry.handler);
+    }
+    Ok(index)
+}
+
+#[cfg(feature = "memory")]
+fn default_store() -> Result<Arc<dyn TransactionalStore>, BuildError> {
+    Ok(Arc::new(crate::memory::MemoryStore::new()))
+}
+
+#[cfg(not(feature = "memory"))]
+fn default_store() -> Result<Arc<dyn TransactionalStore>, BuildError> {
+    Err(BuildError::MissingDependency {
+        handler: "Bus".to_string(),
+        dependency: "a store (BusBuilder::store)",
+    })
+}

@@ -1,0 +1,32 @@
+//! The application layer: commands and queries with their handlers, domain-event and
+//! integration-message handlers, and the [`Bus`] that routes each message to its handlers.
+//!
+//! Handlers are registered either with the attribute macros (`#[command_handler]`…, which
+//! submit them to [`inventory`] so a module registers itself by being linked) or explicitly on
+//! the [`BusBuilder`]. Either way, their dependencies come from the typed [`Resources`] the
+//! application provides when it builds the bus.
+
+mod bus;
+mod builder;
+mod command;
+mod consume;
+mod event_handler;
+mod message_handler;
+mod query;
+mod registry;
+mod resources;
+mod router;
+
+pub use bus::Bus;
+pub use builder::BusBuilder;
+pub use command::{Command, CommandHandler};
+pub use consume::MessageOutcome;
+pub use event_handler::DomainEventHandler;
+pub use message_handler::MessageHandler;
+pub use query::{Query, QueryHandler};
+pub use registry::Registration;
+pub use resources::{Dep, FromResources, Resources};
+pub use router::EventRouter;
+
+/// A boxed, sendable future: what the erased handlers return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -1,0 +1,143 @@
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::{BoxFuture, DomainEventHandler};
+use crate::domain::DomainEvent;
+use crate::error::Result;
+use crate::messaging::{IntegrationMessage, Message, CORRELATION_ID};
+use crate::uow::{PendingEvent, UnitOfWork};
+
+/// A domain-event handler with its event type erased, as the router stores it.
+pub(crate) trait ErasedDomainHandler: Send + Sync {
+    fn handle<'a>(
+        &'a self,
+        event: &'a dyn DomainEvent,
+        uow: &'a mut UnitOfWork,
+    ) -> BoxFuture<'a, Result<()>>;
+}
+
+pub(crate) struct TypedDomainHandler<E, H> {
+    handler: H,
+    _event: PhantomData<fn(E)>,
+}
+
+impl<E, H> TypedDomainHandler<E, H> {
+    pub(crate) fn new(handler: H) -> Self {
+        TypedDomainHandler {
+            handler,
+            _event: PhantomData,
+        }
+    }
+}
+
+impl<E: DomainEvent, H: DomainEventHandler<E>> ErasedDomainHandler for TypedDomainHandler<E, H> {
+    fn handle<'a>(
+        &'a self,
+        event: &'a dyn DomainEvent,
+        uow: &'a mut UnitOfWork,
+    ) -> BoxFuture<'a, Result<()>> {
+        match event.as_any().downcast_ref::<E>() {
+            Some(event) => self.handler.handle(event, uow),
+            // The router files handlers under the event's TypeId, so this cannot be reached;
+            // answering Ok keeps a routing bug from becoming a panic.
+            None => Box::pin(async { Ok(()) }),
+        }
+    }
+}
+
+/// Turns one domain event into an integration message, with its type erased.
+pub(crate) type ErasedMapper =
+    Arc<dyn Fn(&dyn DomainEvent, &str) -> Option<Result<Message>> + Send + Sync>;
+
+/// Builds the erased form of a mapper `Fn(&E) -> M`.
+pub(crate) fn erase_mapper<E, M, F>(mapper: F) -> ErasedMapper
+where
+    E: DomainEvent,
+    M: IntegrationMessage,
+    F: Fn(&E) -> M + Send + Sync + 'static,
+{
+    Arc::new(move |event: &dyn DomainEvent, service_name: &str| {
+        let event = event.as_any().downcast_ref::<E>()?;
+        Some(Message::encode(&mapper(event), service_name))
+    })
+}
+
+/// Who reacts to each domain event type at commit: the domain-event handlers, and the mappers
+/// that turn it into integration messages for the outbox. Built by the [`Bus`](super::Bus);
+/// [`EventRouter::default`] routes nothing (a unit of work that only commits).
+#[derive(Default)]
+pub struct EventRouter {
+    service_name: String,
+    handlers: HashMap<TypeId, Vec<Arc<dyn ErasedDomainHandler>>>,
+    mappers: HashMap<TypeId, Vec<ErasedMapper>>,
+}
+
+impl fmt::Debug for EventRouter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventRouter")
+            .field("service_name", &self.service_name)
+            .field("event_types_handled", &self.handlers.len())
+            .field("event_types_mapped", &self.mappers.len())
+            .finish()
+    }
+}
+
+impl EventRouter {
+    pub(crate) fn new(
+        service_name: String,
+        handlers: HashMap<TypeId, Vec<Arc<dyn ErasedDomainHandler>>>,
+        mappers: HashMap<TypeId, Vec<ErasedMapper>>,
+    ) -> Self {
+        EventRouter {
+            service_name,
+            handlers,
+            mappers,
+        }
+    }
+
+    /// The service name written into the envelopes of mapped messages.
+    pub fn service_name(&self) -> &str {
+        &self.service_name
+    }
+
+    pub(crate) fn domain_handlers(
+        &self,
+        event: &dyn DomainEvent,
+    ) -> &[Arc<dyn ErasedDomainHandler>] {
+        self.handlers
+            .get(&event.as_any().type_id())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Appends the messages `pending` maps to. A message without its own key is keyed by the
+    /// aggregate id, so a relay keeps each aggregate's messages in order.
+    pub(crate) fn map_to_messages(
+        &self,
+        pending: &PendingEvent,
+        correlation_id: Option<&str>,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
+        let Some(mappers) = self.mappers.get(&pending.event.as_any().type_id()) else {
+            return Ok(());
+        };
+        for mapper in mappers {
+            if let Some(message) = mapper(&*pending.event, &self.service_name) {
+                let mut message = message?;
+                if message.key.is_none() {
+                    message.key = Some(pending.aggregate_id.clone());
+                }
+                if let Some(correlation_id) = correlation_id {
+                    message
+                        .properties
+                        .insert(CORRELATION_ID.to_string(), correlation_id.to_string());
+                }
+                out.push(message);
+            }
+        }
+        Ok(())
+    }
+}

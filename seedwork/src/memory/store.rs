@@ -1,0 +1,435 @@
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
+
+use crate::error::{Error, Result};
+use crate::messaging::{Message, OutboxEntry, OutboxStore};
+use crate::uow::{Transaction, TransactionalStore};
+
+/// A stored value with its version.
+#[derive(Clone)]
+pub(crate) struct Row {
+    pub(crate) version: u64,
+    pub(crate) value: Arc<dyn Any + Send + Sync>,
+}
+
+struct OutboxRow {
+    message: Message,
+    lease: Option<(String, Instant)>,
+    published_at: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Data {
+    tables: HashMap<&'static str, BTreeMap<String, Row>>,
+    outbox: BTreeMap<u64, OutboxRow>,
+    next_sequence: u64,
+    inbox: HashSet<(String, String)>,
+}
+
+struct Shared {
+    committed: RwLock<Data>,
+    writer: Arc<Mutex<()>>,
+    signal: Arc<Notify>,
+}
+
+impl Shared {
+    fn read(&self) -> RwLockReadGuard<'_, Data> {
+        // A poisoned lock means a panic elsewhere; the data itself is still consistent because
+        // every write applies whole, so keep serving it.
+        self.committed.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Data> {
+        self.committed.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An in-memory transactional store: tables of versioned values, an outbox and an inbox.
+///
+/// Transactions are serialised (one writer at a time, like SQLite's `BEGIN IMMEDIATE`); reads
+/// outside a transaction see committed state and never wait for a writer. A transaction stages
+/// its writes and applies them all at once on commit, so a reader never sees half of one.
+/// Clones share the same data.
+#[derive(Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let data = self.shared.read();
+        f.debug_struct("MemoryStore")
+            .field("tables", &data.tables.len())
+            .field("outbox", &data.outbox.len())
+            .field("inbox", &data.inbox.len())
+            .finish()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+/// One outbox entry as seen by [`MemoryStore::outbox_snapshot`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxSnapshot {
+    /// Its sequence.
+    pub sequence: u64,
+    /// The message.
+    pub message: Message,
+    /// Whether a relay marked it published.
+    pub published: bool,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore {
+            shared: Arc::new(Shared {
+                committed: RwLock::new(Data::default()),
+                writer: Arc::new(Mutex::new(())),
+                signal: Arc::new(Notify::new()),
+            }),
+        }
+    }
+
+    /// The committed row `key` of `table`.
+    pub(crate) fn row(&self, table: &'static str, key: &str) -> Option<Row> {
+        self.shared
+            .read()
+            .tables
+            .get(table)
+            .and_then(|rows| rows.get(key))
+            .cloned()
+    }
+
+    /// All committed rows of `table`, in key order.
+    pub(crate) fn rows(&self, table: &'static str) -> Vec<Row> {
+        self.shared
+            .read()
+            .tables
+            .get(table)
+            .map(|rows| rows.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every outbox entry still kept, in sequence order (for tests and diagnostics).
+    pub fn outbox_snapshot(&self) -> Vec<OutboxSnapshot> {
+        self.shared
+            .read()
+            .outbox
+            .iter()
+            .map(|(sequence, row)| OutboxSnapshot {
+                sequence: *sequence,
+                message: row.message.clone(),
+                published: row.published_at.is_some(),
+            })
+            .collect()
+    }
+
+    /// Whether the inbox of `consumer` holds `message_id`.
+    pub fn inbox_contains(&self, consumer: &str, message_id: &str) -> bool {
+        self.shared
+            .read()
+            .inbox
+            .contains(&(consumer.to_string(), message_id.to_string()))
+    }
+}
+
+#[async_trait]
+impl TransactionalStore for MemoryStore {
+    async fn begin(&self) -> Result<Box<dyn Transaction>> {
+        let writer = Arc::clone(&self.shared.writer).lock_owned().await;
+        Ok(Box::new(MemoryTransaction {
+            _writer: writer,
+            shared: Arc::clone(&self.shared),
+            staged: Vec::new(),
+            savepoints: Vec::new(),
+        }))
+    }
+}
+
+enum Op {
+    Put {
+        table: &'static str,
+        key: String,
+        row: Row,
+    },
+    Delete {
+        table: &'static str,
+        key: String,
+    },
+    Outbox(Vec<Message>),
+    Inbox(String, String),
+}
+
+/// A transaction on a [`MemoryStore`]. Repositories for the memory backend reach it with
+/// [`UnitOfWork::transaction`](crate::uow::UnitOfWork::transaction).
+pub struct MemoryTransaction {
+    _writer: OwnedMutexGuard<()>,
+    shared: Arc<Shared>,
+    staged: Vec<Op>,
+    savepoints: Vec<(String, usize)>,
+}
+
+impl fmt::Debug for MemoryTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryTransaction")
+            .field("staged", &self.staged.len())
+            .field("savepoints", &self.savepoints)
+            .finish()
+    }
+}
+
+impl MemoryTransaction {
+    /// Row `key` of `table` as this transaction sees it (its own writes included).
+    pub(crate) fn row(&self, table: &'static str, key: &str) -> Option<Row> {
+        for op in self.staged.iter().rev() {
+            match op {
+                Op::Put { table: t, key: k, row } if *t == table && k == key => {
+                    return Some(row.clone())
+                }
+                Op::Delete { table: t, key: k } if *t == table && k == key => return None,
+                _ => {}
+            }
+        }
+        self.shared
+            .read()
+            .tables
+            .get(table)
+            .and_then(|rows| rows.get(key))
+            .cloned()
+    }
+
+    /// Stages a write of `key` in `table` at `new_version`, if the current version is
+    /// `expected` (0 = must not exist). Returns the current version on mismatch.
+    pub(crate) fn put_checked(
+        &mut self,
+        table: &'static str,
+        key: &str,
+        expected: u64,
+        new_version: u64,
+        value: Arc<dyn Any + Send + Sync>,
+    ) -> std::result::Result<(), u64> {
+        let current = self.row(table, key).map(|row| row.version).unwrap_or(0);
+        if current != expected {
+            return Err(current);
+        }
+        self.staged.push(Op::Put {
+            table,
+            key: key.to_string(),
+            row: Row {
+                version: new_version,
+                value,
+            },
+        });
+        Ok(())
+    }
+
+    /// Stages a delete; `false` if there is no such row.
+    pub(crate) fn delete(&mut self, table: &'static str, key: &str) -> bool {
+        if self.row(table, key).is_none() {
+            return false;
+        }
+        self.staged.push(Op::Delete {
+            table,
+            key: key.to_string(),
+        });
+        true
+    }
+
+    fn inbox_has(&self, consumer: &str, message_id: &str) -> bool {
+        self.staged.iter().any(|op| {
+            matches!(op, Op::Inbox(c, m) if c == consumer && m == message_id)
+        }) || self
+            .shared
+            .read()
+            .inbox
+            .contains(&(consumer.to_string(), message_id.to_string()))
+    }
+}
+
+#[async_trait]
+impl Transaction for MemoryTransaction {
+    async fn savepoint(&mut self, name: &str) -> Result<()> {
+        self.savepoints.push((name.to_string(), self.staged.len()));
+        Ok(())
+    }
+
+    async fn rollback_to_savepoint(&mut self, name: &str) -> Result<()> {
+        let position = self
+            .savepoints
+            .iter()
+            .rposition(|(n, _)| n == name)
+            .ok_or_else(|| Error::UnitOfWork(format!("no savepoint named `{name}`")))?;
+        let staged_then = self.savepoints[position].1;
+        self.staged.truncate(staged_then);
+        self.savepoints.truncate(position + 1);
+        Ok(())
+    }
+
+    async fn append_outbox(&mut self, messages: Vec<Message>) -> Result<()> {
+        self.staged.push(Op::Outbox(messages));
+        Ok(())
+    }
+
+    async fn record_inbox(&mut self, consumer: &str, message_id: &str) -> Result<bool> {
+        if self.inbox_has(consumer, message_id) {
+            return Ok(false);
+        }
+        self.staged
+            .push(Op::Inbox(consumer.to_string(), message_id.to_string()));
+        Ok(true)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let mut wrote_outbox = false;
+        {
+            let mut data = self.shared.write();
+            for op in self.staged {
+                match op {
+                    Op::Put { table, key, row } => {
+                        data.tables.entry(table).or_default().insert(key, row);
+                    }
+                    Op::Delete { table, key } => {
+                        if let Some(rows) = data.tables.get_mut(table) {
+                            rows.remove(&key);
+                        }
+                    }
+                    Op::Outbox(messages) => {
+                        wrote_outbox |= !messages.is_empty();
+                        for message in messages {
+                            data.next_sequence += 1;
+                            let sequence = data.next_sequence;
+                            data.outbox.insert(
+                                sequence,
+                                OutboxRow {
+                                    message,
+                                    lease: None,
+                                    published_at: None,
+                                },
+                            );
+                        }
+                    }
+                    Op::Inbox(consumer, message_id) => {
+                        data.inbox.insert((consumer, message_id));
+                    }
+                }
+            }
+        }
+        if wrote_outbox {
+            self.shared.signal.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+#[async_trait]
+impl OutboxStore for MemoryStore {
+    async fn claim(
+        &self,
+        claimant: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<OutboxEntry>> {
+        let now = Instant::now();
+        let mut data = self.shared.write();
+        let mut blocked: HashSet<Option<String>> = HashSet::new();
+        let mut claimed = Vec::new();
+        for (sequence, row) in data.outbox.iter_mut() {
+            if row.published_at.is_some() {
+                continue;
+            }
+            if claimed.len() >= limit {
+                break;
+            }
+            let key = row.message.key.clone();
+            let keyed = key.is_some();
+            if keyed && blocked.contains(&key) {
+                continue;
+            }
+            let held_by_other = matches!(
+                &row.lease,
+                Some((holder, expires)) if holder != claimant && *expires > now
+            );
+            if held_by_other {
+                if keyed {
+                    blocked.insert(key);
+                }
+                continue;
+            }
+            row.lease = Some((claimant.to_string(), now + lease));
+            claimed.push(OutboxEntry {
+                sequence: *sequence,
+                message: row.message.clone(),
+            });
+        }
+        Ok(claimed)
+    }
+
+    async fn mark_published(&self, claimant: &str, sequences: &[u64]) -> Result<()> {
+        let now = Instant::now();
+        let mut data = self.shared.write();
+        for sequence in sequences {
+            if let Some(row) = data.outbox.get_mut(sequence) {
+                if matches!(&row.lease, Some((holder, _)) if holder == claimant) {
+                    row.lease = None;
+                    row.published_at = Some(now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn release(&self, claimant: &str, sequences: &[u64]) -> Result<()> {
+        let mut data = self.shared.write();
+        for sequence in sequences {
+            if let Some(row) = data.outbox.get_mut(sequence) {
+                if matches!(&row.lease, Some((holder, _)) if holder == claimant) {
+                    row.lease = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn purge_published(&self, older_than: Duration) -> Result<u64> {
+        let now = Instant::now();
+        let mut data = self.shared.write();
+        let before = data.outbox.len();
+        data.outbox.retain(|_, row| match row.published_at {
+            Some(at) => now.duration_since(at) < older_than,
+            None => true,
+        });
+        Ok((before - data.outbox.len()) as u64)
+    }
+
+    async fn pending(&self) -> Result<u64> {
+        let data = self.shared.read();
+        Ok(data
+            .outbox
+            .values()
+            .filter(|row| row.published_at.is_none())
+            .count() as u64)
+    }
+
+    fn commit_signal(&self) -> Option<Arc<Notify>> {
+        Some(Arc::clone(&self.shared.signal))
+    }
+}

@@ -1,0 +1,160 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::Message;
+use crate::error::Result;
+
+/// How a subscription shares its messages among the consumers attached to it (Pulsar's
+/// subscription types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SubscriptionKind {
+    /// Messages are spread over all consumers (the default, as in the tutorial).
+    #[default]
+    Shared,
+    /// Like `Shared`, but all messages with one key go to the same consumer.
+    KeyShared,
+    /// One consumer receives everything; the next takes over when it goes away.
+    Failover,
+    /// Only one consumer may attach; a second one is refused.
+    Exclusive,
+}
+
+/// When and how often a message that was negatively acknowledged comes back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Deliveries before the message goes to the dead-letter topic (at least 1).
+    pub max_deliveries: u32,
+    /// Delay before the first redelivery.
+    pub initial_backoff: Duration,
+    /// Upper bound of the delay.
+    pub max_backoff: Duration,
+    /// Factor applied to the delay after each failed delivery.
+    pub multiplier: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_deliveries: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+            multiplier: 2,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before redelivering a message that has failed `failed_deliveries` times (≥ 1).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use seedwork::messaging::RetryPolicy;
+    /// let policy = RetryPolicy::default();
+    /// assert_eq!(policy.backoff(1), Duration::from_millis(100));
+    /// assert_eq!(policy.backoff(3), Duration::from_millis(400));
+    /// assert_eq!(policy.backoff(100), Duration::from_secs(30));
+    /// ```
+    pub fn backoff(&self, failed_deliveries: u32) -> Duration {
+        let exponent = failed_deliveries.saturating_sub(1).min(32);
+        let factor = self.multiplier.max(1).saturating_pow(exponent);
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// Everything needed to attach a consumer to a topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionOptions {
+    /// The topic to read.
+    pub topic: String,
+    /// The subscription name (consumers with the same name share its messages).
+    pub subscription: String,
+    /// How consumers of the subscription share messages.
+    pub kind: SubscriptionKind,
+    /// Redelivery and dead-letter policy.
+    pub retry: RetryPolicy,
+    /// Where messages go after `retry.max_deliveries`; `None` uses
+    /// `"{topic}-{subscription}-DLQ"` (Pulsar's convention).
+    pub dead_letter_topic: Option<String>,
+}
+
+impl SubscriptionOptions {
+    /// A Shared subscription with the default retry policy.
+    pub fn new(topic: impl Into<String>, subscription: impl Into<String>) -> Self {
+        SubscriptionOptions {
+            topic: topic.into(),
+            subscription: subscription.into(),
+            kind: SubscriptionKind::default(),
+            retry: RetryPolicy::default(),
+            dead_letter_topic: None,
+        }
+    }
+
+    /// Sets the subscription kind.
+    pub fn kind(mut self, kind: SubscriptionKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the dead-letter topic.
+    pub fn dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
+        self.dead_letter_topic = Some(topic.into());
+        self
+    }
+
+    /// The dead-letter topic in effect.
+    pub fn effective_dead_letter_topic(&self) -> String {
+        self.dead_letter_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}-DLQ", self.topic, self.subscription))
+    }
+}
+
+/// One delivery of a message to a consumer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The message.
+    pub message: Message,
+    /// 1 for the first delivery, 2 for the first redelivery…
+    pub attempt: u32,
+    /// The consumer's handle for acknowledging this delivery; meaningful only to the consumer
+    /// that produced it.
+    pub token: u64,
+}
+
+/// Attaches consumers to topics.
+#[async_trait]
+pub trait Subscriber: Send + Sync {
+    /// Attaches a consumer. Messages published to the topic before the subscription first
+    /// existed are not delivered to it.
+    async fn subscribe(&self, options: SubscriptionOptions) -> Result<Box<dyn Consumer>>;
+}
+
+/// Receives the messages of one subscription (`consumidores`).
+///
+/// Every received delivery must be acknowledged or negatively acknowledged. A nacked delivery
+/// comes back after the policy's backoff, to this or another consumer of the subscription,
+/// until it has been delivered `max_deliveries` times; then it goes to the dead-letter topic.
+/// Deliveries neither acked nor nacked when the consumer is dropped are redelivered.
+#[async_trait]
+pub trait Consumer: Send {
+    /// Waits for the next delivery.
+    async fn receive(&mut self) -> Result<Delivery>;
+
+    /// Confirms the delivery was processed; it will not come back.
+    async fn ack(&mut self, delivery: &Delivery) -> Result<()>;
+
+    /// Reports the delivery failed; it comes back later or goes to the dead-letter topic.
+    async fn nack(&mut self, delivery: &Delivery) -> Result<()>;
+
+    /// The options the consumer was created with.
+    fn options(&self) -> &SubscriptionOptions;
+}

@@ -1,0 +1,202 @@
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::Envelope;
+use crate::error::{Error, Result};
+
+/// The message property that carries the correlation id from the HTTP request to every
+/// consumer.
+pub const CORRELATION_ID: &str = "correlation_id";
+
+/// Whether a message states a fact or asks for an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// An integration event (`EventoIntegracion`).
+    Event,
+    /// An integration command (`ComandoIntegracion`).
+    Command,
+}
+
+/// A payload type that travels between services: where it goes, what it is called on the wire,
+/// and which schema version it is.
+///
+/// Derive it with `#[derive(IntegrationEvent)]` or `#[derive(IntegrationCommand)]` and
+/// `#[integration(topic = "...", version = "v1")]`, or implement it by hand:
+///
+/// ```
+/// use seedwork::messaging::{IntegrationEvent, IntegrationMessage, MessageKind};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct OrderShipped { order_id: String }
+///
+/// impl IntegrationMessage for OrderShipped {
+///     const TOPIC: &'static str = "orders";
+///     const TYPE: &'static str = "OrderShipped";
+///     const VERSION: &'static str = "v1";
+///     const KIND: MessageKind = MessageKind::Event;
+///     fn key(&self) -> Option<String> { Some(self.order_id.clone()) }
+/// }
+/// impl IntegrationEvent for OrderShipped {}
+/// ```
+pub trait IntegrationMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The topic it is published to.
+    const TOPIC: &'static str;
+    /// The type name written into the envelope (`type`).
+    const TYPE: &'static str;
+    /// The schema version (`v1`, `v2`…), written into the envelope's `specversion`.
+    const VERSION: &'static str;
+    /// Event or command.
+    const KIND: MessageKind;
+
+    /// The ordering key: messages with the same key are delivered in order. Usually the
+    /// aggregate id; `None` when order does not matter.
+    fn key(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Marker for integration events (facts other services may react to).
+pub trait IntegrationEvent: IntegrationMessage {}
+
+/// Marker for integration commands (requests another service should carry out).
+pub trait IntegrationCommand: IntegrationMessage {}
+
+/// A message in transit, independent of the wire codec: topic, ordering key, envelope with a
+/// JSON payload, and string properties (correlation id and the like).
+///
+/// It is what the outbox stores, what a [`Publisher`](super::Publisher) sends and what a
+/// [`Consumer`](super::Consumer) delivers; adapters translate `data` to Avro or JSON bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// Destination topic.
+    pub topic: String,
+    /// Ordering key (see [`IntegrationMessage::key`]).
+    pub key: Option<String>,
+    /// The envelope; `data` is the payload as a JSON value.
+    pub envelope: Envelope<serde_json::Value>,
+    /// Extra properties that travel beside the payload.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Message {
+    /// Builds the message for a typed payload, in a fresh envelope from `service_name`.
+    pub fn encode<M: IntegrationMessage>(payload: &M, service_name: &str) -> Result<Message> {
+        let data = serde_json::to_value(payload).map_err(|e| Error::codec(M::TYPE, e))?;
+        Ok(Message {
+            topic: M::TOPIC.to_string(),
+            key: payload.key(),
+            envelope: Envelope::new(M::TYPE, M::VERSION, service_name, data),
+            properties: BTreeMap::new(),
+        })
+    }
+
+    /// Decodes the payload as `M`, keeping the envelope. Fails with [`Error::Codec`] when the
+    /// message is of another type or its data does not match.
+    pub fn decode<M: IntegrationMessage>(&self) -> Result<Envelope<M>> {
+        if self.envelope.message_type != M::TYPE {
+            return Err(Error::codec(
+                M::TYPE,
+                format!(
+                    "message {} is of type `{}`",
+                    self.envelope.id, self.envelope.message_type
+                ),
+            ));
+        }
+        let data = M::deserialize(&self.envelope.data).map_err(|e| Error::codec(M::TYPE, e))?;
+        Ok(self.envelope.clone().map(|_| data))
+    }
+
+    /// The message id (the envelope's `id`).
+    pub fn id(&self) -> &str {
+        &self.envelope.id
+    }
+
+    /// The correlation id, if the producer set one.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.properties.get(CORRELATION_ID).map(String::as_str)
+    }
+
+    /// Sets a property, returning the message (builder style).
+    pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Ping {
+        n: u32,
+    }
+    impl IntegrationMessage for Ping {
+        const TOPIC: &'static str = "pings";
+        const TYPE: &'static str = "Ping";
+        const VERSION: &'static str = "v1";
+        const KIND: MessageKind = MessageKind::Event;
+        fn key(&self) -> Option<String> {
+            Some(self.n.to_string())
+        }
+    }
+
+    #[derive(Serialize, Deserialize, Debug)]
+    struct Pong {
+        n: u32,
+    }
+    impl IntegrationMessage for Pong {
+        const TOPIC: &'static str = "pongs";
+        const TYPE: &'static str = "Pong";
+        const VERSION: &'static str = "v2";
+        const KIND: MessageKind = MessageKind::Event;
+    }
+
+    #[test]
+    fn encode_fills_the_envelope_and_decode_round_trips() {
+        let message = Message::encode(&Ping { n: 7 }, "svc").unwrap();
+        assert_eq!(message.topic, "pings");
+        assert_eq!(message.key.as_deref(), Some("7"));
+        assert_eq!(message.envelope.message_type, "Ping");
+        assert_eq!(message.envelope.specversion, "v1");
+        assert_eq!(message.envelope.service_name, "svc");
+        assert_eq!(message.envelope.data, serde_json::json!({"n": 7}));
+        assert_eq!(message.decode::<Ping>().unwrap().data, Ping { n: 7 });
+    }
+
+    #[test]
+    fn decoding_as_another_type_is_a_codec_error() {
+        let message = Message::encode(&Ping { n: 7 }, "svc").unwrap();
+        let err = message.decode::<Pong>().unwrap_err();
+        assert!(matches!(err, Error::Codec { ref type_name, .. } if type_name == "Pong"));
+    }
+
+    #[test]
+    fn malformed_data_is_a_codec_error_not_a_panic() {
+        let mut message = Message::encode(&Ping { n: 7 }, "svc").unwrap();
+        message.envelope.data = serde_json::json!({"n": "seven"});
+        assert!(matches!(message.decode::<Ping>(), Err(Error::Codec { .. })));
+    }
+
+    #[test]
+    fn envelope_serializes_with_the_original_field_names_in_order() {
+        let message = Message::encode(&Ping { n: 1 }, "svc").unwrap();
+        let text = serde_json::to_string(&message.envelope).unwrap();
+        let order = [
+            "\"id\"",
+            "\"time\"",
+            "\"ingestion\"",
+            "\"specversion\"",
+            "\"type\"",
+            "\"datacontenttype\"",
+            "\"service_name\"",
+            "\"data\"",
+        ];
+        let positions: Vec<usize> = order.iter().map(|f| text.find(f).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+}

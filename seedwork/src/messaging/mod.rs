@@ -1,0 +1,23 @@
+//! Integration messaging: the envelope and message types that cross process boundaries, the
+//! [`Publisher`]/[`Subscriber`]/[`Consumer`] ports a broker adapter implements, the outbox
+//! port a store implements, and the [`OutboxRelay`] that moves committed messages from one to
+//! the other.
+
+mod consumer;
+mod envelope;
+mod message;
+mod outbox;
+mod publisher;
+mod relay;
+
+pub use consumer::{
+    Consumer, Delivery, RetryPolicy, Subscriber, SubscriptionKind, SubscriptionOptions,
+};
+pub use envelope::{now_millis, Envelope};
+pub use message::{
+    IntegrationCommand, IntegrationEvent, IntegrationMessage, Message, MessageKind,
+    CORRELATION_ID,
+};
+pub use outbox::{OutboxEntry, OutboxStore};
+pub use publisher::Publisher;
+pub use relay::{OutboxRelay, RelayRound};

@@ -1,0 +1,12 @@
+//! The unit of work: one business transaction, from the first change to the commit that
+//! dispatches its domain events and writes its integration messages to the outbox.
+//!
+//! A backend (the in-memory store, `seedwork-sqlx`) implements [`TransactionalStore`] and
+//! [`Transaction`]; the commit protocol itself lives in [`UnitOfWork`], the same for every
+//! backend.
+
+mod transaction;
+mod unit_of_work;
+
+pub use transaction::{Transaction, TransactionalStore};
+pub use unit_of_work::{CommitReport, PendingEvent, Savepoint, UnitOfWork, MAX_EVENTS_PER_COMMIT};

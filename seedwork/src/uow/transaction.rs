@@ -1,0 +1,44 @@
+use std::any::Any;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::messaging::Message;
+
+/// A backend's open transaction, as the [`UnitOfWork`](super::UnitOfWork) drives it.
+///
+/// Repositories of the same backend reach the concrete type through
+/// [`UnitOfWork::transaction`](super::UnitOfWork::transaction) to run their statements in it.
+/// Dropping a transaction without committing must roll it back.
+#[async_trait]
+pub trait Transaction: Any + Send {
+    /// Marks a savepoint named `name`.
+    async fn savepoint(&mut self, name: &str) -> Result<()>;
+
+    /// Undoes everything done since the savepoint `name`, keeping the savepoint.
+    async fn rollback_to_savepoint(&mut self, name: &str) -> Result<()>;
+
+    /// Writes messages to the outbox, in order, as part of this transaction.
+    async fn append_outbox(&mut self, messages: Vec<Message>) -> Result<()>;
+
+    /// Records that `consumer` processed `message_id`. Returns `false` if it already had (the
+    /// inbox): the caller then skips the message.
+    async fn record_inbox(&mut self, consumer: &str, message_id: &str) -> Result<bool>;
+
+    /// Makes everything durable.
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Discards everything.
+    async fn rollback(self: Box<Self>) -> Result<()>;
+
+    /// For downcasting to the backend's concrete transaction.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// A store that can open transactions.
+#[async_trait]
+pub trait TransactionalStore: Send + Sync + 'static {
+    /// Opens a transaction. Backends serialise writers as their database does (SQLite takes its
+    /// write lock here, with `BEGIN IMMEDIATE`).
+    async fn begin(&self) -> Result<Box<dyn Transaction>>;
+}

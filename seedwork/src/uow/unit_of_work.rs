@@ -1,0 +1,243 @@
+use std::fmt;
+use std::sync::Arc;
+
+use super::{Transaction, TransactionalStore};
+use crate::application::EventRouter;
+use crate::domain::{AggregateRoot, DomainEvent};
+use crate::error::{Error, Result};
+
+/// Domain events one commit may dispatch, counting those raised by domain-event handlers;
+/// past it the commit fails rather than loop forever on handlers that keep raising events.
+pub const MAX_EVENTS_PER_COMMIT: usize = 10_000;
+
+/// A domain event waiting for the commit, with the aggregate that raised it.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    /// The aggregate type ([`AggregateRoot::TYPE`]).
+    pub aggregate_type: &'static str,
+    /// The aggregate id, as text; it becomes the ordering key of mapped messages.
+    pub aggregate_id: String,
+    /// The event.
+    pub event: Arc<dyn DomainEvent>,
+}
+
+/// A point inside a unit of work that can be rolled back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Savepoint {
+    name: String,
+}
+
+impl Savepoint {
+    /// The savepoint's name in the backend.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Domain events dispatched (including those raised by handlers).
+    pub events: usize,
+    /// Integration messages written to the outbox.
+    pub messages: usize,
+}
+
+/// One business transaction (`UnidadTrabajo`).
+///
+/// Repositories write through it and hand it the domain events of the aggregates they store
+/// ([`track`](Self::track)). [`commit`](Self::commit) then, inside the one backend transaction:
+/// 1. runs every domain-event handler for each event, in order — handlers receive this unit of
+///    work and may change more aggregates and raise more events, which are handled in turn;
+/// 2. maps the domain events to integration messages and appends them to the outbox;
+/// 3. commits.
+///
+/// If any step fails, everything is rolled back and the error is returned: nothing reaches the
+/// outbox (and so the broker) unless the business change committed. Dropping a unit of work
+/// without committing rolls it back.
+pub struct UnitOfWork {
+    tx: Box<dyn Transaction>,
+    router: Arc<EventRouter>,
+    pending: Vec<PendingEvent>,
+    savepoints: Vec<(String, usize)>,
+    next_savepoint: u32,
+    correlation_id: Option<String>,
+    committing: bool,
+}
+
+impl fmt::Debug for UnitOfWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnitOfWork")
+            .field("pending", &self.pending.len())
+            .field("savepoints", &self.savepoints)
+            .field("correlation_id", &self.correlation_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnitOfWork {
+    /// Wraps an open transaction. `router` says which handlers and mappers see the events.
+    pub fn new(tx: Box<dyn Transaction>, router: Arc<EventRouter>) -> Self {
+        UnitOfWork {
+            tx,
+            router,
+            pending: Vec::new(),
+            savepoints: Vec::new(),
+            next_savepoint: 0,
+            correlation_id: None,
+            committing: false,
+        }
+    }
+
+    /// Opens a transaction on `store` and wraps it.
+    pub async fn begin(store: &dyn TransactionalStore, router: Arc<EventRouter>) -> Result<Self> {
+        Ok(UnitOfWork::new(store.begin().await?, router))
+    }
+
+    /// Takes the aggregate's pending domain events into this unit of work
+    /// (`registrar_batch`). Repositories call it from `add` and `update`.
+    pub fn track<A: AggregateRoot>(&mut self, aggregate: &mut A) {
+        let aggregate_id = aggregate.id().to_string();
+        for event in aggregate.take_events() {
+            self.pending.push(PendingEvent {
+                aggregate_type: A::TYPE,
+                aggregate_id: aggregate_id.clone(),
+                event,
+            });
+        }
+    }
+
+    /// Records an event that no stored aggregate carries.
+    pub fn record_event(
+        &mut self,
+        aggregate_type: &'static str,
+        aggregate_id: impl Into<String>,
+        event: impl DomainEvent,
+    ) {
+        self.pending.push(PendingEvent {
+            aggregate_type,
+            aggregate_id: aggregate_id.into(),
+            event: Arc::new(event),
+        });
+    }
+
+    /// The events that the commit will dispatch.
+    pub fn pending_events(&self) -> &[PendingEvent] {
+        &self.pending
+    }
+
+    /// The backend transaction, as its concrete type. A repository of another backend gets
+    /// [`Error::UnitOfWork`] instead of a panic.
+    pub fn transaction<T: Transaction>(&mut self) -> Result<&mut T> {
+        self.tx.as_any_mut().downcast_mut::<T>().ok_or_else(|| {
+            Error::UnitOfWork(format!(
+                "this unit of work runs on another backend than `{}`",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    /// The correlation id that messages written by this unit of work carry.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.as_deref()
+    }
+
+    /// Sets the correlation id (from the HTTP request or the message being handled).
+    pub fn set_correlation_id(&mut self, correlation_id: impl Into<String>) {
+        self.correlation_id = Some(correlation_id.into());
+    }
+
+    /// Marks a savepoint (`savepoint`): [`rollback_to`](Self::rollback_to) it undoes later
+    /// changes and forgets later events, keeping earlier work.
+    pub async fn savepoint(&mut self) -> Result<Savepoint> {
+        self.next_savepoint += 1;
+        let name = format!("seedwork_sp_{}", self.next_savepoint);
+        self.tx.savepoint(&name).await?;
+        self.savepoints.push((name.clone(), self.pending.len()));
+        Ok(Savepoint { name })
+    }
+
+    /// Rolls back to `savepoint` (`rollback(savepoint)`). Savepoints taken after it are gone.
+    pub async fn rollback_to(&mut self, savepoint: &Savepoint) -> Result<()> {
+        if self.committing {
+            return Err(Error::UnitOfWork(
+                "cannot roll back to a savepoint while the commit runs domain-event handlers"
+                    .into(),
+            ));
+        }
+        let position = self
+            .savepoints
+            .iter()
+            .position(|(name, _)| *name == savepoint.name)
+            .ok_or_else(|| {
+                Error::UnitOfWork(format!(
+                    "savepoint `{}` is unknown or was rolled back",
+                    savepoint.name
+                ))
+            })?;
+        self.tx.rollback_to_savepoint(&savepoint.name).await?;
+        let events_then = self.savepoints[position].1;
+        self.pending.truncate(events_then);
+        self.savepoints.truncate(position + 1);
+        Ok(())
+    }
+
+    /// Records that `consumer` processed `message_id`, in this transaction. `false` means it
+    /// already had: skip the message.
+    pub async fn record_inbox(&mut self, consumer: &str, message_id: &str) -> Result<bool> {
+        self.tx.record_inbox(consumer, message_id).await
+    }
+
+    /// Dispatches the domain events, writes the outbox and commits; on any failure rolls back
+    /// and returns the failure.
+    pub async fn commit(mut self) -> Result<CommitReport> {
+        match self.dispatch_and_write_outbox().await {
+            Ok(report) => {
+                self.tx.commit().await?;
+                Ok(report)
+            }
+            Err(error) => {
+                if let Err(rollback_error) = self.tx.rollback().await {
+                    tracing::warn!(%rollback_error, "rollback after a failed commit failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Discards everything.
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await
+    }
+
+    async fn dispatch_and_write_outbox(&mut self) -> Result<CommitReport> {
+        self.committing = true;
+        let router = Arc::clone(&self.router);
+        let mut next = 0;
+        while next < self.pending.len() {
+            if next >= MAX_EVENTS_PER_COMMIT {
+                return Err(Error::UnitOfWork(format!(
+                    "more than {MAX_EVENTS_PER_COMMIT} domain events in one commit; \
+                     do domain-event handlers raise events in a cycle?"
+                )));
+            }
+            let pending = self.pending[next].clone();
+            for handler in router.domain_handlers(&*pending.event) {
+                handler.handle(&*pending.event, self).await?;
+            }
+            next += 1;
+        }
+        let mut messages = Vec::new();
+        for pending in &self.pending {
+            router.map_to_messages(pending, self.correlation_id.as_deref(), &mut messages)?;
+        }
+        let report = CommitReport {
+            events: self.pending.len(),
+            messages: messages.len(),
+        };
+        if !messages.is_empty() {
+            self.tx.append_outbox(messages).await?;
+        }
+        Ok(report)
+    }
+}
