@@ -5,3 +5,4 @@
 //! own uniquely named topics and rows, so they can run against a shared, long-lived backend.
 
 pub mod broker;
+pub mod store;
