@@ -2,3 +2,4 @@
 //! handlers, and the contract suites every backend runs.
 
 pub mod contract;
+pub mod fixtures;
