@@ -1,6 +1,129 @@
 //! # seedwork
 //!
-//! Building blocks for CQRS and domain-driven design in Rust.
+//! Building blocks for CQRS and domain-driven design: commands and queries routed by a
+//! [`Bus`], aggregates that record domain events, a [`UnitOfWork`](uow::UnitOfWork) that
+//! dispatches those events in-process and writes integration messages to a transactional
+//! outbox in the same transaction, and the messaging ports (publisher, consumer, inbox, relay)
+//! that carry them between services.
+//!
+//! It is the Rust form of the `seedwork` package of the Python CQRS tutorial; the
+//! `docs/from-python.md` glossary maps every Python name to its counterpart here.
+//!
+//! ## The layers
+//! - [`domain`]: [`Entity`](domain::Entity), [`AggregateRoot`], [`ValueObject`](domain::ValueObject),
+//!   [`DomainEvent`], [`BusinessRule`](domain::BusinessRule) with [`check_rule`](domain::check_rule),
+//!   [`DomainError`], [`Repository`](domain::Repository), factories and mappers.
+//! - [`application`]: [`Command`], [`Query`], their handlers, domain-event and message handlers,
+//!   and the [`Bus`] with its [`BusBuilder`].
+//! - [`uow`]: the unit of work and the [`TransactionalStore`](uow::TransactionalStore) port a
+//!   backend implements.
+//! - [`messaging`]: the [`Envelope`](messaging::Envelope), [`Message`](messaging::Message),
+//!   integration events and commands, [`Publisher`](messaging::Publisher) /
+//!   [`Consumer`](messaging::Consumer), the outbox port and the [`OutboxRelay`](messaging::OutboxRelay).
+//! - [`memory`] (feature `memory`, default): the embedded broker and store.
+//! - `testing` (feature `testing`): fixtures and the contract suites adapters run.
+//!
+//! ## A round trip
+//! A command handler stores an aggregate; the aggregate's domain event is handled by another
+//! module inside the same transaction, and mapped to an integration event in the outbox, which
+//! a relay then publishes to the broker.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use seedwork::prelude::*;
+//! use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
+//! use seedwork::messaging::{IntegrationEvent, MessageKind, OutboxRelay, Subscriber, SubscriptionOptions};
+//! # use std::any::Any;
+//!
+//! // Domain: an aggregate that records an event.
+//! #[derive(Clone)]
+//! struct Reserva { id: String, state: AggregateState }
+//! impl Entity for Reserva { type Id = String; fn id(&self) -> &String { &self.id } }
+//! impl AggregateRoot for Reserva {
+//!     const TYPE: &'static str = "Reserva";
+//!     fn state(&self) -> &AggregateState { &self.state }
+//!     fn state_mut(&mut self) -> &mut AggregateState { &mut self.state }
+//! }
+//! #[derive(Debug)]
+//! struct ReservaCreada { id_reserva: String, metadata: EventMetadata }
+//! impl DomainEvent for ReservaCreada {
+//!     fn event_name(&self) -> &'static str { "ReservaCreada" }
+//!     fn metadata(&self) -> &EventMetadata { &self.metadata }
+//!     fn as_any(&self) -> &dyn Any { self }
+//! }
+//!
+//! // Application: a command and its handler.
+//! struct CrearReserva { id: String }
+//! impl Command for CrearReserva { type Output = String; const NAME: &'static str = "CrearReserva"; }
+//! struct CrearReservaHandler(MemoryRepository<Reserva>);
+//! #[seedwork::async_trait]
+//! impl CommandHandler<CrearReserva> for CrearReservaHandler {
+//!     async fn handle(&self, cmd: CrearReserva, uow: &mut UnitOfWork) -> Result<String> {
+//!         let mut reserva = Reserva { id: cmd.id.clone(), state: AggregateState::new() };
+//!         reserva.record(ReservaCreada { id_reserva: cmd.id, metadata: EventMetadata::now() });
+//!         self.0.add(uow, &mut reserva).await?;
+//!         Ok(reserva.id)
+//!     }
+//! }
+//!
+//! // Another module reacts to the domain event inside the same transaction.
+//! struct Reaccion(Arc<std::sync::atomic::AtomicUsize>);
+//! #[seedwork::async_trait]
+//! impl DomainEventHandler<ReservaCreada> for Reaccion {
+//!     async fn handle(&self, _event: &ReservaCreada, _uow: &mut UnitOfWork) -> Result<()> {
+//!         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! // Integration: the event other services receive.
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct EventoReservaCreada { id_reserva: String }
+//! impl IntegrationMessage for EventoReservaCreada {
+//!     const TOPIC: &'static str = "eventos-reserva";
+//!     const TYPE: &'static str = "EventoReservaCreada";
+//!     const VERSION: &'static str = "v1";
+//!     const KIND: MessageKind = MessageKind::Event;
+//! }
+//! impl IntegrationEvent for EventoReservaCreada {}
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let reactions = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+//! let bus = Bus::builder()
+//!     .service_name("alpespartners")
+//!     .store(Arc::new(store.clone()))
+//!     .command(CrearReservaHandler(MemoryRepository::new(store.clone())))
+//!     .on_event(Reaccion(reactions.clone()))
+//!     .publish(|e: &ReservaCreada| EventoReservaCreada { id_reserva: e.id_reserva.clone() })
+//!     .build()?;
+//!
+//! let broker = MemoryBroker::new();
+//! let mut consumer = broker.subscribe(SubscriptionOptions::new("eventos-reserva", "notificaciones")).await?;
+//!
+//! bus.dispatch(CrearReserva { id: "r-1".into() }).await?;
+//! assert_eq!(reactions.load(std::sync::atomic::Ordering::SeqCst), 1);
+//!
+//! // The relay moves the committed outbox to the broker.
+//! OutboxRelay::new(Arc::new(store.clone()), Arc::new(broker.clone())).run_once().await?;
+//! let delivery = consumer.receive().await?;
+//! let event = delivery.message.decode::<EventoReservaCreada>()?;
+//! assert_eq!(event.data.id_reserva, "r-1");
+//! assert_eq!(event.service_name, "alpespartners");
+//! consumer.ack(&delivery).await?;
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+//! ```
+//!
+//! With the `macros` feature the same is written with derives and attribute macros
+//! (`#[derive(Command)]`, `#[command_handler]`…), which register the handlers through
+//! [`inventory`] so that `Bus::builder().registered()` finds them.
+//!
+//! ## Feature flags
+//! - `memory` (default): [`memory::MemoryStore`], [`memory::MemoryBroker`],
+//!   [`memory::MemoryRepository`].
+//! - `macros` (default): the derive and registration macros from `seedwork-macros`.
+//! - `testing`: `seedwork::testing`, fixtures and contract suites.
+#![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod application;

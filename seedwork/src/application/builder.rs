@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::bus::{Bus, BusParts, ErasedMessageHandler, TypedMessageHandler};
 use super::registry::registrations;
+use super::type_map::TypeMap;
 use super::router::{erase_mapper, ErasedDomainHandler, ErasedMapper, TypedDomainHandler};
 use super::{
     Command, CommandHandler, DomainEventHandler, EventRouter, FromResources, MessageHandler,
@@ -241,11 +242,11 @@ impl BusBuilder {
                 (entry.handler_name, entry.handler),
             );
         }
-        let mut handlers: HashMap<TypeId, Vec<Arc<dyn ErasedDomainHandler>>> = HashMap::new();
+        let mut handlers: TypeMap<Vec<Arc<dyn ErasedDomainHandler>>> = TypeMap::default();
         for (key, handler) in self.domain_handlers {
             handlers.entry(key).or_default().push(handler);
         }
-        let mut mappers: HashMap<TypeId, Vec<ErasedMapper>> = HashMap::new();
+        let mut mappers: TypeMap<Vec<ErasedMapper>> = TypeMap::default();
         for (key, mapper) in self.mappers {
             mappers.entry(key).or_default().push(mapper);
         }
@@ -274,9 +275,9 @@ fn handler_type_name<H>(_: &H) -> String {
 fn index_unique(
     entries: Vec<Entry>,
     kind: HandlerKind,
-) -> Result<HashMap<TypeId, Box<dyn Any + Send + Sync>>, BuildError> {
+) -> Result<TypeMap<Box<dyn Any + Send + Sync>>, BuildError> {
     let mut names: HashMap<TypeId, String> = HashMap::new();
-    let mut index = HashMap::with_capacity(entries.len());
+    let mut index = TypeMap::default();
     for entry in entries {
         if let Some(first) = names.get(&entry.key) {
             return Err(BuildError::DuplicateHandler {

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
+use super::type_map::TypeMap;
+
 use super::{
     BoxFuture, BusBuilder, Command, CommandHandler, EventRouter, MessageHandler, Query,
     QueryHandler, Resources,
@@ -50,8 +52,8 @@ impl<M: IntegrationMessage, H: MessageHandler<M>> ErasedMessageHandler
 }
 
 pub(crate) struct BusParts {
-    pub(crate) commands: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
-    pub(crate) queries: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    pub(crate) commands: TypeMap<Box<dyn Any + Send + Sync>>,
+    pub(crate) queries: TypeMap<Box<dyn Any + Send + Sync>>,
     pub(crate) messages: HashMap<String, Arc<dyn ErasedMessageHandler>>,
     pub(crate) router: Arc<EventRouter>,
     pub(crate) store: Arc<dyn TransactionalStore>,

@@ -16,6 +16,7 @@ mod query;
 mod registry;
 mod resources;
 mod router;
+mod type_map;
 
 pub use bus::Bus;
 pub use builder::BusBuilder;

@@ -1,9 +1,8 @@
-use std::any::TypeId;
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::type_map::TypeMap;
 use super::{BoxFuture, DomainEventHandler};
 use crate::domain::DomainEvent;
 use crate::error::Result;
@@ -71,8 +70,8 @@ where
 #[derive(Default)]
 pub struct EventRouter {
     service_name: String,
-    handlers: HashMap<TypeId, Vec<Arc<dyn ErasedDomainHandler>>>,
-    mappers: HashMap<TypeId, Vec<ErasedMapper>>,
+    handlers: TypeMap<Vec<Arc<dyn ErasedDomainHandler>>>,
+    mappers: TypeMap<Vec<ErasedMapper>>,
 }
 
 impl fmt::Debug for EventRouter {
@@ -88,8 +87,8 @@ impl fmt::Debug for EventRouter {
 impl EventRouter {
     pub(crate) fn new(
         service_name: String,
-        handlers: HashMap<TypeId, Vec<Arc<dyn ErasedDomainHandler>>>,
-        mappers: HashMap<TypeId, Vec<ErasedMapper>>,
+        handlers: TypeMap<Vec<Arc<dyn ErasedDomainHandler>>>,
+        mappers: TypeMap<Vec<ErasedMapper>>,
     ) -> Self {
         EventRouter {
             service_name,
