@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench -p seedwork --bench dispatch`
 
+// criterion_group! generates an undocumented pub fn.
+#![allow(missing_docs)]
+
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};

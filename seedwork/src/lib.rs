@@ -156,12 +156,11 @@ pub use inventory;
 /// The names a module of an application usually needs.
 pub mod prelude {
     pub use crate::application::{
-        Bus, Command, CommandHandler, Dep, DomainEventHandler, MessageHandler, Query,
-        QueryHandler,
+        Bus, Command, CommandHandler, Dep, DomainEventHandler, MessageHandler, Query, QueryHandler,
     };
     pub use crate::domain::{
-        check_rule, AggregateRoot, AggregateState, BusinessRule, DomainError, DomainEvent,
-        Entity, EventMetadata, Repository, ValueObject,
+        check_rule, AggregateRoot, AggregateState, BusinessRule, DomainError, DomainEvent, Entity,
+        EventMetadata, Repository, ValueObject,
     };
     pub use crate::error::{Error, Result};
     pub use crate::messaging::{Envelope, IntegrationMessage};

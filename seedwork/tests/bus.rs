@@ -90,7 +90,10 @@ async fn a_failing_handler_rolls_back_its_writes_and_messages() {
     let store = MemoryStore::new();
     let bus = bus(&store, true);
     let err = bus.dispatch(Open("a".into())).await.unwrap_err();
-    assert!(matches!(err, Error::Domain(DomainError::InvalidValue { .. })));
+    assert!(matches!(
+        err,
+        Error::Domain(DomainError::InvalidValue { .. })
+    ));
     assert_eq!(bus.query(Balance("a".into())).await.unwrap(), None);
     assert!(store.outbox_snapshot().is_empty());
 }
@@ -103,9 +106,14 @@ async fn unknown_command_and_query_are_typed_errors_naming_the_type() {
         matches!(&err, Error::NoHandler { kind: HandlerKind::Command, type_name } if type_name == "Open"),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), "no command handler is registered for `Open`");
+    assert_eq!(
+        err.to_string(),
+        "no command handler is registered for `Open`"
+    );
     let err = bus.query(Balance("a".into())).await.unwrap_err();
-    assert!(matches!(&err, Error::NoHandler { kind: HandlerKind::Query, type_name } if type_name == "Balance"));
+    assert!(
+        matches!(&err, Error::NoHandler { kind: HandlerKind::Query, type_name } if type_name == "Balance")
+    );
     assert!(!bus.handles_command::<Open>());
 }
 
@@ -145,7 +153,11 @@ async fn the_correlation_id_reaches_the_outbox() {
         .unwrap();
     let outbox = store.outbox_snapshot();
     assert_eq!(
-        outbox[0].message.properties.get(CORRELATION_ID).map(String::as_str),
+        outbox[0]
+            .message
+            .properties
+            .get(CORRELATION_ID)
+            .map(String::as_str),
         Some("req-42")
     );
 }
@@ -155,7 +167,9 @@ struct CountOpened(MemoryRepository<Account>);
 impl MessageHandler<AccountChanged> for CountOpened {
     async fn handle(&self, message: Envelope<AccountChanged>, uow: &mut UnitOfWork) -> Result<()> {
         if message.data.amount < 0 {
-            return Err(Error::Domain(DomainError::invalid_value("amount", "negative")));
+            return Err(Error::Domain(DomainError::invalid_value(
+                "amount", "negative",
+            )));
         }
         let mut mirror = Account::open(format!("mirror-{}", message.data.account_id));
         self.0.add(uow, &mut mirror).await
@@ -188,7 +202,11 @@ async fn messages_are_handled_once_thanks_to_the_inbox() {
         bus.handle_message("sub", &message).await.unwrap(),
         MessageOutcome::Duplicate
     );
-    assert_eq!(accounts.list().await.unwrap().len(), 1, "the effect happened once");
+    assert_eq!(
+        accounts.list().await.unwrap().len(),
+        1,
+        "the effect happened once"
+    );
     assert!(store.inbox_contains("sub", message.id()));
 }
 
@@ -237,7 +255,10 @@ async fn unknown_and_undecodable_messages_are_errors_not_panics() {
     message.envelope.message_type = "Unknown".into();
     assert!(matches!(
         bus.handle_message("sub", &message).await,
-        Err(Error::NoHandler { kind: HandlerKind::Message, .. })
+        Err(Error::NoHandler {
+            kind: HandlerKind::Message,
+            ..
+        })
     ));
 }
 

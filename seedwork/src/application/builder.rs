@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use super::bus::{Bus, BusParts, ErasedMessageHandler, TypedMessageHandler};
 use super::registry::registrations;
-use super::type_map::TypeMap;
 use super::router::{erase_mapper, ErasedDomainHandler, ErasedMapper, TypedDomainHandler};
+use super::type_map::TypeMap;
 use super::{
-    Command, CommandHandler, DomainEventHandler, EventRouter, FromResources, MessageHandler,
-    Query, QueryHandler, Resources,
+    Command, CommandHandler, DomainEventHandler, EventRouter, FromResources, MessageHandler, Query,
+    QueryHandler, Resources,
 };
 use crate::domain::DomainEvent;
 use crate::error::{BuildError, HandlerKind};
@@ -181,7 +181,10 @@ impl BusBuilder {
     }
 
     /// Adds a domain-event handler.
-    pub fn add_domain_event_handler<E: DomainEvent>(&mut self, handler: impl DomainEventHandler<E>) {
+    pub fn add_domain_event_handler<E: DomainEvent>(
+        &mut self,
+        handler: impl DomainEventHandler<E>,
+    ) {
         self.domain_handlers.push((
             TypeId::of::<E>(),
             Arc::new(TypedDomainHandler::<E, _>::new(handler)),
@@ -226,8 +229,7 @@ impl BusBuilder {
         }
         let commands = index_unique(self.commands, HandlerKind::Command)?;
         let queries = index_unique(self.queries, HandlerKind::Query)?;
-        let mut messages: HashMap<String, (String, Arc<dyn ErasedMessageHandler>)> =
-            HashMap::new();
+        let mut messages: HashMap<String, (String, Arc<dyn ErasedMessageHandler>)> = HashMap::new();
         for entry in self.messages {
             if let Some((first, _)) = messages.get(entry.message_type) {
                 return Err(BuildError::DuplicateHandler {

@@ -18,8 +18,11 @@ use crate::uow::{TransactionalStore, UnitOfWork};
 
 /// An integration-message handler with its message type erased: decodes, then handles.
 pub(crate) trait ErasedMessageHandler: Send + Sync {
-    fn handle<'a>(&'a self, message: &'a Message, uow: &'a mut UnitOfWork)
-        -> BoxFuture<'a, Result<()>>;
+    fn handle<'a>(
+        &'a self,
+        message: &'a Message,
+        uow: &'a mut UnitOfWork,
+    ) -> BoxFuture<'a, Result<()>>;
 }
 
 pub(crate) struct TypedMessageHandler<M, H> {
@@ -115,7 +118,11 @@ impl Bus {
         correlation_id: Option<String>,
     ) -> Result<C::Output> {
         let handler = self.command_handler::<C>()?;
-        let span = tracing::debug_span!("command", name = C::NAME, correlation_id = correlation_id.as_deref());
+        let span = tracing::debug_span!(
+            "command",
+            name = C::NAME,
+            correlation_id = correlation_id.as_deref()
+        );
         async move {
             let mut uow = self.unit_of_work().await?;
             if let Some(correlation_id) = correlation_id {
@@ -194,7 +201,10 @@ impl Bus {
         self.inner.router.service_name()
     }
 
-    pub(crate) fn message_handler(&self, message_type: &str) -> Option<&Arc<dyn ErasedMessageHandler>> {
+    pub(crate) fn message_handler(
+        &self,
+        message_type: &str,
+    ) -> Option<&Arc<dyn ErasedMessageHandler>> {
         self.inner.messages.get(message_type)
     }
 }

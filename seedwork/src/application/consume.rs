@@ -19,7 +19,11 @@ impl Bus {
     /// Handles one received message for the subscription `consumer`: in one unit of work,
     /// records its id in the inbox, runs the registered [`MessageHandler`](super::MessageHandler)
     /// for its type, and commits. A message already in the inbox is skipped.
-    pub async fn handle_message(&self, consumer: &str, message: &Message) -> Result<MessageOutcome> {
+    pub async fn handle_message(
+        &self,
+        consumer: &str,
+        message: &Message,
+    ) -> Result<MessageOutcome> {
         let span = tracing::debug_span!(
             "message",
             consumer,

@@ -6,8 +6,8 @@
 //! the [`BusBuilder`]. Either way, their dependencies come from the typed [`Resources`] the
 //! application provides when it builds the bus.
 
-mod bus;
 mod builder;
+mod bus;
 mod command;
 mod consume;
 mod event_handler;
@@ -18,8 +18,8 @@ mod resources;
 mod router;
 mod type_map;
 
-pub use bus::Bus;
 pub use builder::BusBuilder;
+pub use bus::Bus;
 pub use command::{Command, CommandHandler};
 pub use consume::MessageOutcome;
 pub use event_handler::DomainEventHandler;

@@ -194,9 +194,11 @@ impl MemoryTransaction {
     pub(crate) fn row(&self, table: &'static str, key: &str) -> Option<Row> {
         for op in self.staged.iter().rev() {
             match op {
-                Op::Put { table: t, key: k, row } if *t == table && k == key => {
-                    return Some(row.clone())
-                }
+                Op::Put {
+                    table: t,
+                    key: k,
+                    row,
+                } if *t == table && k == key => return Some(row.clone()),
                 Op::Delete { table: t, key: k } if *t == table && k == key => return None,
                 _ => {}
             }
@@ -247,13 +249,14 @@ impl MemoryTransaction {
     }
 
     fn inbox_has(&self, consumer: &str, message_id: &str) -> bool {
-        self.staged.iter().any(|op| {
-            matches!(op, Op::Inbox(c, m) if c == consumer && m == message_id)
-        }) || self
-            .shared
-            .read()
-            .inbox
-            .contains(&(consumer.to_string(), message_id.to_string()))
+        self.staged
+            .iter()
+            .any(|op| matches!(op, Op::Inbox(c, m) if c == consumer && m == message_id))
+            || self
+                .shared
+                .read()
+                .inbox
+                .contains(&(consumer.to_string(), message_id.to_string()))
     }
 }
 

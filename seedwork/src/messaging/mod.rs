@@ -15,8 +15,7 @@ pub use consumer::{
 };
 pub use envelope::{now_millis, Envelope};
 pub use message::{
-    IntegrationCommand, IntegrationEvent, IntegrationMessage, Message, MessageKind,
-    CORRELATION_ID,
+    IntegrationCommand, IntegrationEvent, IntegrationMessage, Message, MessageKind, CORRELATION_ID,
 };
 pub use outbox::{OutboxEntry, OutboxStore};
 pub use publisher::Publisher;

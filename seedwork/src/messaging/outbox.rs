@@ -29,8 +29,12 @@ pub struct OutboxEntry {
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// Leases up to `limit` entries to `claimant` for `lease`.
-    async fn claim(&self, claimant: &str, limit: usize, lease: Duration)
-        -> Result<Vec<OutboxEntry>>;
+    async fn claim(
+        &self,
+        claimant: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<OutboxEntry>>;
 
     /// Marks entries as published.
     async fn mark_published(&self, claimant: &str, sequences: &[u64]) -> Result<()>;

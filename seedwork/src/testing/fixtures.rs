@@ -59,7 +59,11 @@ impl<A, R: Debug, E: Debug> AggregateOutcome<A, R, E> {
     #[track_caller]
     pub fn then_event_names(self, names: &[&str]) -> Self {
         let recorded: Vec<&str> = self.events.iter().map(|e| e.event_name()).collect();
-        assert_eq!(recorded, names, "recorded events (result: {:?})", self.result);
+        assert_eq!(
+            recorded, names,
+            "recorded events (result: {:?})",
+            self.result
+        );
         self
     }
 
@@ -239,7 +243,13 @@ impl<T: Debug> CommandOutcome<T> {
                 Err(error) => panic!("published {} does not decode: {error}", M::TYPE),
             })
             .collect();
-        assert_eq!(decoded.len(), 1, "expected one {}, got {:?}", M::TYPE, self.messages);
+        assert_eq!(
+            decoded.len(),
+            1,
+            "expected one {}, got {:?}",
+            M::TYPE,
+            self.messages
+        );
         inspect(&decoded[0]);
         self
     }

@@ -16,11 +16,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::application::{Bus, BusBuilder, DomainEventHandler};
-use crate::domain::{AggregateRoot, AggregateState, DomainEvent, Entity, EventMetadata, Repository};
+use crate::domain::{
+    AggregateRoot, AggregateState, DomainEvent, Entity, EventMetadata, Repository,
+};
 use crate::error::{Error, Result};
 use crate::messaging::{
-    IntegrationEvent, IntegrationMessage, Message, MessageKind, OutboxRelay, OutboxStore,
-    Publisher,
+    IntegrationEvent, IntegrationMessage, Message, MessageKind, OutboxRelay, OutboxStore, Publisher,
 };
 use crate::uow::{TransactionalStore, UnitOfWork};
 
@@ -213,14 +214,22 @@ pub async fn commit_persists_aggregate_and_outbox(s: &StoreUnderTest) {
     s.open(&bus, &id).await;
     let stored = s.load(&id).await.expect("committed account is readable");
     assert_eq!(stored.balance, 0);
-    assert_eq!(stored.version(), 1, "a new aggregate is stored at version 1");
+    assert_eq!(
+        stored.version(),
+        1,
+        "a new aggregate is stored at version 1"
+    );
     assert!(stored.state.pending_events().is_empty());
     assert_eq!(s.outbox.pending().await.expect("pending"), 1);
     let messages = drain(&*s.outbox).await;
     assert_eq!(messages.len(), 1);
     let message = &messages[0];
     assert_eq!(message.topic, AccountChanged::TOPIC);
-    assert_eq!(message.key.as_deref(), Some(id.as_str()), "keyed by aggregate id");
+    assert_eq!(
+        message.key.as_deref(),
+        Some(id.as_str()),
+        "keyed by aggregate id"
+    );
     assert_eq!(message.envelope.service_name, "contract");
     let decoded = message.decode::<AccountChanged>().expect("decodes");
     assert_eq!(decoded.data.account_id, id);
@@ -247,7 +256,10 @@ pub async fn rollback_discards_aggregate_and_outbox(s: &StoreUnderTest) {
             .await
             .expect("add");
     }
-    assert!(s.load(&dropped).await.is_none(), "dropped unit of work rolled back");
+    assert!(
+        s.load(&dropped).await.is_none(),
+        "dropped unit of work rolled back"
+    );
     assert_eq!(s.outbox.pending().await.expect("pending"), 0);
 }
 
@@ -271,7 +283,11 @@ pub async fn failing_domain_handler_rolls_back(s: &StoreUnderTest) {
     let err = uow.commit().await.expect_err("commit must fail");
     assert!(err.to_string().contains("refused"), "{err}");
     assert!(s.load(&id).await.is_none(), "aggregate rolled back");
-    assert_eq!(s.outbox.pending().await.expect("pending"), 0, "outbox rolled back");
+    assert_eq!(
+        s.outbox.pending().await.expect("pending"),
+        0,
+        "outbox rolled back"
+    );
 }
 
 struct OpenShadowAccount(Arc<dyn Repository<Account>>);
@@ -303,7 +319,11 @@ pub async fn domain_handler_continues_the_transaction(s: &StoreUnderTest) {
     );
     let messages = drain(&*s.outbox).await;
     let keys: Vec<_> = messages.iter().filter_map(|m| m.key.clone()).collect();
-    assert_eq!(keys, vec![id.clone(), format!("shadow-{id}")], "both events mapped, in order");
+    assert_eq!(
+        keys,
+        vec![id.clone(), format!("shadow-{id}")],
+        "both events mapped, in order"
+    );
 }
 
 /// Rolling back to a savepoint undoes later work and keeps earlier work.
@@ -321,11 +341,23 @@ pub async fn savepoint_rollback_keeps_earlier_work(s: &StoreUnderTest) {
         .add(&mut uow, &mut Account::open(&undone))
         .await
         .expect("add undone");
-    uow.rollback_to(&savepoint).await.expect("rollback to savepoint");
-    assert_eq!(uow.pending_events().len(), 1, "events after the savepoint forgotten");
+    uow.rollback_to(&savepoint)
+        .await
+        .expect("rollback to savepoint");
+    assert_eq!(
+        uow.pending_events().len(),
+        1,
+        "events after the savepoint forgotten"
+    );
     uow.commit().await.expect("commit");
-    assert!(s.load(&kept).await.is_some(), "work before the savepoint kept");
-    assert!(s.load(&undone).await.is_none(), "work after the savepoint undone");
+    assert!(
+        s.load(&kept).await.is_some(),
+        "work before the savepoint kept"
+    );
+    assert!(
+        s.load(&undone).await.is_none(),
+        "work after the savepoint undone"
+    );
     let messages = drain(&*s.outbox).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].key.as_deref(), Some(kept.as_str()));
@@ -341,7 +373,10 @@ pub async fn stale_update_is_a_conflict(s: &StoreUnderTest) {
 
     let mut uow = bus.unit_of_work().await.expect("begin");
     first.deposit(10);
-    s.accounts.update(&mut uow, &mut first).await.expect("first update");
+    s.accounts
+        .update(&mut uow, &mut first)
+        .await
+        .expect("first update");
     uow.commit().await.expect("commit");
     assert_eq!(first.version(), 2, "a successful update bumps the version");
 
@@ -379,13 +414,11 @@ pub async fn concurrent_updates_win_each_version_once(s: &StoreUnderTest) {
     let id = unique("acc");
     s.open(&bus, &id).await;
 
-    let loaded: Vec<Account> = futures_join(
-        (0..TASKS).map(|_| {
-            let s = s.clone();
-            let id = id.clone();
-            async move { s.load(&id).await.expect("exists") }
-        }),
-    )
+    let loaded: Vec<Account> = futures_join((0..TASKS).map(|_| {
+        let s = s.clone();
+        let id = id.clone();
+        async move { s.load(&id).await.expect("exists") }
+    }))
     .await;
     let outcomes = futures_join(loaded.into_iter().map(|mut account| {
         let s = s.clone();
@@ -442,7 +475,11 @@ pub async fn concurrent_updates_win_each_version_once(s: &StoreUnderTest) {
         .filter(|m| m.key.as_deref() == Some(id.as_str()))
         .filter(|m| m.envelope.data["change"] == "deposited")
         .count();
-    assert_eq!(deposits, 1 + TASKS, "one outbox message per committed deposit");
+    assert_eq!(
+        deposits,
+        1 + TASKS,
+        "one outbox message per committed deposit"
+    );
 }
 
 /// The inbox: a message id is accepted once per consumer; a rolled-back acceptance does not
@@ -501,8 +538,15 @@ pub async fn outbox_claims_respect_leases_and_key_order(s: &StoreUnderTest) {
     let lease = Duration::from_secs(60);
 
     let a = s.outbox.claim("relay-a", 2, lease).await.expect("claim a");
-    let a_keys: Vec<_> = a.iter().map(|e| e.message.key.clone().unwrap_or_default()).collect();
-    assert_eq!(a_keys, vec![k1.clone(), k2.clone()], "first two in sequence order");
+    let a_keys: Vec<_> = a
+        .iter()
+        .map(|e| e.message.key.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        a_keys,
+        vec![k1.clone(), k2.clone()],
+        "first two in sequence order"
+    );
     assert!(a[0].sequence < a[1].sequence);
 
     let b = s.outbox.claim("relay-b", 10, lease).await.expect("claim b");
@@ -521,9 +565,16 @@ pub async fn outbox_claims_respect_leases_and_key_order(s: &StoreUnderTest) {
         .expect("release");
     let b = s.outbox.claim("relay-b", 10, lease).await.expect("claim b");
     let b_seqs: Vec<u64> = b.iter().map(|e| e.sequence).collect();
-    assert_eq!(b.len(), 4, "everything unpublished is claimable again: {b:?}");
+    assert_eq!(
+        b.len(),
+        4,
+        "everything unpublished is claimable again: {b:?}"
+    );
     assert!(b_seqs.windows(2).all(|w| w[0] < w[1]), "sequence order");
-    assert!(!b_seqs.contains(&a[0].sequence), "published entries are not claimed");
+    assert!(
+        !b_seqs.contains(&a[0].sequence),
+        "published entries are not claimed"
+    );
 
     s.outbox
         .mark_published("relay-a", &b_seqs)
@@ -636,12 +687,20 @@ pub async fn relay_keeps_key_order_through_failures(s: &StoreUnderTest) {
     assert_eq!(round.published, 3);
     assert_eq!(amounts_for(&publisher.sent(), &ok), vec![0, 2, 4]);
     assert!(amounts_for(&publisher.sent(), &down).is_empty());
-    assert_eq!(s.outbox.pending().await.expect("pending"), 3, "failed key stays pending");
+    assert_eq!(
+        s.outbox.pending().await.expect("pending"),
+        3,
+        "failed key stays pending"
+    );
 
     publisher.fail_key(&down, false);
     let round = relay.run_once().await.expect("round");
     assert_eq!(round.published, 3);
-    assert_eq!(amounts_for(&publisher.sent(), &down), vec![1, 3, 5], "in order after outage");
+    assert_eq!(
+        amounts_for(&publisher.sent(), &down),
+        vec![1, 3, 5],
+        "in order after outage"
+    );
     assert_eq!(s.outbox.pending().await.expect("pending"), 0);
     let round = relay.run_once().await.expect("round");
     assert_eq!(round.published, 0, "nothing is published twice");
@@ -674,12 +733,19 @@ pub async fn relay_crash_resends_and_inbox_absorbs(s: &StoreUnderTest) {
     let mut effects = 0;
     for message in &sent {
         let mut uow = bus.unit_of_work().await.expect("begin");
-        if uow.record_inbox("consumer", message.id()).await.expect("inbox") {
+        if uow
+            .record_inbox("consumer", message.id())
+            .await
+            .expect("inbox")
+        {
             effects += 1;
         }
         uow.commit().await.expect("commit");
     }
-    assert_eq!(effects, 2, "the inbox lets each message have its effect once");
+    assert_eq!(
+        effects, 2,
+        "the inbox lets each message have its effect once"
+    );
 }
 
 /// Several relays on one store publish every entry exactly once (the normal case).
@@ -692,9 +758,7 @@ pub async fn concurrent_relays_send_each_entry_once(s: &StoreUnderTest) {
     }
     let publisher = RecordingPublisher::new();
     let relays: Vec<OutboxRelay> = (0..3)
-        .map(|_| {
-            OutboxRelay::new(Arc::clone(&s.outbox), Arc::new(publisher.clone())).batch_size(7)
-        })
+        .map(|_| OutboxRelay::new(Arc::clone(&s.outbox), Arc::new(publisher.clone())).batch_size(7))
         .collect();
     for _ in 0..50 {
         let rounds = futures_join(relays.iter().map(|relay| relay.run_once())).await;
