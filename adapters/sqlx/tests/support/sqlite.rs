@@ -1,0 +1,27 @@
+use std::sync::Arc;
+
+use seedwork::testing::contract::store::{Account, StoreUnderTest};
+use seedwork_sqlx::{SqliteJsonRepository, SqliteStore};
+
+/// A migrated store on a new database file; keep the directory alive as long as the store.
+pub async fn fresh_store() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("seedwork.db");
+    let store = SqliteStore::open(path.to_str().expect("utf-8 path"))
+        .await
+        .expect("open sqlite");
+    (store, dir)
+}
+
+pub async fn fresh() -> (StoreUnderTest, tempfile::TempDir) {
+    let (store, dir) = fresh_store().await;
+    (under_test(&store), dir)
+}
+
+pub fn under_test(store: &SqliteStore) -> StoreUnderTest {
+    StoreUnderTest {
+        store: Arc::new(store.clone()),
+        outbox: Arc::new(store.clone()),
+        accounts: Arc::new(SqliteJsonRepository::<Account>::new(store)),
+    }
+}
