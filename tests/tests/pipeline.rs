@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
 use seedwork::messaging::{
-    Message, OutboxRelay, Publisher, RetryPolicy, Subscriber, SubscriptionOptions,
+    Message, OutboxRelay, OutboxStore, Publisher, RetryPolicy, Subscriber, SubscriptionOptions,
 };
 use seedwork::prelude::*;
 use seedwork::testing::contract::store::{Account, AccountChanged, AccountOpened, Deposited};

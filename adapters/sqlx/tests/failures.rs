@@ -6,7 +6,6 @@ mod support;
 use std::sync::Arc;
 
 use seedwork::application::DomainEventHandler;
-use seedwork::domain::Repository;
 use seedwork::prelude::*;
 use seedwork::testing::contract::store::{Account, AccountChanged, AccountOpened, StoreUnderTest};
 use seedwork_sqlx::sqlx;

@@ -25,7 +25,7 @@ pub use consume::MessageOutcome;
 pub use event_handler::DomainEventHandler;
 pub use message_handler::MessageHandler;
 pub use query::{Query, QueryHandler};
-pub use registry::Registration;
+pub use registry::{__into_result, Registration};
 pub use resources::{Dep, FromResources, Resources};
 pub use router::EventRouter;
 

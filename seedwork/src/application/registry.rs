@@ -29,3 +29,10 @@ inventory::collect!(Registration);
 pub(crate) fn registrations() -> impl Iterator<Item = &'static Registration> {
     inventory::iter::<Registration>.into_iter()
 }
+
+/// Converts a handler's result into `seedwork::Result` (used by the registration macros, so a
+/// handler may return any error type that converts into [`Error`](crate::Error)).
+#[doc(hidden)]
+pub fn __into_result<T, E: Into<crate::Error>>(result: Result<T, E>) -> crate::Result<T> {
+    result.map_err(Into::into)
+}

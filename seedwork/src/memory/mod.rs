@@ -9,6 +9,8 @@ mod broker;
 mod repository;
 mod store;
 
-pub use broker::{MemoryBroker, MemoryConsumer};
+pub use broker::{
+    MemoryBroker, MemoryConsumer, DEAD_LETTER_ORIGINAL_TOPIC, DEAD_LETTER_SUBSCRIPTION,
+};
 pub use repository::MemoryRepository;
 pub use store::{MemoryStore, MemoryTransaction, OutboxSnapshot};

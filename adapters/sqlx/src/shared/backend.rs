@@ -58,7 +58,7 @@ impl Store {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| Error::store(e))
+            .map_err(Error::store)
     }
 
     /// The connection pool, for the application's own queries.

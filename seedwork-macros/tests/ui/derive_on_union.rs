@@ -1,0 +1,7 @@
+#[derive(seedwork::Command)]
+union Numero {
+    entero: u32,
+    real: f32,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[derive(seedwork::DomainEvent, Debug)]
+struct Creada {
+    id: String,
+}
+
+fn main() {}

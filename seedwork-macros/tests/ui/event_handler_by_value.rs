@@ -1,0 +1,14 @@
+use seedwork::prelude::*;
+use seedwork::DomainEvent;
+
+#[derive(DomainEvent, Debug)]
+struct Creada {
+    metadata: EventMetadata,
+}
+
+#[seedwork::domain_event_handler]
+async fn reaccionar(event: Creada, uow: &mut UnitOfWork) -> Result<()> {
+    Ok(())
+}
+
+fn main() {}

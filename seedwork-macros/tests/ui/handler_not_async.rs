@@ -1,0 +1,12 @@
+use seedwork::prelude::*;
+use seedwork::Command;
+
+#[derive(Command)]
+struct Aprobar;
+
+#[seedwork::command_handler]
+fn aprobar(_: Aprobar) -> Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use seedwork::prelude::*;
+use seedwork::Query;
+
+#[derive(Query)]
+#[query(output = u32)]
+struct Contar;
+
+#[seedwork::query_handler]
+async fn contar(_: Contar, uow: &mut UnitOfWork) -> Result<u32> {
+    Ok(0)
+}
+
+fn main() {}

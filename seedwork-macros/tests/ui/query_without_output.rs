@@ -1,0 +1,4 @@
+#[derive(seedwork::Query)]
+struct ObtenerTodo;
+
+fn main() {}

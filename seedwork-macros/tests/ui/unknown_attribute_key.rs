@@ -1,0 +1,5 @@
+#[derive(seedwork::Command)]
+#[command(ouput = String)]
+struct Crear;
+
+fn main() {}
