@@ -3,7 +3,7 @@
 //! refers to `::seedwork` only.
 //!
 //! ## Derives
-//! ```ignore
+//! ```text
 //! #[derive(Command)]                       // impl seedwork::application::Command
 //! #[command(output = String)]              // Output type, `()` when omitted; name = "..." optional
 //! struct CrearReserva { id: String }
@@ -30,7 +30,7 @@
 //! other parameter is a dependency resolved from the bus's resources when the bus is built
 //! (`Dep<T>`, `Option<Dep<T>>`, anything implementing `FromResources`). The error type of the
 //! returned `Result` must convert into `seedwork::Error`.
-//! ```ignore
+//! ```text
 //! #[command_handler]
 //! async fn crear_reserva(cmd: CrearReserva, uow: &mut UnitOfWork, repo: Dep<Reservas>) -> Result<String> { … }
 //!
