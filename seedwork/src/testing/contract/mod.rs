@@ -6,3 +6,88 @@
 
 pub mod broker;
 pub mod store;
+
+/// Generates one `#[tokio::test]` per check of the [store suite](store), each on a fresh
+/// backend.
+///
+/// `fresh` is an async expression evaluated once per test, yielding
+/// `(StoreUnderTest, guard)`; the guard (a temp dir, a pool…) lives until the test ends. Extra
+/// attributes before `fresh` go on every test (e.g. `#[ignore = "needs …"]`). The calling crate
+/// needs `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
+///
+/// ```text
+/// seedwork::store_contract_tests!(fresh = async { (my_store_under_test().await, ()) });
+/// ```
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($(#[$meta:meta])* fresh = $fresh:expr $(,)?) => {
+        $crate::__contract_tests!(
+            store, [$(#[$meta])*], { $fresh.await };
+            commit_persists_aggregate_and_outbox,
+            rollback_discards_aggregate_and_outbox,
+            failing_domain_handler_rolls_back,
+            domain_handler_continues_the_transaction,
+            savepoint_rollback_keeps_earlier_work,
+            stale_update_is_a_conflict,
+            concurrent_updates_win_each_version_once,
+            inbox_accepts_each_message_once,
+            outbox_claims_respect_leases_and_key_order,
+            relay_keeps_key_order_through_failures,
+            relay_crash_resends_and_inbox_absorbs,
+            concurrent_relays_send_each_entry_once,
+        );
+    };
+}
+
+/// Generates one `#[tokio::test]` per check of the [broker suite](broker).
+///
+/// `broker` is an async expression evaluated once per test, yielding the broker under test.
+/// Extra attributes before it go on every test.
+///
+/// ```text
+/// seedwork::broker_contract_tests!(broker = async { MemoryBroker::new() });
+/// ```
+#[macro_export]
+macro_rules! broker_contract_tests {
+    ($(#[$meta:meta])* broker = $broker:expr $(,)?) => {
+        $crate::__contract_tests!(
+            broker, [$(#[$meta])*], { ($broker.await, ()) };
+            publish_then_receive,
+            every_subscription_gets_every_message,
+            shared_subscription_delivers_each_message_once,
+            nack_redelivers_after_backoff,
+            dead_letter_after_max_deliveries,
+            order_per_key_survives_a_nack,
+            unacked_deliveries_of_a_dropped_consumer_are_redelivered,
+            exclusive_refuses_a_second_consumer,
+            failover_delivers_to_one_consumer_and_fails_over,
+            key_shared_keeps_a_key_on_one_consumer,
+            no_messages_from_before_the_subscription,
+            double_ack_is_an_error,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_tests {
+    ($suite:ident, $metas:tt, $setup:block; $name:ident, $($rest:ident,)*) => {
+        $crate::__contract_test!($suite, $metas, $setup, $name);
+        $crate::__contract_tests!($suite, $metas, $setup; $($rest,)*);
+    };
+    ($suite:ident, $metas:tt, $setup:block;) => {};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_test {
+    ($suite:ident, [$($meta:tt)*], $setup:block, $name:ident) => {
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $($meta)*
+        async fn $name() {
+            // The guard (a temp dir, a pool…) lives until the test ends.
+            let (under_test, _guard) = $setup;
+            $crate::testing::contract::$suite::$name(&under_test).await;
+        }
+    };
+}
