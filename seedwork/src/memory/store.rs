@@ -55,7 +55,9 @@ impl Shared {
 /// Transactions are serialised (one writer at a time, like SQLite's `BEGIN IMMEDIATE`); reads
 /// outside a transaction see committed state and never wait for a writer. A transaction stages
 /// its writes and applies them all at once on commit, so a reader never sees half of one.
-/// Clones share the same data.
+/// Because a unit of work holds the writer lock until it ends, code inside a command handler
+/// must not open a second unit of work on the same store (e.g. by dispatching another command):
+/// it would wait for the first forever. Clones share the same data.
 #[derive(Clone)]
 pub struct MemoryStore {
     shared: Arc<Shared>,
