@@ -10,7 +10,7 @@ use seedwork::messaging::{
     Message, OutboxRelay, OutboxStore, Publisher, RetryPolicy, Subscriber, SubscriptionOptions,
 };
 use seedwork::prelude::*;
-use seedwork::testing::contract::store::{Account, AccountChanged, AccountOpened, Deposited};
+use seedwork::testing::contract::store::{publish_account_events, Account, AccountChanged};
 use seedwork_tests::{eventually, SwitchablePublisher};
 use tokio::sync::watch;
 
@@ -85,19 +85,8 @@ async fn start(relays: usize, consumers: usize) -> System {
     let bus = Bus::builder()
         .store(Arc::new(store.clone()))
         .command(DepositHandler(MemoryRepository::new(store.clone())))
-        .on_message(ledger.clone())
-        .publish(|e: &AccountOpened| AccountChanged {
-            account_id: e.account_id.clone(),
-            change: "opened".into(),
-            amount: 0,
-        })
-        .publish(|e: &Deposited| AccountChanged {
-            account_id: e.account_id.clone(),
-            change: "deposited".into(),
-            amount: e.amount,
-        })
-        .build()
-        .unwrap();
+        .on_message(ledger.clone());
+    let bus = publish_account_events(bus).build().unwrap();
     let publisher = SwitchablePublisher::new(broker.clone());
     let (stop, stopped) = watch::channel(false);
     let stopping = |mut rx: watch::Receiver<bool>| async move {

@@ -16,21 +16,14 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use seedwork::messaging::Envelope;
 use seedwork::prelude::*;
-use seedwork::testing::contract::store::{Account, AccountChanged, Deposited};
+use seedwork::testing::contract::store::{publish_account_events, Account};
 use seedwork_sqlx::sqlx::{self, Row};
 use seedwork_sqlx::{PostgresJsonRepository, PostgresStore, SqliteJsonRepository, SqliteStore};
 
 const WRITERS: [usize; 2] = [1, 8];
 
 fn bus(store: Arc<dyn seedwork::uow::TransactionalStore>) -> Bus {
-    Bus::builder()
-        .service_name("bench")
-        .store(store)
-        .publish(|e: &Deposited| AccountChanged {
-            account_id: e.account_id.clone(),
-            change: "deposited".into(),
-            amount: e.amount,
-        })
+    publish_account_events(Bus::builder().service_name("bench").store(store))
         .build()
         .expect("bus")
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use seedwork::application::DomainEventHandler;
 use seedwork::prelude::*;
-use seedwork::testing::contract::store::{Account, AccountChanged, AccountOpened, StoreUnderTest};
+use seedwork::testing::contract::store::{
+    publish_account_events, Account, AccountOpened, StoreUnderTest,
+};
 use seedwork_sqlx::sqlx;
 
 /// Runs a statement on the unit of work's connection, then lets the commit go on.
@@ -39,16 +41,13 @@ impl DomainEventHandler<AccountOpened> for SabotageDuringCommit {
 }
 
 fn bus(under_test: &StoreUnderTest, sabotage: SabotageDuringCommit) -> Bus {
-    Bus::builder()
-        .store(Arc::clone(&under_test.store))
-        .on_event(sabotage)
-        .publish(|e: &AccountOpened| AccountChanged {
-            account_id: e.account_id.clone(),
-            change: "opened".into(),
-            amount: 0,
-        })
-        .build()
-        .unwrap()
+    publish_account_events(
+        Bus::builder()
+            .store(Arc::clone(&under_test.store))
+            .on_event(sabotage),
+    )
+    .build()
+    .unwrap()
 }
 
 async fn commit_fails_and_leaves_nothing(under_test: &StoreUnderTest, bus: &Bus) {

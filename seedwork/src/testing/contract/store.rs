@@ -139,6 +139,21 @@ impl IntegrationMessage for AccountChanged {
 }
 impl IntegrationEvent for AccountChanged {}
 
+/// Adds the mappers that publish [`AccountOpened`] and [`Deposited`] as [`AccountChanged`].
+pub fn publish_account_events(builder: BusBuilder) -> BusBuilder {
+    builder
+        .publish(|e: &AccountOpened| AccountChanged {
+            account_id: e.account_id.clone(),
+            change: "opened".into(),
+            amount: 0,
+        })
+        .publish(|e: &Deposited| AccountChanged {
+            account_id: e.account_id.clone(),
+            change: "deposited".into(),
+            amount: e.amount,
+        })
+}
+
 /// A backend as the suite sees it. Give each suite function a fresh, empty one.
 #[derive(Clone)]
 pub struct StoreUnderTest {
@@ -153,19 +168,11 @@ pub struct StoreUnderTest {
 impl StoreUnderTest {
     /// A bus on this store that publishes both account events.
     fn builder(&self) -> BusBuilder {
-        Bus::builder()
-            .service_name("contract")
-            .store(Arc::clone(&self.store))
-            .publish(|e: &AccountOpened| AccountChanged {
-                account_id: e.account_id.clone(),
-                change: "opened".into(),
-                amount: 0,
-            })
-            .publish(|e: &Deposited| AccountChanged {
-                account_id: e.account_id.clone(),
-                change: "deposited".into(),
-                amount: e.amount,
-            })
+        publish_account_events(
+            Bus::builder()
+                .service_name("contract")
+                .store(Arc::clone(&self.store)),
+        )
     }
 
     fn bus(&self) -> Bus {
