@@ -1,93 +1,94 @@
-//! AlpesPartners on the embedded default: one process, in-memory broker and store.
+//! AlpesPartners in one process: the HTTP API (port 5001), the command consumer, the outbox
+//! relay, `notificaciones` and the UI BFF (port 5678), on the embedded broker and a SQLite file
+//! under `data/` — or PostgreSQL with `--database postgres://…` (or `DATABASE_URL`).
 //!
-//! This first cut runs the tutorial's reservation flow once, end to end — command → handler →
-//! unit of work → outbox → relay → broker → notificaciones — and exits. The HTTP API, the UI
-//! and the SQLite store arrive with the reference-system work (see the README).
-//!
-//! Run: `cargo run --example alpespartners`
+//! Run: `cargo run --example alpespartners [-- --database URL --data-dir DIR --http ADDR --ui ADDR]`
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-use alpespartners::notificaciones::{NotificarReserva, SUBSCRIPTION};
-use alpespartners::vuelos::aplicacion::{CrearReserva, CrearReservaHandler};
-use alpespartners::vuelos::infraestructura::{publicar_reserva_creada, EventoReservaCreada};
-use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
-use seedwork::messaging::{
-    IntegrationMessage, OutboxRelay, OutboxStore, Subscriber, SubscriptionOptions,
-};
-use seedwork::Bus;
-use tokio::sync::watch;
+use alpespartners::system::{self, Config, Database};
+
+fn usage() -> &'static str {
+    "usage: alpespartners [--database memory|sqlite://PATH|postgres://URL] [--data-dir DIR] \
+     [--http ADDR] [--ui ADDR]"
+}
+
+fn parse_args() -> Result<Config, String> {
+    let mut args = std::env::args().skip(1);
+    let mut data_dir = PathBuf::from("data");
+    let mut database = std::env::var("DATABASE_URL")
+        .ok()
+        .map(|v| Database::parse(&v));
+    let mut http: Option<SocketAddr> = None;
+    let mut ui: Option<SocketAddr> = None;
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--database" => database = Some(Database::parse(&value("--database")?)),
+            "--data-dir" => data_dir = PathBuf::from(value("--data-dir")?),
+            "--http" => {
+                http = Some(
+                    value("--http")?
+                        .parse()
+                        .map_err(|e| format!("--http: {e}"))?,
+                )
+            }
+            "--ui" => ui = Some(value("--ui")?.parse().map_err(|e| format!("--ui: {e}"))?),
+            "-h" | "--help" => return Err(usage().to_string()),
+            other => return Err(format!("unknown argument `{other}`\n{}", usage())),
+        }
+    }
+    let mut config = Config::local(&data_dir);
+    if let Some(database) = database {
+        config.database = database;
+    }
+    if let Some(http) = http {
+        config.http = http;
+    }
+    if let Some(ui) = ui {
+        config.ui = ui;
+    }
+    Ok(config)
+}
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-
-    let store = MemoryStore::new();
-    let broker = MemoryBroker::new();
-    let bus = Bus::builder()
-        .service_name("alpespartners")
-        .store(Arc::new(store.clone()))
-        .command(CrearReservaHandler {
-            reservas: MemoryRepository::new(store.clone()),
-        })
-        .on_message(NotificarReserva)
-        .publish(publicar_reserva_creada)
-        .build()?;
-
-    let (stop, stopped) = watch::channel(false);
-    let until_stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let config = match parse_args() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
     };
-
-    let relay = OutboxRelay::new(Arc::new(store.clone()), Arc::new(broker.clone()))
-        .poll_interval(Duration::from_millis(50));
-    let relay_task = tokio::spawn(relay.run(until_stopped(stopped.clone())));
-
-    let consumer = broker
-        .subscribe(SubscriptionOptions::new(
-            EventoReservaCreada::TOPIC,
-            SUBSCRIPTION,
-        ))
-        .await?;
-    let consumer_bus = bus.clone();
-    let consumer_stop = until_stopped(stopped.clone());
-    let consumer_task =
-        tokio::spawn(async move { consumer_bus.consume(consumer, consumer_stop).await });
-
-    println!("AlpesPartners (embedded broker and store): creating reservation test-reserva-123");
-    let id = bus
-        .dispatch(CrearReserva {
-            id: "test-reserva-123".into(),
-            id_cliente: "cliente-1".into(),
-        })
-        .await?;
-    println!("reservation {id} committed; waiting for the notification service");
-
-    let delivered = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let pending = store.pending().await.unwrap_or(u64::MAX);
-            let backlog = broker.backlog(EventoReservaCreada::TOPIC, SUBSCRIPTION);
-            if pending == 0 && backlog == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let database = config.database.clone();
+    let running = match system::start(config).await {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("alpespartners: {error}");
+            return ExitCode::FAILURE;
         }
-    })
-    .await;
-
-    let _ = stop.send(true);
-    relay_task.await?;
-    consumer_task.await??;
-    match delivered {
-        Ok(()) => {
-            println!("done: the event went through the outbox and the broker to notificaciones");
-            Ok(())
-        }
-        Err(_) => Err("the notification did not arrive within 10 s".into()),
+    };
+    println!("AlpesPartners is running");
+    println!(
+        "  API         http://{}   (GET /health, GET /spec)",
+        running.http_addr
+    );
+    println!("  UI          http://{}/", running.ui_addr);
+    println!("  store       {database:?}");
+    println!("  broker      embedded (topics eventos-reserva, comandos-reserva)");
+    println!("  consumers   comandos-reserva, notificaciones; outbox relay running");
+    println!("Ctrl-C stops it.");
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        eprintln!("cannot wait for Ctrl-C: {error}");
     }
+    println!("stopping…");
+    running.shutdown().await;
+    ExitCode::SUCCESS
 }

@@ -1,5 +1,4 @@
-//! Flight reservations (`vuelos`): the `Reserva` aggregate, the `CrearReserva` command and the
-//! `EventoReservaCreada` integration event on `eventos-reserva`.
+//! Flight reservations (`vuelos`), in the tutorial's three layers.
 
 pub mod aplicacion;
 pub mod dominio;

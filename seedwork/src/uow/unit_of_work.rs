@@ -5,6 +5,7 @@ use super::{Transaction, TransactionalStore};
 use crate::application::EventRouter;
 use crate::domain::{AggregateRoot, DomainEvent};
 use crate::error::{Error, Result};
+use crate::messaging::{IntegrationMessage, Message, CORRELATION_ID};
 
 /// Domain events one commit may dispatch, counting those raised by domain-event handlers;
 /// past it the commit fails rather than loop forever on handlers that keep raising events.
@@ -59,7 +60,8 @@ pub struct UnitOfWork {
     tx: Box<dyn Transaction>,
     router: Arc<EventRouter>,
     pending: Vec<PendingEvent>,
-    savepoints: Vec<(String, usize)>,
+    outgoing: Vec<Message>,
+    savepoints: Vec<(String, usize, usize)>,
     next_savepoint: u32,
     correlation_id: Option<String>,
     committing: bool,
@@ -82,6 +84,7 @@ impl UnitOfWork {
             tx,
             router,
             pending: Vec::new(),
+            outgoing: Vec::new(),
             savepoints: Vec::new(),
             next_savepoint: 0,
             correlation_id: None,
@@ -121,6 +124,15 @@ impl UnitOfWork {
         });
     }
 
+    /// Sends an integration message (an integration command to another service, say) through
+    /// the outbox: it is written at commit, after the messages mapped from domain events, and
+    /// reaches the broker only if the unit of work commits.
+    pub fn enqueue<M: IntegrationMessage>(&mut self, message: &M) -> Result<()> {
+        let message = Message::encode(message, self.router.service_name())?;
+        self.outgoing.push(message);
+        Ok(())
+    }
+
     /// The events that the commit will dispatch.
     pub fn pending_events(&self) -> &[PendingEvent] {
         &self.pending
@@ -153,7 +165,8 @@ impl UnitOfWork {
         self.next_savepoint += 1;
         let name = format!("seedwork_sp_{}", self.next_savepoint);
         self.tx.savepoint(&name).await?;
-        self.savepoints.push((name.clone(), self.pending.len()));
+        self.savepoints
+            .push((name.clone(), self.pending.len(), self.outgoing.len()));
         Ok(Savepoint { name })
     }
 
@@ -168,7 +181,7 @@ impl UnitOfWork {
         let position = self
             .savepoints
             .iter()
-            .position(|(name, _)| *name == savepoint.name)
+            .position(|(name, _, _)| *name == savepoint.name)
             .ok_or_else(|| {
                 Error::UnitOfWork(format!(
                     "savepoint `{}` is unknown or was rolled back",
@@ -176,8 +189,9 @@ impl UnitOfWork {
                 ))
             })?;
         self.tx.rollback_to_savepoint(&savepoint.name).await?;
-        let events_then = self.savepoints[position].1;
+        let (_, events_then, messages_then) = self.savepoints[position];
         self.pending.truncate(events_then);
+        self.outgoing.truncate(messages_then);
         self.savepoints.truncate(position + 1);
         Ok(())
     }
@@ -230,6 +244,14 @@ impl UnitOfWork {
         let mut messages = Vec::new();
         for pending in &self.pending {
             router.map_to_messages(pending, self.correlation_id.as_deref(), &mut messages)?;
+        }
+        for mut message in std::mem::take(&mut self.outgoing) {
+            if let Some(correlation_id) = &self.correlation_id {
+                message
+                    .properties
+                    .insert(CORRELATION_ID.to_string(), correlation_id.clone());
+            }
+            messages.push(message);
         }
         let report = CommitReport {
             events: self.pending.len(),

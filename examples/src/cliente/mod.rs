@@ -1,0 +1,89 @@
+//! Clients (`cliente`): the tutorial's example of a second module continuing the business
+//! transaction from a domain event. When `vuelos` creates a reservation, this module records it
+//! on the client's history inside the same unit of work: both commit, or neither does.
+
+use serde::{Deserialize, Serialize};
+
+use seedwork::domain::{AggregateState, Entity, Repository};
+use seedwork::prelude::*;
+use seedwork::Query;
+
+use crate::vuelos::dominio::ReservaCreada;
+
+/// A client's reservations (aggregate root of the client's read side).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistorialCliente {
+    id_cliente: String,
+    reservas: Vec<String>,
+    #[serde(skip)]
+    state: AggregateState,
+}
+
+impl HistorialCliente {
+    /// The reservation ids, oldest first.
+    pub fn reservas(&self) -> &[String] {
+        &self.reservas
+    }
+}
+
+impl Entity for HistorialCliente {
+    type Id = String;
+    fn id(&self) -> &String {
+        &self.id_cliente
+    }
+}
+
+impl AggregateRoot for HistorialCliente {
+    const TYPE: &'static str = "HistorialCliente";
+    fn state(&self) -> &AggregateState {
+        &self.state
+    }
+    fn state_mut(&mut self) -> &mut AggregateState {
+        &mut self.state
+    }
+}
+
+/// The repository, as provided to the bus.
+pub type Historiales = Dep<dyn Repository<HistorialCliente>>;
+
+/// The reservations of a client (empty when it has none).
+#[derive(Debug, Clone, Query)]
+#[query(output = Vec<String>)]
+pub struct ObtenerReservasCliente {
+    /// The client.
+    pub id_cliente: String,
+}
+
+#[seedwork::domain_event_handler]
+async fn registrar_reserva_en_cliente(
+    evento: &ReservaCreada,
+    uow: &mut UnitOfWork,
+    historiales: Historiales,
+) -> Result<()> {
+    match historiales.get(&evento.id_cliente).await? {
+        Some(mut historial) => {
+            historial.reservas.push(evento.id_reserva.clone());
+            historiales.update(uow, &mut historial).await
+        }
+        None => {
+            let mut historial = HistorialCliente {
+                id_cliente: evento.id_cliente.clone(),
+                reservas: vec![evento.id_reserva.clone()],
+                state: AggregateState::new(),
+            };
+            historiales.add(uow, &mut historial).await
+        }
+    }
+}
+
+#[seedwork::query_handler]
+async fn obtener_reservas_cliente(
+    query: ObtenerReservasCliente,
+    historiales: Historiales,
+) -> Result<Vec<String>> {
+    Ok(historiales
+        .get(&query.id_cliente)
+        .await?
+        .map(|h| h.reservas)
+        .unwrap_or_default())
+}

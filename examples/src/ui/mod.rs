@@ -1,0 +1,210 @@
+//! `ui`: the BFF. Serves the reservation page, forwards every event of `eventos-reserva` to the
+//! connected browsers over a websocket, and turns the page's form into a `ComandoCrearReserva`
+//! sent through the broker — so the browser sends a command and receives its result
+//! asynchronously, the tutorial's goal.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{Duration, SecondsFormat, Utc};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use seedwork::messaging::Consumer;
+use seedwork::Bus;
+
+use crate::api::errores::ApiError;
+use crate::vuelos::aplicacion::dto::{
+    crear_reserva as validar, AeropuertoDto, ItinerarioDto, LegDto, OdoDto, ReservaEntradaDto,
+    SegmentoDto,
+};
+use crate::vuelos::infraestructura::schema::v1::ComandoCrearReserva;
+
+/// The BFF's subscription to `eventos-reserva`.
+pub const SUSCRIPCION: &str = "aeroalpes-bff";
+/// Largest websocket message accepted from a browser.
+pub const MAX_MESSAGE: usize = 16 * 1024;
+/// The client id of reservations made from the page.
+pub const CLIENTE_WEB: &str = "cliente-web";
+
+const PAGE: &str = include_str!("index.html");
+
+/// What the BFF's handlers share.
+#[derive(Clone)]
+pub struct Bff {
+    bus: Bus,
+    events: broadcast::Sender<String>,
+    allowed_origins: Arc<Vec<String>>,
+}
+
+impl Bff {
+    /// A BFF sending commands through `bus`, accepting websockets from `allowed_origins` (e.g.
+    /// `http://127.0.0.1:5678`) or from clients that send no `Origin` (non-browsers).
+    pub fn new(bus: Bus, allowed_origins: Vec<String>) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Bff {
+            bus,
+            events,
+            allowed_origins: Arc::new(allowed_origins),
+        }
+    }
+
+    /// The router: `/` (the page) and `/ws`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(|| async { Html(PAGE) }))
+            .route("/ws", get(upgrade))
+            .with_state(self.clone())
+    }
+
+    /// Forwards every message of `consumer` (subscribed to `eventos-reserva`) to the browsers,
+    /// until `shutdown`. Messages are acknowledged once handed over.
+    pub async fn forward(
+        self,
+        mut consumer: Box<dyn Consumer>,
+        shutdown: impl Future<Output = ()>,
+    ) -> seedwork::Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            let delivery = tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                delivery = consumer.receive() => delivery?,
+            };
+            match serde_json::to_string(&delivery.message.envelope) {
+                Ok(text) => {
+                    // No browser connected is not an error: the event is simply not shown.
+                    let _ = self.events.send(text);
+                }
+                Err(error) => tracing::warn!(%error, "event not forwarded"),
+            }
+            consumer.ack(&delivery).await?;
+        }
+    }
+
+    fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        match headers.get(header::ORIGIN).map(|o| o.to_str()) {
+            None => true,
+            Some(Ok(origin)) => self.allowed_origins.iter().any(|a| a == origin),
+            Some(Err(_)) => false,
+        }
+    }
+}
+
+async fn upgrade(State(bff): State<Bff>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if !bff.origin_allowed(&headers) {
+        return ApiError::new(StatusCode::FORBIDDEN, "websocket origin not allowed")
+            .into_response();
+    }
+    ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| session(bff, socket))
+}
+
+/// What the page sends: a one-leg reservation request.
+#[derive(Debug, Deserialize)]
+struct Solicitud {
+    origen: String,
+    destino: String,
+    #[serde(default)]
+    id_cliente: Option<String>,
+}
+
+async fn session(bff: Bff, socket: WebSocket) {
+    let (mut sender, mut receiver) = socket.split();
+    let mut events = bff.events.subscribe();
+    let (replies, mut reply_rx) = tokio::sync::mpsc::channel::<String>(16);
+    let writer = tokio::spawn(async move {
+        loop {
+            let text = tokio::select! {
+                event = events.recv() => match event {
+                    Ok(text) => text,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                reply = reply_rx.recv() => match reply {
+                    Some(text) => text,
+                    None => break,
+                },
+            };
+            if sender.send(WsMessage::Text(text.into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(Ok(message)) = receiver.next().await {
+        let reply = match message {
+            WsMessage::Text(text) => handle_request(&bff, text.as_str()).await,
+            WsMessage::Close(_) => break,
+            _ => continue,
+        };
+        if replies.send(reply.to_string()).await.is_err() {
+            break;
+        }
+    }
+    drop(replies);
+    writer.abort();
+}
+
+async fn handle_request(bff: &Bff, text: &str) -> serde_json::Value {
+    let solicitud: Solicitud = match serde_json::from_str(text) {
+        Ok(solicitud) => solicitud,
+        Err(error) => return json!({"tipo": "error", "error": format!("invalid request: {error}")}),
+    };
+    match send_command(bff, solicitud).await {
+        Ok(id_reserva) => json!({"tipo": "aceptado", "id_reserva": id_reserva}),
+        Err(error) => json!({"tipo": "error", "error": error.to_string()}),
+    }
+}
+
+async fn send_command(bff: &Bff, solicitud: Solicitud) -> seedwork::Result<String> {
+    let salida = Utc::now() + Duration::days(1);
+    let fecha = |d: chrono::DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let aeropuerto = |codigo: &str| AeropuertoDto {
+        codigo: codigo.to_string(),
+        nombre: codigo.to_string(),
+    };
+    let itinerarios = vec![ItinerarioDto {
+        odos: vec![OdoDto {
+            segmentos: vec![SegmentoDto {
+                legs: vec![LegDto {
+                    fecha_salida: fecha(salida),
+                    fecha_llegada: fecha(salida + Duration::hours(3)),
+                    origen: aeropuerto(&solicitud.origen),
+                    destino: aeropuerto(&solicitud.destino),
+                }],
+            }],
+        }],
+    }];
+    let id_reserva = uuid::Uuid::new_v4().to_string();
+    let id_usuario = solicitud
+        .id_cliente
+        .unwrap_or_else(|| CLIENTE_WEB.to_string());
+    validar(
+        id_reserva.clone(),
+        &ReservaEntradaDto {
+            id: Some(id_reserva.clone()),
+            id_cliente: Some(id_usuario.clone()),
+            fecha_creacion: None,
+            fecha_actualizacion: None,
+            itinerarios: itinerarios.clone(),
+        },
+    )?;
+    let mut uow = bff.bus.unit_of_work().await?;
+    uow.enqueue(&ComandoCrearReserva {
+        id_usuario,
+        id_reserva: id_reserva.clone(),
+        fecha_creacion: None,
+        fecha_actualizacion: None,
+        itinerarios,
+    })?;
+    uow.commit().await?;
+    Ok(id_reserva)
+}

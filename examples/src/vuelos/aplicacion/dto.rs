@@ -1,0 +1,233 @@
+//! The JSON shapes of the HTTP contract (`dto.py`, `mapeadores.py`), and their mapping to the
+//! domain.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use seedwork::domain::{DomainError, Entity};
+
+use crate::vuelos::dominio::{Aeropuerto, Codigo, Itinerario, Leg, Odo, Reserva, Segmento};
+
+/// An airport as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AeropuertoDto {
+    /// Code (`"BOG"`; the tutorial's `"sasads"` is accepted too).
+    pub codigo: String,
+    /// Name.
+    pub nombre: String,
+}
+
+/// A leg as JSON; dates are ISO-8601 strings such as `2022-11-22T13:10:00Z`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegDto {
+    /// Departure.
+    pub fecha_salida: String,
+    /// Arrival.
+    pub fecha_llegada: String,
+    /// From.
+    pub origen: AeropuertoDto,
+    /// To.
+    pub destino: AeropuertoDto,
+}
+
+/// A segment as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentoDto {
+    /// Its legs.
+    pub legs: Vec<LegDto>,
+}
+
+/// An origin-destination pair as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OdoDto {
+    /// Its segments.
+    pub segmentos: Vec<SegmentoDto>,
+}
+
+/// An itinerary as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItinerarioDto {
+    /// Its origin-destination pairs.
+    pub odos: Vec<OdoDto>,
+}
+
+/// The body of `POST /vuelos/reserva` and `/vuelos/reserva-comando`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReservaEntradaDto {
+    /// Client-chosen id; generated when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The client making it (`"anonimo"` when absent).
+    #[serde(default)]
+    pub id_cliente: Option<String>,
+    /// Creation time; now when absent.
+    #[serde(default)]
+    pub fecha_creacion: Option<String>,
+    /// Last change; now when absent.
+    #[serde(default)]
+    pub fecha_actualizacion: Option<String>,
+    /// The itineraries.
+    pub itinerarios: Vec<ItinerarioDto>,
+}
+
+/// A reservation as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReservaDto {
+    /// Id.
+    pub id: String,
+    /// Client.
+    pub id_cliente: String,
+    /// State.
+    pub estado: String,
+    /// Creation time.
+    pub fecha_creacion: String,
+    /// Last change.
+    pub fecha_actualizacion: String,
+    /// Itineraries.
+    pub itinerarios: Vec<ItinerarioDto>,
+}
+
+/// The client id used when a request names none.
+pub const CLIENTE_ANONIMO: &str = "anonimo";
+
+fn fecha(field: &str, value: &str) -> Result<DateTime<Utc>, DomainError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| {
+            DomainError::invalid_value(
+                field,
+                format!("`{value}` is not an ISO-8601 date such as 2022-11-22T13:10:00Z ({e})"),
+            )
+        })
+}
+
+fn texto(fecha: DateTime<Utc>) -> String {
+    fecha.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn aeropuerto(dto: &AeropuertoDto) -> Result<Aeropuerto, DomainError> {
+    Ok(Aeropuerto {
+        codigo: Codigo::new(dto.codigo.clone())?,
+        nombre: dto.nombre.clone(),
+    })
+}
+
+/// DTO → domain itineraries (the factory's parsing half).
+pub fn itinerarios(dtos: &[ItinerarioDto]) -> Result<Vec<Itinerario>, DomainError> {
+    dtos.iter()
+        .map(|i| {
+            Ok(Itinerario {
+                odos: i
+                    .odos
+                    .iter()
+                    .map(|o| {
+                        Ok(Odo {
+                            segmentos: o
+                                .segmentos
+                                .iter()
+                                .map(|s| {
+                                    Ok(Segmento {
+                                        legs: s
+                                            .legs
+                                            .iter()
+                                            .map(|l| {
+                                                Ok(Leg {
+                                                    fecha_salida: fecha(
+                                                        "fecha_salida",
+                                                        &l.fecha_salida,
+                                                    )?,
+                                                    fecha_llegada: fecha(
+                                                        "fecha_llegada",
+                                                        &l.fecha_llegada,
+                                                    )?,
+                                                    origen: aeropuerto(&l.origen)?,
+                                                    destino: aeropuerto(&l.destino)?,
+                                                })
+                                            })
+                                            .collect::<Result<_, DomainError>>()?,
+                                    })
+                                })
+                                .collect::<Result<_, DomainError>>()?,
+                        })
+                    })
+                    .collect::<Result<_, DomainError>>()?,
+            })
+        })
+        .collect()
+}
+
+/// Domain itineraries → DTO.
+pub fn itinerarios_dto(itinerarios: &[Itinerario]) -> Vec<ItinerarioDto> {
+    let aeropuerto = |a: &Aeropuerto| AeropuertoDto {
+        codigo: a.codigo.to_string(),
+        nombre: a.nombre.clone(),
+    };
+    itinerarios
+        .iter()
+        .map(|i| ItinerarioDto {
+            odos: i
+                .odos
+                .iter()
+                .map(|o| OdoDto {
+                    segmentos: o
+                        .segmentos
+                        .iter()
+                        .map(|s| SegmentoDto {
+                            legs: s
+                                .legs
+                                .iter()
+                                .map(|l| LegDto {
+                                    fecha_salida: texto(l.fecha_salida),
+                                    fecha_llegada: texto(l.fecha_llegada),
+                                    origen: aeropuerto(&l.origen),
+                                    destino: aeropuerto(&l.destino),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The reservation factory (`FabricaVuelos`): DTO → a new `Reserva`, rules checked. `id` must
+/// already be decided (the API keeps a client-given id or generates one).
+pub fn crear_reserva(id: String, dto: &ReservaEntradaDto) -> Result<Reserva, DomainError> {
+    let ahora = Utc::now();
+    let fecha_creacion = match &dto.fecha_creacion {
+        Some(value) => fecha("fecha_creacion", value)?,
+        None => ahora,
+    };
+    let fecha_actualizacion = match &dto.fecha_actualizacion {
+        Some(value) => fecha("fecha_actualizacion", value)?,
+        None => ahora,
+    };
+    Reserva::crear(
+        id,
+        dto.id_cliente
+            .clone()
+            .unwrap_or_else(|| CLIENTE_ANONIMO.to_string()),
+        itinerarios(&dto.itinerarios)?,
+        fecha_creacion,
+        fecha_actualizacion,
+    )
+}
+
+impl From<&Reserva> for ReservaDto {
+    fn from(reserva: &Reserva) -> Self {
+        ReservaDto {
+            id: reserva.id().clone(),
+            id_cliente: reserva.id_cliente().to_string(),
+            estado: reserva.estado().to_string(),
+            fecha_creacion: texto(reserva.fecha_creacion()),
+            fecha_actualizacion: texto(reserva.fecha_actualizacion()),
+            itinerarios: itinerarios_dto(reserva.itinerarios()),
+        }
+    }
+}
