@@ -1,5 +1,7 @@
 //! Helpers shared by the workspace's end-to-end tests.
 
+pub mod system;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -60,19 +60,26 @@ async fn registrar_reserva_en_cliente(
     uow: &mut UnitOfWork,
     historiales: Historiales,
 ) -> Result<()> {
-    match historiales.get(&evento.id_cliente).await? {
-        Some(mut historial) => {
+    if let Some(mut historial) = historiales.get_for_update(uow, &evento.id_cliente).await? {
+        historial.reservas.push(evento.id_reserva.clone());
+        return historiales.update(uow, &mut historial).await;
+    }
+    let mut historial = HistorialCliente {
+        id_cliente: evento.id_cliente.clone(),
+        reservas: vec![evento.id_reserva.clone()],
+        state: AggregateState::new(),
+    };
+    match historiales.add(uow, &mut historial).await {
+        // Another transaction created this client's history meanwhile: append to it instead.
+        Err(Error::Conflict { .. }) => {
+            let mut historial = historiales
+                .get_for_update(uow, &evento.id_cliente)
+                .await?
+                .ok_or_else(|| Error::not_found("HistorialCliente", &evento.id_cliente))?;
             historial.reservas.push(evento.id_reserva.clone());
             historiales.update(uow, &mut historial).await
         }
-        None => {
-            let mut historial = HistorialCliente {
-                id_cliente: evento.id_cliente.clone(),
-                reservas: vec![evento.id_reserva.clone()],
-                state: AggregateState::new(),
-            };
-            historiales.add(uow, &mut historial).await
-        }
+        other => other,
     }
 }
 

@@ -20,6 +20,16 @@ pub trait Repository<A: AggregateRoot>: Send + Sync {
     /// Loads one aggregate by id (`obtener_por_id`).
     async fn get(&self, id: &A::Id) -> Result<Option<A>>;
 
+    /// Loads an aggregate inside the unit of work, for a read-modify-write: it sees the unit of
+    /// work's own changes and, where the backend can, locks the aggregate against concurrent
+    /// writers until the commit (PostgreSQL `FOR UPDATE`; SQLite and the memory store already
+    /// serialise writers). The default reads committed state, leaving the version check of
+    /// [`update`](Self::update) to catch a concurrent change.
+    async fn get_for_update(&self, uow: &mut UnitOfWork, id: &A::Id) -> Result<Option<A>> {
+        let _ = uow;
+        self.get(id).await
+    }
+
     /// Loads every aggregate (`obtener_todos`).
     async fn list(&self) -> Result<Vec<A>>;
 

@@ -117,6 +117,10 @@ impl<A: AggregateRoot + Clone> Repository<A> for MemoryRepository<A> {
             .and_then(materialise::<A>))
     }
 
+    async fn get_for_update(&self, uow: &mut UnitOfWork, id: &A::Id) -> Result<Option<A>> {
+        self.get_in(uow, id).await
+    }
+
     async fn list(&self) -> Result<Vec<A>> {
         Ok(self
             .store

@@ -49,6 +49,8 @@ mod sql {
         (consumer, message_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
     pub(super) const AGG_GET: &str = "SELECT version, data::text AS data FROM seedwork_aggregates \
         WHERE aggregate_type = $1 AND id = $2";
+    pub(super) const AGG_GET_FOR_UPDATE: &str = "SELECT version, data::text AS data \
+        FROM seedwork_aggregates WHERE aggregate_type = $1 AND id = $2 FOR UPDATE";
     pub(super) const AGG_LIST: &str = "SELECT version, data::text AS data \
         FROM seedwork_aggregates WHERE aggregate_type = $1 ORDER BY id";
     pub(super) const AGG_INSERT: &str = "INSERT INTO seedwork_aggregates \

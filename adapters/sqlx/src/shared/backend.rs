@@ -358,11 +358,12 @@ where
         }
     }
 
-    /// Loads an aggregate inside the unit of work (sees its uncommitted writes; on PostgreSQL
-    /// add your own `FOR UPDATE` query if you need a pessimistic lock).
+    /// Loads an aggregate inside the unit of work: it sees the unit of work's writes, and on
+    /// PostgreSQL locks the row (`FOR UPDATE`) until the commit, so concurrent
+    /// read-modify-writes of one aggregate wait for each other instead of conflicting.
     pub async fn get_in(&self, uow: &mut UnitOfWork, id: &A::Id) -> Result<Option<A>> {
         let tx = uow.transaction::<SqlTransaction>()?;
-        let row = sqlx::query(sql::AGG_GET)
+        let row = sqlx::query(sql::AGG_GET_FOR_UPDATE)
             .bind(A::TYPE)
             .bind(id.to_string())
             .fetch_optional(&mut *tx.tx)
@@ -403,6 +404,10 @@ where
             .await
             .map_err(store_error)?;
         row.map(|row| materialise::<A>(&row)).transpose()
+    }
+
+    async fn get_for_update(&self, uow: &mut UnitOfWork, id: &A::Id) -> Result<Option<A>> {
+        self.get_in(uow, id).await
     }
 
     async fn list(&self) -> Result<Vec<A>> {

@@ -45,6 +45,9 @@ mod sql {
         (consumer, message_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING";
     pub(super) const AGG_GET: &str =
         "SELECT version, data FROM seedwork_aggregates WHERE aggregate_type = ? AND id = ?";
+    /// Writers are serialised by `BEGIN IMMEDIATE`: a plain read inside the transaction is
+    /// already stable.
+    pub(super) const AGG_GET_FOR_UPDATE: &str = AGG_GET;
     pub(super) const AGG_LIST: &str =
         "SELECT version, data FROM seedwork_aggregates WHERE aggregate_type = ? ORDER BY id";
     pub(super) const AGG_INSERT: &str = "INSERT INTO seedwork_aggregates \

@@ -55,9 +55,13 @@ pub async fn crear_reserva_en(
     Ok(reserva.id().clone())
 }
 
-async fn cargar(reservas: &dyn Repository<Reserva>, id: &str) -> Result<Reserva> {
+async fn cargar(
+    uow: &mut UnitOfWork,
+    reservas: &dyn Repository<Reserva>,
+    id: &str,
+) -> Result<Reserva> {
     reservas
-        .get(&id.to_string())
+        .get_for_update(uow, &id.to_string())
         .await?
         .ok_or_else(|| Error::not_found("Reserva", id))
 }
@@ -77,7 +81,7 @@ async fn aprobar_reserva(
     uow: &mut UnitOfWork,
     reservas: Reservas,
 ) -> Result<()> {
-    let mut reserva = cargar(&*reservas, &comando.id).await?;
+    let mut reserva = cargar(uow, &*reservas, &comando.id).await?;
     reserva.aprobar()?;
     reservas.update(uow, &mut reserva).await
 }
@@ -88,7 +92,7 @@ async fn cancelar_reserva(
     uow: &mut UnitOfWork,
     reservas: Reservas,
 ) -> Result<()> {
-    let mut reserva = cargar(&*reservas, &comando.id).await?;
+    let mut reserva = cargar(uow, &*reservas, &comando.id).await?;
     reserva.cancelar()?;
     reservas.update(uow, &mut reserva).await
 }
@@ -99,7 +103,7 @@ async fn pagar_reserva(
     uow: &mut UnitOfWork,
     reservas: Reservas,
 ) -> Result<()> {
-    let mut reserva = cargar(&*reservas, &comando.id).await?;
+    let mut reserva = cargar(uow, &*reservas, &comando.id).await?;
     reserva.pagar()?;
     reservas.update(uow, &mut reserva).await
 }

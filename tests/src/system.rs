@@ -1,0 +1,91 @@
+//! Starting the reference system in-process for tests, on free ports.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alpespartners::notificaciones::{EnviadorCorreo, Notificacion};
+use alpespartners::system::{self, Config, Database, System};
+
+/// Records the notifications instead of printing them.
+#[derive(Clone, Default)]
+pub struct Buzon(Arc<Mutex<Vec<Notificacion>>>);
+
+impl Buzon {
+    /// Everything sent so far.
+    pub fn enviados(&self) -> Vec<Notificacion> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Notifications about `id_reserva`.
+    pub fn de(&self, id_reserva: &str) -> Vec<Notificacion> {
+        self.enviados()
+            .into_iter()
+            .filter(|n| n.id_reserva == id_reserva)
+            .collect()
+    }
+}
+
+#[seedwork::async_trait]
+impl EnviadorCorreo for Buzon {
+    async fn enviar(&self, notificacion: &Notificacion) -> seedwork::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(notificacion.clone());
+        Ok(())
+    }
+}
+
+/// A running system and what the tests observe it with.
+pub struct Running {
+    /// The system.
+    pub system: System,
+    /// The notifications it sent.
+    pub buzon: Buzon,
+    /// `http://127.0.0.1:PORT` of the API.
+    pub api: String,
+    /// `ws://127.0.0.1:PORT/ws` of the UI BFF.
+    pub ws: String,
+    /// `http://127.0.0.1:PORT` of the UI BFF.
+    pub ui: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// Starts the whole system on `database`, on free ports of 127.0.0.1.
+pub async fn start(database: Database) -> Running {
+    let buzon = Buzon::default();
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    let config = Config {
+        http: any_port,
+        ui: any_port,
+        database,
+        correo: Arc::new(buzon.clone()),
+        relay_poll: Duration::from_millis(20),
+    };
+    let system = system::start(config).await.expect("the system starts");
+    Running {
+        api: format!("http://{}", system.http_addr),
+        ws: format!("ws://{}/ws", system.ui_addr),
+        ui: format!("http://{}", system.ui_addr),
+        system,
+        buzon,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// The README's request body, with another id.
+pub fn reserva_del_readme(id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "fecha_creacion": "2025-09-03T12:00:00Z",
+        "fecha_actualizacion": "2025-09-03T12:00:00Z",
+        "id": id,
+        "itinerarios": [{"odos": [{"segmentos": [{"legs": [{
+            "fecha_salida": "2022-11-22T13:10:00Z",
+            "fecha_llegada": "2022-11-22T15:10:00Z",
+            "destino": {"codigo": "sasads", "nombre": "John F. Kennedy International Airport"},
+            "origen": {"codigo": "gggg", "nombre": "El Dorado - Bogotá International Airport (BOG)"}
+        }]}]}]}]
+    })
+}

@@ -1,0 +1,531 @@
+//! The AlpesPartners reference system, started in-process on free ports and driven over HTTP and
+//! websocket: the README flow, every route, bad input, the asynchronous command path, the UI
+//! and the cliente reaction. Each scenario runs on SQLite (the embedded default) and, ignored
+//! without a server, on PostgreSQL.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use alpespartners::system::Database;
+use seedwork_tests::system::{reserva_del_readme, start, Running};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn post(r: &Running, path: &str, body: &Value) -> (StatusCode, Value) {
+    let response = r
+        .http
+        .post(format!("{}{path}", r.api))
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(r: &Running, path: &str) -> (StatusCode, Value) {
+    let response = r
+        .http
+        .get(format!("{}{path}", r.api))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn until_ok(r: &Running, path: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, body) = get(r, path).await;
+        if status == StatusCode::OK {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never answered 200"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn connect(r: &Running) -> Ws {
+    let (socket, _) = tokio_tungstenite::connect_async(r.ws.as_str())
+        .await
+        .expect("websocket connects");
+    socket
+}
+
+/// Reads websocket messages until one satisfies `want`.
+async fn ws_until(socket: &mut Ws, want: impl Fn(&Value) -> bool) -> Value {
+    let read = async {
+        while let Some(message) = socket.next().await {
+            if let Ok(WsMessage::Text(text)) = message {
+                let value: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                if want(&value) {
+                    return value;
+                }
+            }
+        }
+        panic!("websocket closed");
+    };
+    tokio::time::timeout(WAIT, read)
+        .await
+        .expect("the expected websocket message arrived")
+}
+
+fn is_event(kind: &'static str, id: String) -> impl Fn(&Value) -> bool {
+    move |v| v["type"] == kind && v["data"]["id_reserva"] == id.as_str()
+}
+
+async fn sqlite() -> (Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("alpes.db").display().to_string();
+    (start(Database::Sqlite(path)).await, dir)
+}
+
+/// A system on PostgreSQL, in a schema of its own: each test runs its own relay and embedded
+/// broker, so tests must not share an outbox.
+async fn postgres() -> (Running, ()) {
+    let url = std::env::var("SEEDWORK_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://seedwork:seedwork@127.0.0.1:5432/seedwork".to_string());
+    let schema = format!("ref_{}", uuid::Uuid::new_v4().simple());
+    let admin = seedwork_sqlx::sqlx::PgPool::connect(&url)
+        .await
+        .expect("PostgreSQL is up");
+    seedwork_sqlx::sqlx::query(seedwork_sqlx::sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA {schema}"
+    )))
+    .execute(&admin)
+    .await
+    .expect("create schema");
+    admin.close().await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    (start(Database::Postgres(scoped)).await, ())
+}
+
+/// The tutorial README's curl flow: the request as printed, the reservation stored, and the
+/// notification service "sending the email" with the lines the README shows.
+async fn readme_flow(r: &Running) {
+    let id = unique("test-reserva-123");
+    let (status, body) = post(r, "/vuelos/reserva", &reserva_del_readme(&id)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], id.as_str(), "the client-given id is kept");
+    assert_eq!(body["estado"], "Pendiente");
+    assert_eq!(
+        body["itinerarios"][0]["odos"][0]["segmentos"][0]["legs"][0]["origen"]["codigo"],
+        "gggg"
+    );
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let notificacion = loop {
+        if let Some(n) = r.buzon.de(&id).into_iter().next() {
+            break n;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no notification for {id}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        notificacion.lineas[1],
+        format!(
+            "Mensaje Recibido: 'id_reserva={id}, id_cliente=anonimo, estado=Pendiente, fecha_creacion=1756900800000'"
+        )
+    );
+    assert_eq!(notificacion.lineas[3], "==== Envía correo a usuario ====");
+
+    for path in [
+        format!("/vuelos/reserva/{id}"),
+        format!("/vuelos/reserva-query/{id}"),
+    ] {
+        let (status, found) = get(r, &path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(found, body, "{path} returns the stored reservation");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(r.buzon.de(&id).len(), 1, "notified once");
+}
+
+/// Every route of the contract, and the state machine through HTTP.
+async fn every_route(r: &Running) {
+    let (status, health) = get(r, "/health").await;
+    assert_eq!((status, health), (StatusCode::OK, json!({"status": "up"})));
+
+    let (status, spec) = get(r, "/spec").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(spec["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.")));
+    for path in [
+        "/health",
+        "/spec",
+        "/vuelos/reserva",
+        "/vuelos/reserva-comando",
+        "/vuelos/reserva-commando",
+        "/vuelos/reserva/{id}",
+        "/vuelos/reserva-query/{id}",
+        "/vuelos/reserva/{id}/aprobar",
+        "/vuelos/reserva/{id}/cancelar",
+        "/vuelos/reserva/{id}/pagar",
+        "/vuelos/reservas",
+        "/vuelos/reservas/canceladas",
+        "/vuelos/reservas/no-pagadas",
+        "/clientes/{id}/reservas",
+    ] {
+        assert!(spec["paths"].get(path).is_some(), "/spec documents {path}");
+    }
+
+    let (pagada, cancelada) = (unique("pagada"), unique("cancelada"));
+    for id in [&pagada, &cancelada] {
+        let (status, _) = post(r, "/vuelos/reserva", &reserva_del_readme(id)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let empty = json!({});
+    assert_eq!(
+        post(r, &format!("/vuelos/reserva/{pagada}/aprobar"), &empty).await,
+        (StatusCode::ACCEPTED, json!({}))
+    );
+    assert_eq!(
+        post(r, &format!("/vuelos/reserva/{pagada}/pagar"), &empty)
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        post(r, &format!("/vuelos/reserva/{cancelada}/cancelar"), &empty)
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+
+    let ids = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (status, todas) = get(r, "/vuelos/reservas").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ids(&todas).contains(&pagada) && ids(&todas).contains(&cancelada));
+    let (_, canceladas) = get(r, "/vuelos/reservas/canceladas").await;
+    assert!(ids(&canceladas).contains(&cancelada) && !ids(&canceladas).contains(&pagada));
+    let (_, no_pagadas) = get(r, "/vuelos/reservas/no-pagadas").await;
+    assert!(!ids(&no_pagadas).contains(&pagada) && !ids(&no_pagadas).contains(&cancelada));
+    let (_, estado) = get(r, &format!("/vuelos/reserva-query/{pagada}")).await;
+    assert_eq!(estado["estado"], "Pagada");
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while r.buzon.de(&pagada).len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "created, approved and paid are notified"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Bad input is a 4xx with `{"error": …}` naming the problem; never a 500.
+async fn bad_input(r: &Running) {
+    let mut same_airport = reserva_del_readme(&unique("r"));
+    same_airport["itinerarios"][0]["odos"][0]["segmentos"][0]["legs"][0]["destino"]["codigo"] =
+        json!("gggg");
+    let mut bad_date = reserva_del_readme(&unique("r"));
+    bad_date["itinerarios"][0]["odos"][0]["segmentos"][0]["legs"][0]["fecha_salida"] =
+        json!("ayer");
+    let mut no_itinerary = reserva_del_readme(&unique("r"));
+    no_itinerary["itinerarios"] = json!([]);
+    let mut missing_field = reserva_del_readme(&unique("r"));
+    missing_field["itinerarios"][0]["odos"][0]["segmentos"][0]["legs"][0]
+        .as_object_mut()
+        .expect("leg")
+        .remove("origen");
+    let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
+        (
+            "origin = destination",
+            same_airport,
+            StatusCode::BAD_REQUEST,
+            "origen y el destino",
+        ),
+        (
+            "bad date",
+            bad_date,
+            StatusCode::BAD_REQUEST,
+            "fecha_salida",
+        ),
+        (
+            "empty itinerary list",
+            no_itinerary,
+            StatusCode::BAD_REQUEST,
+            "al menos un itinerario",
+        ),
+        (
+            "missing field",
+            missing_field,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "origen",
+        ),
+        (
+            "wrong type",
+            json!({"itinerarios": "many"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "itinerarios",
+        ),
+    ];
+    for path in ["/vuelos/reserva", "/vuelos/reserva-comando"] {
+        for (case, body, status, mentions) in &cases {
+            let (got, error) = post(r, path, body).await;
+            assert_eq!(got, *status, "{path}, {case}: {error}");
+            let message = error["error"].as_str().unwrap_or_default();
+            assert!(
+                message.contains(mentions),
+                "{path}, {case}: {message:?} should mention {mentions:?}"
+            );
+        }
+    }
+
+    let send_raw = |body: &'static str, content_type: &'static str| {
+        r.http
+            .post(format!("{}/vuelos/reserva", r.api))
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let malformed = send_raw("{\"id\": ", "application/json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert!(malformed.json::<Value>().await.expect("json")["error"].is_string());
+    let not_json = send_raw("id=1", "text/plain")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(not_json.json::<Value>().await.expect("json")["error"].is_string());
+
+    let huge = "x".repeat(alpespartners::api::BODY_LIMIT + 1);
+    let too_big = r
+        .http
+        .post(format!("{}/vuelos/reserva", r.api))
+        .json(&json!({"id": huge, "itinerarios": []}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(too_big.json::<Value>().await.expect("json")["error"].is_string());
+
+    let missing = unique("missing");
+    for path in [
+        format!("/vuelos/reserva/{missing}"),
+        format!("/vuelos/reserva-query/{missing}"),
+    ] {
+        let (status, error) = get(r, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(error["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&missing));
+    }
+    let (status, _) = post(r, &format!("/vuelos/reserva/{missing}/aprobar"), &json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, error) = get(r, "/no/such/route").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(error["error"].is_string());
+
+    let id = unique("dup");
+    assert_eq!(
+        post(r, "/vuelos/reserva", &reserva_del_readme(&id)).await.0,
+        StatusCode::OK
+    );
+    let (status, error) = post(r, "/vuelos/reserva", &reserva_del_readme(&id)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a taken id: {error}");
+    let (status, error) = post(r, &format!("/vuelos/reserva/{id}/pagar"), &json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "paying a pending reservation: {error}"
+    );
+    assert!(error["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("Pendiente"));
+    let (status, _) = post(r, &format!("/vuelos/reserva/{id}/cancelar"), &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _) = post(r, &format!("/vuelos/reserva/{id}/pagar"), &json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a cancelled reservation cannot be paid"
+    );
+}
+
+/// The command endpoint answers 202 at once; the command goes through the broker, the consumer
+/// creates the reservation, and its event reaches the websocket. Both spellings work.
+async fn asynchronous_command(r: &Running) {
+    let mut socket = connect(r).await;
+    for path in ["/vuelos/reserva-comando", "/vuelos/reserva-commando"] {
+        let id = unique("async");
+        let response = r
+            .http
+            .post(format!("{}{path}", r.api))
+            .json(&reserva_del_readme(&id))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{path}");
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string)
+            .expect("a Location header");
+        assert_eq!(location, format!("/vuelos/reserva-query/{id}"));
+        assert_eq!(response.json::<Value>().await.expect("json"), json!({}));
+        let stored = until_ok(r, &location).await;
+        assert_eq!(stored["id"], id.as_str());
+        let event = ws_until(&mut socket, is_event("EventoReservaCreada", id.clone())).await;
+        assert_eq!(event["service_name"], "alpespartners");
+    }
+
+    let generated = r
+        .http
+        .post(format!("{}/vuelos/reserva-comando", r.api))
+        .json(&json!({"itinerarios": reserva_del_readme("x")["itinerarios"]}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(generated.status(), StatusCode::ACCEPTED);
+    let location = generated.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let stored = until_ok(r, &location).await;
+    assert!(
+        stored["id"].as_str().is_some_and(|id| !id.is_empty()),
+        "an id was generated"
+    );
+}
+
+/// The page's form: a websocket message becomes a command through the broker, and the
+/// resulting event comes back on the same socket. A foreign origin is refused.
+async fn ui_round_trip(r: &Running) {
+    let page = r.http.get(&r.ui).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("Reservar") && html.contains("/ws"),
+        "the page has the form"
+    );
+
+    let mut socket = connect(r).await;
+    socket
+        .send(WsMessage::Text(
+            json!({"origen": "BOG", "destino": "JFK"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("send");
+    let accepted = ws_until(&mut socket, |v| v["tipo"] == "aceptado").await;
+    let id = accepted["id_reserva"].as_str().expect("an id").to_string();
+    ws_until(&mut socket, is_event("EventoReservaCreada", id.clone())).await;
+    let (status, stored) = get(r, &format!("/vuelos/reserva-query/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stored["id_cliente"], "cliente-web");
+
+    socket
+        .send(WsMessage::Text(
+            json!({"origen": "BOG", "destino": "BOG"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("send");
+    let refused = ws_until(&mut socket, |v| v["tipo"] == "error").await;
+    assert!(refused["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("origen y el destino"));
+    socket
+        .send(WsMessage::Text("not json".into()))
+        .await
+        .expect("send");
+    ws_until(&mut socket, |v| v["tipo"] == "error").await;
+
+    let mut request = r.ws.as_str().into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().expect("header"));
+    let refused = tokio_tungstenite::connect_async(request).await;
+    assert!(refused.is_err(), "a foreign origin is refused");
+}
+
+/// The cliente module records the reservation in the same transaction: visible as soon as the
+/// synchronous create answers.
+async fn cliente_reaction(r: &Running) {
+    let cliente = unique("cliente");
+    let mut first = reserva_del_readme(&unique("r"));
+    first["id_cliente"] = json!(cliente);
+    let mut second = reserva_del_readme(&unique("r"));
+    second["id_cliente"] = json!(cliente);
+    for body in [&first, &second] {
+        assert_eq!(post(r, "/vuelos/reserva", body).await.0, StatusCode::OK);
+    }
+    let (status, reservas) = get(r, &format!("/clientes/{cliente}/reservas")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reservas, json!([first["id"], second["id"]]));
+    let (_, none) = get(r, &format!("/clientes/{}/reservas", unique("nadie"))).await;
+    assert_eq!(none, json!([]));
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (running, _dir) = sqlite().await;
+                    super::$name(&running).await;
+                    running.system.shutdown().await;
+                }
+            )*
+        }
+        mod on_postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs PostgreSQL: scripts/services up"]
+                async fn $name() {
+                    let (running, _guard) = postgres().await;
+                    super::$name(&running).await;
+                    running.system.shutdown().await;
+                }
+            )*
+        }
+    };
+}
+
+scenarios!(
+    readme_flow,
+    every_route,
+    bad_input,
+    asynchronous_command,
+    ui_round_trip,
+    cliente_reaction,
+);
