@@ -493,6 +493,43 @@ async fn cliente_reaction(r: &Running) {
     assert_eq!(none, json!([]));
 }
 
+/// The correlation id of the HTTP request travels with the command through the broker, into
+/// the consumer's unit of work and onto the event it publishes.
+async fn correlation_id_flows_to_the_events(r: &Running) {
+    let id = unique("corr");
+    let correlation = unique("request");
+    let response = r
+        .http
+        .post(format!("{}/vuelos/reserva-comando", r.api))
+        .header("x-correlation-id", &correlation)
+        .json(&reserva_del_readme(&id))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let published = r.system.broker.published("eventos-reserva");
+        if let Some(event) = published
+            .iter()
+            .find(|m| m.key.as_deref() == Some(id.as_str()))
+        {
+            assert_eq!(event.correlation_id(), Some(correlation.as_str()));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no event for {id}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let command = r
+        .system
+        .broker
+        .published("comandos-reserva")
+        .into_iter()
+        .find(|m| m.key.as_deref() == Some(id.as_str()))
+        .expect("the command went through the broker");
+    assert_eq!(command.correlation_id(), Some(correlation.as_str()));
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -528,4 +565,5 @@ scenarios!(
     asynchronous_command,
     ui_round_trip,
     cliente_reaction,
+    correlation_id_flows_to_the_events,
 );
