@@ -221,3 +221,106 @@ pub(crate) fn integration(input: DeriveInput, command: bool) -> syn::Result<Toke
         impl #impl_generics #marker for #ident #ty_generics #where_clause {}
     })
 }
+
+/// Finds the field marked `#[aggregate(<marker>)]`, or else the one named `fallback`.
+fn aggregate_field<'a>(
+    fields: &'a syn::FieldsNamed,
+    marker: &str,
+    fallback: &str,
+) -> syn::Result<Option<&'a syn::Field>> {
+    let mut marked = None;
+    for field in &fields.named {
+        for attribute in field
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("aggregate"))
+        {
+            attribute.parse_nested_meta(|meta| {
+                if meta.path.is_ident("id") || meta.path.is_ident("state") {
+                    if meta.path.is_ident(marker) {
+                        if marked.is_some() {
+                            return Err(
+                                meta.error(format!("only one field can be #[aggregate({marker})]"))
+                            );
+                        }
+                        marked = Some(field);
+                    }
+                    Ok(())
+                } else {
+                    Err(meta
+                        .error("on a field, the keys are #[aggregate(id)] and #[aggregate(state)]"))
+                }
+            })?;
+        }
+    }
+    Ok(marked.or_else(|| {
+        fields
+            .named
+            .iter()
+            .find(|f| f.ident.as_ref().is_some_and(|i| i == fallback))
+    }))
+}
+
+/// `#[derive(AggregateRoot)]`: `Entity` and `AggregateRoot` from an id field (`id`, or marked
+/// `#[aggregate(id)]`) and an `AggregateState` field (`state`, or marked
+/// `#[aggregate(state)]`); `#[aggregate(name = "X")]` on the struct sets `TYPE`.
+pub(crate) fn aggregate_root(input: DeriveInput) -> syn::Result<TokenStream> {
+    let fields = match &input.data {
+        Data::Struct(syn::DataStruct {
+            fields: Fields::Named(named),
+            ..
+        }) => named,
+        _ => {
+            return Err(syn::Error::new(
+                input.ident.span(),
+                "#[derive(AggregateRoot)] needs a struct with named fields",
+            ))
+        }
+    };
+    let struct_attrs: Vec<_> = input
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("aggregate"))
+        .cloned()
+        .collect();
+    let options = attrs::parse(&struct_attrs, "aggregate", &["name"])?;
+    let Some(id) = aggregate_field(fields, "id", "id")? else {
+        return Err(syn::Error::new(
+            input.ident.span(),
+            "an aggregate needs an id field: name it `id` or mark it #[aggregate(id)]",
+        ));
+    };
+    let Some(state) = aggregate_field(fields, "state", "state")? else {
+        return Err(syn::Error::new(
+            input.ident.span(),
+            "an aggregate needs a `seedwork::domain::AggregateState` field: name it `state` \
+             or mark it #[aggregate(state)]",
+        ));
+    };
+    let (id_name, id_type) = (&id.ident, &id.ty);
+    let state_name = &state.ident;
+    let state_type = &state.ty;
+    let state_check = quote_spanned! {state_type.span()=>
+        fn state(&self) -> &::seedwork::domain::AggregateState {
+            &self.#state_name
+        }
+        fn state_mut(&mut self) -> &mut ::seedwork::domain::AggregateState {
+            &mut self.#state_name
+        }
+    };
+    let name = name_of(&input, options.name);
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    Ok(quote! {
+        impl #impl_generics ::seedwork::domain::Entity for #ident #ty_generics #where_clause {
+            type Id = #id_type;
+            fn id(&self) -> &Self::Id {
+                &self.#id_name
+            }
+        }
+        impl #impl_generics ::seedwork::domain::AggregateRoot for #ident #ty_generics #where_clause {
+            const TYPE: &'static str = #name;
+            #state_check
+        }
+    })
+}

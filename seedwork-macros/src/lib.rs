@@ -12,6 +12,14 @@
 //! #[query(output = Option<ReservaDto>)]    // required
 //! struct ObtenerReserva { id: String }
 //!
+//! #[derive(AggregateRoot)]                 // impl Entity + AggregateRoot
+//! #[aggregate(name = "Reserva")]           // TYPE; the struct's name when omitted
+//! struct Reserva {
+//!     id: String,                          // or any field marked #[aggregate(id)]
+//!     estado: EstadoReserva,
+//!     state: AggregateState,               // or any field marked #[aggregate(state)]
+//! }
+//!
 //! #[derive(DomainEvent, Debug)]            // impl seedwork::domain::DomainEvent
 //! struct ReservaCreada {                   // #[event(name = "...")] optional
 //!     id_reserva: String,
@@ -79,6 +87,15 @@ pub fn derive_command(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Query, attributes(query))]
 pub fn derive_query(input: TokenStream) -> TokenStream {
     expand(derives::query(parse_macro_input!(input as DeriveInput)))
+}
+
+/// Implements `seedwork::domain::Entity` and `seedwork::domain::AggregateRoot`; see the crate
+/// docs.
+#[proc_macro_derive(AggregateRoot, attributes(aggregate))]
+pub fn derive_aggregate_root(input: TokenStream) -> TokenStream {
+    expand(derives::aggregate_root(parse_macro_input!(
+        input as DeriveInput
+    )))
 }
 
 /// Implements `seedwork::domain::DomainEvent`; see the crate docs.

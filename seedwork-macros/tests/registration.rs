@@ -6,51 +6,24 @@ use std::sync::Arc;
 use seedwork::memory::{MemoryRepository, MemoryStore};
 use seedwork::messaging::{IntegrationMessage, Message, MessageKind};
 use seedwork::prelude::*;
-use seedwork::{Command, DomainEvent, IntegrationEvent, Query};
+use seedwork::{AggregateRoot, Command, DomainEvent, IntegrationEvent, Query};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, AggregateRoot)]
 struct Reserva {
     id: String,
     state: AggregateState,
 }
-impl Entity for Reserva {
-    type Id = String;
-    fn id(&self) -> &String {
-        &self.id
-    }
-}
-impl AggregateRoot for Reserva {
-    const TYPE: &'static str = "Reserva";
-    fn state(&self) -> &AggregateState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut AggregateState {
-        &mut self.state
-    }
-}
 
 /// The client's read model, written by a domain-event handler in the same transaction.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, AggregateRoot)]
+#[aggregate(name = "HistorialCliente")]
 struct Historial {
+    #[aggregate(id)]
     id: String,
     reservas: Vec<String>,
+    #[aggregate(state)]
     state: AggregateState,
-}
-impl Entity for Historial {
-    type Id = String;
-    fn id(&self) -> &String {
-        &self.id
-    }
-}
-impl AggregateRoot for Historial {
-    const TYPE: &'static str = "Historial";
-    fn state(&self) -> &AggregateState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut AggregateState {
-        &mut self.state
-    }
 }
 
 #[derive(Command)]
@@ -185,6 +158,14 @@ fn derives_implement_the_traits() {
     assert_eq!(
         seedwork::domain::DomainEvent::event_name(&event),
         "Renombrado"
+    );
+    assert_eq!(
+        <Historial as seedwork::domain::AggregateRoot>::TYPE,
+        "HistorialCliente"
+    );
+    assert_eq!(
+        <Reserva as seedwork::domain::AggregateRoot>::TYPE,
+        "Reserva"
     );
     assert_eq!(EventoReservaCreada::TOPIC, "eventos-reserva");
     assert_eq!(EventoReservaCreada::TYPE, "EventoReservaCreada");

@@ -144,8 +144,11 @@ pub use messaging::{IntegrationCommand, IntegrationEvent};
 #[cfg(feature = "macros")]
 pub use seedwork_macros::{
     command_handler, domain_event_handler, integration_mapper, message_handler, query_handler,
-    Command, DomainEvent, IntegrationCommand, IntegrationEvent, Query,
+    AggregateRoot, Command, DomainEvent, IntegrationCommand, IntegrationEvent, Query,
 };
+
+// Lets the derives, whose code names `::seedwork`, be used inside this crate too.
+extern crate self as seedwork;
 
 /// Re-exported for handler implementations: `#[seedwork::async_trait]`.
 pub use async_trait::async_trait;

@@ -4,15 +4,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use seedwork::domain::{AggregateState, Entity, Repository};
+use seedwork::domain::{AggregateState, Repository};
 use seedwork::prelude::*;
 use seedwork::Query;
 
 use crate::vuelos::dominio::ReservaCreada;
 
 /// A client's reservations (aggregate root of the client's read side).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, seedwork::AggregateRoot)]
 pub struct HistorialCliente {
+    #[aggregate(id)]
     id_cliente: String,
     reservas: Vec<String>,
     #[serde(skip)]
@@ -23,23 +24,6 @@ impl HistorialCliente {
     /// The reservation ids, oldest first.
     pub fn reservas(&self) -> &[String] {
         &self.reservas
-    }
-}
-
-impl Entity for HistorialCliente {
-    type Id = String;
-    fn id(&self) -> &String {
-        &self.id_cliente
-    }
-}
-
-impl AggregateRoot for HistorialCliente {
-    const TYPE: &'static str = "HistorialCliente";
-    fn state(&self) -> &AggregateState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut AggregateState {
-        &mut self.state
     }
 }
 

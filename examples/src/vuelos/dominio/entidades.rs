@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use seedwork::domain::{check_rule, AggregateState, DomainError, Entity, EventMetadata};
+use seedwork::domain::{
+    check_rule, AggregateRoot as _, AggregateState, DomainError, EventMetadata,
+};
 use seedwork::AggregateRoot;
 
 use super::eventos::{ReservaAprobada, ReservaCancelada, ReservaCreada, ReservaPagada};
@@ -11,7 +13,7 @@ use super::objetos_valor::{EstadoReserva, Itinerario};
 use super::reglas::{ItinerarioConVuelos, LlegadaDespuesDeSalida, MinimoUnItinerario, RutaValida};
 
 /// A flight reservation (aggregate root).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, AggregateRoot)]
 pub struct Reserva {
     id: String,
     id_cliente: String,
@@ -152,22 +154,5 @@ impl Reserva {
     /// Last change.
     pub fn fecha_actualizacion(&self) -> DateTime<Utc> {
         self.fecha_actualizacion
-    }
-}
-
-impl Entity for Reserva {
-    type Id = String;
-    fn id(&self) -> &String {
-        &self.id
-    }
-}
-
-impl AggregateRoot for Reserva {
-    const TYPE: &'static str = "Reserva";
-    fn state(&self) -> &AggregateState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut AggregateState {
-        &mut self.state
     }
 }

@@ -16,9 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::application::{Bus, BusBuilder, DomainEventHandler};
-use crate::domain::{
-    AggregateRoot, AggregateState, DomainEvent, Entity, EventMetadata, Repository,
-};
+use crate::domain::{AggregateRoot, AggregateState, DomainEvent, EventMetadata, Repository};
 use crate::error::{Error, Result};
 use crate::messaging::{
     IntegrationEvent, IntegrationMessage, Message, MessageKind, OutboxRelay, OutboxStore, Publisher,
@@ -26,7 +24,8 @@ use crate::messaging::{
 use crate::uow::{TransactionalStore, UnitOfWork};
 
 /// The suite's aggregate: a bank account with a balance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, crate::AggregateRoot)]
+#[aggregate(name = "contract_account")]
 pub struct Account {
     /// Account id.
     pub id: String,
@@ -62,23 +61,6 @@ impl Account {
             amount,
             metadata: EventMetadata::now(),
         });
-    }
-}
-
-impl Entity for Account {
-    type Id = String;
-    fn id(&self) -> &String {
-        &self.id
-    }
-}
-
-impl AggregateRoot for Account {
-    const TYPE: &'static str = "contract_account";
-    fn state(&self) -> &AggregateState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut AggregateState {
-        &mut self.state
     }
 }
 

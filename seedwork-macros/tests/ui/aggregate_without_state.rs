@@ -1,0 +1,6 @@
+#[derive(seedwork::AggregateRoot)]
+struct Reserva {
+    id: String,
+}
+
+fn main() {}
