@@ -3,9 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use seedwork::domain::{
-    check_rule, AggregateRoot as _, AggregateState, DomainError, EventMetadata,
-};
+use seedwork::domain::{check_rule, AggregateState, DomainError, EventMetadata};
 use seedwork::AggregateRoot;
 
 use super::eventos::{ReservaAprobada, ReservaCancelada, ReservaCreada, ReservaPagada};
