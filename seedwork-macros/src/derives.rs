@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, Fields, LitStr};
+use syn::{parse_quote, Data, DeriveInput, Fields, Generics, LitStr};
 
 use crate::attrs;
 
@@ -17,6 +17,21 @@ fn reject_unions(input: &DeriveInput, derive: &str) -> syn::Result<()> {
     Ok(())
 }
 
+/// The item's generics, plus `Self: <bounds>` (and `extra`) when it has type or lifetime
+/// parameters, so that `impl<T> Trait for Item<T>` meets the trait's supertraits without the
+/// user having to repeat them on the struct.
+fn bounded(input: &DeriveInput, bounds: TokenStream, extra: Option<TokenStream>) -> Generics {
+    let mut generics = input.generics.clone();
+    if !generics.params.is_empty() {
+        let clause = generics.make_where_clause();
+        clause.predicates.push(parse_quote!(Self: #bounds));
+        if let Some(extra) = extra {
+            clause.predicates.push(parse_quote!(#extra));
+        }
+    }
+    generics
+}
+
 fn name_of(input: &DeriveInput, given: Option<LitStr>) -> LitStr {
     given.unwrap_or_else(|| LitStr::new(&input.ident.to_string(), input.ident.span()))
 }
@@ -24,6 +39,7 @@ fn name_of(input: &DeriveInput, given: Option<LitStr>) -> LitStr {
 /// `#[derive(Command)]` with `#[command(output = T, name = "X")]`.
 pub(crate) fn command(input: DeriveInput) -> syn::Result<TokenStream> {
     reject_unions(&input, "Command")?;
+    attrs::reject_inner(&input, "command")?;
     let options = attrs::parse(&input.attrs, "command", &["output", "name"])?;
     let output = options
         .output
@@ -31,7 +47,12 @@ pub(crate) fn command(input: DeriveInput) -> syn::Result<TokenStream> {
         .unwrap_or_else(|| quote!(()));
     let name = name_of(&input, options.name);
     let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let generics = bounded(
+        &input,
+        quote!(::core::marker::Send + 'static),
+        Some(quote!(#output: ::core::marker::Send + 'static)),
+    );
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     Ok(quote! {
         impl #impl_generics ::seedwork::application::Command for #ident #ty_generics #where_clause {
             type Output = #output;
@@ -43,16 +64,22 @@ pub(crate) fn command(input: DeriveInput) -> syn::Result<TokenStream> {
 /// `#[derive(Query)]` with `#[query(output = T, name = "X")]` (output required).
 pub(crate) fn query(input: DeriveInput) -> syn::Result<TokenStream> {
     reject_unions(&input, "Query")?;
+    attrs::reject_inner(&input, "query")?;
     let options = attrs::parse(&input.attrs, "query", &["output", "name"])?;
     let Some(output) = options.output else {
         return Err(syn::Error::new(
             input.ident.span(),
-            "a query must declare its result type with #[query(output = T)]",
+            "a query must declare its result type with `#[query(output = T)]`",
         ));
     };
     let name = name_of(&input, options.name);
     let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let generics = bounded(
+        &input,
+        quote!(::core::marker::Send + 'static),
+        Some(quote!(#output: ::core::marker::Send + 'static)),
+    );
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     Ok(quote! {
         impl #impl_generics ::seedwork::application::Query for #ident #ty_generics #where_clause {
             type Output = #output;
@@ -80,13 +107,7 @@ pub(crate) fn domain_event(input: DeriveInput) -> syn::Result<TokenStream> {
             ))
         }
     };
-    let struct_attrs: Vec<_> = input
-        .attrs
-        .iter()
-        .filter(|a| a.path().is_ident("event"))
-        .cloned()
-        .collect();
-    let options = attrs::parse(&struct_attrs, "event", &["name"])?;
+    let options = attrs::parse(&input.attrs, "event", &["name"])?;
     let mut marked = None;
     for (index, field) in fields.iter().enumerate() {
         for attribute in field.attrs.iter().filter(|a| a.path().is_ident("event")) {
@@ -108,32 +129,41 @@ pub(crate) fn domain_event(input: DeriveInput) -> syn::Result<TokenStream> {
             .iter()
             .position(|f| f.ident.as_ref().is_some_and(|i| i == "metadata"))
     });
-    let Some(index) = index else {
-        return Err(syn::Error::new(
-            input.ident.span(),
-            "a domain event needs an `EventMetadata` field: name it `metadata` \
-             or mark it #[event(metadata)]",
-        ));
+    let field = index.and_then(|index| fields.iter().nth(index).map(|field| (index, field)));
+    let Some((index, field)) = field else {
+        let message = match fields {
+            Fields::Named(_) => {
+                "a domain event needs an `EventMetadata` field: name it `metadata` \
+                 or mark it #[event(metadata)]"
+            }
+            Fields::Unnamed(_) => {
+                "a domain event needs an `EventMetadata` field: in a tuple struct, \
+                 mark it #[event(metadata)]"
+            }
+            Fields::Unit => {
+                "a domain event needs an `EventMetadata` field; a unit struct has none: \
+                 add `metadata: EventMetadata`"
+            }
+        };
+        return Err(syn::Error::new(input.ident.span(), message));
     };
-    let accessor = match &fields {
-        Fields::Named(_) => {
-            let ident = fields.iter().nth(index).and_then(|f| f.ident.clone());
-            quote!(#ident)
-        }
-        _ => {
+    let accessor = match &field.ident {
+        Some(ident) => quote!(#ident),
+        None => {
             let index = syn::Index::from(index);
             quote!(#index)
         }
     };
-    let field_span = fields
-        .iter()
-        .nth(index)
-        .map(|f| f.ty.span())
-        .unwrap_or_else(|| input.ident.span());
-    let metadata = quote_spanned! {field_span=> &self.#accessor };
+    // Spanned at the field's type: a field of the wrong type is reported there.
+    let metadata = quote_spanned! {field.ty.span()=> &self.#accessor };
     let name = name_of(&input, options.name);
     let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let generics = bounded(
+        &input,
+        quote!(::core::fmt::Debug + ::core::marker::Send + ::core::marker::Sync + 'static),
+        None,
+    );
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     Ok(quote! {
         impl #impl_generics ::seedwork::domain::DomainEvent for #ident #ty_generics #where_clause {
             fn event_name(&self) -> &'static str {
@@ -158,6 +188,7 @@ pub(crate) fn integration(input: DeriveInput, command: bool) -> syn::Result<Toke
         "IntegrationEvent"
     };
     reject_unions(&input, derive)?;
+    attrs::reject_inner(&input, "integration")?;
     let options = attrs::parse(
         &input.attrs,
         "integration",
@@ -189,9 +220,13 @@ pub(crate) fn integration(input: DeriveInput, command: bool) -> syn::Result<Toke
                     "`key` is only supported on structs",
                 ));
             }
+            // Spanned at the `key = field` tokens: a field without `Display` is reported there.
+            let value = quote_spanned! {field.span()=>
+                ::std::string::ToString::to_string(&self.#field)
+            };
             quote! {
                 fn key(&self) -> ::core::option::Option<::std::string::String> {
-                    ::core::option::Option::Some(::std::string::ToString::to_string(&self.#field))
+                    ::core::option::Option::Some(#value)
                 }
             }
         }
@@ -323,4 +358,108 @@ pub(crate) fn aggregate_root(input: DeriveInput) -> syn::Result<TokenStream> {
             #state_check
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(result: syn::Result<TokenStream>) -> String {
+        match result {
+            Ok(tokens) => panic!("expected an error, got {tokens}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn command_defaults_and_generics() {
+        let plain = command(parse_quote! { struct Crear { id: String } })
+            .unwrap()
+            .to_string();
+        assert!(plain.contains("type Output = ()"), "{plain}");
+        assert!(plain.contains("\"Crear\""), "{plain}");
+        let generic = command(parse_quote! {
+            #[command(output = T, name = "Eco")]
+            struct Eco<T> { value: T }
+        })
+        .unwrap()
+        .to_string();
+        assert!(
+            generic.contains("Self : :: core :: marker :: Send"),
+            "{generic}"
+        );
+        assert!(generic.contains("\"Eco\""), "{generic}");
+    }
+
+    #[test]
+    fn query_needs_an_output() {
+        let message = error(query(parse_quote! { struct Q; }));
+        assert!(message.contains("#[query(output = T)]"), "{message}");
+    }
+
+    #[test]
+    fn domain_event_finds_its_metadata() {
+        let named = domain_event(parse_quote! {
+            struct E { #[event(metadata)] meta: EventMetadata, metadata: u8 }
+        })
+        .unwrap()
+        .to_string();
+        assert!(named.contains("& self . meta"), "{named}");
+        let tuple = domain_event(parse_quote! {
+            #[event(name = "Otro")]
+            struct E(String, #[event(metadata)] EventMetadata);
+        })
+        .unwrap()
+        .to_string();
+        assert!(tuple.contains("& self . 1"), "{tuple}");
+        assert!(tuple.contains("\"Otro\""), "{tuple}");
+        let message = error(domain_event(parse_quote! { enum E { A } }));
+        assert!(message.contains("needs a struct"), "{message}");
+        let message = error(domain_event(parse_quote! { struct E; }));
+        assert!(message.contains("unit struct"), "{message}");
+        let message = error(domain_event(parse_quote! {
+            struct E { #[event(metadata)] a: EventMetadata, #[event(metadata)] b: EventMetadata }
+        }));
+        assert!(message.contains("only one field"), "{message}");
+    }
+
+    #[test]
+    fn integration_defaults_and_errors() {
+        let expanded = integration(
+            parse_quote! {
+                #[integration(topic = "eventos", key = id)]
+                struct E { id: String }
+            },
+            false,
+        )
+        .unwrap()
+        .to_string();
+        assert!(
+            expanded.contains("VERSION : & 'static str = \"v1\""),
+            "{expanded}"
+        );
+        assert!(
+            expanded.contains("TYPE : & 'static str = \"E\""),
+            "{expanded}"
+        );
+        assert!(expanded.contains("MessageKind :: Event"), "{expanded}");
+        assert!(expanded.contains("fn key"), "{expanded}");
+        let command = integration(
+            parse_quote! { #[integration(topic = "c")] struct C { id: String } },
+            true,
+        )
+        .unwrap()
+        .to_string();
+        assert!(command.contains("MessageKind :: Command"), "{command}");
+        assert!(!command.contains("fn key"), "{command}");
+        let message = error(integration(parse_quote! { struct E { id: String } }, false));
+        assert!(message.contains("needs its topic"), "{message}");
+        let message = error(integration(
+            parse_quote! { #[integration(topic = "t", key = nope)] struct E { id: String } },
+            false,
+        ));
+        assert!(message.contains("not a field"), "{message}");
+        let message = error(integration(parse_quote! { union U { a: u8 } }, true));
+        assert!(message.contains("unions"), "{message}");
+    }
 }

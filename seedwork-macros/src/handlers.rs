@@ -2,8 +2,9 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type};
+use syn::{FnArg, GenericArgument, ItemFn, PatType, PathArguments, ReturnType, Signature, Type};
 
 /// Which attribute is being expanded.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -24,12 +25,13 @@ impl Kind {
         }
     }
 
+    /// What the first parameter must be, with an example.
     fn first_parameter(self) -> &'static str {
         match self {
-            Kind::Command => "the command, by value",
-            Kind::Query => "the query, by value",
-            Kind::DomainEvent => "the event, by reference (`event: &MyEvent`)",
-            Kind::Message => "the message, as `Envelope<MyMessage>`",
+            Kind::Command => "the command, by value: `command: MyCommand`",
+            Kind::Query => "the query, by value: `query: MyQuery`",
+            Kind::DomainEvent => "a reference to the event: `event: &MyEvent`",
+            Kind::Message => "the message in its envelope: `message: Envelope<MyMessage>`",
         }
     }
 }
@@ -54,34 +56,71 @@ fn is_unit_of_work(ty: &Type) -> bool {
     false
 }
 
-fn typed_params(item: &ItemFn, kind: Kind) -> syn::Result<Vec<&syn::PatType>> {
-    let attribute = kind.attribute();
-    let sig = &item.sig;
+/// The checks every registered function shares: a plain, free, non-generic function with a
+/// return type.
+fn check_signature(sig: &Signature, attribute: &str) -> syn::Result<()> {
     if let Some(constness) = &sig.constness {
         return Err(syn::Error::new(
             constness.span,
-            format!("#[{attribute}] cannot be a const fn"),
+            format!("#[{attribute}] cannot be a `const fn`"),
+        ));
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        return Err(syn::Error::new(
+            unsafety.span,
+            format!("#[{attribute}] cannot be an `unsafe fn`"),
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        return Err(syn::Error::new_spanned(
+            abi,
+            format!("#[{attribute}] must be a Rust function, without `extern`"),
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        return Err(syn::Error::new_spanned(
+            variadic,
+            format!("#[{attribute}] cannot be variadic"),
         ));
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        return Err(syn::Error::new(
-            sig.generics.span(),
-            format!("#[{attribute}] cannot be generic: register one handler per concrete type"),
+        let error =
+            format!("#[{attribute}] cannot be generic: register one function per concrete type");
+        return Err(match &sig.generics.where_clause {
+            Some(clause) if sig.generics.params.is_empty() => {
+                syn::Error::new_spanned(clause, error)
+            }
+            _ => syn::Error::new_spanned(&sig.generics, error),
+        });
+    }
+    if let Some(FnArg::Receiver(receiver)) = sig.inputs.first() {
+        return Err(syn::Error::new_spanned(
+            receiver,
+            format!("#[{attribute}] goes on a free function, not on a method"),
         ));
     }
+    Ok(())
+}
+
+fn typed_params(sig: &Signature, kind: Kind) -> syn::Result<Vec<&PatType>> {
+    let attribute = kind.attribute();
+    check_signature(sig, attribute)?;
     if let ReturnType::Default = sig.output {
-        return Err(syn::Error::new(
-            sig.ident.span(),
-            format!("#[{attribute}] must return `seedwork::Result<…>` (or a Result whose error converts into `seedwork::Error`)"),
+        return Err(syn::Error::new_spanned(
+            &sig.ident,
+            format!(
+                "#[{attribute}] must return `seedwork::Result<…>` \
+                 (or a `Result` whose error converts into `seedwork::Error`)"
+            ),
         ));
     }
     let mut params = Vec::new();
     for input in &sig.inputs {
         match input {
             FnArg::Receiver(receiver) => {
-                return Err(syn::Error::new(
-                    receiver.span(),
-                    format!("#[{attribute}] goes on a free function, not a method"),
+                return Err(syn::Error::new_spanned(
+                    receiver,
+                    format!("#[{attribute}] goes on a free function, not on a method"),
                 ))
             }
             FnArg::Typed(typed) => params.push(typed),
@@ -89,9 +128,9 @@ fn typed_params(item: &ItemFn, kind: Kind) -> syn::Result<Vec<&syn::PatType>> {
     }
     if params.is_empty() {
         return Err(syn::Error::new(
-            sig.ident.span(),
+            sig.paren_token.span.join(),
             format!(
-                "#[{attribute}] takes {} as its first parameter",
+                "#[{attribute}] needs a first parameter: {}",
                 kind.first_parameter()
             ),
         ));
@@ -99,7 +138,7 @@ fn typed_params(item: &ItemFn, kind: Kind) -> syn::Result<Vec<&syn::PatType>> {
     Ok(params)
 }
 
-fn classify(params: &[&syn::PatType], kind: Kind) -> syn::Result<Vec<Param>> {
+fn classify(params: &[&PatType], kind: Kind) -> syn::Result<Vec<Param>> {
     let attribute = kind.attribute();
     let mut seen_uow = false;
     let mut out = Vec::new();
@@ -107,26 +146,37 @@ fn classify(params: &[&syn::PatType], kind: Kind) -> syn::Result<Vec<Param>> {
         let ty = &*param.ty;
         if is_unit_of_work(ty) {
             if kind == Kind::Query {
-                return Err(syn::Error::new(
-                    ty.span(),
-                    "a query handler reads committed state and gets no unit of work",
+                return Err(syn::Error::new_spanned(
+                    ty,
+                    "a query handler gets no unit of work: queries read committed state; \
+                     remove this parameter",
                 ));
             }
             if seen_uow {
-                return Err(syn::Error::new(
-                    ty.span(),
+                return Err(syn::Error::new_spanned(
+                    ty,
                     "the unit of work can be taken only once",
                 ));
             }
             seen_uow = true;
             out.push(Param::UnitOfWork);
         } else if let Type::Reference(_) = ty {
-            return Err(syn::Error::new(
-                ty.span(),
+            let uow = if kind == Kind::Query {
+                ""
+            } else {
+                "`&mut UnitOfWork` or "
+            };
+            return Err(syn::Error::new_spanned(
+                ty,
                 format!(
-                    "#[{attribute}] parameters after the first are `&mut UnitOfWork` or \
-                     dependencies taken by value, such as `Dep<T>`"
+                    "#[{attribute}]: the parameters after the first are {uow}dependencies \
+                     taken by value, such as `Dep<T>`"
                 ),
+            ));
+        } else if let Type::ImplTrait(_) | Type::Infer(_) = ty {
+            return Err(syn::Error::new_spanned(
+                ty,
+                format!("#[{attribute}]: a dependency needs a concrete type, such as `Dep<T>`"),
             ));
         } else {
             out.push(Param::Extractor(Box::new(ty.clone())));
@@ -136,13 +186,13 @@ fn classify(params: &[&syn::PatType], kind: Kind) -> syn::Result<Vec<Param>> {
 }
 
 /// The message type of the first parameter, checked for the handler kind.
-fn message_type(first: &syn::PatType, kind: Kind) -> syn::Result<Type> {
+fn message_type(first: &PatType, kind: Kind) -> syn::Result<Type> {
     let ty = &*first.ty;
     let wrong = || {
-        syn::Error::new(
-            ty.span(),
+        syn::Error::new_spanned(
+            ty,
             format!(
-                "#[{}] takes {} first",
+                "#[{}] takes as its first parameter {}",
                 kind.attribute(),
                 kind.first_parameter()
             ),
@@ -150,8 +200,7 @@ fn message_type(first: &syn::PatType, kind: Kind) -> syn::Result<Type> {
     };
     match kind {
         Kind::Command | Kind::Query => match ty {
-            Type::Reference(_) => Err(wrong()),
-            _ if is_unit_of_work(ty) => Err(wrong()),
+            Type::Reference(_) | Type::ImplTrait(_) | Type::Infer(_) => Err(wrong()),
             _ => Ok(ty.clone()),
         },
         Kind::DomainEvent => match ty {
@@ -193,21 +242,23 @@ pub(crate) fn handler(item: ItemFn, kind: Kind) -> syn::Result<TokenStream> {
             format!("#[{attribute}] must be an `async fn`"),
         ));
     }
-    let params = typed_params(&item, kind)?;
-    let message = message_type(params[0], kind)?;
+    let params = typed_params(&item.sig, kind)?;
+    let first = params[0];
+    let message = message_type(first, kind)?;
     let rest = classify(&params, kind)?;
 
     let function = &item.sig.ident;
-    let function_name = function.to_string();
+    let function_name = function.unraw().to_string();
     let fields: Vec<_> = rest
         .iter()
         .enumerate()
         .filter_map(|(i, p)| match p {
-            Param::Extractor(ty) => Some((format_ident!("__dep{}", i), ty)),
+            Param::Extractor(ty) => Some((format_ident!("__dep{}", i, span = ty.span()), ty)),
             Param::UnitOfWork => None,
         })
         .collect();
     let field_decls = fields.iter().map(|(name, ty)| quote!(#name: #ty));
+    // Spanned at each dependency's type: a type that is not `FromResources` is reported there.
     let field_inits = fields.iter().map(|(name, ty)| {
         quote_spanned! {ty.span()=>
             #name: builder.extract::<#ty>(NAME)?
@@ -215,94 +266,198 @@ pub(crate) fn handler(item: ItemFn, kind: Kind) -> syn::Result<TokenStream> {
     });
     let arguments = rest.iter().enumerate().map(|(i, p)| match p {
         Param::UnitOfWork => quote!(__uow),
-        Param::Extractor(_) => {
-            let name = format_ident!("__dep{}", i);
-            quote!(::core::clone::Clone::clone(&self.#name))
+        Param::Extractor(ty) => {
+            let name = format_ident!("__dep{}", i, span = ty.span());
+            quote_spanned!(ty.span()=> ::core::clone::Clone::clone(&self.#name))
         }
     });
-    let call_span = item.sig.output.span();
-    let (handler_trait, signature, first_argument, add) = match kind {
+    // The message type's tokens carry the user's span, so "`X: Command` is not satisfied"
+    // points at the first parameter's type.
+    let message_span = first.ty.span();
+    let (handler_trait, signature, add) = match kind {
         Kind::Command => (
-            quote!(::seedwork::application::CommandHandler<#message>),
-            quote! {
+            quote_spanned!(message_span=> ::seedwork::application::CommandHandler<#message>),
+            quote_spanned! {message_span=>
                 async fn handle(
                     &self,
                     __message: #message,
                     __uow: &mut ::seedwork::uow::UnitOfWork,
                 ) -> ::seedwork::Result<<#message as ::seedwork::application::Command>::Output>
             },
-            quote!(__message),
-            quote!(builder.add_command_handler::<#message>(NAME, ::std::sync::Arc::new(handler));),
+            quote_spanned! {message_span=>
+                builder.add_command_handler::<#message>(NAME, ::std::sync::Arc::new(handler));
+            },
         ),
         Kind::Query => (
-            quote!(::seedwork::application::QueryHandler<#message>),
-            quote! {
+            quote_spanned!(message_span=> ::seedwork::application::QueryHandler<#message>),
+            quote_spanned! {message_span=>
                 async fn handle(
                     &self,
                     __message: #message,
                 ) -> ::seedwork::Result<<#message as ::seedwork::application::Query>::Output>
             },
-            quote!(__message),
-            quote!(builder.add_query_handler::<#message>(NAME, ::std::sync::Arc::new(handler));),
+            quote_spanned! {message_span=>
+                builder.add_query_handler::<#message>(NAME, ::std::sync::Arc::new(handler));
+            },
         ),
         Kind::DomainEvent => (
-            quote!(::seedwork::application::DomainEventHandler<#message>),
-            quote! {
+            quote_spanned!(message_span=> ::seedwork::application::DomainEventHandler<#message>),
+            quote_spanned! {message_span=>
                 async fn handle(
                     &self,
                     __message: &#message,
                     __uow: &mut ::seedwork::uow::UnitOfWork,
                 ) -> ::seedwork::Result<()>
             },
-            quote!(__message),
-            quote!(builder.add_domain_event_handler::<#message>(handler);),
+            quote_spanned! {message_span=>
+                builder.add_domain_event_handler::<#message>(handler);
+            },
         ),
         Kind::Message => (
-            quote!(::seedwork::application::MessageHandler<#message>),
-            quote! {
+            quote_spanned!(message_span=> ::seedwork::application::MessageHandler<#message>),
+            quote_spanned! {message_span=>
                 async fn handle(
                     &self,
                     __message: ::seedwork::messaging::Envelope<#message>,
                     __uow: &mut ::seedwork::uow::UnitOfWork,
                 ) -> ::seedwork::Result<()>
             },
-            quote!(__message),
-            quote!(builder.add_message_handler::<#message>(NAME, handler);),
+            quote_spanned! {message_span=>
+                builder.add_message_handler::<#message>(NAME, handler);
+            },
         ),
     };
-    // Queries have no unit of work in their signature: silence the unused binding.
+    // A handler that does not take the unit of work leaves `__uow` unused.
     let uow_unused = if kind == Kind::Query {
         quote!()
     } else {
         quote!(let _ = &__uow;)
     };
-    let call = quote_spanned! {call_span=>
+    // Spanned at the return type: a wrong `Ok` type, or an error type that does not convert
+    // into `seedwork::Error`, is reported there.
+    let output_span = match &item.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => item.sig.ident.span(),
+    };
+    let mut function = function.clone();
+    function.set_span(output_span);
+    let call = quote_spanned! {output_span=>
         ::seedwork::application::__into_result(
-            #function(#first_argument, #(#arguments),*).await
+            #function(__message, #(#arguments),*).await
         )
+    };
+    // The whole impl carries the message type's span, so a first parameter of the wrong kind
+    // is reported there rather than at the attribute.
+    let handler_impl = quote_spanned! {message_span=>
+        #[::seedwork::async_trait]
+        impl #handler_trait for __SeedworkHandler {
+            #signature {
+                #uow_unused
+                #call
+            }
+        }
     };
     Ok(quote! {
         #item
 
         const _: () = {
+            const NAME: &::core::primitive::str =
+                ::core::concat!(::core::module_path!(), "::", #function_name);
+
             #[allow(non_camel_case_types)]
             struct __SeedworkHandler { #(#field_decls,)* }
 
-            #[::seedwork::async_trait]
-            impl #handler_trait for __SeedworkHandler {
-                #[allow(unused_variables)]
-                #signature {
-                    #uow_unused
-                    #call
-                }
-            }
+            #handler_impl
 
             fn __seedwork_register(
                 builder: &mut ::seedwork::application::BusBuilder,
             ) -> ::core::result::Result<(), ::seedwork::BuildError> {
-                const NAME: &str = ::core::concat!(::core::module_path!(), "::", #function_name);
                 let handler = __SeedworkHandler { #(#field_inits,)* };
                 #add
+                ::core::result::Result::Ok(())
+            }
+
+            ::seedwork::inventory::submit! {
+                ::seedwork::application::Registration::new(NAME, __seedwork_register)
+            }
+        };
+    })
+}
+
+/// Expands `#[integration_mapper]` on `fn(&DomainEvent) -> IntegrationMessage`.
+pub(crate) fn mapper(item: ItemFn) -> syn::Result<TokenStream> {
+    let attribute = "integration_mapper";
+    let sig = &item.sig;
+    if let Some(asyncness) = &sig.asyncness {
+        return Err(syn::Error::new(
+            asyncness.span,
+            "#[integration_mapper] must be a plain `fn`, not `async`: \
+             it runs inside the commit and does no I/O",
+        ));
+    }
+    check_signature(sig, attribute)?;
+    let inputs: Vec<_> = sig.inputs.iter().collect();
+    let (event_span, event) =
+        match inputs.as_slice() {
+            [FnArg::Typed(typed)] => match &*typed.ty {
+                Type::Reference(reference) if reference.mutability.is_none() => {
+                    (typed.ty.span(), (*reference.elem).clone())
+                }
+                other => return Err(syn::Error::new_spanned(
+                    other,
+                    "#[integration_mapper] takes the domain event by reference: `event: &MyEvent`",
+                )),
+            },
+            _ => {
+                return Err(syn::Error::new(
+                    sig.paren_token.span.join(),
+                    "#[integration_mapper] takes exactly one parameter, the domain event by \
+                 reference: `fn map(event: &MyEvent) -> MyMessage`",
+                ))
+            }
+        };
+    let message = match &sig.output {
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::ImplTrait(_) | Type::Infer(_) => {
+                return Err(syn::Error::new_spanned(
+                    ty,
+                    "#[integration_mapper] must name the integration message type it returns",
+                ))
+            }
+            ty => ty.clone(),
+        },
+        ReturnType::Default => {
+            return Err(syn::Error::new_spanned(
+                &sig.ident,
+                "#[integration_mapper] returns the integration message: \
+                 `fn map(event: &MyEvent) -> MyMessage`",
+            ))
+        }
+    };
+    let function = &sig.ident;
+    let function_name = function.unraw().to_string();
+    // Each type is checked at its own span before the registration uses it, so a parameter
+    // that is not a domain event, or a return type that is not an integration message, is
+    // reported at the user's tokens.
+    let event_check = quote_spanned! {event_span=>
+        __seedwork_domain_event::<#event>();
+    };
+    let message_check = quote_spanned! {sig.output.span()=>
+        __seedwork_integration_message::<#message>();
+    };
+    Ok(quote! {
+        #item
+
+        const _: () = {
+            fn __seedwork_domain_event<T: ::seedwork::domain::DomainEvent>() {}
+            fn __seedwork_integration_message<T: ::seedwork::messaging::IntegrationMessage>() {}
+
+            fn __seedwork_register(
+                builder: &mut ::seedwork::application::BusBuilder,
+            ) -> ::core::result::Result<(), ::seedwork::BuildError> {
+                #event_check
+                #message_check
+                builder.add_integration_mapper::<#event, #message, _>(#function);
                 ::core::result::Result::Ok(())
             }
 
@@ -316,72 +471,132 @@ pub(crate) fn handler(item: ItemFn, kind: Kind) -> syn::Result<TokenStream> {
     })
 }
 
-/// Expands `#[integration_mapper]` on `fn(&DomainEvent) -> IntegrationMessage`.
-pub(crate) fn mapper(item: ItemFn) -> syn::Result<TokenStream> {
-    let sig = &item.sig;
-    if let Some(asyncness) = &sig.asyncness {
-        return Err(syn::Error::new(
-            asyncness.span,
-            "#[integration_mapper] must be a plain `fn`: it runs inside the commit and does no I/O",
-        ));
-    }
-    if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(
-            sig.generics.span(),
-            "#[integration_mapper] cannot be generic",
-        ));
-    }
-    let inputs: Vec<_> = sig.inputs.iter().collect();
-    let event =
-        match inputs.as_slice() {
-            [FnArg::Typed(typed)] => match &*typed.ty {
-                Type::Reference(reference) if reference.mutability.is_none() => {
-                    (*reference.elem).clone()
-                }
-                other => return Err(syn::Error::new(
-                    other.span(),
-                    "#[integration_mapper] takes the domain event by reference: `event: &MyEvent`",
-                )),
-            },
-            [FnArg::Receiver(receiver)] => {
-                return Err(syn::Error::new(
-                    receiver.span(),
-                    "#[integration_mapper] goes on a free function",
-                ))
-            }
-            _ => return Err(syn::Error::new(
-                sig.paren_token.span.join(),
-                "#[integration_mapper] takes exactly one parameter, the domain event by reference",
-            )),
-        };
-    let message = match &sig.output {
-        ReturnType::Type(_, ty) => (**ty).clone(),
-        ReturnType::Default => {
-            return Err(syn::Error::new(
-                sig.ident.span(),
-                "#[integration_mapper] returns the integration message",
-            ))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn error(item: ItemFn, kind: Kind) -> String {
+        match handler(item, kind) {
+            Ok(_) => panic!("expected an error"),
+            Err(error) => error.to_string(),
         }
-    };
-    let function = &sig.ident;
-    let function_name = function.to_string();
-    Ok(quote! {
-        #item
+    }
 
-        const _: () = {
-            fn __seedwork_register(
-                builder: &mut ::seedwork::application::BusBuilder,
-            ) -> ::core::result::Result<(), ::seedwork::BuildError> {
-                builder.add_integration_mapper::<#event, #message, _>(#function);
-                ::core::result::Result::Ok(())
-            }
-
-            ::seedwork::inventory::submit! {
-                ::seedwork::application::Registration::new(
-                    ::core::concat!(::core::module_path!(), "::", #function_name),
-                    __seedwork_register,
-                )
+    #[test]
+    fn a_well_formed_handler_expands_with_its_registration() {
+        let item: ItemFn = parse_quote! {
+            async fn r#crear(mut cmd: Crear, _: &mut UnitOfWork, repo: Dep<Repo>) -> Result<u32> {
+                Ok(0)
             }
         };
-    })
+        let expanded = handler(item, Kind::Command).unwrap().to_string();
+        assert!(expanded.contains("CommandHandler < Crear >"), "{expanded}");
+        assert!(
+            expanded.contains("extract :: < Dep < Repo > >"),
+            "{expanded}"
+        );
+        assert!(
+            expanded.contains("\"crear\""),
+            "the raw prefix is dropped: {expanded}"
+        );
+        assert!(expanded.contains("inventory :: submit !"), "{expanded}");
+    }
+
+    #[test]
+    fn the_first_parameter_is_checked_per_kind() {
+        let by_value: ItemFn = parse_quote! { async fn f(e: Creada) -> Result<()> { Ok(()) } };
+        assert!(error(by_value, Kind::DomainEvent).contains("a reference to the event"));
+        let by_ref: ItemFn = parse_quote! { async fn f(c: &Crear) -> Result<()> { Ok(()) } };
+        assert!(error(by_ref, Kind::Command).contains("the command, by value"));
+        let bare: ItemFn = parse_quote! { async fn f(m: Evento) -> Result<()> { Ok(()) } };
+        assert!(error(bare, Kind::Message).contains("Envelope<MyMessage>"));
+        let envelope: ItemFn = parse_quote! { async fn f(m: seedwork::messaging::Envelope<Evento>) -> Result<()> { Ok(()) } };
+        assert!(handler(envelope, Kind::Message).is_ok());
+    }
+
+    #[test]
+    fn signature_misuse_is_an_error() {
+        let cases: Vec<(ItemFn, &str)> = vec![
+            (
+                parse_quote! { fn f(c: C) -> Result<()> { Ok(()) } },
+                "must be an `async fn`",
+            ),
+            (
+                parse_quote! { async fn f(&self, c: C) -> Result<()> { Ok(()) } },
+                "free function",
+            ),
+            (
+                parse_quote! { async fn f() -> Result<()> { Ok(()) } },
+                "needs a first parameter",
+            ),
+            (
+                parse_quote! { async fn f<T>(c: T) -> Result<()> { Ok(()) } },
+                "cannot be generic",
+            ),
+            (parse_quote! { async fn f(c: C) { } }, "must return"),
+            (
+                parse_quote! { async unsafe fn f(c: C) -> Result<()> { Ok(()) } },
+                "unsafe",
+            ),
+            (
+                parse_quote! { async fn f(c: C, a: &mut UnitOfWork, b: &mut UnitOfWork) -> Result<()> { Ok(()) } },
+                "only once",
+            ),
+            (
+                parse_quote! { async fn f(c: C, r: &Repo) -> Result<()> { Ok(()) } },
+                "by value",
+            ),
+            (
+                parse_quote! { async fn f(c: C, r: impl Clone) -> Result<()> { Ok(()) } },
+                "concrete type",
+            ),
+        ];
+        for (item, expected) in cases {
+            let message = error(item, Kind::Command);
+            assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+        }
+    }
+
+    #[test]
+    fn a_query_handler_gets_no_unit_of_work() {
+        let item: ItemFn =
+            parse_quote! { async fn f(q: Q, uow: &mut UnitOfWork) -> Result<u32> { Ok(0) } };
+        assert!(error(item, Kind::Query).contains("no unit of work"));
+    }
+
+    #[test]
+    fn mapper_checks() {
+        let ok: ItemFn = parse_quote! { fn map(e: &Creada) -> Publicada { todo!() } };
+        assert!(mapper(ok).is_ok());
+        let cases: Vec<(ItemFn, &str)> = vec![
+            (
+                parse_quote! { async fn map(e: &Creada) -> Publicada { todo!() } },
+                "not `async`",
+            ),
+            (
+                parse_quote! { fn map(e: Creada) -> Publicada { todo!() } },
+                "by reference",
+            ),
+            (
+                parse_quote! { fn map(e: &Creada, x: u8) -> Publicada { todo!() } },
+                "exactly one",
+            ),
+            (
+                parse_quote! { fn map(e: &Creada) { } },
+                "returns the integration message",
+            ),
+            (
+                parse_quote! { fn map<E>(e: &E) -> Publicada { todo!() } },
+                "cannot be generic",
+            ),
+        ];
+        for (item, expected) in cases {
+            let message = match mapper(item) {
+                Ok(_) => panic!("expected an error for {expected:?}"),
+                Err(error) => error.to_string(),
+            };
+            assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+        }
+    }
 }

@@ -55,9 +55,25 @@
 //! fn publicar(e: &ReservaCreada) -> EventoReservaCreada { … }
 //! ```
 //!
-//! Misuse — a handler that is not `async`, a method, a generic function, a missing return type,
-//! a unit of work in a query handler, a derive on a union, an unknown attribute key — is a
-//! compile error pointing at the offending tokens.
+//! Parameters may use any pattern (`_`, `mut cmd`, `Crear { id }`); the macro binds the values
+//! under its own names and calls the function as written. The function stays callable
+//! directly (in unit tests, for example).
+//!
+//! ## Generics
+//! The derives accept generic types: `#[derive(Command)]` on `struct Eco<T>` implements the trait
+//! for every `Eco<T>` that is `Send + 'static` (the bounds the trait needs are added to the
+//! impl). Handlers and mappers cannot be generic: register one function per concrete type.
+//!
+//! ## Errors
+//! Misuse — a handler that is not `async` (or a mapper that is), a method, a function without
+//! parameters, a generic function, a missing return type, `&mut UnitOfWork` in a query handler,
+//! an event handler taking its event by value, a message handler without `Envelope<…>`, a
+//! dependency taken by reference, a derive on a union, a domain event without metadata, a
+//! missing topic or query output, an unknown attribute key or a value of the wrong kind — is a
+//! compile error pointing at the offending tokens. Type errors in the generated code (a first
+//! parameter that is not a command, a dependency that is not `FromResources`, a wrong `Ok`
+//! type, an error type that does not convert into `seedwork::Error`) are reported at the
+//! user's types as well.
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput, ItemFn};
@@ -72,18 +88,41 @@ fn expand(result: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
     result.unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
-fn attribute(args: TokenStream, item: TokenStream, name: &str) -> syn::Result<ItemFn> {
-    attrs::no_arguments(args.into(), name)?;
-    syn::parse(item)
+/// Expands a registration attribute. On error the function is still emitted as written, so the
+/// only error is the macro's own (no follow-up "cannot find function" or unused-import noise).
+fn attribute(
+    args: TokenStream,
+    item: TokenStream,
+    name: &str,
+    expand: impl FnOnce(ItemFn) -> syn::Result<proc_macro2::TokenStream>,
+) -> TokenStream {
+    let original = proc_macro2::TokenStream::from(item.clone());
+    let result = attrs::no_arguments(args.into(), name)
+        .and_then(|()| syn::parse::<ItemFn>(item))
+        .and_then(expand);
+    match result {
+        Ok(tokens) => tokens.into(),
+        Err(error) => {
+            let mut tokens = error.into_compile_error();
+            tokens.extend(original);
+            tokens.into()
+        }
+    }
 }
 
-/// Implements `seedwork::application::Command`; see the crate docs.
+/// Implements `seedwork::application::Command` for a struct or an enum.
+///
+/// `#[command(output = T)]` sets `Output` (`()` when omitted); `#[command(name = "X")]` sets
+/// `NAME` (the type's name when omitted).
 #[proc_macro_derive(Command, attributes(command))]
 pub fn derive_command(input: TokenStream) -> TokenStream {
     expand(derives::command(parse_macro_input!(input as DeriveInput)))
 }
 
-/// Implements `seedwork::application::Query`; see the crate docs.
+/// Implements `seedwork::application::Query` for a struct or an enum.
+///
+/// `#[query(output = T)]` is required; `#[query(name = "X")]` sets `NAME` (the type's name when
+/// omitted).
 #[proc_macro_derive(Query, attributes(query))]
 pub fn derive_query(input: TokenStream) -> TokenStream {
     expand(derives::query(parse_macro_input!(input as DeriveInput)))
@@ -98,7 +137,10 @@ pub fn derive_aggregate_root(input: TokenStream) -> TokenStream {
     )))
 }
 
-/// Implements `seedwork::domain::DomainEvent`; see the crate docs.
+/// Implements `seedwork::domain::DomainEvent` for a struct.
+///
+/// `metadata()` returns the field marked `#[event(metadata)]`, or else the field named
+/// `metadata`; `#[event(name = "X")]` sets `event_name()` (the type's name when omitted).
 #[proc_macro_derive(DomainEvent, attributes(event))]
 pub fn derive_domain_event(input: TokenStream) -> TokenStream {
     expand(derives::domain_event(parse_macro_input!(
@@ -106,7 +148,11 @@ pub fn derive_domain_event(input: TokenStream) -> TokenStream {
     )))
 }
 
-/// Implements `seedwork::messaging::IntegrationMessage` and `IntegrationEvent`.
+/// Implements `seedwork::messaging::IntegrationMessage` (kind `Event`) and `IntegrationEvent`.
+///
+/// `#[integration(topic = "...", version = "v1", name = "X", key = field)]`: `topic` is
+/// required, `version` defaults to `"v1"`, `name` to the type's name; `key` names a field whose
+/// `to_string()` becomes the message's ordering key. Serialize and Deserialize come from serde.
 #[proc_macro_derive(IntegrationEvent, attributes(integration))]
 pub fn derive_integration_event(input: TokenStream) -> TokenStream {
     expand(derives::integration(
@@ -115,7 +161,8 @@ pub fn derive_integration_event(input: TokenStream) -> TokenStream {
     ))
 }
 
-/// Implements `seedwork::messaging::IntegrationMessage` and `IntegrationCommand`.
+/// Implements `seedwork::messaging::IntegrationMessage` (kind `Command`) and
+/// `IntegrationCommand`; the attribute is the same as for [`macro@IntegrationEvent`].
 #[proc_macro_derive(IntegrationCommand, attributes(integration))]
 pub fn derive_integration_command(input: TokenStream) -> TokenStream {
     expand(derives::integration(
@@ -125,39 +172,51 @@ pub fn derive_integration_command(input: TokenStream) -> TokenStream {
 }
 
 /// Registers an `async fn` as the handler of its first parameter's command type.
+///
+/// `async fn f(command: C, uow: &mut UnitOfWork, dep: Dep<T>, …) -> Result<C::Output>`; the
+/// unit of work and the dependencies are optional and may come in any order.
 #[proc_macro_attribute]
 pub fn command_handler(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand(
-        attribute(args, item, "command_handler").and_then(|f| handlers::handler(f, Kind::Command)),
-    )
+    attribute(args, item, "command_handler", |f| {
+        handlers::handler(f, Kind::Command)
+    })
 }
 
 /// Registers an `async fn` as the handler of its first parameter's query type.
+///
+/// `async fn f(query: Q, dep: Dep<T>, …) -> Result<Q::Output>`; a query handler gets no unit of
+/// work.
 #[proc_macro_attribute]
 pub fn query_handler(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand(attribute(args, item, "query_handler").and_then(|f| handlers::handler(f, Kind::Query)))
+    attribute(args, item, "query_handler", |f| {
+        handlers::handler(f, Kind::Query)
+    })
 }
 
 /// Registers an `async fn` as a handler of the domain event its first parameter references.
+///
+/// `async fn f(event: &E, uow: &mut UnitOfWork, dep: Dep<T>, …) -> Result<()>`; it runs inside
+/// the unit of work that recorded the event.
 #[proc_macro_attribute]
 pub fn domain_event_handler(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand(
-        attribute(args, item, "domain_event_handler")
-            .and_then(|f| handlers::handler(f, Kind::DomainEvent)),
-    )
+    attribute(args, item, "domain_event_handler", |f| {
+        handlers::handler(f, Kind::DomainEvent)
+    })
 }
 
-/// Registers an `async fn` as the handler of an integration message (`Envelope<M>` first).
+/// Registers an `async fn` as the handler of an integration message.
+///
+/// `async fn f(message: Envelope<M>, uow: &mut UnitOfWork, dep: Dep<T>, …) -> Result<()>`.
 #[proc_macro_attribute]
 pub fn message_handler(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand(
-        attribute(args, item, "message_handler").and_then(|f| handlers::handler(f, Kind::Message)),
-    )
+    attribute(args, item, "message_handler", |f| {
+        handlers::handler(f, Kind::Message)
+    })
 }
 
-/// Registers a `fn(&DomainEvent) -> IntegrationMessage` that publishes the event through the
-/// outbox.
+/// Registers a plain (not `async`) `fn(&E) -> M` mapping a domain event to the integration
+/// message written to the outbox in the same transaction.
 #[proc_macro_attribute]
 pub fn integration_mapper(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand(attribute(args, item, "integration_mapper").and_then(handlers::mapper))
+    attribute(args, item, "integration_mapper", handlers::mapper)
 }

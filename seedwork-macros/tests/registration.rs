@@ -52,6 +52,13 @@ struct ReservaCreada {
 #[event(name = "Renombrado")]
 struct EventoConOtroNombre(#[event(metadata)] EventMetadata);
 
+/// A generic event: the derive adds the `Debug + Send + Sync + 'static` bounds.
+#[derive(DomainEvent, Debug)]
+struct Generico<T> {
+    value: T,
+    metadata: EventMetadata,
+}
+
 #[derive(IntegrationEvent, Serialize, Deserialize, Debug, PartialEq)]
 #[integration(topic = "eventos-reserva", key = id_reserva)]
 struct EventoReservaCreada {
@@ -133,11 +140,58 @@ async fn ejecutar_comando(
     reservas.add(uow, &mut reserva).await
 }
 
+/// A generic command: the derive adds the `Send + 'static` bounds the trait needs.
+#[derive(Command)]
+#[command(output = T)]
+struct Eco<T> {
+    value: T,
+}
+
+/// A command whose handler fails with a `DomainError`, converted into `seedwork::Error`.
+#[derive(Command)]
+#[command(output = u32)]
+struct Validar {
+    value: i64,
+}
+
+/// Counts what the handlers below saw, provided as a dependency.
+#[derive(Default)]
+struct Contador(std::sync::atomic::AtomicUsize);
+
+impl Contador {
+    fn count(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Never provided: an `Option<Dep<_>>` parameter receives `None`.
+struct NoProvisto;
+
+#[seedwork::command_handler]
+async fn eco(Eco { value }: Eco<String>) -> Result<String> {
+    Ok(value)
+}
+
+#[seedwork::command_handler]
+async fn r#validar(
+    mut command: Validar,
+    _: &mut UnitOfWork,
+    contador: Dep<Contador>,
+    ausente: Option<Dep<NoProvisto>>,
+) -> std::result::Result<u32, seedwork::DomainError> {
+    contador.count();
+    assert!(ausente.is_none());
+    command.value = command.value.abs();
+    u32::try_from(command.value)
+        .map_err(|_| seedwork::DomainError::invalid_value("value", "too large"))
+}
+
 fn bus(store: &MemoryStore) -> Bus {
     Bus::builder()
         .store(Arc::new(store.clone()))
         .provide(MemoryRepository::<Reserva>::new(store.clone()))
         .provide(MemoryRepository::<Historial>::new(store.clone()))
+        .provide(Contador::default())
         .registered()
         .build()
         .expect("every registered handler finds its dependencies")
@@ -179,6 +233,56 @@ fn derives_implement_the_traits() {
     assert_eq!(ComandoCrearReserva::TYPE, "ComandoCrearReserva");
     assert_eq!(ComandoCrearReserva::VERSION, "v2");
     assert_eq!(ComandoCrearReserva::KIND, MessageKind::Command);
+    assert_eq!(<Eco<u8> as seedwork::application::Command>::NAME, "Eco");
+    let generico = Generico {
+        value: 5u8,
+        metadata: EventMetadata::now(),
+    };
+    assert_eq!(
+        seedwork::domain::DomainEvent::event_name(&generico),
+        "Generico"
+    );
+    assert_eq!(generico.value, 5);
+    let event = ReservaCreada {
+        id_reserva: "r".into(),
+        metadata: EventMetadata::now(),
+    };
+    let id = event.metadata.event_id;
+    assert_eq!(seedwork::domain::DomainEvent::metadata(&event).event_id, id);
+    assert!(seedwork::domain::DomainEvent::as_any(&event)
+        .downcast_ref::<ReservaCreada>()
+        .is_some());
+}
+
+#[tokio::test]
+async fn patterns_generics_optional_dependencies_and_error_conversion() {
+    let store = MemoryStore::new();
+    let bus = bus(&store);
+    let echoed = bus
+        .dispatch(Eco {
+            value: "hola".to_string(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(echoed, "hola");
+    assert!(!bus.handles_command::<Eco<u8>>());
+
+    assert_eq!(bus.dispatch(Validar { value: -7 }).await.unwrap(), 7);
+    let err = bus
+        .dispatch(Validar {
+            value: i64::from(u32::MAX) + 1,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, seedwork::Error::Domain(_)),
+        "the DomainError was converted: {err:?}"
+    );
+    let contador = bus
+        .resources()
+        .get::<Contador>()
+        .expect("the counter was provided");
+    assert_eq!(contador.0.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
@@ -232,16 +336,25 @@ async fn the_message_handler_receives_decoded_envelopes() {
     );
 }
 
-#[tokio::test]
-async fn a_missing_dependency_fails_the_build_naming_the_handler() {
-    let err = Bus::builder().registered().build().unwrap_err();
+#[test]
+fn a_missing_dependency_fails_the_build_naming_the_handler() {
+    // Everything but the historial repository, which only `registrar_en_historial` needs.
+    let store = MemoryStore::new();
+    let err = Bus::builder()
+        .store(Arc::new(store.clone()))
+        .provide(MemoryRepository::<Reserva>::new(store.clone()))
+        .provide(Contador::default())
+        .registered()
+        .build()
+        .unwrap_err();
     match err {
         seedwork::BuildError::MissingDependency {
             handler,
             dependency,
         } => {
-            assert!(handler.starts_with("registration::"), "{handler}");
+            assert_eq!(handler, "registration::registrar_en_historial");
             assert!(dependency.contains("MemoryRepository"), "{dependency}");
+            assert!(dependency.contains("Historial"), "{dependency}");
         }
         other => panic!("unexpected {other:?}"),
     }

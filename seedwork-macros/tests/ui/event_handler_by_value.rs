@@ -7,7 +7,7 @@ struct Creada {
 }
 
 #[seedwork::domain_event_handler]
-async fn reaccionar(event: Creada, uow: &mut UnitOfWork) -> Result<()> {
+async fn reaccionar(_event: Creada, _uow: &mut UnitOfWork) -> Result<()> {
     Ok(())
 }
 

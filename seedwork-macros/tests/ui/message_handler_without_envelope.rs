@@ -7,7 +7,7 @@ struct Evento {
 }
 
 #[seedwork::message_handler]
-async fn recibir(message: Evento, uow: &mut UnitOfWork) -> Result<()> {
+async fn recibir(_message: Evento, _uow: &mut UnitOfWork) -> Result<()> {
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use seedwork::Query;
 struct Contar;
 
 #[seedwork::query_handler]
-async fn contar(_: Contar, uow: &mut UnitOfWork) -> Result<u32> {
+async fn contar(_: Contar, _uow: &mut UnitOfWork) -> Result<u32> {
     Ok(0)
 }
 

@@ -1,19 +1,37 @@
 //! The publisher/consumer contract suite.
 //!
-//! Every function takes the broker under test (anything that is both a [`Publisher`] and a
-//! [`Subscriber`]) and panics with a message when the broker breaks the contract. Topics and
-//! subscriptions get unique names, so the suite runs against a shared, long-lived broker. Waits
-//! are bounded: [`DELIVERY_TIMEOUT`] for what must arrive, [`QUIET_PERIOD`] for what must not.
+//! Every check is a public `async fn` taking the broker under test (anything that is both a
+//! [`Publisher`] and a [`Subscriber`]) and panicking with a message when the broker breaks the
+//! contract; [`run_all`] runs them all. An adapter calls them from its own `#[tokio::test]`s, or
+//! generates one test per check with [`broker_contract_tests!`](crate::broker_contract_tests).
+//!
+//! The checks are written for a real, networked broker as much as for the embedded one:
+//!
+//! - topics get unique names ([`unique_topic`]), so the suite runs against a shared,
+//!   long-lived broker whose topics persist between runs, and checks may run concurrently;
+//! - waits are bounded: [`DELIVERY_TIMEOUT`] for what must arrive, [`QUIET_PERIOD`] for what
+//!   must not;
+//! - timing is only checked from below (a redelivery must not come *before* its backoff);
+//! - they do not depend on which consumer of a Shared or KeyShared subscription the broker
+//!   picks, nor on the active consumer of a Failover subscription being the first attached,
+//!   nor on a dropped consumer's redelivery counting as a new attempt.
+//!
+//! What the suite requires beyond the [`Consumer`] docs: `receive` is cancel-safe (the checks
+//! race two consumers in `tokio::select!`), a key's messages are delivered in publish order on
+//! a Shared subscription even across a nack, and settling a delivery twice is an
+//! [`Error::Broker`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::error::Error;
 use crate::messaging::{
     Consumer, Delivery, IntegrationEvent, IntegrationMessage, Message, MessageKind, Publisher,
-    RetryPolicy, Subscriber, SubscriptionKind, SubscriptionOptions,
+    RetryPolicy, Subscriber, SubscriptionKind, SubscriptionOptions, CORRELATION_ID,
 };
 
 /// How long a message that must arrive may take.
@@ -38,12 +56,13 @@ impl IntegrationMessage for Ping {
 }
 impl IntegrationEvent for Ping {}
 
-/// A fresh topic name.
+/// A fresh topic name: `contract-{test}-{uuid}`.
 pub fn unique_topic(test: &str) -> String {
     format!("contract-{test}-{}", Uuid::new_v4().simple())
 }
 
-fn ping(topic: &str, n: u32, key: Option<&str>) -> Message {
+/// A [`Ping`] numbered `n` for `topic`, with the given ordering key.
+pub fn ping(topic: &str, n: u32, key: Option<&str>) -> Message {
     let mut message = Message::encode(
         &Ping {
             n,
@@ -51,26 +70,27 @@ fn ping(topic: &str, n: u32, key: Option<&str>) -> Message {
         },
         "contract",
     )
-    .expect("encodes");
+    .expect("a Ping encodes");
     message.topic = topic.to_string();
     message.key = key.map(str::to_string);
     message
 }
 
-fn n_of(delivery: &Delivery) -> u32 {
+/// The number of the [`Ping`] a delivery carries (panics on anything else).
+pub fn n_of(delivery: &Delivery) -> u32 {
     delivery
         .message
         .decode::<Ping>()
-        .expect("a contract ping")
+        .expect("a contract Ping")
         .data
         .n
 }
 
-fn fast_retry(max_deliveries: u32) -> RetryPolicy {
+fn retry(max_deliveries: u32, initial_backoff: Duration) -> RetryPolicy {
     RetryPolicy {
         max_deliveries,
-        initial_backoff: Duration::from_millis(200),
-        max_backoff: Duration::from_secs(1),
+        initial_backoff,
+        max_backoff: Duration::from_secs(2),
         multiplier: 2,
     }
 }
@@ -79,11 +99,31 @@ async fn subscribe<B: Subscriber + ?Sized>(
     broker: &B,
     options: SubscriptionOptions,
 ) -> Box<dyn Consumer> {
-    broker.subscribe(options).await.expect("subscribe")
+    match broker.subscribe(options.clone()).await {
+        Ok(consumer) => consumer,
+        Err(error) => panic!(
+            "subscribing to `{}` as `{}` failed: {error}",
+            options.topic, options.subscription
+        ),
+    }
 }
 
 async fn publish<B: Publisher + ?Sized>(broker: &B, message: &Message) {
-    broker.publish(message).await.expect("publish");
+    if let Err(error) = broker.publish(message).await {
+        panic!("publishing to `{}` failed: {error}", message.topic);
+    }
+}
+
+async fn ack(consumer: &mut dyn Consumer, delivery: &Delivery) {
+    if let Err(error) = consumer.ack(delivery).await {
+        panic!("ack of message {} failed: {error}", n_of(delivery));
+    }
+}
+
+async fn nack(consumer: &mut dyn Consumer, delivery: &Delivery) {
+    if let Err(error) = consumer.nack(delivery).await {
+        panic!("nack of message {} failed: {error}", n_of(delivery));
+    }
 }
 
 /// Receives one delivery within [`DELIVERY_TIMEOUT`].
@@ -102,25 +142,56 @@ pub async fn expect_quiet(consumer: &mut dyn Consumer) {
     }
 }
 
-/// Topic, key, every envelope field, properties and data arrive intact; an acked message is not
-/// redelivered.
+/// Receives from whichever of two consumers has a delivery first, within
+/// [`DELIVERY_TIMEOUT`]; returns 0 or 1 for the consumer and the delivery.
+async fn expect_either(a: &mut dyn Consumer, b: &mut dyn Consumer) -> (usize, Delivery) {
+    let (which, result) = tokio::select! {
+        result = a.receive() => (0, result),
+        result = b.receive() => (1, result),
+        _ = tokio::time::sleep(DELIVERY_TIMEOUT) => {
+            panic!("nothing delivered to either consumer within {DELIVERY_TIMEOUT:?}")
+        }
+    };
+    match result {
+        Ok(delivery) => (which, delivery),
+        Err(error) => panic!("receive failed: {error}"),
+    }
+}
+
+/// 1. Topic, key, every envelope field, properties and data arrive intact, as attempt 1; an
+///    acked message is not redelivered, not even to a new consumer of the subscription.
 pub async fn publish_then_receive<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     let topic = unique_topic("roundtrip");
-    let mut consumer = subscribe(broker, SubscriptionOptions::new(&topic, "s")).await;
-    let sent = ping(&topic, 1, Some("k-1")).with_property("correlation_id", "abc");
+    let options = SubscriptionOptions::new(&topic, "s");
+    let mut consumer = subscribe(broker, options.clone()).await;
+    let sent = ping(&topic, 1, Some("k-1"))
+        .with_property(CORRELATION_ID, "corr-abc")
+        .with_property("tenant", "ñandú ✓");
     publish(broker, &sent).await;
     let delivery = expect_delivery(&mut *consumer).await;
-    assert_eq!(delivery.attempt, 1, "first delivery");
-    assert_eq!(delivery.message, sent, "message arrives intact");
-    consumer.ack(&delivery).await.expect("ack");
+    assert_eq!(delivery.attempt, 1, "the first delivery is attempt 1");
+    assert_eq!(delivery.message.topic, sent.topic, "topic");
+    assert_eq!(delivery.message.key, sent.key, "key");
+    assert_eq!(delivery.message.envelope, sent.envelope, "envelope");
+    assert_eq!(delivery.message.properties, sent.properties, "properties");
+    assert_eq!(delivery.message, sent, "the message arrives intact");
+    let decoded = delivery.message.decode::<Ping>().expect("decodes");
+    assert_eq!(
+        decoded.data,
+        Ping {
+            n: 1,
+            text: "ping 1".into()
+        }
+    );
+    ack(&mut *consumer, &delivery).await;
     expect_quiet(&mut *consumer).await;
     // An acknowledgement is for good: a new consumer of the subscription does not get it again.
     drop(consumer);
-    let mut again = subscribe(broker, SubscriptionOptions::new(&topic, "s")).await;
+    let mut again = subscribe(broker, options).await;
     expect_quiet(&mut *again).await;
 }
 
-/// Every subscription of a topic gets every message.
+/// 2. Every subscription of a topic gets every message, whatever the others do with theirs.
 pub async fn every_subscription_gets_every_message<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     let topic = unique_topic("fanout");
     let mut first = subscribe(broker, SubscriptionOptions::new(&topic, "first")).await;
@@ -128,18 +199,24 @@ pub async fn every_subscription_gets_every_message<B: Publisher + Subscriber + ?
     for n in 0..3 {
         publish(broker, &ping(&topic, n, None)).await;
     }
-    for consumer in [&mut first, &mut second] {
+    for (name, consumer) in [("first", &mut first), ("second", &mut second)] {
         let mut got = BTreeSet::new();
         for _ in 0..3 {
             let delivery = expect_delivery(&mut **consumer).await;
             got.insert(n_of(&delivery));
-            consumer.ack(&delivery).await.expect("ack");
+            ack(&mut **consumer, &delivery).await;
         }
-        assert_eq!(got, BTreeSet::from([0, 1, 2]));
+        assert_eq!(
+            got,
+            BTreeSet::from([0, 1, 2]),
+            "subscription `{name}` got every message"
+        );
+        expect_quiet(&mut **consumer).await;
     }
 }
 
-/// Two consumers of one Shared subscription: every message arrives once, at one of them.
+/// 3. Two consumers of one Shared subscription: every message arrives, each at exactly one of
+///    them, once.
 pub async fn shared_subscription_delivers_each_message_once<B: Publisher + Subscriber + ?Sized>(
     broker: &B,
 ) {
@@ -151,119 +228,140 @@ pub async fn shared_subscription_delivers_each_message_once<B: Publisher + Subsc
     for n in 0..COUNT {
         publish(broker, &ping(&topic, n, None)).await;
     }
-    let mut seen: BTreeMap<u32, usize> = BTreeMap::new();
-    let mut total = 0;
-    while total < COUNT {
-        let next = tokio::select! {
-            d = a.receive() => (0, d),
-            d = b.receive() => (1, d),
-            _ = tokio::time::sleep(DELIVERY_TIMEOUT) => panic!("only {total} of {COUNT} arrived"),
-        };
-        let (which, delivery) = (next.0, next.1.expect("receive"));
-        *seen.entry(n_of(&delivery)).or_default() += 1;
-        if which == 0 {
-            a.ack(&delivery).await.expect("ack");
-        } else {
-            b.ack(&delivery).await.expect("ack");
-        }
-        total += 1;
+    let mut seen: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for _ in 0..COUNT {
+        let (which, delivery) = expect_either(&mut *a, &mut *b).await;
+        seen.entry(n_of(&delivery)).or_default().push(which);
+        let consumer = if which == 0 { &mut a } else { &mut b };
+        ack(&mut **consumer, &delivery).await;
     }
+    assert!(
+        seen.values().all(|at| at.len() == 1),
+        "a message was delivered twice (message → consumers): {seen:?}"
+    );
     assert_eq!(
         seen.len(),
         COUNT as usize,
         "every message arrived: {seen:?}"
     );
-    assert!(seen.values().all(|c| *c == 1), "none twice: {seen:?}");
     expect_quiet(&mut *a).await;
     expect_quiet(&mut *b).await;
 }
 
-/// A nacked message comes back with the next attempt number, not before the backoff.
+/// 4. A nacked message comes back as attempt 2, not before the policy's backoff has elapsed.
 pub async fn nack_redelivers_after_backoff<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     let topic = unique_topic("nack");
-    let retry = fast_retry(5);
+    let policy = retry(5, Duration::from_millis(300));
     let mut consumer = subscribe(
         broker,
-        SubscriptionOptions::new(&topic, "s").retry(retry.clone()),
+        SubscriptionOptions::new(&topic, "s").retry(policy.clone()),
     )
     .await;
     publish(broker, &ping(&topic, 7, None)).await;
     let first = expect_delivery(&mut *consumer).await;
     assert_eq!(first.attempt, 1);
     let nacked_at = tokio::time::Instant::now();
-    consumer.nack(&first).await.expect("nack");
+    nack(&mut *consumer, &first).await;
     let second = expect_delivery(&mut *consumer).await;
     let waited = nacked_at.elapsed();
-    assert_eq!(n_of(&second), 7);
-    assert_eq!(second.attempt, 2, "the redelivery counts as attempt 2");
+    assert_eq!(n_of(&second), 7, "the nacked message comes back");
+    assert_eq!(second.attempt, 2, "the redelivery is attempt 2");
     assert!(
-        waited >= retry.backoff(1),
+        waited >= policy.backoff(1),
         "redelivered after {waited:?}, before the {:?} backoff",
-        retry.backoff(1)
+        policy.backoff(1)
     );
-    consumer.ack(&second).await.expect("ack");
+    ack(&mut *consumer, &second).await;
     expect_quiet(&mut *consumer).await;
 }
 
-/// After `max_deliveries` nacks the message goes to the dead-letter topic, still decodable, and
-/// stops coming back.
+/// 5. After `max_deliveries` nacks the message goes to the dead-letter topic, still decodable
+///    as the original payload, and stops coming back on the original subscription. Each
+///    redelivery waits for its (growing) backoff.
 pub async fn dead_letter_after_max_deliveries<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     let topic = unique_topic("dlq");
     let dead_letters = format!("{topic}-dead");
+    let policy = retry(3, Duration::from_millis(50));
+    let options = SubscriptionOptions::new(&topic, "s")
+        .retry(policy.clone())
+        .dead_letter_topic(&dead_letters);
+    assert_eq!(options.effective_dead_letter_topic(), dead_letters);
+    // Subscribe to the dead-letter topic first: later subscriptions miss earlier messages.
     let mut graveyard = subscribe(broker, SubscriptionOptions::new(&dead_letters, "inspect")).await;
-    let mut consumer = subscribe(
-        broker,
-        SubscriptionOptions::new(&topic, "s")
-            .retry(RetryPolicy {
-                initial_backoff: Duration::from_millis(20),
-                ..fast_retry(3)
-            })
-            .dead_letter_topic(&dead_letters),
-    )
-    .await;
-    let sent = ping(&topic, 9, Some("poison"));
+    let mut consumer = subscribe(broker, options).await;
+    let sent = ping(&topic, 9, Some("poison")).with_property(CORRELATION_ID, "corr-dlq");
     publish(broker, &sent).await;
-    for attempt in 1..=3 {
+    let mut nacked_at: Option<tokio::time::Instant> = None;
+    for attempt in 1..=policy.max_deliveries {
         let delivery = expect_delivery(&mut *consumer).await;
-        assert_eq!(delivery.attempt, attempt);
-        consumer.nack(&delivery).await.expect("nack");
+        if let Some(at) = nacked_at {
+            let waited = at.elapsed();
+            let backoff = policy.backoff(attempt - 1);
+            assert!(
+                waited >= backoff,
+                "attempt {attempt} came after {waited:?}, before the {backoff:?} backoff"
+            );
+        }
+        assert_eq!(delivery.attempt, attempt, "attempts are counted");
+        assert_eq!(n_of(&delivery), 9);
+        nacked_at = Some(tokio::time::Instant::now());
+        nack(&mut *consumer, &delivery).await;
     }
     let dead = expect_delivery(&mut *graveyard).await;
     assert_eq!(
-        dead.message.envelope.id, sent.envelope.id,
-        "the same message"
+        dead.message.envelope, sent.envelope,
+        "the dead letter carries the original envelope"
     );
-    let decoded = dead.message.decode::<Ping>().expect("dead letter decodes");
+    assert_eq!(
+        dead.message.correlation_id(),
+        Some("corr-dlq"),
+        "the properties travel along"
+    );
+    let decoded = dead
+        .message
+        .decode::<Ping>()
+        .expect("the dead letter decodes");
     assert_eq!(decoded.data.n, 9);
-    graveyard.ack(&dead).await.expect("ack");
+    ack(&mut *graveyard, &dead).await;
     expect_quiet(&mut *consumer).await;
+    expect_quiet(&mut *graveyard).await;
 }
 
-/// On a Shared subscription, a key's messages arrive in publish order, even when the first is
-/// nacked: the second does not overtake it.
+/// 6. On a Shared subscription, a key's messages arrive in publish order, even when the first
+///    is nacked: the later ones do not overtake it. Another key's order is kept too.
 pub async fn order_per_key_survives_a_nack<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     let topic = unique_topic("order");
     let mut consumer = subscribe(
         broker,
-        SubscriptionOptions::new(&topic, "s").retry(fast_retry(5)),
+        SubscriptionOptions::new(&topic, "s").retry(retry(5, Duration::from_millis(200))),
     )
     .await;
-    for n in 0..3 {
-        publish(broker, &ping(&topic, n, Some("same-key"))).await;
+    // a: 0, 2, 4 — b: 1, 3.
+    for n in 0..5 {
+        let key = if n % 2 == 0 { "key-a" } else { "key-b" };
+        publish(broker, &ping(&topic, n, Some(key))).await;
     }
     let first = expect_delivery(&mut *consumer).await;
-    assert_eq!(n_of(&first), 0);
-    consumer.nack(&first).await.expect("nack");
-    let mut order = Vec::new();
-    while order.len() < 3 {
+    assert_eq!(n_of(&first), 0, "the first message comes first");
+    nack(&mut *consumer, &first).await;
+    let mut order: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for _ in 0..5 {
         let delivery = expect_delivery(&mut *consumer).await;
-        order.push(n_of(&delivery));
-        consumer.ack(&delivery).await.expect("ack");
+        let key = delivery.message.key.clone().expect("keyed");
+        order.entry(key).or_default().push(n_of(&delivery));
+        ack(&mut *consumer, &delivery).await;
     }
-    assert_eq!(order, vec![0, 1, 2], "the nacked message keeps its place");
+    assert_eq!(
+        order.get("key-a"),
+        Some(&vec![0, 2, 4]),
+        "the nacked message keeps its place in its key's order: {order:?}"
+    );
+    assert_eq!(order.get("key-b"), Some(&vec![1, 3]), "{order:?}");
+    expect_quiet(&mut *consumer).await;
 }
 
-/// Deliveries of a consumer that goes away unacknowledged go to another consumer.
+/// 7. A delivery held by a consumer is not given to another consumer of the subscription;
+///    when the holder is dropped without acking, it is redelivered to the other one.
 pub async fn unacked_deliveries_of_a_dropped_consumer_are_redelivered<
     B: Publisher + Subscriber + ?Sized,
 >(
@@ -275,26 +373,46 @@ pub async fn unacked_deliveries_of_a_dropped_consumer_are_redelivered<
     publish(broker, &ping(&topic, 3, None)).await;
     let taken = expect_delivery(&mut *doomed).await;
     assert_eq!(n_of(&taken), 3);
-    drop(doomed);
     let mut survivor = subscribe(broker, options).await;
+    expect_quiet(&mut *survivor).await;
+    drop(doomed);
     let again = expect_delivery(&mut *survivor).await;
     assert_eq!(n_of(&again), 3, "the unacked message comes back");
-    assert!(again.attempt >= 2, "it counts as a redelivery");
-    survivor.ack(&again).await.expect("ack");
+    assert_eq!(again.message.envelope.id, taken.message.envelope.id);
+    ack(&mut *survivor, &again).await;
+    expect_quiet(&mut *survivor).await;
 }
 
-/// Exclusive refuses a second consumer.
+/// 8a. Exclusive refuses a second consumer with [`Error::Broker`] while the first is
+///     attached, and accepts one again once it is dropped.
 pub async fn exclusive_refuses_a_second_consumer<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     let topic = unique_topic("exclusive");
     let options = SubscriptionOptions::new(&topic, "only").kind(SubscriptionKind::Exclusive);
-    let _first = subscribe(broker, options.clone()).await;
-    assert!(
-        broker.subscribe(options).await.is_err(),
-        "a second exclusive consumer must be refused"
-    );
+    let first = subscribe(broker, options.clone()).await;
+    match broker.subscribe(options.clone()).await {
+        Err(Error::Broker(_)) => {}
+        Err(other) => panic!("a second exclusive consumer must fail with Error::Broker: {other}"),
+        Ok(_) => panic!("a second exclusive consumer must be refused"),
+    }
+    drop(first);
+    // A networked broker may learn of the drop a little later: retry for a while.
+    let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
+    let mut next = loop {
+        match broker.subscribe(options.clone()).await {
+            Ok(consumer) => break consumer,
+            Err(error) if tokio::time::Instant::now() >= deadline => {
+                panic!("the subscription stayed locked after its consumer was dropped: {error}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    publish(broker, &ping(&topic, 1, None)).await;
+    let delivery = expect_delivery(&mut *next).await;
+    ack(&mut *next, &delivery).await;
 }
 
-/// Failover: one consumer gets everything; when it goes, the other takes over.
+/// 8b. Failover: one consumer gets everything, the other nothing; when the active one is
+///     dropped, the other takes over, starting with the dropped one's unacked message.
 pub async fn failover_delivers_to_one_consumer_and_fails_over<
     B: Publisher + Subscriber + ?Sized,
 >(
@@ -302,56 +420,111 @@ pub async fn failover_delivers_to_one_consumer_and_fails_over<
 ) {
     let topic = unique_topic("failover");
     let options = SubscriptionOptions::new(&topic, "s").kind(SubscriptionKind::Failover);
-    let mut active = subscribe(broker, options.clone()).await;
-    let mut standby = subscribe(broker, options).await;
-    for n in 0..3 {
+    let mut a = subscribe(broker, options.clone()).await;
+    let mut b = subscribe(broker, options).await;
+    for n in 0..4 {
         publish(broker, &ping(&topic, n, None)).await;
     }
-    for n in 0..3 {
+    // Which consumer is active is the broker's choice; the first delivery tells.
+    let (active_index, first) = expect_either(&mut *a, &mut *b).await;
+    let (mut active, mut standby) = if active_index == 0 { (a, b) } else { (b, a) };
+    assert_eq!(n_of(&first), 0, "in publish order");
+    ack(&mut *active, &first).await;
+    // Messages 1–3 are waiting, yet the standby gets none of them.
+    expect_quiet(&mut *standby).await;
+    for n in 1..3 {
         let delivery = expect_delivery(&mut *active).await;
-        assert_eq!(n_of(&delivery), n);
-        active.ack(&delivery).await.expect("ack");
+        assert_eq!(
+            n_of(&delivery),
+            n,
+            "the active consumer gets everything, in order"
+        );
+        ack(&mut *active, &delivery).await;
     }
+    let held = expect_delivery(&mut *active).await;
+    assert_eq!(n_of(&held), 3);
     expect_quiet(&mut *standby).await;
     drop(active);
-    publish(broker, &ping(&topic, 3, None)).await;
+    let handed_over = expect_delivery(&mut *standby).await;
+    assert_eq!(
+        n_of(&handed_over),
+        3,
+        "the standby takes over the unacked message"
+    );
+    ack(&mut *standby, &handed_over).await;
+    publish(broker, &ping(&topic, 4, None)).await;
     let delivery = expect_delivery(&mut *standby).await;
-    assert_eq!(n_of(&delivery), 3, "the standby took over");
-    standby.ack(&delivery).await.expect("ack");
+    assert_eq!(n_of(&delivery), 4, "and what is published next");
+    ack(&mut *standby, &delivery).await;
 }
 
-/// KeyShared: all messages of a key go to one consumer.
+/// 8c. KeyShared: with two consumers working concurrently, all messages of a key go to one
+///     consumer, in publish order, and every message arrives once.
 pub async fn key_shared_keeps_a_key_on_one_consumer<B: Publisher + Subscriber + ?Sized>(
     broker: &B,
 ) {
+    const KEYS: u32 = 7;
+    const PER_KEY: u32 = 3;
     let topic = unique_topic("keyshared");
     let options = SubscriptionOptions::new(&topic, "s").kind(SubscriptionKind::KeyShared);
-    let mut a = subscribe(broker, options.clone()).await;
-    let mut b = subscribe(broker, options).await;
-    let keys = ["k0", "k1", "k2", "k3"];
-    for n in 0..12u32 {
-        publish(broker, &ping(&topic, n, Some(keys[n as usize % 4]))).await;
+    let a = subscribe(broker, options.clone()).await;
+    let b = subscribe(broker, options).await;
+    for n in 0..KEYS * PER_KEY {
+        publish(broker, &ping(&topic, n, Some(&format!("key-{}", n % KEYS)))).await;
     }
-    let mut owner: BTreeMap<String, usize> = BTreeMap::new();
-    for _ in 0..12 {
-        let (which, delivery) = tokio::select! {
-            d = a.receive() => (0, d.expect("receive")),
-            d = b.receive() => (1, d.expect("receive")),
-            _ = tokio::time::sleep(DELIVERY_TIMEOUT) => panic!("a message did not arrive"),
-        };
-        let key = delivery.message.key.clone().expect("keyed");
-        let previous = *owner.entry(key.clone()).or_insert(which);
-        assert_eq!(previous, which, "key {key} went to two consumers");
-        if which == 0 {
-            a.ack(&delivery).await.expect("ack");
-        } else {
-            b.ack(&delivery).await.expect("ack");
+    // (consumer, key, n) in arrival order.
+    let log: Mutex<Vec<(usize, String, u32)>> = Mutex::new(Vec::new());
+    let total = (KEYS * PER_KEY) as usize;
+    // Each consumer processes slowly, so the other one gets its turn; at different speeds, so
+    // they do not fall into a lockstep that would keep keys apart by chance.
+    let work = |index: usize, mut consumer: Box<dyn Consumer>| {
+        let log = &log;
+        async move {
+            while log.lock().map_or(0, |l| l.len()) < total {
+                let delivery = match tokio::time::timeout(QUIET_PERIOD, consumer.receive()).await {
+                    Ok(Ok(delivery)) => delivery,
+                    Ok(Err(error)) => panic!("receive failed: {error}"),
+                    Err(_) => continue,
+                };
+                let key = delivery.message.key.clone().expect("keyed");
+                if let Ok(mut log) = log.lock() {
+                    log.push((index, key, n_of(&delivery)));
+                }
+                tokio::time::sleep(Duration::from_millis(if index == 0 { 3 } else { 11 })).await;
+                ack(&mut *consumer, &delivery).await;
+            }
+            consumer
         }
+    };
+    let both = async { tokio::join!(work(0, a), work(1, b)) };
+    let Ok((mut a, mut b)) = tokio::time::timeout(DELIVERY_TIMEOUT, both).await else {
+        panic!(
+            "not every message arrived within {DELIVERY_TIMEOUT:?}: {:?}",
+            log.lock().map(|l| l.clone())
+        );
+    };
+    let log = log.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut owners: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    let mut order: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for (consumer, key, n) in &log {
+        owners.entry(key).or_default().insert(*consumer);
+        order.entry(key).or_default().push(*n);
     }
-    assert_eq!(owner.len(), 4);
+    assert_eq!(log.len(), total, "every message once: {log:?}");
+    assert!(
+        owners.values().all(|o| o.len() == 1),
+        "a key went to both consumers (key → consumers): {owners:?}"
+    );
+    assert!(
+        order.values().all(|ns| ns.windows(2).all(|w| w[0] < w[1])),
+        "a key's messages arrived out of order: {order:?}"
+    );
+    assert_eq!(owners.len(), KEYS as usize);
+    expect_quiet(&mut *a).await;
+    expect_quiet(&mut *b).await;
 }
 
-/// A subscription does not get messages published before it existed.
+/// 9. A subscription does not get messages published before it existed, only later ones.
 pub async fn no_messages_from_before_the_subscription<B: Publisher + Subscriber + ?Sized>(
     broker: &B,
 ) {
@@ -359,29 +532,46 @@ pub async fn no_messages_from_before_the_subscription<B: Publisher + Subscriber 
     let mut early = subscribe(broker, SubscriptionOptions::new(&topic, "early")).await;
     publish(broker, &ping(&topic, 1, None)).await;
     let delivery = expect_delivery(&mut *early).await;
-    early.ack(&delivery).await.expect("ack");
+    assert_eq!(n_of(&delivery), 1);
+    ack(&mut *early, &delivery).await;
     let mut late = subscribe(broker, SubscriptionOptions::new(&topic, "late")).await;
     expect_quiet(&mut *late).await;
     publish(broker, &ping(&topic, 2, None)).await;
     let delivery = expect_delivery(&mut *late).await;
-    assert_eq!(n_of(&delivery), 2);
-    late.ack(&delivery).await.expect("ack");
+    assert_eq!(
+        n_of(&delivery),
+        2,
+        "only what was published after subscribing"
+    );
+    ack(&mut *late, &delivery).await;
+    expect_quiet(&mut *late).await;
 }
 
-/// Acknowledging a delivery twice is an error, not a panic.
+/// 10. Settling a delivery twice (ack after ack, nack after ack) is an [`Error::Broker`], not a
+///     panic, and does not disturb the subscription.
 pub async fn double_ack_is_an_error<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     let topic = unique_topic("double-ack");
     let mut consumer = subscribe(broker, SubscriptionOptions::new(&topic, "s")).await;
     publish(broker, &ping(&topic, 1, None)).await;
     let delivery = expect_delivery(&mut *consumer).await;
-    consumer.ack(&delivery).await.expect("first ack");
+    ack(&mut *consumer, &delivery).await;
+    match consumer.ack(&delivery).await {
+        Err(Error::Broker(_)) => {}
+        Err(other) => panic!("a second ack must fail with Error::Broker: {other}"),
+        Ok(()) => panic!("a second ack must fail"),
+    }
     assert!(
-        consumer.ack(&delivery).await.is_err(),
-        "second ack must fail"
+        matches!(consumer.nack(&delivery).await, Err(Error::Broker(_))),
+        "a nack after the ack must fail with Error::Broker"
     );
+    expect_quiet(&mut *consumer).await;
+    publish(broker, &ping(&topic, 2, None)).await;
+    let next = expect_delivery(&mut *consumer).await;
+    assert_eq!(n_of(&next), 2, "the consumer still works");
+    ack(&mut *consumer, &next).await;
 }
 
-/// Runs every check.
+/// Runs every check, one after the other.
 pub async fn run_all<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     publish_then_receive(broker).await;
     every_subscription_gets_every_message(broker).await;

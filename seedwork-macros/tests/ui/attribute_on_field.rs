@@ -1,0 +1,7 @@
+#[derive(seedwork::Command)]
+struct Crear {
+    #[command(output = String)]
+    id: String,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use seedwork::domain::EventMetadata;
+
+#[derive(seedwork::DomainEvent, Debug)]
+struct Creada(String, EventMetadata);
+
+fn main() {}

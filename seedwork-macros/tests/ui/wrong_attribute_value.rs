@@ -1,0 +1,9 @@
+#[derive(seedwork::Command)]
+#[command(output = "String")]
+struct Crear;
+
+#[derive(seedwork::Query)]
+#[query(output = u32, name = Contar)]
+struct Contar;
+
+fn main() {}
