@@ -68,8 +68,9 @@ impl Bus {
     /// negatively acknowledged on failure (so it is redelivered with backoff and, after the
     /// subscription's maximum, dead-lettered).
     ///
-    /// Returns `Err` only if the consumer itself fails (the broker went away); supervise and
-    /// resubscribe.
+    /// A failed ack or nack is logged and the loop goes on: the broker delivers the message
+    /// again and the inbox recognises it. Returns `Err` only if `receive` fails (the consumer
+    /// itself is broken); supervise and resubscribe.
     pub async fn consume(
         &self,
         mut consumer: Box<dyn Consumer>,
@@ -82,8 +83,8 @@ impl Bus {
                 _ = &mut shutdown => return Ok(()),
                 delivery = consumer.receive() => delivery?,
             };
-            match self.handle_message(&subscription, &delivery.message).await {
-                Ok(_) => consumer.ack(&delivery).await?,
+            let settled = match self.handle_message(&subscription, &delivery.message).await {
+                Ok(_) => consumer.ack(&delivery).await,
                 Err(error) => {
                     tracing::warn!(
                         %error,
@@ -92,8 +93,18 @@ impl Bus {
                         attempt = delivery.attempt,
                         "message handling failed; it will be redelivered or dead-lettered"
                     );
-                    consumer.nack(&delivery).await?;
+                    consumer.nack(&delivery).await
                 }
+            };
+            if let Err(error) = settled {
+                // The broker will deliver the message again (a reconnected consumer cannot
+                // settle what the old connection received); the inbox absorbs the repeat.
+                tracing::warn!(
+                    %error,
+                    subscription = %subscription,
+                    message_id = %delivery.message.envelope.id,
+                    "settling the message failed; it will come back"
+                );
             }
         }
     }

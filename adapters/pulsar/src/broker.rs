@@ -1,0 +1,259 @@
+//! The connection to a Pulsar cluster: [`PulsarBroker`] publishes and subscribes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pulsar::{Pulsar, TokioExecutor};
+use seedwork::messaging::{Consumer, Message, Publisher, Subscriber, SubscriptionOptions};
+use seedwork::{Error, Result};
+use tracing::debug;
+
+use crate::codec::{self, Schemas, TopicSchema, WireSchema};
+use crate::consumer::PulsarConsumer;
+
+type Producer = pulsar::Producer<TokioExecutor>;
+/// Producers by topic and schema (a dead-letter topic may be written with several schemas).
+type ProducerCache = HashMap<(String, String), Arc<tokio::sync::Mutex<Producer>>>;
+
+/// Settings of a [`PulsarBroker`], set through [`PulsarBuilder`].
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) send_timeout: Duration,
+    pub(crate) max_reconnect_backoff: Duration,
+}
+
+/// Configures and connects a [`PulsarBroker`].
+///
+/// ```no_run
+/// # async fn run() -> seedwork::Result<()> {
+/// use seedwork_pulsar::{PulsarBroker, TopicSchema};
+///
+/// let broker = PulsarBroker::builder("pulsar://127.0.0.1:6650")
+///     .schema(TopicSchema::json("audit"))
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PulsarBuilder {
+    url: String,
+    schemas: Schemas,
+    settings: Settings,
+}
+
+impl PulsarBuilder {
+    /// Declares a topic's schema (see [`TopicSchema`]). Undeclared topics travel as JSON
+    /// without a registered schema, unless a [`fallback`](Self::fallback) is set.
+    pub fn schema(mut self, schema: TopicSchema) -> Self {
+        self.schemas.declare(schema);
+        self
+    }
+
+    /// The codec and record used for every undeclared topic.
+    pub fn fallback(mut self, schema: TopicSchema) -> Self {
+        self.schemas.set_fallback(schema);
+        self
+    }
+
+    /// How long a publish may take, from connecting the producer to the broker's receipt,
+    /// before it fails with [`Error::Broker`](seedwork::Error::Broker) (default 10 s). The outbox relay then leaves the
+    /// entry for its next round.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.send_timeout = timeout;
+        self
+    }
+
+    /// The longest pause between two attempts to rebuild a consumer that lost the broker
+    /// (default 5 s; the pauses start at 100 ms and double).
+    pub fn max_reconnect_backoff(mut self, backoff: Duration) -> Self {
+        self.settings.max_reconnect_backoff = backoff;
+        self
+    }
+
+    /// Connects to the broker. Fails with [`Error::Broker`](seedwork::Error::Broker) when it cannot be reached.
+    pub async fn connect(self) -> Result<PulsarBroker> {
+        let client = Pulsar::builder(self.url.clone(), TokioExecutor)
+            // pulsar-rs retries "busy" and "not ready" answers forever by default, so a second
+            // Exclusive consumer would wait instead of being refused. A few quick retries ride
+            // out a topic being loaded; the consumer's own rebuild loop does the rest.
+            .with_operation_retry_options(pulsar::OperationRetryOptions {
+                operation_timeout: Duration::from_secs(10),
+                retry_delay: Duration::from_millis(500),
+                max_retries: Some(3),
+            })
+            .build()
+            .await
+            .map_err(|e| Error::broker(format!("connecting to {}: {e}", self.url)))?;
+        Ok(PulsarBroker {
+            inner: Arc::new(Inner {
+                client,
+                url: self.url,
+                schemas: self.schemas,
+                settings: self.settings,
+                producers: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+/// A Pulsar cluster as seedwork's [`Publisher`] and [`Subscriber`].
+///
+/// Cheap to clone; clones share the connection and the producers (one per topic and schema,
+/// created on first use, dropped after a failure and recreated on the next publish).
+#[derive(Clone)]
+pub struct PulsarBroker {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) client: Pulsar<TokioExecutor>,
+    url: String,
+    pub(crate) schemas: Schemas,
+    pub(crate) settings: Settings,
+    producers: Mutex<ProducerCache>,
+}
+
+impl std::fmt::Debug for PulsarBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PulsarBroker")
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PulsarBroker {
+    /// A builder for the broker at `url` (`pulsar://host:6650`).
+    pub fn builder(url: impl Into<String>) -> PulsarBuilder {
+        PulsarBuilder {
+            url: url.into(),
+            schemas: Schemas::new(),
+            settings: Settings {
+                send_timeout: Duration::from_secs(10),
+                max_reconnect_backoff: Duration::from_secs(5),
+            },
+        }
+    }
+
+    /// Connects with the defaults (every topic schemaless JSON).
+    pub async fn connect(url: impl Into<String>) -> Result<PulsarBroker> {
+        Self::builder(url).connect().await
+    }
+
+    /// The broker's URL.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// The declaration in effect for `topic`.
+    pub fn topic_schema(&self, topic: &str) -> TopicSchema {
+        self.inner.schemas.for_topic(topic)
+    }
+}
+
+impl Inner {
+    /// Sends one message to `topic` with a producer announcing `schema`, waiting for the
+    /// broker's receipt, within the send timeout.
+    pub(crate) async fn send(
+        &self,
+        topic: &str,
+        schema: Option<&WireSchema>,
+        message: pulsar::producer::Message,
+    ) -> Result<()> {
+        let cache_key = (
+            topic.to_string(),
+            schema.map(WireSchema::cache_key).unwrap_or_default(),
+        );
+        let attempt = async {
+            let producer = self.producer(topic, schema, &cache_key).await?;
+            // Hold the producer only to enqueue: messages keep their order, and the next
+            // publish need not wait for this one's receipt.
+            let receipt = producer
+                .lock()
+                .await
+                .send_non_blocking(message)
+                .await
+                .map_err(|e| format!("sending: {e}"))?;
+            receipt.await.map_err(|e| format!("broker receipt: {e}"))
+        };
+        let outcome = match tokio::time::timeout(self.settings.send_timeout, attempt).await {
+            Ok(Ok(_receipt)) => return Ok(()),
+            Ok(Err(error)) => error,
+            Err(_) => format!("no receipt within {:?}", self.settings.send_timeout),
+        };
+        // The producer may be broken (connection lost, fenced): start afresh next time.
+        self.producers
+            .lock()
+            .expect("producer cache lock")
+            .remove(&cache_key);
+        Err(Error::broker(format!("publishing to `{topic}`: {outcome}")))
+    }
+
+    async fn producer(
+        &self,
+        topic: &str,
+        schema: Option<&WireSchema>,
+        cache_key: &(String, String),
+    ) -> std::result::Result<Arc<tokio::sync::Mutex<Producer>>, String> {
+        if let Some(producer) = self
+            .producers
+            .lock()
+            .expect("producer cache lock")
+            .get(cache_key)
+        {
+            return Ok(producer.clone());
+        }
+        debug!(topic, "creating producer");
+        let producer = self
+            .client
+            .producer()
+            .with_topic(topic)
+            .with_options(pulsar::ProducerOptions {
+                schema: schema.and_then(WireSchema::to_proto),
+                // One entry per message: acking one message of a batch would ack the batch.
+                batch_size: None,
+                ..Default::default()
+            })
+            .build()
+            .await
+            .map_err(|e| format!("creating a producer: {e}"))?;
+        let producer = Arc::new(tokio::sync::Mutex::new(producer));
+        // Two publishers may have raced; keep the first so all share one producer.
+        Ok(self
+            .producers
+            .lock()
+            .expect("producer cache lock")
+            .entry(cache_key.clone())
+            .or_insert(producer)
+            .clone())
+    }
+}
+
+#[async_trait]
+impl Publisher for PulsarBroker {
+    async fn publish(&self, message: &Message) -> Result<()> {
+        let declared = self.inner.schemas.for_topic(&message.topic);
+        let payload = declared
+            .encode_payload(message)
+            .map_err(|e| Error::codec(message.envelope.message_type.clone(), e))?;
+        let wire = pulsar::producer::Message {
+            payload,
+            properties: codec::wire_properties(message),
+            partition_key: message.key.clone(),
+            event_time: u64::try_from(message.envelope.time).ok(),
+            ..Default::default()
+        };
+        self.inner
+            .send(&message.topic, declared.wire().as_ref(), wire)
+            .await
+    }
+}
+
+#[async_trait]
+impl Subscriber for PulsarBroker {
+    async fn subscribe(&self, options: SubscriptionOptions) -> Result<Box<dyn Consumer>> {
+        let consumer = PulsarConsumer::attach(self.inner.clone(), options).await?;
+        Ok(Box::new(consumer))
+    }
+}

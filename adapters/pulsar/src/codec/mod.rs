@@ -1,0 +1,331 @@
+//! How a seedwork [`Message`] becomes a Pulsar message and back.
+//!
+//! The wire form is chosen so that the Python services of the tutorial read our messages and
+//! we read theirs:
+//!
+//! - the **payload** is the record `{"data": <payload>}` — exactly what the Python
+//!   `pulsar.schema.Record` classes put on the wire (their envelope fields are inherited, and the
+//!   Python client only serialises the fields a class declares itself). On an Avro topic it is
+//!   a plain Avro datum under the topic's schema; on a JSON topic it is that record as JSON;
+//! - the **envelope** (`id`, `time`, `ingestion`, `specversion`, `type`, `datacontenttype`,
+//!   `service_name`) travels in message properties of the same names, beside the message's own
+//!   properties (the correlation id…), so it never disturbs the schema;
+//! - the **key** is the Pulsar partition key.
+//!
+//! Decoding follows the wire, not a guess: a message carrying a schema version is read with the
+//! schema the broker registered for that version (Avro or JSON), resolved into the topic's
+//! declared schema when there is one. A message without envelope properties (a Python
+//! producer's) gets its envelope from the topic's declaration and the broker's metadata.
+
+mod avro;
+mod properties;
+mod record;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use seedwork::messaging::Message;
+use serde_json::Value;
+
+pub(crate) use avro::AvroSchema;
+pub use record::{AvroType, Record};
+
+/// Why a [`TopicSchema`] could not be declared.
+#[derive(Debug, thiserror::Error)]
+#[error("schema of topic `{topic}`: {reason}")]
+pub struct SchemaError {
+    topic: String,
+    reason: String,
+}
+
+/// The wire format of a topic's payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// A plain Avro datum (no container header), schema registered as `AVRO`.
+    Avro,
+    /// UTF-8 JSON; schema registered as `JSON` when the topic declares a record.
+    Json,
+}
+
+/// What one topic carries: codec, the Avro definition of its wire record, and the envelope to
+/// assume for messages that arrive without one.
+#[derive(Debug, Clone)]
+pub struct TopicSchema {
+    topic: String,
+    codec: Codec,
+    schema: Option<Arc<AvroSchema>>,
+    default_type: Option<String>,
+    default_version: String,
+}
+
+impl TopicSchema {
+    /// An Avro topic whose wire record is `schema` (JSON text): a record with a `data` field,
+    /// as the Python classes define it. Messages arriving without an envelope (from a Python
+    /// producer) are taken to be of the record's name, version `v1`.
+    pub fn avro(topic: impl Into<String>, schema: &str) -> Result<Self, SchemaError> {
+        Self::with_record(topic.into(), Codec::Avro, schema)
+    }
+
+    /// An Avro topic from a [`Record`] (usually built to mirror the Python classes).
+    pub fn avro_record(topic: impl Into<String>, record: &Record) -> Result<Self, SchemaError> {
+        Self::avro(topic, &record.to_json().to_string())
+    }
+
+    /// A JSON topic that registers `schema` (a record with a `data` field) as its `JSON`
+    /// schema, as the Python `JsonSchema` does.
+    pub fn json_with_schema(topic: impl Into<String>, schema: &str) -> Result<Self, SchemaError> {
+        Self::with_record(topic.into(), Codec::Json, schema)
+    }
+
+    /// A JSON topic without a registered schema.
+    pub fn json(topic: impl Into<String>) -> Self {
+        TopicSchema {
+            topic: topic.into(),
+            codec: Codec::Json,
+            schema: None,
+            default_type: None,
+            default_version: "v1".into(),
+        }
+    }
+
+    fn with_record(topic: String, codec: Codec, text: &str) -> Result<Self, SchemaError> {
+        let fail = |reason: String| SchemaError {
+            topic: topic.clone(),
+            reason,
+        };
+        let schema = AvroSchema::parse(text).map_err(&fail)?;
+        let apache_avro::Schema::Record(record) = schema.schema() else {
+            return Err(fail("the wire schema must be a record".into()));
+        };
+        if !record.lookup.contains_key("data") {
+            return Err(fail(format!(
+                "record `{}` has no `data` field to carry the payload",
+                record.name
+            )));
+        }
+        let default_type = Some(record.name.name.clone());
+        Ok(TopicSchema {
+            topic,
+            codec,
+            schema: Some(Arc::new(schema)),
+            default_type,
+            default_version: "v1".into(),
+        })
+    }
+
+    /// The message type assumed for messages without an envelope (default: the record name).
+    pub fn default_type(mut self, message_type: impl Into<String>) -> Self {
+        self.default_type = Some(message_type.into());
+        self
+    }
+
+    /// The version assumed for messages without an envelope (default `v1`).
+    pub fn default_version(mut self, version: impl Into<String>) -> Self {
+        self.default_version = version.into();
+        self
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The registered schema's definition (JSON text), if any.
+    pub fn definition(&self) -> Option<&str> {
+        self.schema.as_deref().map(AvroSchema::text)
+    }
+
+    /// This topic's declaration, moved to another topic (dead-letter topics keep the schema).
+    pub(crate) fn for_topic(&self, topic: &str) -> TopicSchema {
+        TopicSchema {
+            topic: topic.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The schema a producer or consumer announces to the broker.
+    pub(crate) fn wire(&self) -> Option<WireSchema> {
+        self.schema.as_ref().map(|schema| WireSchema {
+            codec: self.codec,
+            avro: Some(schema.clone()),
+        })
+    }
+
+    /// The payload bytes of `message` on this topic.
+    pub(crate) fn encode_payload(&self, message: &Message) -> Result<Vec<u8>, String> {
+        let record = serde_json::json!({ "data": message.envelope.data });
+        match (self.codec, &self.schema) {
+            (Codec::Avro, Some(schema)) => schema.encode(&record),
+            (Codec::Avro, None) => Err("an Avro topic needs a schema".into()),
+            (Codec::Json, Some(schema)) => {
+                // Validate against the declared record so JSON topics catch the same mistakes.
+                schema.encode(&record)?;
+                serde_json::to_vec(&record).map_err(|e| e.to_string())
+            }
+            (Codec::Json, None) => serde_json::to_vec(&record).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The schema of one received message, as registered on the broker for its version.
+#[derive(Debug, Clone)]
+pub(crate) struct WireSchema {
+    pub(crate) codec: Codec,
+    /// The record definition (absent for a schemaless JSON topic).
+    pub(crate) avro: Option<Arc<AvroSchema>>,
+}
+
+impl WireSchema {
+    /// Reads the broker's schema info: `AVRO` and `JSON` are understood, `NONE`/`BYTES` mean
+    /// schemaless JSON.
+    pub(crate) fn from_info(schema_type: i32, data: &[u8]) -> Result<WireSchema, String> {
+        use pulsar::proto::schema::Type;
+        let text = || std::str::from_utf8(data).map_err(|e| e.to_string());
+        match Type::try_from(schema_type) {
+            Ok(Type::Avro) => Ok(WireSchema {
+                codec: Codec::Avro,
+                avro: Some(Arc::new(AvroSchema::parse(text()?)?)),
+            }),
+            Ok(Type::Json) => Ok(WireSchema {
+                codec: Codec::Json,
+                avro: AvroSchema::parse(text()?).ok().map(Arc::new),
+            }),
+            Ok(Type::None) => Ok(WireSchema {
+                codec: Codec::Json,
+                avro: None,
+            }),
+            Ok(other) => Err(format!("schema type {other:?} is not supported")),
+            Err(_) => Err(format!("unknown schema type {schema_type}")),
+        }
+    }
+
+    /// The `pulsar` schema to announce.
+    pub(crate) fn to_proto(&self) -> Option<pulsar::proto::Schema> {
+        use pulsar::proto::schema::Type;
+        let avro = self.avro.as_ref()?;
+        Some(pulsar::proto::Schema {
+            name: String::new(),
+            schema_data: avro.text().as_bytes().to_vec(),
+            r#type: match self.codec {
+                Codec::Avro => Type::Avro as i32,
+                Codec::Json => Type::Json as i32,
+            },
+            properties: Vec::new(),
+        })
+    }
+
+    /// A stable key for caching producers by schema.
+    pub(crate) fn cache_key(&self) -> String {
+        format!(
+            "{:?}:{}",
+            self.codec,
+            self.avro.as_deref().map(AvroSchema::text).unwrap_or("")
+        )
+    }
+}
+
+/// What the consumer knows of a received message before decoding it.
+pub(crate) struct Received<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) payload: &'a [u8],
+    pub(crate) properties: BTreeMap<String, String>,
+    pub(crate) key: Option<String>,
+    pub(crate) producer_name: &'a str,
+    pub(crate) publish_time: u64,
+    pub(crate) event_time: Option<u64>,
+    pub(crate) pulsar_id: String,
+}
+
+/// Decodes a received message: `writer` is the schema its version was registered with (`None`
+/// when it carries no version), `declared` the topic's declaration.
+pub(crate) fn decode(
+    received: Received<'_>,
+    writer: Option<&WireSchema>,
+    declared: &TopicSchema,
+) -> Result<Message, String> {
+    let reader = declared.schema.as_deref();
+    let codec = writer.map(|w| w.codec).unwrap_or(declared.codec);
+    let record = match codec {
+        Codec::Avro => {
+            let writer_schema = writer
+                .and_then(|w| w.avro.as_deref())
+                .or(reader)
+                .ok_or("an Avro payload without a known schema")?;
+            let reader_schema = reader.filter(|r| r.text() != writer_schema.text());
+            writer_schema.decode(received.payload, reader_schema)?
+        }
+        Codec::Json => serde_json::from_slice::<Value>(received.payload)
+            .map_err(|e| format!("not JSON: {e}"))?,
+    };
+    let Value::Object(mut record) = record else {
+        return Err("the payload is not a record".into());
+    };
+    let data = record
+        .remove("data")
+        .ok_or("the payload record has no `data` field")?;
+    let (envelope, properties) = properties::split(
+        received.properties,
+        data,
+        properties::Defaults {
+            message_type: declared.default_type.as_deref(),
+            version: &declared.default_version,
+            codec,
+            producer_name: received.producer_name,
+            publish_time: received.publish_time,
+            event_time: received.event_time,
+            pulsar_id: &received.pulsar_id,
+            topic: received.topic,
+        },
+    )?;
+    Ok(Message {
+        topic: declared.topic.clone(),
+        key: received.key,
+        envelope,
+        properties,
+    })
+}
+
+/// The properties a message travels with: its own, then the envelope's (which win).
+pub(crate) fn wire_properties(message: &Message) -> HashMap<String, String> {
+    properties::join(&message.envelope, &message.properties)
+}
+
+/// The topics' declarations, and what to use for the others.
+#[derive(Debug, Clone, Default)]
+pub struct Schemas {
+    topics: HashMap<String, TopicSchema>,
+    fallback: Option<TopicSchema>,
+}
+
+impl Schemas {
+    /// No declarations: every topic is schemaless JSON.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declares a topic's schema.
+    pub fn declare(&mut self, schema: TopicSchema) {
+        self.topics.insert(schema.topic.clone(), schema);
+    }
+
+    /// Uses `schema`'s codec and record for every undeclared topic.
+    pub fn set_fallback(&mut self, schema: TopicSchema) {
+        self.fallback = Some(schema);
+    }
+
+    /// The declaration in effect for `topic`.
+    pub fn for_topic(&self, topic: &str) -> TopicSchema {
+        if let Some(schema) = self.topics.get(topic) {
+            return schema.clone();
+        }
+        match &self.fallback {
+            Some(fallback) => fallback.for_topic(topic),
+            None => TopicSchema::json(topic),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Apache Pulsar for [seedwork](https://docs.rs/seedwork): the broker the tutorial runs on.
+//!
+//! [`PulsarBroker`] implements seedwork's [`Publisher`](seedwork::messaging::Publisher) (give
+//! it to the outbox relay) and [`Subscriber`](seedwork::messaging::Subscriber) (give it to
+//! `Bus::consume`), on the [`pulsar`] crate with the tokio runtime.
+//!
+//! - **Wire format** ([`codec`]): the payload is the record `{"data": …}` as the Python
+//!   `pulsar.schema.Record` classes send it — a plain Avro datum under the topic's registered
+//!   schema ([`TopicSchema::avro`]) or JSON — and the envelope travels in message properties.
+//!   Python services using `pulsar-client` read our events and we read their commands.
+//! - **Subscriptions**: Shared (default), KeyShared, Failover, Exclusive; the message key is
+//!   the Pulsar partition key (the aggregate id), so a key's messages keep their order.
+//! - **Failures** ([`PulsarConsumer`]): nack with the subscription's backoff, dead-letter topic
+//!   after `max_deliveries` (the dead letter keeps schema and envelope, so it still decodes),
+//!   undecodable messages dead-lettered at once, consumers rebuilt when they lose the broker,
+//!   publishes bounded by a timeout so the outbox relay retries them in its next round.
+//!
+//! ```no_run
+//! # async fn run() -> seedwork::Result<()> {
+//! use seedwork::messaging::{Subscriber, SubscriptionOptions};
+//! use seedwork_pulsar::{AvroType, PulsarBroker, Record, TopicSchema};
+//!
+//! let payload = Record::new("ReservaCreadaPayload")
+//!     .field("id_reserva", AvroType::String)
+//!     .field("id_cliente", AvroType::String)
+//!     .field("estado", AvroType::String)
+//!     .field("fecha_creacion", AvroType::Long);
+//! let wire = Record::new("EventoReservaCreada").field("data", AvroType::Record(payload));
+//! let broker = PulsarBroker::builder("pulsar://127.0.0.1:6650")
+//!     .schema(TopicSchema::avro_record("eventos-reserva", &wire).expect("a valid schema"))
+//!     .connect()
+//!     .await?;
+//! let mut consumer = broker
+//!     .subscribe(SubscriptionOptions::new("eventos-reserva", "notificaciones"))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Building this crate needs `protoc` and the OpenSSL headers (Debian: `protobuf-compiler
+//! libssl-dev pkg-config`), which is why the seedwork workspace keeps it out of its default
+//! members.
+#![deny(missing_docs)]
+
+mod broker;
+pub mod codec;
+mod consumer;
+
+pub use broker::{PulsarBroker, PulsarBuilder};
+pub use codec::{AvroType, Codec, Record, SchemaError, Schemas, TopicSchema};
+pub use consumer::{
+    PulsarConsumer, DEAD_LETTER_DELIVERIES, DEAD_LETTER_ORIGIN, DEAD_LETTER_REASON,
+};

@@ -1,0 +1,39 @@
+//! Shared set-up of the Pulsar tests.
+#![allow(dead_code)]
+
+use seedwork_pulsar::{AvroType, PulsarBroker, Record, TopicSchema};
+
+/// The broker under test: `SEEDWORK_PULSAR_URL` or the local standalone broker.
+pub fn url() -> String {
+    std::env::var("SEEDWORK_PULSAR_URL").unwrap_or_else(|_| "pulsar://127.0.0.1:6650".into())
+}
+
+/// The admin REST endpoint: `SEEDWORK_PULSAR_ADMIN` or the local one.
+pub fn admin_url() -> String {
+    std::env::var("SEEDWORK_PULSAR_ADMIN").unwrap_or_else(|_| "http://127.0.0.1:8080".into())
+}
+
+/// A broker where every topic travels as schemaless JSON.
+pub async fn broker_json() -> PulsarBroker {
+    PulsarBroker::connect(url())
+        .await
+        .expect("Pulsar is reachable (scripts/services up pulsar)")
+}
+
+/// The wire record of the contract suite's `Ping` payload, Python style.
+pub fn ping_record() -> Record {
+    let ping = Record::new("ContractPingPayload")
+        .field("n", AvroType::Long)
+        .field("text", AvroType::String);
+    Record::new("ContractPing").field("data", AvroType::Record(ping))
+}
+
+/// A broker where every topic is Avro with the `Ping` schema.
+pub async fn broker_avro() -> PulsarBroker {
+    let fallback = TopicSchema::avro_record("any", &ping_record()).expect("a valid schema");
+    PulsarBroker::builder(url())
+        .fallback(fallback)
+        .connect()
+        .await
+        .expect("Pulsar is reachable (scripts/services up pulsar)")
+}
