@@ -1,18 +1,25 @@
-//! AlpesPartners in one process: the HTTP API (port 5001), the command consumer, the outbox
-//! relay, `notificaciones` and the UI BFF (port 5678), on the embedded broker and a SQLite file
-//! under `data/` — or PostgreSQL with `--database postgres://…` (or `DATABASE_URL`).
+//! AlpesPartners: the HTTP API (port 5001) with its command consumer and outbox relay,
+//! `notificaciones` and the UI BFF (port 5678).
 //!
-//! Run: `cargo run --example alpespartners [-- --database URL --data-dir DIR --http ADDR --ui ADDR]`
+//! By default everything runs in this one process, on the embedded broker and a SQLite file
+//! under `data/`. With Pulsar (`--broker pulsar://…`, or the tutorial's `BROKER_HOST` /
+//! `PULSAR_ADDRESS`; build with `--features pulsar`) and PostgreSQL (`--database postgres://…`
+//! or `DATABASE_URL`), each service can run as its own process (`--services api`,
+//! `--services notificaciones`, `--services ui`), as many copies as wanted.
+//!
+//! Run: `cargo run --example alpespartners [-- --database URL --broker URL --services LIST
+//! --data-dir DIR --http ADDR --ui ADDR]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use alpespartners::system::{self, Config, Database};
+use alpespartners::system::{self, BrokerChoice, Config, Database, Services};
 
 fn usage() -> &'static str {
-    "usage: alpespartners [--database memory|sqlite://PATH|postgres://URL] [--data-dir DIR] \
-     [--http ADDR] [--ui ADDR]"
+    "usage: alpespartners [--database memory|sqlite://PATH|postgres://URL] \
+     [--broker embedded|pulsar://HOST:6650] [--services all|api,notificaciones,ui] \
+     [--data-dir DIR] [--http ADDR] [--ui ADDR]"
 }
 
 fn parse_args() -> Result<Config, String> {
@@ -21,12 +28,16 @@ fn parse_args() -> Result<Config, String> {
     let mut database = std::env::var("DATABASE_URL")
         .ok()
         .map(|v| Database::parse(&v));
+    let mut broker = BrokerChoice::from_env();
+    let mut services = Services::ALL;
     let mut http: Option<SocketAddr> = None;
     let mut ui: Option<SocketAddr> = None;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--database" => database = Some(Database::parse(&value("--database")?)),
+            "--broker" => broker = Some(BrokerChoice::parse(&value("--broker")?)),
+            "--services" => services = Services::parse(&value("--services")?)?,
             "--data-dir" => data_dir = PathBuf::from(value("--data-dir")?),
             "--http" => {
                 http = Some(
@@ -44,6 +55,17 @@ fn parse_args() -> Result<Config, String> {
     if let Some(database) = database {
         config.database = database;
     }
+    if let Some(broker) = broker {
+        config.broker = broker;
+    }
+    if config.broker == BrokerChoice::Embedded && services != Services::ALL {
+        return Err(
+            "the embedded broker lives in one process: run every service \
+                    (--services all) or use --broker pulsar://…"
+                .into(),
+        );
+    }
+    config.services = services;
     if let Some(http) = http {
         config.http = http;
     }
@@ -57,7 +79,8 @@ fn parse_args() -> Result<Config, String> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,pulsar::retry_op=error".into()),
         )
         .init();
     let config = match parse_args() {
@@ -68,6 +91,8 @@ async fn main() -> ExitCode {
         }
     };
     let database = config.database.clone();
+    let broker = config.broker.clone();
+    let services = config.services;
     let running = match system::start(config).await {
         Ok(running) => running,
         Err(error) => {
@@ -76,14 +101,35 @@ async fn main() -> ExitCode {
         }
     };
     println!("AlpesPartners is running");
-    println!(
-        "  API         http://{}   (GET /health, GET /spec)",
-        running.http_addr
-    );
-    println!("  UI          http://{}/", running.ui_addr);
+    if let Some(addr) = running.http_addr {
+        println!("  API         http://{addr}   (GET /health, GET /spec)");
+    }
+    if let Some(addr) = running.ui_addr {
+        println!("  UI          http://{addr}/");
+    }
     println!("  store       {database:?}");
-    println!("  broker      embedded (topics eventos-reserva, comandos-reserva)");
-    println!("  consumers   comandos-reserva, notificaciones; outbox relay running");
+    match &broker {
+        BrokerChoice::Embedded => {
+            println!("  broker      embedded (topics eventos-reserva, comandos-reserva)")
+        }
+        BrokerChoice::Pulsar(url) => {
+            println!("  broker      {url} (topics eventos-reserva, comandos-reserva; Avro)")
+        }
+    }
+    let mut consumers = Vec::new();
+    if services.api {
+        consumers.push("comandos-reserva");
+    }
+    if services.notificaciones {
+        consumers.push("notificaciones");
+    }
+    if services.ui {
+        consumers.push("ui");
+    }
+    println!("  consumers   {}", consumers.join(", "));
+    if services.api || services.ui {
+        println!("  outbox relay running");
+    }
     println!("Ctrl-C stops it.");
     if let Err(error) = tokio::signal::ctrl_c().await {
         eprintln!("cannot wait for Ctrl-C: {error}");

@@ -1,5 +1,6 @@
-//! Wiring: the whole system in one process — the HTTP API, the command consumer, the outbox
-//! relay, `notificaciones` and the UI BFF — over one store and one broker.
+//! Wiring: the HTTP API with its command consumer and outbox relay, `notificaciones` and the UI
+//! BFF, over one store and one broker — all in one process (the default), or one service per
+//! process on Pulsar and PostgreSQL, as many copies of each as needed.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use seedwork::domain::Repository;
 use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
-use seedwork::messaging::{OutboxRelay, OutboxStore, Subscriber, SubscriptionOptions};
+use seedwork::messaging::{OutboxRelay, OutboxStore, Publisher, Subscriber, SubscriptionOptions};
 use seedwork::uow::TransactionalStore;
 use seedwork::{BuildError, Bus};
 use seedwork_sqlx::{PostgresJsonRepository, PostgresStore, SqliteJsonRepository, SqliteStore};
@@ -48,6 +49,82 @@ impl Database {
     }
 }
 
+/// Which broker carries the integration messages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BrokerChoice {
+    /// The embedded in-process broker (the default; one process only).
+    #[default]
+    Embedded,
+    /// Apache Pulsar at this URL (`pulsar://host:6650`); needs the `pulsar` feature.
+    Pulsar(String),
+}
+
+impl BrokerChoice {
+    /// Reads `embedded`/`memory`, a `pulsar://…` URL, or a bare host name (as the tutorial's
+    /// `BROKER_HOST`/`PULSAR_ADDRESS` give it), which means `pulsar://HOST:6650`.
+    pub fn parse(value: &str) -> BrokerChoice {
+        match value {
+            "" | "embedded" | "memory" => BrokerChoice::Embedded,
+            url if url.contains("://") => BrokerChoice::Pulsar(url.to_string()),
+            host => BrokerChoice::Pulsar(format!("pulsar://{host}:6650")),
+        }
+    }
+
+    /// The broker the tutorial's environment names: `PULSAR_ADDRESS`, else `BROKER_HOST`.
+    pub fn from_env() -> Option<BrokerChoice> {
+        ["PULSAR_ADDRESS", "BROKER_HOST"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+            .map(|value| BrokerChoice::parse(&value))
+    }
+}
+
+/// Which services this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Services {
+    /// The HTTP API, the `comandos-reserva` consumer and the outbox relay.
+    pub api: bool,
+    /// The `notificaciones` consumer.
+    pub notificaciones: bool,
+    /// The UI BFF (page, websocket, its event subscription and an outbox relay for the
+    /// commands its page sends).
+    pub ui: bool,
+}
+
+impl Services {
+    /// Everything (the default).
+    pub const ALL: Services = Services {
+        api: true,
+        notificaciones: true,
+        ui: true,
+    };
+
+    /// Reads `all` or a comma-separated list of `api`, `notificaciones`, `ui`.
+    pub fn parse(value: &str) -> Result<Services, String> {
+        if value == "all" {
+            return Ok(Services::ALL);
+        }
+        let mut services = Services {
+            api: false,
+            notificaciones: false,
+            ui: false,
+        };
+        for name in value.split(',').map(str::trim) {
+            match name {
+                "api" => services.api = true,
+                "notificaciones" => services.notificaciones = true,
+                "ui" => services.ui = true,
+                other => {
+                    return Err(format!(
+                        "unknown service `{other}` (expected api, notificaciones, ui or all)"
+                    ))
+                }
+            }
+        }
+        Ok(services)
+    }
+}
+
 /// How to start the system.
 #[derive(Clone)]
 pub struct Config {
@@ -61,6 +138,10 @@ pub struct Config {
     pub correo: Arc<dyn EnviadorCorreo>,
     /// How often the relay looks at the outbox when nothing wakes it.
     pub relay_poll: Duration,
+    /// The broker.
+    pub broker: BrokerChoice,
+    /// The services to run.
+    pub services: Services,
 }
 
 impl Config {
@@ -72,6 +153,8 @@ impl Config {
             database: Database::Sqlite(data_dir.join("alpespartners.db").display().to_string()),
             correo: notificaciones::enviador_por_defecto(),
             relay_poll: Duration::from_millis(200),
+            broker: BrokerChoice::Embedded,
+            services: Services::ALL,
         }
     }
 }
@@ -93,6 +176,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The broker cannot be reached, or this build cannot talk to it.
+    #[error("cannot use the broker: {0}")]
+    Broker(String),
     /// The data directory cannot be created.
     #[error("cannot create {path}: {source}")]
     DataDir {
@@ -153,14 +239,14 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
 
 /// The running system.
 pub struct System {
-    /// Where the HTTP API listens.
-    pub http_addr: SocketAddr,
-    /// Where the UI BFF listens.
-    pub ui_addr: SocketAddr,
+    /// Where the HTTP API listens (when this process runs it).
+    pub http_addr: Option<SocketAddr>,
+    /// Where the UI BFF listens (when this process runs it).
+    pub ui_addr: Option<SocketAddr>,
     /// The application's bus.
     pub bus: Bus,
-    /// The broker (embedded).
-    pub broker: MemoryBroker,
+    /// The embedded broker, when the system runs on it (tests inspect its topics).
+    pub embedded: Option<MemoryBroker>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -175,10 +261,46 @@ async fn until(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Starts every part; returns once they all listen.
+/// The broker as both ends of the wire.
+trait Broker: Publisher + Subscriber {}
+impl<B: Publisher + Subscriber> Broker for B {}
+
+async fn broker(
+    choice: &BrokerChoice,
+) -> Result<(Arc<dyn Broker>, Option<MemoryBroker>), StartError> {
+    match choice {
+        BrokerChoice::Embedded => {
+            let broker = MemoryBroker::new();
+            Ok((Arc::new(broker.clone()), Some(broker)))
+        }
+        #[cfg(feature = "pulsar")]
+        BrokerChoice::Pulsar(url) => {
+            use crate::vuelos::infraestructura::schema::v1::{ESQUEMA_COMANDOS, ESQUEMA_EVENTOS};
+            use seedwork_pulsar::{PulsarBroker, TopicSchema};
+            let schema = |topic: &str, definition: &str| {
+                TopicSchema::avro(topic, definition).map_err(|e| StartError::Broker(e.to_string()))
+            };
+            let broker = PulsarBroker::builder(url.clone())
+                .schema(schema(TOPICO_EVENTOS, ESQUEMA_EVENTOS)?)
+                .schema(schema(TOPICO_COMANDOS, ESQUEMA_COMANDOS)?)
+                .connect()
+                .await
+                .map_err(|e| StartError::Broker(e.to_string()))?;
+            Ok((Arc::new(broker), None))
+        }
+        #[cfg(not(feature = "pulsar"))]
+        BrokerChoice::Pulsar(url) => Err(StartError::Broker(format!(
+            "{url}: this build has no Pulsar support; build with `--features pulsar` \
+             (needs protoc and the OpenSSL headers, see the README)"
+        ))),
+    }
+}
+
+/// Starts the configured services; returns once they all listen.
 pub async fn start(config: Config) -> Result<System, StartError> {
+    let services = config.services;
     let backend = backend(&config.database).await?;
-    let broker = MemoryBroker::new();
+    let (broker, embedded) = broker(&config.broker).await?;
     let bus = Bus::builder()
         .service_name("alpespartners")
         .store(Arc::clone(&backend.store))
@@ -192,23 +314,40 @@ pub async fn start(config: Config) -> Result<System, StartError> {
     let mut tasks = Vec::new();
 
     // Subscriptions first: a subscription only gets what is published after it exists.
-    let commands = broker
-        .subscribe(SubscriptionOptions::new(
-            TOPICO_COMANDOS,
-            SUSCRIPCION_COMANDOS,
-        ))
-        .await?;
-    let notifications = broker
-        .subscribe(SubscriptionOptions::new(
-            TOPICO_EVENTOS,
-            notificaciones::SUSCRIPCION,
-        ))
-        .await?;
-    let ui_events = broker
-        .subscribe(SubscriptionOptions::new(TOPICO_EVENTOS, ui::SUSCRIPCION))
-        .await?;
+    let mut consumers = Vec::new();
+    if services.api {
+        consumers.push((
+            "commands",
+            broker
+                .subscribe(SubscriptionOptions::new(
+                    TOPICO_COMANDOS,
+                    SUSCRIPCION_COMANDOS,
+                ))
+                .await?,
+        ));
+    }
+    if services.notificaciones {
+        consumers.push((
+            "notificaciones",
+            broker
+                .subscribe(SubscriptionOptions::new(
+                    TOPICO_EVENTOS,
+                    notificaciones::SUSCRIPCION,
+                ))
+                .await?,
+        ));
+    }
+    let ui_events = if services.ui {
+        Some(
+            broker
+                .subscribe(SubscriptionOptions::new(TOPICO_EVENTOS, ui::SUSCRIPCION))
+                .await?,
+        )
+    } else {
+        None
+    };
 
-    for (name, consumer) in [("commands", commands), ("notificaciones", notifications)] {
+    for (name, consumer) in consumers {
         let bus = bus.clone();
         let shutdown = until(stopped.clone());
         tasks.push(tokio::spawn(async move {
@@ -218,65 +357,84 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         }));
     }
 
-    let relay =
-        OutboxRelay::new(backend.outbox, Arc::new(broker.clone())).poll_interval(config.relay_poll);
-    tasks.push(tokio::spawn(relay.run(until(stopped.clone()))));
+    if services.api || services.ui {
+        // Both write the outbox (events; the page's commands). Relays share it safely.
+        let publisher: Arc<dyn Publisher> = Arc::new(SharedBroker(Arc::clone(&broker)));
+        let relay = OutboxRelay::new(backend.outbox, publisher).poll_interval(config.relay_poll);
+        tasks.push(tokio::spawn(relay.run(until(stopped.clone()))));
+    }
 
-    let http = listen(config.http).await?;
-    let ui_listener = listen(config.ui).await?;
-    let http_addr = http.local_addr().map_err(|source| StartError::Listen {
-        addr: config.http,
-        source,
-    })?;
-    let ui_addr = ui_listener
-        .local_addr()
-        .map_err(|source| StartError::Listen {
-            addr: config.ui,
+    let mut http_addr = None;
+    if services.api {
+        let http = listen(config.http).await?;
+        http_addr = Some(http.local_addr().map_err(|source| StartError::Listen {
+            addr: config.http,
             source,
-        })?;
+        })?);
+        let api = crate::api::router(bus.clone());
+        let shutdown = until(stopped.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = axum::serve(http, api)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(%error, "http server stopped");
+            }
+        }));
+    }
 
-    let origins = vec![
-        format!("http://{ui_addr}"),
-        format!("http://localhost:{}", ui_addr.port()),
-        format!("http://127.0.0.1:{}", ui_addr.port()),
-    ];
-    let bff = Bff::new(bus.clone(), origins);
-    let forward = bff.clone().forward(ui_events, until(stopped.clone()));
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = forward.await {
-            tracing::error!(%error, "ui forwarder stopped");
-        }
-    }));
-
-    let api = crate::api::router(bus.clone());
-    let shutdown = until(stopped.clone());
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = axum::serve(http, api)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(%error, "http server stopped");
-        }
-    }));
-    let ui_router = bff.router();
-    let shutdown = until(stopped.clone());
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = axum::serve(ui_listener, ui_router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(%error, "ui server stopped");
-        }
-    }));
+    let mut ui_addr = None;
+    if let Some(ui_events) = ui_events {
+        let ui_listener = listen(config.ui).await?;
+        let addr = ui_listener
+            .local_addr()
+            .map_err(|source| StartError::Listen {
+                addr: config.ui,
+                source,
+            })?;
+        ui_addr = Some(addr);
+        let origins = vec![
+            format!("http://{addr}"),
+            format!("http://localhost:{}", addr.port()),
+            format!("http://127.0.0.1:{}", addr.port()),
+        ];
+        let bff = Bff::new(bus.clone(), origins);
+        let forward = bff.clone().forward(ui_events, until(stopped.clone()));
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = forward.await {
+                tracing::error!(%error, "ui forwarder stopped");
+            }
+        }));
+        let ui_router = bff.router();
+        let shutdown = until(stopped.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = axum::serve(ui_listener, ui_router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(%error, "ui server stopped");
+            }
+        }));
+    }
 
     Ok(System {
         http_addr,
         ui_addr,
         bus,
-        broker,
+        embedded,
         stop,
         tasks,
     })
+}
+
+/// Lends the shared broker to the relay as a plain publisher.
+struct SharedBroker(Arc<dyn Broker>);
+
+#[seedwork::async_trait]
+impl Publisher for SharedBroker {
+    async fn publish(&self, message: &seedwork::messaging::Message) -> seedwork::Result<()> {
+        self.0.publish(message).await
+    }
 }
 
 impl System {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alpespartners::notificaciones::{EnviadorCorreo, Notificacion};
-use alpespartners::system::{self, Config, Database, System};
+use alpespartners::system::{self, BrokerChoice, Config, Database, Services, System};
 
 /// Records the notifications instead of printing them.
 #[derive(Clone, Default)]
@@ -53,8 +53,13 @@ pub struct Running {
     pub http: reqwest::Client,
 }
 
-/// Starts the whole system on `database`, on free ports of 127.0.0.1.
+/// Starts the whole system on `database` and the embedded broker, on free ports of 127.0.0.1.
 pub async fn start(database: Database) -> Running {
+    start_on(database, BrokerChoice::Embedded).await
+}
+
+/// Starts the whole system on `database` and `broker`, on free ports of 127.0.0.1.
+pub async fn start_on(database: Database, broker: BrokerChoice) -> Running {
     let buzon = Buzon::default();
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     let config = Config {
@@ -63,12 +68,14 @@ pub async fn start(database: Database) -> Running {
         database,
         correo: Arc::new(buzon.clone()),
         relay_poll: Duration::from_millis(20),
+        broker,
+        services: Services::ALL,
     };
     let system = system::start(config).await.expect("the system starts");
     Running {
-        api: format!("http://{}", system.http_addr),
-        ws: format!("ws://{}/ws", system.ui_addr),
-        ui: format!("http://{}", system.ui_addr),
+        api: format!("http://{}", system.http_addr.expect("the API runs")),
+        ws: format!("ws://{}/ws", system.ui_addr.expect("the UI runs")),
+        ui: format!("http://{}", system.ui_addr.expect("the UI runs")),
         system,
         buzon,
         http: reqwest::Client::new(),

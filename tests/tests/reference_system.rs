@@ -509,7 +509,12 @@ async fn correlation_id_flows_to_the_events(r: &Running) {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let published = r.system.broker.published("eventos-reserva");
+        let published = r
+            .system
+            .embedded
+            .as_ref()
+            .expect("the embedded broker")
+            .published("eventos-reserva");
         if let Some(event) = published
             .iter()
             .find(|m| m.key.as_deref() == Some(id.as_str()))
@@ -522,7 +527,9 @@ async fn correlation_id_flows_to_the_events(r: &Running) {
     }
     let command = r
         .system
-        .broker
+        .embedded
+        .as_ref()
+        .expect("the embedded broker")
         .published("comandos-reserva")
         .into_iter()
         .find(|m| m.key.as_deref() == Some(id.as_str()))
