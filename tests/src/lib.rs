@@ -1,5 +1,6 @@
 //! Helpers shared by the workspace's end-to-end tests.
 
+pub mod processes;
 pub mod system;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -83,6 +83,16 @@ impl PulsarBuilder {
                 retry_delay: Duration::from_millis(500),
                 max_retries: Some(3),
             })
+            // Give up on a dead connection quickly: publishes are bounded by the send timeout
+            // and consumers rebuild themselves, so long retries inside pulsar-rs only delay
+            // the error the caller needs to see.
+            .with_connection_retry_options(pulsar::ConnectionRetryOptions {
+                min_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_secs(1),
+                max_retries: 4,
+                connection_timeout: Duration::from_secs(5),
+                ..Default::default()
+            })
             .build()
             .await
             .map_err(|e| Error::broker(format!("connecting to {}: {e}", self.url)))?;

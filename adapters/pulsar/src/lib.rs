@@ -50,3 +50,5 @@ pub use codec::{AvroType, Codec, Record, SchemaError, Schemas, TopicSchema};
 pub use consumer::{
     PulsarConsumer, DEAD_LETTER_DELIVERIES, DEAD_LETTER_ORIGIN, DEAD_LETTER_REASON,
 };
+/// The `pulsar` crate this adapter is built on, for what seedwork's ports do not cover.
+pub use pulsar;

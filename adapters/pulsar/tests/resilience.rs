@@ -1,0 +1,175 @@
+//! Failure handling against a real Pulsar broker: poison messages, unreachable brokers.
+
+mod support;
+
+use std::time::Duration;
+
+use seedwork::messaging::{Message, Publisher, Subscriber, SubscriptionOptions};
+use seedwork::testing::contract::broker::{expect_delivery, n_of, ping, unique_topic};
+use seedwork::Error;
+use seedwork_pulsar::pulsar::{self, Pulsar, TokioExecutor};
+use seedwork_pulsar::{PulsarBroker, TopicSchema, DEAD_LETTER_ORIGIN, DEAD_LETTER_REASON};
+
+async fn raw_client() -> Pulsar<TokioExecutor> {
+    Pulsar::builder(support::url(), TokioExecutor)
+        .build()
+        .await
+        .expect("Pulsar is reachable (scripts/services up pulsar)")
+}
+
+async fn send_raw(client: &Pulsar<TokioExecutor>, topic: &str, payload: &[u8]) {
+    let mut producer = client
+        .producer()
+        .with_topic(topic)
+        .build()
+        .await
+        .expect("a raw producer");
+    producer
+        .send_non_blocking(pulsar::producer::Message {
+            payload: payload.to_vec(),
+            ..Default::default()
+        })
+        .await
+        .expect("sent")
+        .await
+        .expect("receipt");
+}
+
+/// Reads the dead-letter topic as raw bytes (a seedwork consumer would dead-letter the poison
+/// again).
+async fn raw_consumer(
+    client: &Pulsar<TokioExecutor>,
+    topic: &str,
+) -> pulsar::Consumer<Vec<u8>, TokioExecutor> {
+    client
+        .consumer()
+        .with_topic(topic)
+        .with_subscription("inspect")
+        .build::<Vec<u8>>()
+        .await
+        .expect("a raw consumer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Pulsar: scripts/services up pulsar"]
+async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_consumer_goes_on() {
+    use futures_util::StreamExt;
+    let broker = support::broker_avro().await;
+    let client = raw_client().await;
+    let topic = unique_topic("poison");
+    let options = SubscriptionOptions::new(&topic, "s");
+    let dead_letters = options.effective_dead_letter_topic();
+    let mut graveyard = raw_consumer(&client, &dead_letters).await;
+    let mut consumer = broker.subscribe(options).await.expect("subscribed");
+
+    broker
+        .publish(&ping(&topic, 1, Some("k")))
+        .await
+        .expect("published");
+    send_raw(&client, &topic, b"\xde\xad\xbe\xef not a datum").await;
+    broker
+        .publish(&ping(&topic, 2, Some("k")))
+        .await
+        .expect("published");
+
+    // The consumer hands out the good messages and never the poison.
+    for expected in [1, 2] {
+        let delivery = expect_delivery(&mut *consumer).await;
+        assert_eq!(n_of(&delivery), expected);
+        consumer.ack(&delivery).await.expect("acked");
+    }
+    let dead = tokio::time::timeout(Duration::from_secs(10), graveyard.next())
+        .await
+        .expect("a dead letter arrives")
+        .expect("the stream is open")
+        .expect("a message");
+    assert_eq!(dead.payload.data, b"\xde\xad\xbe\xef not a datum");
+    let properties: std::collections::HashMap<_, _> = dead
+        .payload
+        .metadata
+        .properties
+        .iter()
+        .map(|p| (p.key.as_str(), p.value.as_str()))
+        .collect();
+    assert!(
+        properties
+            .get(DEAD_LETTER_REASON)
+            .is_some_and(|r| r.starts_with("undecodable")),
+        "{properties:?}"
+    );
+    assert_eq!(properties.get(DEAD_LETTER_ORIGIN), Some(&topic.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Pulsar: scripts/services up pulsar"]
+async fn the_registry_serves_the_schema_the_producer_registered() {
+    let broker = support::broker_avro().await;
+    let topic = unique_topic("registry");
+    broker
+        .publish(&ping(&topic, 1, None))
+        .await
+        .expect("published");
+    let url = format!(
+        "{}/admin/v2/schemas/public/default/{topic}/schema",
+        support::admin_url()
+    );
+    let body = admin_get(&url).await;
+    let info: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(info["type"], "AVRO", "{info}");
+    let registered: serde_json::Value =
+        serde_json::from_str(info["data"].as_str().expect("schema text")).expect("JSON schema");
+    assert_eq!(registered, support::ping_record().to_json());
+}
+
+/// A minimal HTTP GET over a TCP socket (the admin API is plain HTTP on loopback).
+async fn admin_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').expect("a path"));
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("the admin API is reachable");
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("sent");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{head}"
+    );
+    body.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_is_a_broker_error() {
+    // Nothing listens on port 1 of the loopback interface.
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        PulsarBroker::builder("pulsar://127.0.0.1:1").connect(),
+    )
+    .await
+    .expect("connect gives up");
+    match outcome {
+        Err(Error::Broker(_)) => {}
+        Err(other) => panic!("expected Error::Broker, got {other}"),
+        Ok(_) => panic!("connected to nothing"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Pulsar: scripts/services up pulsar"]
+async fn a_payload_that_does_not_fit_the_schema_is_a_codec_error_before_sending() {
+    let broker = PulsarBroker::builder(support::url())
+        .schema(TopicSchema::avro_record("strict-topic", &support::ping_record()).expect("schema"))
+        .connect()
+        .await
+        .expect("connected");
+    let mut message: Message = ping("strict-topic", 1, None);
+    message.envelope.data = serde_json::json!({"n": "one", "text": "x"});
+    match broker.publish(&message).await {
+        Err(Error::Codec { .. }) => {}
+        other => panic!("expected a codec error, got {other:?}"),
+    }
+}

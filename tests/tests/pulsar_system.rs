@@ -1,0 +1,272 @@
+//! The reference system as separate processes on real Pulsar and PostgreSQL: the API (with
+//! its command consumer and relay), two `notificaciones`, and the UI, each its own process.
+//!
+//! Needs `scripts/services up postgres` and `scripts/services up pulsar`. The tests share the
+//! broker's fixed topics and subscriptions (and one of them stops the broker), so they run one
+//! at a time, and they only count the reservations they created themselves.
+#![cfg(feature = "pulsar")]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use seedwork_tests::processes::{free_port, postgres_schema_url, pulsar_service, Service};
+use seedwork_tests::system::reserva_del_readme;
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const READY: &str = "AlpesPartners is running";
+const START: Duration = Duration::from_secs(60);
+const DELIVERY: Duration = Duration::from_secs(90);
+
+fn pulsar_url() -> String {
+    std::env::var("SEEDWORK_PULSAR_URL").unwrap_or_else(|_| "pulsar://127.0.0.1:6650".into())
+}
+
+fn args(services: &str, extra: &[String]) -> Vec<String> {
+    let mut args = vec![
+        "--services".to_string(),
+        services.to_string(),
+        "--broker".to_string(),
+        pulsar_url(),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+async fn start(name: &str, services: &str, extra: &[String], database: &str) -> Service {
+    let mut service = Service::spawn(name, &args(services, extra), &[("DATABASE_URL", database)]);
+    service.wait_for(READY, START).await;
+    service
+}
+
+/// How many notification lines each id got, over several processes.
+fn notified(services: &[&Service], ids: &[String]) -> BTreeMap<String, usize> {
+    ids.iter()
+        .map(|id| {
+            let count = services
+                .iter()
+                .map(|s| {
+                    s.lines()
+                        .iter()
+                        .filter(|l| l.contains("Mensaje Recibido") && l.contains(id.as_str()))
+                        .count()
+                })
+                .sum();
+            (id.clone(), count)
+        })
+        .collect()
+}
+
+/// Waits until every id was notified at least once, then lets duplicates show up for a while.
+async fn expect_each_notified_once(services: &[&Service], ids: &[String]) {
+    let deadline = tokio::time::Instant::now() + DELIVERY;
+    loop {
+        let counts = notified(services, ids);
+        if counts.values().all(|c| *c >= 1) {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let output: Vec<String> = services
+                .iter()
+                .map(|s| format!("--- {}\n{}", s.name(), s.lines().join("\n")))
+                .collect();
+            panic!(
+                "not every reservation was notified: {counts:?}\n{}",
+                output.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let counts = notified(services, ids);
+    assert!(
+        counts.values().all(|c| *c == 1),
+        "each reservation is notified exactly once: {counts:?}"
+    );
+}
+
+async fn post(http: &reqwest::Client, url: String, body: &Value) -> StatusCode {
+    http.post(url)
+        .json(body)
+        .send()
+        .await
+        .expect("the API answers")
+        .status()
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Pulsar and PostgreSQL: scripts/services up"]
+async fn services_run_as_processes_and_share_a_subscription() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let database = postgres_schema_url().await;
+    let api_port = free_port();
+    let ui_port = free_port();
+    let api = start(
+        "api",
+        "api",
+        &["--http".into(), format!("127.0.0.1:{api_port}")],
+        &database,
+    )
+    .await;
+    let first = start("notificaciones-1", "notificaciones", &[], &database).await;
+    let second = start("notificaciones-2", "notificaciones", &[], &database).await;
+    let ui = start(
+        "ui",
+        "ui",
+        &["--ui".into(), format!("127.0.0.1:{ui_port}")],
+        &database,
+    )
+    .await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{ui_port}/ws"))
+        .await
+        .expect("the UI websocket connects");
+
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        let id = new_id();
+        // Half created synchronously, half as commands travelling through comandos-reserva.
+        let (path, expected) = if n % 2 == 0 {
+            ("/vuelos/reserva", StatusCode::OK)
+        } else {
+            ("/vuelos/reserva-comando", StatusCode::ACCEPTED)
+        };
+        let status = post(
+            &http,
+            format!("http://127.0.0.1:{api_port}{path}"),
+            &reserva_del_readme(&id),
+        )
+        .await;
+        assert_eq!(status, expected, "{path}");
+        ids.push(id);
+    }
+
+    expect_each_notified_once(&[&first, &second], &ids).await;
+    for service in [&first, &second] {
+        let own = notified(&[service], &ids).values().sum::<usize>();
+        assert!(
+            own >= 1,
+            "{} got none of the 10 events: a Shared subscription spreads them",
+            service.name()
+        );
+    }
+
+    // The UI process forwards every event to the browser.
+    let mut seen: Vec<String> = Vec::new();
+    let read = async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let WsMessage::Text(text) = message {
+                let value: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                if value["type"] == "EventoReservaCreada" {
+                    if let Some(id) = value["data"]["id_reserva"].as_str() {
+                        if ids.iter().any(|i| i == id) && !seen.iter().any(|s| s == id) {
+                            seen.push(id.to_string());
+                        }
+                    }
+                }
+                if seen.len() == ids.len() {
+                    return;
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(DELIVERY, read).await.is_err() {
+        panic!(
+            "the UI websocket delivered {} of {} events:\n{}",
+            seen.len(),
+            ids.len(),
+            ui.lines().join("\n")
+        );
+    }
+
+    // Commands sent through the broker were executed by the API's consumer.
+    let stored = http
+        .get(format!(
+            "http://127.0.0.1:{api_port}/vuelos/reserva-query/{}",
+            ids[1]
+        ))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(stored.status(), StatusCode::OK);
+    drop(api);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Pulsar and PostgreSQL: scripts/services up"]
+async fn a_broker_outage_loses_no_event_and_duplicates_none() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let database = postgres_schema_url().await;
+    let api_port = free_port();
+    let api = start(
+        "api",
+        "api",
+        &["--http".into(), format!("127.0.0.1:{api_port}")],
+        &database,
+    )
+    .await;
+    let notifier = start("notificaciones", "notificaciones", &[], &database).await;
+    let http = reqwest::Client::new();
+
+    // Everything is connected before the outage.
+    let warm_up = new_id();
+    let status = post(
+        &http,
+        format!("http://127.0.0.1:{api_port}/vuelos/reserva"),
+        &reserva_del_readme(&warm_up),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    expect_each_notified_once(&[&notifier], std::slice::from_ref(&warm_up)).await;
+
+    pulsar_service("down");
+    let mut ids = Vec::new();
+    let outcome = async {
+        for n in 0..6 {
+            let id = new_id();
+            let (path, expected) = if n % 2 == 0 {
+                ("/vuelos/reserva", StatusCode::OK)
+            } else {
+                ("/vuelos/reserva-comando", StatusCode::ACCEPTED)
+            };
+            let status = post(
+                &http,
+                format!("http://127.0.0.1:{api_port}{path}"),
+                &reserva_del_readme(&id),
+            )
+            .await;
+            assert_eq!(status, expected, "{path} while the broker is down");
+            ids.push(id);
+        }
+    };
+    // Bring the broker back even if the API misbehaved, so later tests have one.
+    let accepted = tokio::time::timeout(Duration::from_secs(60), outcome).await;
+    pulsar_service("up");
+    accepted.expect("the API answered while the broker was down");
+
+    expect_each_notified_once(&[&notifier], &ids).await;
+    for id in ids.iter().skip(1).step_by(2) {
+        let stored = http
+            .get(format!(
+                "http://127.0.0.1:{api_port}/vuelos/reserva-query/{id}"
+            ))
+            .send()
+            .await
+            .expect("the API answers");
+        assert_eq!(
+            stored.status(),
+            StatusCode::OK,
+            "the command for {id} ran after the outage"
+        );
+    }
+    drop(api);
+}
