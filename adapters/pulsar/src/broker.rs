@@ -10,7 +10,7 @@ use seedwork::messaging::{Consumer, Message, Publisher, Subscriber, Subscription
 use seedwork::{Error, Result};
 use tracing::debug;
 
-use crate::codec::{self, Schemas, TopicSchema, WireSchema};
+use crate::codec::{Schemas, TopicSchema, WireSchema};
 use crate::consumer::PulsarConsumer;
 
 type Producer = pulsar::Producer<TokioExecutor>;
@@ -244,16 +244,7 @@ impl Inner {
 impl Publisher for PulsarBroker {
     async fn publish(&self, message: &Message) -> Result<()> {
         let declared = self.inner.schemas.for_topic(&message.topic);
-        let payload = declared
-            .encode_payload(message)
-            .map_err(|e| Error::codec(message.envelope.message_type.clone(), e))?;
-        let wire = pulsar::producer::Message {
-            payload,
-            properties: codec::wire_properties(message),
-            partition_key: message.key.clone(),
-            event_time: u64::try_from(message.envelope.time).ok(),
-            ..Default::default()
-        };
+        let wire = declared.to_pulsar(message)?;
         self.inner
             .send(&message.topic, declared.wire().as_ref(), wire)
             .await

@@ -156,6 +156,30 @@ impl TopicSchema {
         })
     }
 
+    /// `message` as the Pulsar message this adapter sends for it on this topic: payload,
+    /// envelope and properties, partition key, event time. For tools and benchmarks that
+    /// drive a `pulsar` producer themselves.
+    pub fn to_pulsar(
+        &self,
+        message: &Message,
+    ) -> Result<pulsar::producer::Message, seedwork::Error> {
+        let payload = self
+            .encode_payload(message)
+            .map_err(|e| seedwork::Error::codec(message.envelope.message_type.clone(), e))?;
+        Ok(pulsar::producer::Message {
+            payload,
+            properties: wire_properties(message),
+            partition_key: message.key.clone(),
+            event_time: u64::try_from(message.envelope.time).ok(),
+            ..Default::default()
+        })
+    }
+
+    /// The schema a producer of this topic announces (`None` for schemaless JSON).
+    pub fn pulsar_schema(&self) -> Option<pulsar::proto::Schema> {
+        self.wire().and_then(|w| w.to_proto())
+    }
+
     /// The payload bytes of `message` on this topic.
     pub(crate) fn encode_payload(&self, message: &Message) -> Result<Vec<u8>, String> {
         let record = serde_json::json!({ "data": message.envelope.data });
