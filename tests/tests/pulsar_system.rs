@@ -270,3 +270,77 @@ async fn a_broker_outage_loses_no_event_and_duplicates_none() {
     }
     drop(api);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Pulsar and PostgreSQL: scripts/services up"]
+async fn a_poison_event_is_dead_lettered_and_the_notifier_goes_on() {
+    use seedwork_pulsar::pulsar::{self, Pulsar, TokioExecutor};
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let database = postgres_schema_url().await;
+    let api_port = free_port();
+    let api = start(
+        "api",
+        "api",
+        &["--http".into(), format!("127.0.0.1:{api_port}")],
+        &database,
+    )
+    .await;
+    let notifier = start("notificaciones", "notificaciones", &[], &database).await;
+
+    let client = Pulsar::builder(pulsar_url(), TokioExecutor)
+        .build()
+        .await
+        .expect("Pulsar is reachable");
+    let dead_letters = "eventos-reserva-sub-notificacion-eventos-reservas-DLQ";
+    let mut graveyard = client
+        .consumer()
+        .with_topic(dead_letters)
+        .with_subscription(format!("inspect-{}", uuid::Uuid::new_v4().simple()))
+        .build::<Vec<u8>>()
+        .await
+        .expect("a raw consumer of the dead-letter topic");
+    let poison = format!("poison {}", uuid::Uuid::new_v4());
+    let mut producer = client
+        .producer()
+        .with_topic("eventos-reserva")
+        .build()
+        .await
+        .expect("a raw producer");
+    producer
+        .send_non_blocking(pulsar::producer::Message {
+            payload: poison.clone().into_bytes(),
+            ..Default::default()
+        })
+        .await
+        .expect("sent")
+        .await
+        .expect("receipt");
+
+    // The notifier dead-letters the poison and still handles the next event.
+    let id = new_id();
+    let status = post(
+        &reqwest::Client::new(),
+        format!("http://127.0.0.1:{api_port}/vuelos/reserva"),
+        &reserva_del_readme(&id),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    expect_each_notified_once(&[&notifier], std::slice::from_ref(&id)).await;
+
+    let found = tokio::time::timeout(DELIVERY, async {
+        while let Some(Ok(message)) = graveyard.next().await {
+            if message.payload.data == poison.as_bytes() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        found,
+        Ok(true),
+        "the poison reached {dead_letters}:\n{}",
+        notifier.lines().join("\n")
+    );
+    drop(api);
+}
