@@ -164,7 +164,7 @@ pub fn pulsar_service(action: &str) {
 pub async fn postgres_schema_url() -> String {
     let url = std::env::var("SEEDWORK_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://seedwork:seedwork@127.0.0.1:5432/seedwork".to_string());
-    let schema = format!("proc_{}", uuid::Uuid::new_v4().simple());
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let admin = seedwork_sqlx::sqlx::PgPool::connect(&url)
         .await
         .expect("PostgreSQL is up (scripts/services up postgres)");

@@ -44,6 +44,19 @@ async fn start(name: &str, services: &str, extra: &[String], database: &str) -> 
     service
 }
 
+/// The API process on a free port, and that port.
+async fn start_api(database: &str) -> (Service, u16) {
+    let port = free_port();
+    let api = start(
+        "api",
+        "api",
+        &["--http".into(), format!("127.0.0.1:{port}")],
+        database,
+    )
+    .await;
+    (api, port)
+}
+
 /// How many notification lines each id got, over several processes.
 fn notified(services: &[&Service], ids: &[String]) -> BTreeMap<String, usize> {
     ids.iter()
@@ -108,15 +121,8 @@ fn new_id() -> String {
 async fn services_run_as_processes_and_share_a_subscription() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let database = postgres_schema_url().await;
-    let api_port = free_port();
+    let (api, api_port) = start_api(&database).await;
     let ui_port = free_port();
-    let api = start(
-        "api",
-        "api",
-        &["--http".into(), format!("127.0.0.1:{api_port}")],
-        &database,
-    )
-    .await;
     let first = start("notificaciones-1", "notificaciones", &[], &database).await;
     let second = start("notificaciones-2", "notificaciones", &[], &database).await;
     let ui = start(
@@ -206,14 +212,7 @@ async fn services_run_as_processes_and_share_a_subscription() {
 async fn a_broker_outage_loses_no_event_and_duplicates_none() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let database = postgres_schema_url().await;
-    let api_port = free_port();
-    let api = start(
-        "api",
-        "api",
-        &["--http".into(), format!("127.0.0.1:{api_port}")],
-        &database,
-    )
-    .await;
+    let (api, api_port) = start_api(&database).await;
     let notifier = start("notificaciones", "notificaciones", &[], &database).await;
     let http = reqwest::Client::new();
 
@@ -277,14 +276,7 @@ async fn a_poison_event_is_dead_lettered_and_the_notifier_goes_on() {
     use seedwork_pulsar::pulsar::{self, Pulsar, TokioExecutor};
     let _serial = ONE_AT_A_TIME.lock().await;
     let database = postgres_schema_url().await;
-    let api_port = free_port();
-    let api = start(
-        "api",
-        "api",
-        &["--http".into(), format!("127.0.0.1:{api_port}")],
-        &database,
-    )
-    .await;
+    let (api, api_port) = start_api(&database).await;
     let notifier = start("notificaciones", "notificaciones", &[], &database).await;
 
     let client = Pulsar::builder(pulsar_url(), TokioExecutor)

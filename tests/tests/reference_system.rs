@@ -99,21 +99,7 @@ async fn sqlite() -> (Running, tempfile::TempDir) {
 /// A system on PostgreSQL, in a schema of its own: each test runs its own relay and embedded
 /// broker, so tests must not share an outbox.
 async fn postgres() -> (Running, ()) {
-    let url = std::env::var("SEEDWORK_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://seedwork:seedwork@127.0.0.1:5432/seedwork".to_string());
-    let schema = format!("ref_{}", uuid::Uuid::new_v4().simple());
-    let admin = seedwork_sqlx::sqlx::PgPool::connect(&url)
-        .await
-        .expect("PostgreSQL is up");
-    seedwork_sqlx::sqlx::query(seedwork_sqlx::sqlx::AssertSqlSafe(format!(
-        "CREATE SCHEMA {schema}"
-    )))
-    .execute(&admin)
-    .await
-    .expect("create schema");
-    admin.close().await;
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let scoped = seedwork_tests::processes::postgres_schema_url().await;
     (start(Database::Postgres(scoped)).await, ())
 }
 
