@@ -336,3 +336,57 @@ async fn a_poison_event_is_dead_lettered_and_the_notifier_goes_on() {
     );
     drop(api);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Pulsar, PostgreSQL and Python pulsar-client: scripts/services up; pip install -r tests/python/requirements.txt"]
+async fn a_python_services_command_is_executed_by_the_api_process() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let database = postgres_schema_url().await;
+    let (api, api_port) = start_api(&database).await;
+    let id = new_id();
+    let payload = serde_json::json!({
+        "id_usuario": "cliente-python",
+        "id_reserva": id,
+        "fecha_creacion": "2025-09-03T12:00:00Z",
+        "fecha_actualizacion": "2025-09-03T12:00:00Z",
+        "itinerarios": reserva_del_readme(&id)["itinerarios"],
+    });
+    let python = std::env::var("SEEDWORK_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/interop.py");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args(["produce-command", "--url", &pulsar_url(), "--topic"])
+            .arg("comandos-reserva")
+            .arg("--json")
+            .arg(payload.to_string())
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .expect("joined");
+    assert!(
+        output.status.success() && String::from_utf8_lossy(&output.stdout).contains("\"sent\""),
+        "the Python producer failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{api_port}/vuelos/reserva-query/{id}");
+    let deadline = tokio::time::Instant::now() + DELIVERY;
+    let reserva: Value = loop {
+        let response = http.get(&url).send().await.expect("the API answers");
+        if response.status() == StatusCode::OK {
+            break response.json().await.expect("JSON");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the Python command was not executed:\n{}",
+            api.lines().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(reserva["id_cliente"], "cliente-python");
+    assert_eq!(reserva["estado"], "Pendiente");
+}
