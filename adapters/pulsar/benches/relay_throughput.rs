@@ -150,7 +150,8 @@ async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let url = std::env::var("SEEDWORK_PULSAR_URL").unwrap_or_else(|_| "pulsar://127.0.0.1:6650".into());
+    let url =
+        std::env::var("SEEDWORK_PULSAR_URL").unwrap_or_else(|_| "pulsar://127.0.0.1:6650".into());
     let count = env_number("BENCH_MESSAGES", 5000);
     let rounds = env_number("BENCH_ROUNDS", 3);
     println!("{count} messages per run, {rounds} runs each, broker {url}");
