@@ -1,10 +1,11 @@
 //! Events per second through the outbox relay and this adapter, against a raw pulsar-rs
 //! producer loop sending the same payloads, on the same broker in the same run.
 //!
-//! Both sides publish one message at a time and wait for the broker's receipt (what the relay
-//! does, so a message counts as published only once the broker holds it). The raw loop sends
-//! payloads encoded beforehand; the relay path claims from the outbox, encodes to Avro, sends
-//! and marks as published.
+//! Both sides keep the same number of sends in flight (`BENCH_IN_FLIGHT`, default 16: the
+//! relay's default `max_in_flight`; every message has its own key, so the relay can overlap
+//! them) and count a message only once the broker's receipt is in. The raw loop sends payloads
+//! encoded beforehand; the relay path claims from the outbox, encodes to Avro, sends and marks
+//! as published.
 //!
 //! Run against a local broker (`scripts/services up pulsar`):
 //!
@@ -13,7 +14,7 @@
 //! ```
 //!
 //! `SEEDWORK_PULSAR_URL` picks another broker; `BENCH_MESSAGES` (default 5000) and
-//! `BENCH_ROUNDS` (default 3) size the run.
+//! `BENCH_ROUNDS` (default 3) size the run; `BENCH_IN_FLIGHT=1` compares one-at-a-time sends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,7 +72,13 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn raw_loop(url: &str, topic: &str, schema: &TopicSchema, messages: &[Message]) -> Duration {
+async fn raw_loop(
+    url: &str,
+    topic: &str,
+    schema: &TopicSchema,
+    messages: &[Message],
+    window: usize,
+) -> Duration {
     let client = Pulsar::builder(url, TokioExecutor)
         .build()
         .await
@@ -98,18 +105,21 @@ async fn raw_loop(url: &str, topic: &str, schema: &TopicSchema, messages: &[Mess
         .await
         .expect("receipt");
     let started = Instant::now();
+    let mut in_flight = std::collections::VecDeque::with_capacity(window);
     for message in encoded {
-        producer
-            .send_non_blocking(message)
-            .await
-            .expect("sent")
-            .await
-            .expect("receipt");
+        if in_flight.len() == window {
+            let oldest: pulsar::producer::SendFuture = in_flight.pop_front().expect("non-empty");
+            oldest.await.expect("receipt");
+        }
+        in_flight.push_back(producer.send_non_blocking(message).await.expect("sent"));
+    }
+    for receipt in in_flight {
+        receipt.await.expect("receipt");
     }
     started.elapsed()
 }
 
-async fn relay_loop(url: &str, topic: &str, messages: &[Message]) -> Duration {
+async fn relay_loop(url: &str, topic: &str, messages: &[Message], window: usize) -> Duration {
     let schema = TopicSchema::avro_record(topic, &wire_record()).expect("schema");
     let broker = PulsarBroker::builder(url)
         .schema(schema)
@@ -125,7 +135,7 @@ async fn relay_loop(url: &str, topic: &str, messages: &[Message]) -> Duration {
     let mut uow = bus.unit_of_work().await.expect("uow");
     uow.enqueue(&event(usize::MAX / 2)).expect("enqueued");
     uow.commit().await.expect("committed");
-    let relay = OutboxRelay::new(Arc::new(store.clone()), Arc::new(broker));
+    let relay = OutboxRelay::new(Arc::new(store.clone()), Arc::new(broker)).max_in_flight(window);
     relay.run_once().await.expect("warm-up round");
     let mut uow = bus.unit_of_work().await.expect("uow");
     for message in messages {
@@ -154,7 +164,8 @@ async fn main() {
         std::env::var("SEEDWORK_PULSAR_URL").unwrap_or_else(|_| "pulsar://127.0.0.1:6650".into());
     let count = env_number("BENCH_MESSAGES", 5000);
     let rounds = env_number("BENCH_ROUNDS", 3);
-    println!("{count} messages per run, {rounds} runs each, broker {url}");
+    let window = env_number("BENCH_IN_FLIGHT", 16).max(1);
+    println!("{count} messages per run, {rounds} runs each, {window} in flight, broker {url}");
     let mut raw_rates = Vec::new();
     let mut relay_rates = Vec::new();
     for round in 0..rounds {
@@ -169,8 +180,8 @@ async fn main() {
             })
             .collect();
         let raw_schema = TopicSchema::avro_record(&raw_topic, &wire_record()).expect("schema");
-        let raw = raw_loop(&url, &raw_topic, &raw_schema, &messages).await;
-        let relay = relay_loop(&url, &relay_topic, &messages).await;
+        let raw = raw_loop(&url, &raw_topic, &raw_schema, &messages, window).await;
+        let relay = relay_loop(&url, &relay_topic, &messages, window).await;
         let raw_rate = count as f64 / raw.as_secs_f64();
         let relay_rate = count as f64 / relay.as_secs_f64();
         println!(
