@@ -116,6 +116,29 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Creates `count` reservations: half synchronously (`/vuelos/reserva`, 200), half as commands
+/// travelling through `comandos-reserva` (`/vuelos/reserva-comando`, 202). Returns their ids.
+async fn create_reservations(http: &reqwest::Client, api_port: u16, count: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        let id = new_id();
+        let (path, expected) = if n % 2 == 0 {
+            ("/vuelos/reserva", StatusCode::OK)
+        } else {
+            ("/vuelos/reserva-comando", StatusCode::ACCEPTED)
+        };
+        let status = post(
+            http,
+            format!("http://127.0.0.1:{api_port}{path}"),
+            &reserva_del_readme(&id),
+        )
+        .await;
+        assert_eq!(status, expected, "{path}");
+        ids.push(id);
+    }
+    ids
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Pulsar and PostgreSQL: scripts/services up"]
 async fn services_run_as_processes_and_share_a_subscription() {
@@ -137,24 +160,7 @@ async fn services_run_as_processes_and_share_a_subscription() {
         .expect("the UI websocket connects");
 
     let http = reqwest::Client::new();
-    let mut ids = Vec::new();
-    for n in 0..10 {
-        let id = new_id();
-        // Half created synchronously, half as commands travelling through comandos-reserva.
-        let (path, expected) = if n % 2 == 0 {
-            ("/vuelos/reserva", StatusCode::OK)
-        } else {
-            ("/vuelos/reserva-comando", StatusCode::ACCEPTED)
-        };
-        let status = post(
-            &http,
-            format!("http://127.0.0.1:{api_port}{path}"),
-            &reserva_del_readme(&id),
-        )
-        .await;
-        assert_eq!(status, expected, "{path}");
-        ids.push(id);
-    }
+    let ids = create_reservations(&http, api_port, 10).await;
 
     expect_each_notified_once(&[&first, &second], &ids).await;
     for service in [&first, &second] {
@@ -228,29 +234,11 @@ async fn a_broker_outage_loses_no_event_and_duplicates_none() {
     expect_each_notified_once(&[&notifier], std::slice::from_ref(&warm_up)).await;
 
     pulsar_service("down");
-    let mut ids = Vec::new();
-    let outcome = async {
-        for n in 0..6 {
-            let id = new_id();
-            let (path, expected) = if n % 2 == 0 {
-                ("/vuelos/reserva", StatusCode::OK)
-            } else {
-                ("/vuelos/reserva-comando", StatusCode::ACCEPTED)
-            };
-            let status = post(
-                &http,
-                format!("http://127.0.0.1:{api_port}{path}"),
-                &reserva_del_readme(&id),
-            )
-            .await;
-            assert_eq!(status, expected, "{path} while the broker is down");
-            ids.push(id);
-        }
-    };
+    let outcome = create_reservations(&http, api_port, 6);
     // Bring the broker back even if the API misbehaved, so later tests have one.
     let accepted = tokio::time::timeout(Duration::from_secs(60), outcome).await;
     pulsar_service("up");
-    accepted.expect("the API answered while the broker was down");
+    let ids = accepted.expect("the API answered while the broker was down");
 
     expect_each_notified_once(&[&notifier], &ids).await;
     for id in ids.iter().skip(1).step_by(2) {
