@@ -10,12 +10,14 @@ use seedwork::messaging::{Consumer, Message, Publisher, Subscriber, Subscription
 use seedwork::{Error, Result};
 use tracing::debug;
 
-use crate::codec::{Schemas, TopicSchema, WireSchema};
+use crate::codec::{Codec, Schemas, TopicSchema, WireSchema};
 use crate::consumer::PulsarConsumer;
 
 type Producer = pulsar::Producer<TokioExecutor>;
 /// Producers by topic and schema (a dead-letter topic may be written with several schemas).
-type ProducerCache = HashMap<(String, String), Arc<tokio::sync::Mutex<Producer>>>;
+type ProducerCache = HashMap<(String, ProducerSchema), Arc<tokio::sync::Mutex<Producer>>>;
+/// The schema a producer announces, as a cache key ([`WireSchema::cache_key`]).
+type ProducerSchema = Option<(Codec, Option<u64>)>;
 
 /// Settings of a [`PulsarBroker`], set through [`PulsarBuilder`].
 #[derive(Debug, Clone)]
@@ -171,10 +173,7 @@ impl Inner {
         schema: Option<&WireSchema>,
         message: pulsar::producer::Message,
     ) -> Result<()> {
-        let cache_key = (
-            topic.to_string(),
-            schema.map(WireSchema::cache_key).unwrap_or_default(),
-        );
+        let cache_key = (topic.to_string(), schema.map(WireSchema::cache_key));
         let attempt = async {
             let producer = self.producer(topic, schema, &cache_key).await?;
             // Hold the producer only to enqueue: messages keep their order, and the next
@@ -204,7 +203,7 @@ impl Inner {
         &self,
         topic: &str,
         schema: Option<&WireSchema>,
-        cache_key: &(String, String),
+        cache_key: &(String, ProducerSchema),
     ) -> std::result::Result<Arc<tokio::sync::Mutex<Producer>>, String> {
         if let Some(producer) = self
             .producers
@@ -243,7 +242,7 @@ impl Inner {
 #[async_trait]
 impl Publisher for PulsarBroker {
     async fn publish(&self, message: &Message) -> Result<()> {
-        let declared = self.inner.schemas.for_topic(&message.topic);
+        let declared = self.inner.schemas.encoding_for(&message.topic);
         let wire = declared.to_pulsar(message)?;
         self.inner
             .send(&message.topic, declared.wire().as_ref(), wire)

@@ -7,6 +7,7 @@
 //! reader's, so a field one side added with a `null` default reads as `null` on the other.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use apache_avro::schema::{Name, ResolvedSchema, Schema};
 use apache_avro::types::Value as Avro;
@@ -18,6 +19,8 @@ pub(crate) struct AvroSchema {
     schema: Schema,
     names: HashMap<Name, Schema>,
     text: String,
+    /// A hash of `text`, computed once: schemas are compared and cached per message.
+    fingerprint: u64,
 }
 
 impl AvroSchema {
@@ -30,16 +33,24 @@ impl AvroSchema {
             .iter()
             .map(|(name, schema)| (name.clone(), (*schema).clone()))
             .collect();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut hasher);
         Ok(AvroSchema {
             schema,
             names,
             text: text.to_string(),
+            fingerprint: hasher.finish(),
         })
     }
 
     /// The schema's JSON text, as given.
     pub(crate) fn text(&self) -> &str {
         &self.text
+    }
+
+    /// A 64-bit hash of the schema's text: equal for the same text.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// The parsed schema.

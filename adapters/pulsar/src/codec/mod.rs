@@ -243,12 +243,11 @@ impl WireSchema {
         })
     }
 
-    /// A stable key for caching producers by schema.
-    pub(crate) fn cache_key(&self) -> String {
-        format!(
-            "{:?}:{}",
+    /// A cheap key for caching producers by schema.
+    pub(crate) fn cache_key(&self) -> (Codec, Option<u64>) {
+        (
             self.codec,
-            self.avro.as_deref().map(AvroSchema::text).unwrap_or("")
+            self.avro.as_deref().map(AvroSchema::fingerprint),
         )
     }
 }
@@ -280,7 +279,7 @@ pub(crate) fn decode(
                 .and_then(|w| w.avro.as_deref())
                 .or(reader)
                 .ok_or("an Avro payload without a known schema")?;
-            let reader_schema = reader.filter(|r| r.text() != writer_schema.text());
+            let reader_schema = reader.filter(|r| r.fingerprint() != writer_schema.fingerprint());
             writer_schema.decode(received.payload, reader_schema)?
         }
         Codec::Json => serde_json::from_slice::<Value>(received.payload)
@@ -320,16 +319,37 @@ pub(crate) fn wire_properties(message: &Message) -> HashMap<String, String> {
 }
 
 /// The topics' declarations, and what to use for the others.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Schemas {
     topics: HashMap<String, TopicSchema>,
     fallback: Option<TopicSchema>,
+    /// What an undeclared topic uses without a fallback.
+    schemaless: TopicSchema,
+}
+
+impl Default for Schemas {
+    fn default() -> Self {
+        Schemas {
+            topics: HashMap::new(),
+            fallback: None,
+            schemaless: TopicSchema::json(""),
+        }
+    }
 }
 
 impl Schemas {
     /// No declarations: every topic is schemaless JSON.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The codec and schema for publishing to `topic`, without copying them (the returned
+    /// declaration may be the fallback's, named after another topic).
+    pub(crate) fn encoding_for(&self, topic: &str) -> &TopicSchema {
+        self.topics
+            .get(topic)
+            .or(self.fallback.as_ref())
+            .unwrap_or(&self.schemaless)
     }
 
     /// Declares a topic's schema.
