@@ -261,17 +261,29 @@ async fn until(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// The broker as both ends of the wire.
-trait Broker: Publisher + Subscriber {}
-impl<B: Publisher + Subscriber> Broker for B {}
+/// Both ends of the wire, one broker behind them; the embedded broker too when it is that one.
+struct Wire {
+    publisher: Arc<dyn Publisher>,
+    subscriber: Arc<dyn Subscriber>,
+    embedded: Option<MemoryBroker>,
+}
 
-async fn broker(
-    choice: &BrokerChoice,
-) -> Result<(Arc<dyn Broker>, Option<MemoryBroker>), StartError> {
+impl Wire {
+    fn new<B: Publisher + Subscriber + 'static>(broker: B, embedded: Option<MemoryBroker>) -> Self {
+        let broker = Arc::new(broker);
+        Wire {
+            publisher: broker.clone(),
+            subscriber: broker,
+            embedded,
+        }
+    }
+}
+
+async fn broker(choice: &BrokerChoice) -> Result<Wire, StartError> {
     match choice {
         BrokerChoice::Embedded => {
             let broker = MemoryBroker::new();
-            Ok((Arc::new(broker.clone()), Some(broker)))
+            Ok(Wire::new(broker.clone(), Some(broker)))
         }
         #[cfg(feature = "pulsar")]
         BrokerChoice::Pulsar(url) => {
@@ -286,7 +298,7 @@ async fn broker(
                 .connect()
                 .await
                 .map_err(|e| StartError::Broker(e.to_string()))?;
-            Ok((Arc::new(broker), None))
+            Ok(Wire::new(broker, None))
         }
         #[cfg(not(feature = "pulsar"))]
         BrokerChoice::Pulsar(url) => Err(StartError::Broker(format!(
@@ -300,7 +312,8 @@ async fn broker(
 pub async fn start(config: Config) -> Result<System, StartError> {
     let services = config.services;
     let backend = backend(&config.database).await?;
-    let (broker, embedded) = broker(&config.broker).await?;
+    let wire = broker(&config.broker).await?;
+    let broker = &wire.subscriber;
     let bus = Bus::builder()
         .service_name("alpespartners")
         .store(Arc::clone(&backend.store))
@@ -359,8 +372,8 @@ pub async fn start(config: Config) -> Result<System, StartError> {
 
     if services.api || services.ui {
         // Both write the outbox (events; the page's commands). Relays share it safely.
-        let publisher: Arc<dyn Publisher> = Arc::new(SharedBroker(Arc::clone(&broker)));
-        let relay = OutboxRelay::new(backend.outbox, publisher).poll_interval(config.relay_poll);
+        let relay = OutboxRelay::new(backend.outbox, Arc::clone(&wire.publisher))
+            .poll_interval(config.relay_poll);
         tasks.push(tokio::spawn(relay.run(until(stopped.clone()))));
     }
 
@@ -421,20 +434,10 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         http_addr,
         ui_addr,
         bus,
-        embedded,
+        embedded: wire.embedded,
         stop,
         tasks,
     })
-}
-
-/// Lends the shared broker to the relay as a plain publisher.
-struct SharedBroker(Arc<dyn Broker>);
-
-#[seedwork::async_trait]
-impl Publisher for SharedBroker {
-    async fn publish(&self, message: &seedwork::messaging::Message) -> seedwork::Result<()> {
-        self.0.publish(message).await
-    }
 }
 
 impl System {
