@@ -65,17 +65,23 @@ pub(crate) fn parse(attrs: &[Attribute], attr: &str, allowed: &[&str]) -> syn::R
 /// `output = SomeType`; a string literal gets a hint instead of syn's generic message.
 fn output_type(meta: &ParseNestedMeta<'_>, attr: &str) -> syn::Result<Type> {
     let value = meta.value()?;
+    refuse_string(value, |text| {
+        format!("`output` takes a type, not a string: #[{attr}(output = {text})]")
+    })?;
+    value.parse()
+}
+
+/// Fails with `hint(the string's text)` when the next token is a string literal where a type
+/// or a name belongs (a common slip, which syn would report less helpfully).
+fn refuse_string(
+    value: syn::parse::ParseStream<'_>,
+    hint: impl FnOnce(String) -> String,
+) -> syn::Result<()> {
     if value.peek(LitStr) {
         let lit: LitStr = value.parse()?;
-        return Err(syn::Error::new(
-            lit.span(),
-            format!(
-                "`output` takes a type, not a string: #[{attr}(output = {})]",
-                lit.value()
-            ),
-        ));
+        return Err(syn::Error::new(lit.span(), hint(lit.value())));
     }
-    value.parse()
+    Ok(())
 }
 
 /// `name = "..."`, `topic = "..."`, `version = "..."`: a non-empty string literal.
@@ -97,16 +103,9 @@ fn string_value(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<LitStr> {
 /// `key = field_name`; a string literal gets a hint.
 fn field_name(meta: &ParseNestedMeta<'_>) -> syn::Result<Ident> {
     let value = meta.value()?;
-    if value.peek(LitStr) {
-        let lit: LitStr = value.parse()?;
-        return Err(syn::Error::new(
-            lit.span(),
-            format!(
-                "`key` takes a field name, not a string: key = {}",
-                lit.value()
-            ),
-        ));
-    }
+    refuse_string(value, |text| {
+        format!("`key` takes a field name, not a string: key = {text}")
+    })?;
     if !value.peek(Ident) {
         return Err(value.error("`key` takes the name of a field: key = my_field"));
     }
