@@ -11,11 +11,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use seedwork::application::{BuildError, Bus};
 use seedwork::domain::Repository;
 use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
 use seedwork::messaging::{OutboxRelay, OutboxStore, Publisher, Subscriber, SubscriptionOptions};
 use seedwork::uow::TransactionalStore;
-use seedwork::{BuildError, Bus};
 use seedwork_sqlx::{PostgresJsonRepository, PostgresStore, SqliteJsonRepository, SqliteStore};
 
 use crate::cliente::HistorialCliente;

@@ -342,7 +342,7 @@ pub(crate) fn handler(item: ItemFn, kind: Kind) -> syn::Result<TokenStream> {
     let mut function = function.clone();
     function.set_span(output_span);
     let call = quote_spanned! {output_span=>
-        ::seedwork::application::__into_result(
+        ::seedwork::__private::__into_result(
             #function(__message, #(#arguments),*).await
         )
     };
@@ -371,14 +371,14 @@ pub(crate) fn handler(item: ItemFn, kind: Kind) -> syn::Result<TokenStream> {
 
             fn __seedwork_register(
                 builder: &mut ::seedwork::application::BusBuilder,
-            ) -> ::core::result::Result<(), ::seedwork::BuildError> {
+            ) -> ::core::result::Result<(), ::seedwork::application::BuildProblem> {
                 let handler = __SeedworkHandler { #(#field_inits,)* };
                 #add
                 ::core::result::Result::Ok(())
             }
 
-            ::seedwork::inventory::submit! {
-                ::seedwork::application::Registration::new(NAME, __seedwork_register)
+            ::seedwork::__private::inventory::submit! {
+                ::seedwork::__private::Registration::new(NAME, __seedwork_register)
             }
         };
     })
@@ -454,15 +454,15 @@ pub(crate) fn mapper(item: ItemFn) -> syn::Result<TokenStream> {
 
             fn __seedwork_register(
                 builder: &mut ::seedwork::application::BusBuilder,
-            ) -> ::core::result::Result<(), ::seedwork::BuildError> {
+            ) -> ::core::result::Result<(), ::seedwork::application::BuildProblem> {
                 #event_check
                 #message_check
                 builder.add_integration_mapper::<#event, #message, _>(#function);
                 ::core::result::Result::Ok(())
             }
 
-            ::seedwork::inventory::submit! {
-                ::seedwork::application::Registration::new(
+            ::seedwork::__private::inventory::submit! {
+                ::seedwork::__private::Registration::new(
                     ::core::concat!(::core::module_path!(), "::", #function_name),
                     __seedwork_register,
                 )

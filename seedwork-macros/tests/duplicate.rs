@@ -1,7 +1,7 @@
 //! Two `#[command_handler]`s for one command fail the build, naming both.
 
+use seedwork::application::BuildProblem;
 use seedwork::prelude::*;
-use seedwork::Command;
 
 #[derive(Command)]
 struct Aprobar;
@@ -17,19 +17,19 @@ async fn aprobar_segundo(_: Aprobar) -> Result<()> {
 }
 
 #[test]
-fn duplicate_handlers_are_reported_with_both_names() {
+fn duplicate_handlers_are_reported_with_both_names_beside_the_missing_store() {
     let err = Bus::builder().registered().build().unwrap_err();
-    let seedwork::BuildError::DuplicateHandler {
+    let [BuildProblem::MissingStore, BuildProblem::DuplicateHandler {
         type_name,
         first,
         second,
         ..
-    } = err
+    }] = err.problems()
     else {
         panic!("unexpected {err:?}");
     };
     assert_eq!(type_name, "Aprobar");
-    let mut names = [first, second];
+    let mut names = [first.clone(), second.clone()];
     names.sort();
     assert_eq!(
         names,

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use seedwork::application::BuildProblem;
 use seedwork::memory::{MemoryRepository, MemoryStore};
 use seedwork::messaging::{IntegrationMessage, Message, MessageKind};
 use seedwork::prelude::*;
-use seedwork::{AggregateRoot, Command, DomainEvent, IntegrationEvent, Query};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, AggregateRoot)]
@@ -178,12 +178,12 @@ async fn r#validar(
     _: &mut UnitOfWork,
     contador: Dep<Contador>,
     ausente: Option<Dep<NoProvisto>>,
-) -> std::result::Result<u32, seedwork::DomainError> {
+) -> std::result::Result<u32, seedwork::domain::DomainError> {
     contador.count();
     assert!(ausente.is_none());
     command.value = command.value.abs();
     u32::try_from(command.value)
-        .map_err(|_| seedwork::DomainError::invalid_value("value", "too large"))
+        .map_err(|_| seedwork::domain::DomainError::invalid_value("value", "too large"))
 }
 
 fn bus(store: &MemoryStore) -> Bus {
@@ -347,11 +347,11 @@ fn a_missing_dependency_fails_the_build_naming_the_handler() {
         .registered()
         .build()
         .unwrap_err();
-    match err {
-        seedwork::BuildError::MissingDependency {
+    match err.problems() {
+        [BuildProblem::MissingDependency {
             handler,
             dependency,
-        } => {
+        }] => {
             assert_eq!(handler, "registration::registrar_en_historial");
             assert!(dependency.contains("MemoryRepository"), "{dependency}");
             assert!(dependency.contains("Historial"), "{dependency}");

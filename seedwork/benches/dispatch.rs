@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use seedwork::application::EventRouter;
 use seedwork::memory::MemoryStore;
 use seedwork::prelude::*;
+use seedwork::uow::{EventDispatch, NoDispatch};
 
 struct Increment(u64);
 impl Command for Increment {
@@ -55,12 +55,12 @@ fn dispatch(c: &mut Criterion) {
         .expect("bus");
     let handler = IncrementHandler;
     let query_handler = LookupHandler;
-    let router = Arc::new(EventRouter::default());
+    let dispatch: Arc<dyn EventDispatch> = Arc::new(NoDispatch::default());
 
     let mut group = c.benchmark_group("command");
     group.bench_function("direct: begin + handler + commit", |b| {
         b.to_async(&runtime).iter(|| async {
-            let mut uow = UnitOfWork::begin(&*store, Arc::clone(&router))
+            let mut uow = UnitOfWork::begin(&*store, Arc::clone(&dispatch))
                 .await
                 .expect("begin");
             let out = handler

@@ -3,10 +3,12 @@
 //! Handlers, repositories, stores and brokers all speak [`Error`], so a command handler can use
 //! `?` on a business rule, a repository call and a publish alike, and the HTTP edge of an
 //! application can map each variant to a status code in one place (see [`ErrorKind`]).
+//!
+//! This module is the bottom of the crate's layers: it imports nothing from the rest of the
+//! crate. [`DomainError`] lives here for that reason (it is one of [`Error`]'s variants) and is
+//! published as `seedwork::domain::DomainError`.
 
 use std::fmt;
-
-use crate::domain::DomainError;
 
 /// A boxed error from a lower layer (a database driver, a broker client, a codec).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -72,7 +74,18 @@ pub enum Error {
         /// The Rust type name (or message type name) that had no handler.
         type_name: String,
     },
-    /// A payload could not be encoded or decoded.
+    /// Input from outside the system (a received message's payload, a caller's document) does
+    /// not fit the type it must decode to: the sender's fault, not the system's.
+    #[error("invalid `{type_name}`: {source}")]
+    InvalidInput {
+        /// The type (or message type name) the input was decoded to.
+        type_name: String,
+        /// What the decoder reported.
+        #[source]
+        source: BoxError,
+    },
+    /// Data the system itself wrote cannot be read back (a stored aggregate, an outbox row), or
+    /// a value cannot be encoded: a fault of the system, never of the caller.
     #[error("could not encode or decode `{type_name}`: {source}")]
     Codec {
         /// The type (or message type name) being encoded or decoded.
@@ -125,7 +138,17 @@ impl Error {
         Error::Other(error.into())
     }
 
-    /// A codec failure for `type_name`.
+    /// Input from outside that does not decode as `type_name` (classified
+    /// [`ErrorKind::Invalid`]).
+    pub fn invalid_input(type_name: impl Into<String>, error: impl Into<BoxError>) -> Self {
+        Error::InvalidInput {
+            type_name: type_name.into(),
+            source: error.into(),
+        }
+    }
+
+    /// Stored data that does not decode as `type_name`, or a value that does not encode
+    /// (classified [`ErrorKind::Internal`]).
     pub fn codec(type_name: impl Into<String>, error: impl Into<BoxError>) -> Self {
         Error::Codec {
             type_name: type_name.into(),
@@ -147,8 +170,9 @@ impl Error {
             Error::Domain(domain) => domain.kind(),
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Conflict { .. } => ErrorKind::Conflict,
-            Error::Codec { .. } => ErrorKind::Invalid,
-            Error::NoHandler { .. }
+            Error::InvalidInput { .. } => ErrorKind::Invalid,
+            Error::Codec { .. }
+            | Error::NoHandler { .. }
             | Error::UnitOfWork(_)
             | Error::Store(_)
             | Error::Broker(_)
@@ -157,29 +181,58 @@ impl Error {
     }
 }
 
-/// Errors found while building a [`Bus`](crate::application::Bus): a misconfiguration, reported
-/// before any message is dispatched.
+/// A refusal by the domain model. The Python `ExcepcionDominio` hierarchy, as one enum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum BuildError {
-    /// Two handlers were registered for one command, query or message type.
-    #[error("two {kind} handlers for `{type_name}`: `{first}` and `{second}`")]
-    DuplicateHandler {
-        /// Command, query or message.
-        kind: HandlerKind,
-        /// The message type with two handlers.
-        type_name: String,
-        /// The handler registered first.
-        first: String,
-        /// The handler registered second.
-        second: String,
+pub enum DomainError {
+    /// A business rule is not satisfied (`ReglaNegocioExcepcion`); see
+    /// `seedwork::domain::check_rule`.
+    #[error("{message}")]
+    BusinessRule {
+        /// The rule's name, e.g. `"MinimoUnItinerario"`.
+        rule: &'static str,
+        /// The rule's explanation, meant for the end user.
+        message: String,
     },
-    /// A handler needs a dependency that the application did not provide.
-    #[error("handler `{handler}` needs `{dependency}`, which was not provided to the bus builder")]
-    MissingDependency {
-        /// The handler that declared the dependency.
-        handler: String,
-        /// The dependency's type name.
-        dependency: &'static str,
+    /// The operation is not allowed in the aggregate's current state (e.g. paying a cancelled
+    /// reservation).
+    #[error("cannot {action} {entity} in state {state}")]
+    InvalidTransition {
+        /// The entity type.
+        entity: &'static str,
+        /// The state it is in.
+        state: String,
+        /// What was attempted.
+        action: &'static str,
     },
+    /// A value is malformed (a date that does not parse, an empty code…); what a factory
+    /// (`ExcepcionFabrica`) reports when its input cannot build the object.
+    #[error("invalid {field}: {reason}")]
+    InvalidValue {
+        /// The field or value object.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl DomainError {
+    /// Classifies the refusal: transitions are conflicts with current state, the rest is
+    /// invalid input.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DomainError::InvalidTransition { .. } => ErrorKind::Conflict,
+            DomainError::BusinessRule { .. } | DomainError::InvalidValue { .. } => {
+                ErrorKind::Invalid
+            }
+        }
+    }
+
+    /// A malformed value.
+    pub fn invalid_value(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        DomainError::InvalidValue {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! # seedwork
 //!
 //! Building blocks for CQRS and domain-driven design: commands and queries routed by a
-//! [`Bus`], aggregates that record domain events, a [`UnitOfWork`](uow::UnitOfWork) that
+//! [`Bus`](application::Bus), aggregates that record domain events, a [`UnitOfWork`](uow::UnitOfWork) that
 //! dispatches those events in-process and writes integration messages to a transactional
 //! outbox in the same transaction, and the messaging ports (publisher, consumer, inbox, relay)
 //! that carry them between services.
@@ -10,16 +10,23 @@
 //! `docs/from-python.md` glossary maps every Python name to its counterpart here.
 //!
 //! ## The layers
-//! - [`domain`]: [`Entity`](domain::Entity), [`AggregateRoot`], [`ValueObject`](domain::ValueObject),
-//!   [`DomainEvent`], [`BusinessRule`](domain::BusinessRule) with [`check_rule`](domain::check_rule),
-//!   [`DomainError`], [`Repository`](domain::Repository), factories and mappers.
-//! - [`application`]: [`Command`], [`Query`], their handlers, domain-event and message handlers,
-//!   and the [`Bus`] with its [`BusBuilder`].
-//! - [`uow`]: the unit of work and the [`TransactionalStore`](uow::TransactionalStore) port a
-//!   backend implements.
+//! Each layer imports only the layers listed before it (`docs/architecture.md`):
+//! - [`Error`] and [`Result`]: the one error type, at the bottom.
+//! - [`domain`]: [`Entity`](domain::Entity), [`AggregateRoot`](domain::AggregateRoot),
+//!   [`ValueObject`](domain::ValueObject), [`DomainEvent`](domain::DomainEvent),
+//!   [`BusinessRule`](domain::BusinessRule) with [`check_rule`](domain::check_rule),
+//!   [`DomainError`](domain::DomainError), and the [`Repository`](domain::Repository) port, which
+//!   sees the business transaction as a [`ChangeTracker`](domain::ChangeTracker).
 //! - [`messaging`]: the [`Envelope`](messaging::Envelope), [`Message`](messaging::Message),
 //!   integration events and commands, [`Publisher`](messaging::Publisher) /
-//!   [`Consumer`](messaging::Consumer), the outbox port and the [`OutboxRelay`](messaging::OutboxRelay).
+//!   [`Consumer`](messaging::Consumer), the outbox port and the
+//!   [`OutboxRelay`](messaging::OutboxRelay).
+//! - [`uow`]: the unit of work, the [`TransactionalStore`](uow::TransactionalStore) port a
+//!   backend implements and the [`EventDispatch`](uow::EventDispatch) port the application
+//!   layer implements.
+//! - [`application`]: [`Command`](application::Command), [`Query`](application::Query), their
+//!   handlers, domain-event and message handlers, and the [`Bus`](application::Bus) with its
+//!   [`BusBuilder`](application::BusBuilder).
 //! - [`memory`] (feature `memory`, default): the embedded broker and store.
 //! - `testing` (feature `testing`): fixtures and the contract suites adapters run.
 //!
@@ -124,22 +131,22 @@
 //! - `macros` (default): the derive and registration macros from `seedwork-macros`.
 //! - `testing`: `seedwork::testing`, fixtures and contract suites.
 #![deny(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod application;
-pub mod domain;
 mod error;
-#[cfg(feature = "memory")]
-pub mod memory;
+
+pub mod domain;
 pub mod messaging;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod uow;
 
-pub use application::{Bus, BusBuilder, Command, Dep, Query};
-pub use domain::{AggregateRoot, DomainError, DomainEvent};
-pub use error::{BoxError, BuildError, Error, ErrorKind, HandlerKind, Result};
-pub use messaging::{IntegrationCommand, IntegrationEvent};
+pub mod application;
+
+#[cfg(feature = "memory")]
+pub mod memory;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{BoxError, Error, ErrorKind, HandlerKind, Result};
 
 #[cfg(feature = "macros")]
 pub use seedwork_macros::{
@@ -152,20 +159,32 @@ extern crate self as seedwork;
 
 /// Re-exported for handler implementations: `#[seedwork::async_trait]`.
 pub use async_trait::async_trait;
-/// Re-exported for the registration macros.
-#[doc(hidden)]
-pub use inventory;
 
-/// The names a module of an application usually needs.
+/// What the macros' generated code refers to; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::application::registry::{__into_result, Registration};
+    pub use inventory;
+}
+
+/// The names a module of an application usually needs: the traits, the derives of the same
+/// names (feature `macros`), the bus, the unit of work and the error type.
 pub mod prelude {
     pub use crate::application::{
         Bus, Command, CommandHandler, Dep, DomainEventHandler, MessageHandler, Query, QueryHandler,
     };
     pub use crate::domain::{
         check_rule, AggregateRoot, AggregateState, BusinessRule, DomainError, DomainEvent, Entity,
-        EventMetadata, Repository, ValueObject,
+        EventMetadata, Page, PageRequest, Repository, ValueObject,
     };
     pub use crate::error::{Error, Result};
-    pub use crate::messaging::{Envelope, IntegrationMessage};
+    pub use crate::messaging::{
+        Envelope, IntegrationCommand, IntegrationEvent, IntegrationMessage,
+    };
     pub use crate::uow::UnitOfWork;
+    #[cfg(feature = "macros")]
+    pub use seedwork_macros::{
+        command_handler, domain_event_handler, integration_mapper, message_handler, query_handler,
+        AggregateRoot, Command, DomainEvent, IntegrationCommand, IntegrationEvent, Query,
+    };
 }

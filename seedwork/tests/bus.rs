@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
+use seedwork::application::BuildProblem;
 use seedwork::application::MessageOutcome;
 use seedwork::memory::{MemoryRepository, MemoryStore};
 use seedwork::messaging::{Message, CORRELATION_ID};
 use seedwork::prelude::*;
 use seedwork::testing::contract::store::{Account, AccountChanged, AccountOpened};
-use seedwork::{BuildError, HandlerKind};
+use seedwork::HandlerKind;
 
 struct Open(String);
 impl Command for Open {
@@ -100,7 +101,10 @@ async fn a_failing_handler_rolls_back_its_writes_and_messages() {
 
 #[tokio::test]
 async fn unknown_command_and_query_are_typed_errors_naming_the_type() {
-    let bus = Bus::builder().build().unwrap();
+    let bus = Bus::builder()
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .unwrap();
     let err = bus.dispatch(Open("a".into())).await.unwrap_err();
     assert!(
         matches!(&err, Error::NoHandler { kind: HandlerKind::Command, type_name } if type_name == "Open"),
@@ -121,6 +125,7 @@ async fn unknown_command_and_query_are_typed_errors_naming_the_type() {
 fn two_handlers_for_one_command_fail_the_build_naming_both() {
     let store = MemoryStore::new();
     let err = Bus::builder()
+        .store(Arc::new(store.clone()))
         .command(OpenHandler {
             accounts: MemoryRepository::new(store),
             fail_after_write: false,
@@ -128,20 +133,61 @@ fn two_handlers_for_one_command_fail_the_build_naming_both() {
         .command(AnotherOpenHandler)
         .build()
         .unwrap_err();
-    match err {
-        BuildError::DuplicateHandler {
+    match err.problems() {
+        [BuildProblem::DuplicateHandler {
             kind,
             type_name,
             first,
             second,
-        } => {
-            assert_eq!(kind, HandlerKind::Command);
+        }] => {
+            assert_eq!(*kind, HandlerKind::Command);
             assert_eq!(type_name, "Open");
             assert!(first.ends_with("OpenHandler"), "{first}");
             assert!(second.ends_with("AnotherOpenHandler"), "{second}");
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+#[test]
+fn a_bus_without_a_store_is_a_build_error_naming_the_store() {
+    let err = Bus::builder().build().unwrap_err();
+    assert_eq!(err.problems(), &[BuildProblem::MissingStore]);
+    assert!(err.to_string().contains("BusBuilder::store"), "{err}");
+}
+
+#[test]
+fn every_build_problem_is_reported_at_once() {
+    let store = MemoryStore::new();
+    let err = Bus::builder()
+        .command(OpenHandler {
+            accounts: MemoryRepository::new(store.clone()),
+            fail_after_write: false,
+        })
+        .command(AnotherOpenHandler)
+        .on_message(CountOpened(MemoryRepository::new(store.clone())))
+        .on_message(CountOpened(MemoryRepository::new(store)))
+        .build()
+        .unwrap_err();
+    let problems = err.problems();
+    assert_eq!(problems.len(), 3, "{err}");
+    assert_eq!(problems[0], BuildProblem::MissingStore);
+    assert!(matches!(
+        &problems[1],
+        BuildProblem::DuplicateHandler { kind: HandlerKind::Command, type_name, .. } if type_name == "Open"
+    ));
+    assert!(matches!(
+        &problems[2],
+        BuildProblem::DuplicateHandler {
+            kind: HandlerKind::Message,
+            ..
+        }
+    ));
+    let text = err.to_string();
+    assert!(
+        text.contains("3 problems") && text.contains("\n  3. "),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -203,7 +249,12 @@ async fn messages_are_handled_once_thanks_to_the_inbox() {
         MessageOutcome::Duplicate
     );
     assert_eq!(
-        accounts.list().await.unwrap().len(),
+        accounts
+            .list(&PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
         1,
         "the effect happened once"
     );
@@ -234,8 +285,10 @@ async fn a_failed_message_leaves_no_inbox_entry_so_a_retry_runs_again() {
 
 #[tokio::test]
 async fn unknown_and_undecodable_messages_are_errors_not_panics() {
+    let store = MemoryStore::new();
     let bus = Bus::builder()
-        .on_message(CountOpened(MemoryRepository::new(MemoryStore::new())))
+        .store(Arc::new(store.clone()))
+        .on_message(CountOpened(MemoryRepository::new(store)))
         .build()
         .unwrap();
     let mut message = Message::encode(
@@ -250,7 +303,7 @@ async fn unknown_and_undecodable_messages_are_errors_not_panics() {
     message.envelope.data = serde_json::json!({"garbage": true});
     assert!(matches!(
         bus.handle_message("sub", &message).await,
-        Err(Error::Codec { .. })
+        Err(Error::InvalidInput { .. })
     ));
     message.envelope.message_type = "Unknown".into();
     assert!(matches!(
@@ -280,7 +333,11 @@ impl DomainEventHandler<AccountOpened> for Loop {
 
 #[tokio::test]
 async fn handlers_raising_events_forever_fail_the_commit_instead_of_hanging() {
-    let bus = Bus::builder().on_event(Loop).build().unwrap();
+    let bus = Bus::builder()
+        .store(Arc::new(MemoryStore::new()))
+        .on_event(Loop)
+        .build()
+        .unwrap();
     let mut uow = bus.unit_of_work().await.unwrap();
     uow.record_event(
         "loop",
@@ -296,7 +353,10 @@ async fn handlers_raising_events_forever_fail_the_commit_instead_of_hanging() {
 
 #[tokio::test]
 async fn an_unknown_savepoint_is_an_error() {
-    let bus = Bus::builder().build().unwrap();
+    let bus = Bus::builder()
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .unwrap();
     let mut uow = bus.unit_of_work().await.unwrap();
     let first = uow.savepoint().await.unwrap();
     let second = uow.savepoint().await.unwrap();

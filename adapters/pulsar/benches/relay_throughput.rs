@@ -20,11 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pulsar::{Pulsar, TokioExecutor};
+use seedwork::application::Bus;
 use seedwork::memory::MemoryStore;
 use seedwork::messaging::{
     IntegrationEvent, IntegrationMessage, Message, MessageKind, OutboxRelay, OutboxStore,
 };
-use seedwork::Bus;
 use seedwork_pulsar::{AvroType, PulsarBroker, Record, TopicSchema};
 use serde::{Deserialize, Serialize};
 

@@ -44,8 +44,8 @@ impl From<Error> for ApiError {
     }
 }
 
-impl From<seedwork::DomainError> for ApiError {
-    fn from(error: seedwork::DomainError) -> Self {
+impl From<seedwork::domain::DomainError> for ApiError {
+    fn from(error: seedwork::domain::DomainError) -> Self {
         ApiError::from(Error::Domain(error))
     }
 }

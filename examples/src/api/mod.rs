@@ -16,7 +16,7 @@ use serde_json::json;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use seedwork::Bus;
+use seedwork::application::Bus;
 
 use crate::cliente::ObtenerReservasCliente;
 use crate::vuelos::aplicacion::dto::{crear_reserva as validar, ReservaDto, ReservaEntradaDto};

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use seedwork::domain::{AggregateState, Repository};
 use seedwork::prelude::*;
-use seedwork::Query;
 
 use crate::vuelos::dominio::ReservaCreada;
 

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
+use seedwork::application::Bus;
 use seedwork::messaging::Consumer;
-use seedwork::Bus;
 
 use crate::api::errores::ApiError;
 use crate::vuelos::aplicacion::dto::{

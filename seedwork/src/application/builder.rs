@@ -6,12 +6,13 @@ use super::bus::{Bus, BusParts, ErasedMessageHandler, TypedMessageHandler};
 use super::registry::registrations;
 use super::router::{erase_mapper, ErasedDomainHandler, ErasedMapper, TypedDomainHandler};
 use super::type_map::TypeMap;
+use super::{BuildError, BuildProblem};
 use super::{
     Command, CommandHandler, DomainEventHandler, EventRouter, FromResources, MessageHandler, Query,
     QueryHandler, Resources,
 };
 use crate::domain::DomainEvent;
-use crate::error::{BuildError, HandlerKind};
+use crate::error::HandlerKind;
 use crate::messaging::IntegrationMessage;
 use crate::uow::TransactionalStore;
 
@@ -32,8 +33,10 @@ struct MessageEntry {
 /// Builds a [`Bus`]: the application's dependencies, its store, and its handlers, added
 /// explicitly or collected from the attribute macros with [`registered`](Self::registered).
 ///
-/// Problems (two handlers for one command, a dependency nobody provided) are collected and
-/// reported by [`build`](Self::build), naming the handlers involved.
+/// A store is required: the bus never picks one for the application, so a forgotten
+/// [`store`](Self::store) is a build error rather than a silently non-durable bus. Problems (no
+/// store, two handlers for one command, a dependency nobody provided) are collected and all
+/// reported together by [`build`](Self::build), naming the handlers involved.
 pub struct BusBuilder {
     resources: Resources,
     store: Option<Arc<dyn TransactionalStore>>,
@@ -44,7 +47,7 @@ pub struct BusBuilder {
     messages: Vec<MessageEntry>,
     domain_handlers: Vec<(TypeId, Arc<dyn ErasedDomainHandler>)>,
     mappers: Vec<(TypeId, ErasedMapper)>,
-    errors: Vec<BuildError>,
+    problems: Vec<BuildProblem>,
 }
 
 impl Default for BusBuilder {
@@ -66,7 +69,7 @@ impl BusBuilder {
             messages: Vec::new(),
             domain_handlers: Vec::new(),
             mappers: Vec::new(),
-            errors: Vec::new(),
+            problems: Vec::new(),
         }
     }
 
@@ -76,8 +79,8 @@ impl BusBuilder {
         self
     }
 
-    /// The store units of work run on. Without one, the bus uses a fresh
-    /// [`MemoryStore`](crate::memory::MemoryStore) (feature `memory`).
+    /// The store units of work run on (required). A durable store comes from an adapter such as
+    /// `seedwork-sqlx`; tests and an explicit in-memory mode pass `seedwork::memory::MemoryStore`.
     pub fn store(mut self, store: Arc<dyn TransactionalStore>) -> Self {
         self.store = Some(store);
         self
@@ -142,16 +145,19 @@ impl BusBuilder {
         self
     }
 
+    #[doc(hidden)]
     /// Extracts a dependency for `handler` (used by the registration macros).
-    pub fn extract<T: FromResources>(&self, handler: &str) -> Result<T, BuildError> {
+    pub fn extract<T: FromResources>(&self, handler: &str) -> Result<T, BuildProblem> {
         T::from_resources(&self.resources, handler)
     }
 
+    #[doc(hidden)]
     /// The dependencies provided so far.
     pub fn resources(&self) -> &Resources {
         &self.resources
     }
 
+    #[doc(hidden)]
     /// Adds a command handler under `name` (the form the macros use).
     pub fn add_command_handler<C: Command>(
         &mut self,
@@ -166,6 +172,7 @@ impl BusBuilder {
         });
     }
 
+    #[doc(hidden)]
     /// Adds a query handler under `name`.
     pub fn add_query_handler<Q: Query>(
         &mut self,
@@ -180,6 +187,7 @@ impl BusBuilder {
         });
     }
 
+    #[doc(hidden)]
     /// Adds a domain-event handler.
     pub fn add_domain_event_handler<E: DomainEvent>(
         &mut self,
@@ -191,6 +199,7 @@ impl BusBuilder {
         ));
     }
 
+    #[doc(hidden)]
     /// Adds an integration-message handler under `name`.
     pub fn add_message_handler<M: IntegrationMessage>(
         &mut self,
@@ -204,6 +213,7 @@ impl BusBuilder {
         });
     }
 
+    #[doc(hidden)]
     /// Adds a domain-event → integration-message mapper.
     pub fn add_integration_mapper<E, M, F>(&mut self, mapper: F)
     where
@@ -215,35 +225,42 @@ impl BusBuilder {
             .push((TypeId::of::<E>(), erase_mapper::<E, M, F>(mapper)));
     }
 
-    /// Checks the configuration and builds the bus.
+    /// Checks the configuration and builds the bus, or reports every problem found.
     pub fn build(mut self) -> Result<Bus, BuildError> {
         if self.include_registered {
             for registration in registrations() {
-                if let Err(error) = (registration.register)(&mut self) {
-                    self.errors.push(error);
+                if let Err(problem) = (registration.register)(&mut self) {
+                    self.problems.push(problem);
                 }
             }
         }
-        if let Some(error) = self.errors.into_iter().next() {
-            return Err(error);
+        let mut problems = self.problems;
+        if self.store.is_none() {
+            problems.insert(0, BuildProblem::MissingStore);
         }
-        let commands = index_unique(self.commands, HandlerKind::Command)?;
-        let queries = index_unique(self.queries, HandlerKind::Query)?;
+        let commands = index_unique(self.commands, HandlerKind::Command, &mut problems);
+        let queries = index_unique(self.queries, HandlerKind::Query, &mut problems);
         let mut messages: HashMap<String, (String, Arc<dyn ErasedMessageHandler>)> = HashMap::new();
         for entry in self.messages {
             if let Some((first, _)) = messages.get(entry.message_type) {
-                return Err(BuildError::DuplicateHandler {
+                problems.push(BuildProblem::DuplicateHandler {
                     kind: HandlerKind::Message,
                     type_name: entry.message_type.to_string(),
                     first: first.clone(),
                     second: entry.handler_name,
                 });
+                continue;
             }
             messages.insert(
                 entry.message_type.to_string(),
                 (entry.handler_name, entry.handler),
             );
         }
+        // A missing store is among the problems, so an empty list means there is a store.
+        let store = match self.store {
+            Some(store) if problems.is_empty() => store,
+            _ => return Err(BuildError::new(problems)),
+        };
         let mut handlers: TypeMap<Vec<Arc<dyn ErasedDomainHandler>>> = TypeMap::default();
         for (key, handler) in self.domain_handlers {
             handlers.entry(key).or_default().push(handler);
@@ -252,10 +269,6 @@ impl BusBuilder {
         for (key, mapper) in self.mappers {
             mappers.entry(key).or_default().push(mapper);
         }
-        let store = match self.store {
-            Some(store) => store,
-            None => default_store()?,
-        };
         Ok(Bus::from_parts(BusParts {
             commands,
             queries,
@@ -274,36 +287,27 @@ fn handler_type_name<H>(_: &H) -> String {
     std::any::type_name::<H>().to_string()
 }
 
+/// Indexes handlers by message type; a second handler for a type is a problem, and the first
+/// one stays.
 fn index_unique(
     entries: Vec<Entry>,
     kind: HandlerKind,
-) -> Result<TypeMap<Box<dyn Any + Send + Sync>>, BuildError> {
+    problems: &mut Vec<BuildProblem>,
+) -> TypeMap<Box<dyn Any + Send + Sync>> {
     let mut names: HashMap<TypeId, String> = HashMap::new();
     let mut index = TypeMap::default();
     for entry in entries {
         if let Some(first) = names.get(&entry.key) {
-            return Err(BuildError::DuplicateHandler {
+            problems.push(BuildProblem::DuplicateHandler {
                 kind,
                 type_name: entry.type_name,
                 first: first.clone(),
                 second: entry.handler_name,
             });
+            continue;
         }
         names.insert(entry.key, entry.handler_name);
         index.insert(entry.key, entry.handler);
     }
-    Ok(index)
-}
-
-#[cfg(feature = "memory")]
-fn default_store() -> Result<Arc<dyn TransactionalStore>, BuildError> {
-    Ok(Arc::new(crate::memory::MemoryStore::new()))
-}
-
-#[cfg(not(feature = "memory"))]
-fn default_store() -> Result<Arc<dyn TransactionalStore>, BuildError> {
-    Err(BuildError::MissingDependency {
-        handler: "Bus".to_string(),
-        dependency: "a store (BusBuilder::store)",
-    })
+    index
 }

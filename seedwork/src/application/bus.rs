@@ -14,7 +14,7 @@ use super::{
 };
 use crate::error::{Error, HandlerKind, Result};
 use crate::messaging::{IntegrationMessage, Message};
-use crate::uow::{TransactionalStore, UnitOfWork};
+use crate::uow::{EventDispatch, TransactionalStore, UnitOfWork};
 
 /// An integration-message handler with its message type erased: decodes, then handles.
 pub(crate) trait ErasedMessageHandler: Send + Sync {
@@ -183,7 +183,7 @@ impl Bus {
     /// Opens a unit of work on the bus's store, routed through the bus's domain-event handlers
     /// and mappers: for work outside a command handler (a synchronous service, a test).
     pub async fn unit_of_work(&self) -> Result<UnitOfWork> {
-        UnitOfWork::begin(&*self.inner.store, Arc::clone(&self.inner.router)).await
+        UnitOfWork::begin(&*self.inner.store, self.inner.router.clone()).await
     }
 
     /// The store units of work run on.

@@ -6,6 +6,7 @@
 //! the [`BusBuilder`]. Either way, their dependencies come from the typed [`Resources`] the
 //! application provides when it builds the bus.
 
+mod build_error;
 mod builder;
 mod bus;
 mod command;
@@ -13,11 +14,12 @@ mod consume;
 mod event_handler;
 mod message_handler;
 mod query;
-mod registry;
+pub(crate) mod registry;
 mod resources;
 mod router;
 mod type_map;
 
+pub use build_error::{BuildError, BuildProblem};
 pub use builder::BusBuilder;
 pub use bus::Bus;
 pub use command::{Command, CommandHandler};
@@ -25,9 +27,9 @@ pub use consume::MessageOutcome;
 pub use event_handler::DomainEventHandler;
 pub use message_handler::MessageHandler;
 pub use query::{Query, QueryHandler};
-pub use registry::{__into_result, Registration};
 pub use resources::{Dep, FromResources, Resources};
-pub use router::EventRouter;
+pub(crate) use router::EventRouter;
 
 /// A boxed, sendable future: what the erased handlers return.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -1,5 +1,4 @@
-use super::BusBuilder;
-use crate::error::BuildError;
+use super::{BuildProblem, BusBuilder};
 
 /// A handler registration submitted to [`inventory`] by the attribute macros.
 ///
@@ -10,14 +9,14 @@ pub struct Registration {
     /// The handler's path, e.g. `alpespartners::vuelos::crear_reserva`.
     pub name: &'static str,
     /// Adds the handler to a builder.
-    pub register: fn(&mut BusBuilder) -> Result<(), BuildError>,
+    pub register: fn(&mut BusBuilder) -> Result<(), BuildProblem>,
 }
 
 impl Registration {
     /// A registration (const, for `inventory::submit!`).
     pub const fn new(
         name: &'static str,
-        register: fn(&mut BusBuilder) -> Result<(), BuildError>,
+        register: fn(&mut BusBuilder) -> Result<(), BuildProblem>,
     ) -> Self {
         Registration { name, register }
     }

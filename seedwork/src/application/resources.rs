@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::error::BuildError;
+use super::BuildProblem;
 
 /// The typed dependencies an application provides to its handlers: one value per type
 /// (repositories, configuration, clients), looked up by type, never by name.
@@ -53,7 +53,7 @@ impl Resources {
 /// A dependency of a handler, taken from the [`Resources`] when the bus is built: the extractor
 /// pattern (as axum's `State`). A handler that asks for a `Dep<T>` nobody provided makes
 /// [`BusBuilder::build`](super::BusBuilder::build) fail with
-/// [`BuildError::MissingDependency`], naming both.
+/// [`BuildProblem::MissingDependency`], naming both.
 pub struct Dep<T: ?Sized>(pub Arc<T>);
 
 impl<T: ?Sized> Clone for Dep<T> {
@@ -78,15 +78,15 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Dep<T> {
 /// Something a handler can receive from the [`Resources`].
 pub trait FromResources: Sized + Clone + Send + Sync + 'static {
     /// Extracts it; `handler` names the asking handler in the error.
-    fn from_resources(resources: &Resources, handler: &str) -> Result<Self, BuildError>;
+    fn from_resources(resources: &Resources, handler: &str) -> Result<Self, BuildProblem>;
 }
 
 impl<T: ?Sized + Send + Sync + 'static> FromResources for Dep<T> {
-    fn from_resources(resources: &Resources, handler: &str) -> Result<Self, BuildError> {
+    fn from_resources(resources: &Resources, handler: &str) -> Result<Self, BuildProblem> {
         resources
             .get::<T>()
             .map(Dep)
-            .ok_or_else(|| BuildError::MissingDependency {
+            .ok_or_else(|| BuildProblem::MissingDependency {
                 handler: handler.to_string(),
                 dependency: std::any::type_name::<T>(),
             })
@@ -94,7 +94,7 @@ impl<T: ?Sized + Send + Sync + 'static> FromResources for Dep<T> {
 }
 
 impl<T: ?Sized + Send + Sync + 'static> FromResources for Option<Dep<T>> {
-    fn from_resources(resources: &Resources, _handler: &str) -> Result<Self, BuildError> {
+    fn from_resources(resources: &Resources, _handler: &str) -> Result<Self, BuildProblem> {
         Ok(resources.get::<T>().map(Dep))
     }
 }
@@ -128,7 +128,7 @@ mod tests {
         let err = Dep::<u64>::from_resources(&Resources::new(), "my_handler").unwrap_err();
         assert_eq!(
             err,
-            BuildError::MissingDependency {
+            BuildProblem::MissingDependency {
                 handler: "my_handler".into(),
                 dependency: "u64"
             }

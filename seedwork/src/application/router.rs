@@ -6,8 +6,8 @@ use super::type_map::TypeMap;
 use super::{BoxFuture, DomainEventHandler};
 use crate::domain::DomainEvent;
 use crate::error::Result;
-use crate::messaging::{IntegrationMessage, Message, CORRELATION_ID};
-use crate::uow::{PendingEvent, UnitOfWork};
+use crate::messaging::{IntegrationMessage, Message};
+use crate::uow::{EventDispatch, PendingEvent, UnitOfWork};
 
 /// A domain-event handler with its event type erased, as the router stores it.
 pub(crate) trait ErasedDomainHandler: Send + Sync {
@@ -65,10 +65,9 @@ where
 }
 
 /// Who reacts to each domain event type at commit: the domain-event handlers, and the mappers
-/// that turn it into integration messages for the outbox. Built by the [`Bus`](super::Bus);
-/// [`EventRouter::default`] routes nothing (a unit of work that only commits).
-#[derive(Default)]
-pub struct EventRouter {
+/// that turn it into integration messages for the outbox. Built by the
+/// [`BusBuilder`](super::BusBuilder), handed to each unit of work as its [`EventDispatch`].
+pub(crate) struct EventRouter {
     service_name: String,
     handlers: TypeMap<Vec<Arc<dyn ErasedDomainHandler>>>,
     mappers: TypeMap<Vec<ErasedMapper>>,
@@ -97,29 +96,28 @@ impl EventRouter {
         }
     }
 
-    /// The service name written into the envelopes of mapped messages.
-    pub fn service_name(&self) -> &str {
-        &self.service_name
-    }
-
-    pub(crate) fn domain_handlers(
-        &self,
-        event: &dyn DomainEvent,
-    ) -> &[Arc<dyn ErasedDomainHandler>] {
+    fn domain_handlers(&self, event: &dyn DomainEvent) -> &[Arc<dyn ErasedDomainHandler>] {
         self.handlers
             .get(&event.as_any().type_id())
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
+}
 
-    /// Appends the messages `pending` maps to. A message without its own key is keyed by the
-    /// aggregate id, so a relay keeps each aggregate's messages in order.
-    pub(crate) fn map_to_messages(
-        &self,
-        pending: &PendingEvent,
-        correlation_id: Option<&str>,
-        out: &mut Vec<Message>,
-    ) -> Result<()> {
+#[async_trait::async_trait]
+impl EventDispatch for EventRouter {
+    fn service_name(&self) -> &str {
+        &self.service_name
+    }
+
+    async fn handle(&self, pending: &PendingEvent, uow: &mut UnitOfWork) -> Result<()> {
+        for handler in self.domain_handlers(&*pending.event) {
+            handler.handle(&*pending.event, uow).await?;
+        }
+        Ok(())
+    }
+
+    fn map_to_messages(&self, pending: &PendingEvent, out: &mut Vec<Message>) -> Result<()> {
         let Some(mappers) = self.mappers.get(&pending.event.as_any().type_id()) else {
             return Ok(());
         };
@@ -128,11 +126,6 @@ impl EventRouter {
                 let mut message = message?;
                 if message.key.is_none() {
                     message.key = Some(pending.aggregate_id.clone());
-                }
-                if let Some(correlation_id) = correlation_id {
-                    message
-                        .properties
-                        .insert(CORRELATION_ID.to_string(), correlation_id.to_string());
                 }
                 out.push(message);
             }

@@ -1,22 +1,21 @@
 //! The domain layer: entities, aggregates, value objects, domain events, business rules and the
-//! ports (repositories, factories, mappers) through which the application reaches them.
+//! repository port through which the application reaches them.
 //!
-//! Nothing here knows about databases or brokers.
+//! Nothing here knows about databases, brokers, the unit of work or the bus: a repository sees
+//! the business transaction only as a [`ChangeTracker`]. The layer imports nothing of the crate
+//! but its error type.
 
 mod aggregate;
 mod entity;
-mod error;
 mod event;
-mod factory;
 mod repository;
 mod rule;
 mod value_object;
 
+pub use crate::error::DomainError;
 pub use aggregate::{AggregateRoot, AggregateState};
-pub use entity::{Entity, Identity};
-pub use error::DomainError;
+pub use entity::Entity;
 pub use event::{DomainEvent, EventMetadata};
-pub use factory::{Factory, Mapper};
-pub use repository::Repository;
+pub use repository::{ChangeTracker, Page, PageRequest, Repository};
 pub use rule::{check_rule, check_rules, BusinessRule};
 pub use value_object::ValueObject;

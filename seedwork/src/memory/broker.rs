@@ -25,7 +25,7 @@ pub const DEAD_LETTER_SUBSCRIPTION: &str = "dlq_subscription";
 /// An in-process message broker with Pulsar's subscription model.
 ///
 /// It implements [`Publisher`] and [`Subscriber`], so an application and its tests run with no
-/// external service; it passes the same [contract suite](crate::testing::contract::broker) as a
+/// external service; it passes the same contract suite (`seedwork::testing::contract::broker`) as a
 /// real broker adapter. Clones share the same broker.
 ///
 /// # Topics and subscriptions

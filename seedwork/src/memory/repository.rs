@@ -5,9 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{MemoryStore, MemoryTransaction};
-use crate::domain::{AggregateRoot, Repository};
+use crate::domain::{AggregateRoot, ChangeTracker, Page, PageRequest, Repository};
 use crate::error::{Error, Result};
-use crate::uow::UnitOfWork;
 
 /// A [`Repository`] for any cloneable aggregate, on a [`MemoryStore`].
 ///
@@ -73,12 +72,17 @@ impl<A: AggregateRoot + Clone> MemoryRepository<A> {
     }
 
     /// Loads an aggregate as the unit of work sees it (its own uncommitted writes included).
-    pub async fn get_in(&self, uow: &mut UnitOfWork, id: &A::Id) -> Result<Option<A>> {
+    pub async fn get_in(&self, uow: &mut dyn ChangeTracker, id: &A::Id) -> Result<Option<A>> {
         let tx = uow.transaction::<MemoryTransaction>()?;
         Ok(tx.row(A::TYPE, &id.to_string()).and_then(materialise::<A>))
     }
 
-    async fn write(&self, uow: &mut UnitOfWork, aggregate: &mut A, expected: u64) -> Result<()> {
+    async fn write(
+        &self,
+        uow: &mut dyn ChangeTracker,
+        aggregate: &mut A,
+        expected: u64,
+    ) -> Result<()> {
         let id = aggregate.id().to_string();
         let new_version = expected + 1;
         let mut stored = aggregate.clone();
@@ -117,20 +121,23 @@ impl<A: AggregateRoot + Clone> Repository<A> for MemoryRepository<A> {
             .and_then(materialise::<A>))
     }
 
-    async fn get_for_update(&self, uow: &mut UnitOfWork, id: &A::Id) -> Result<Option<A>> {
+    async fn get_for_update(&self, uow: &mut dyn ChangeTracker, id: &A::Id) -> Result<Option<A>> {
         self.get_in(uow, id).await
     }
 
-    async fn list(&self) -> Result<Vec<A>> {
-        Ok(self
+    async fn list(&self, page: &PageRequest) -> Result<Page<A>> {
+        let items = self
             .store
-            .rows(A::TYPE)
+            .rows_after(A::TYPE, page.cursor(), page.limit() + 1)
             .into_iter()
             .filter_map(materialise::<A>)
-            .collect())
+            .collect();
+        Ok(Page::from_overfetch(items, page, |a: &A| {
+            a.id().to_string()
+        }))
     }
 
-    async fn add(&self, uow: &mut UnitOfWork, aggregate: &mut A) -> Result<()> {
+    async fn add(&self, uow: &mut dyn ChangeTracker, aggregate: &mut A) -> Result<()> {
         let id = aggregate.id().to_string();
         let tx = uow.transaction::<MemoryTransaction>()?;
         if tx.row(A::TYPE, &id).is_some() {
@@ -143,7 +150,7 @@ impl<A: AggregateRoot + Clone> Repository<A> for MemoryRepository<A> {
         self.write(uow, aggregate, 0).await
     }
 
-    async fn update(&self, uow: &mut UnitOfWork, aggregate: &mut A) -> Result<()> {
+    async fn update(&self, uow: &mut dyn ChangeTracker, aggregate: &mut A) -> Result<()> {
         let expected = aggregate.version();
         if expected == 0 {
             return Err(Error::not_found(A::TYPE, aggregate.id()));
@@ -151,7 +158,7 @@ impl<A: AggregateRoot + Clone> Repository<A> for MemoryRepository<A> {
         self.write(uow, aggregate, expected).await
     }
 
-    async fn remove(&self, uow: &mut UnitOfWork, id: &A::Id) -> Result<()> {
+    async fn remove(&self, uow: &mut dyn ChangeTracker, id: &A::Id) -> Result<()> {
         let tx = uow.transaction::<MemoryTransaction>()?;
         if tx.delete(A::TYPE, &id.to_string()) {
             Ok(())

@@ -1,6 +1,7 @@
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::ops::Bound;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -113,14 +114,25 @@ impl MemoryStore {
             .cloned()
     }
 
-    /// All committed rows of `table`, in key order.
-    pub(crate) fn rows(&self, table: &'static str) -> Vec<Row> {
-        self.shared
-            .read()
-            .tables
-            .get(table)
-            .map(|rows| rows.values().cloned().collect())
-            .unwrap_or_default()
+    /// Up to `limit` committed rows of `table` whose key comes after `after`, in key order.
+    pub(crate) fn rows_after(
+        &self,
+        table: &'static str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<Row> {
+        let shared = self.shared.read();
+        let Some(rows) = shared.tables.get(table) else {
+            return Vec::new();
+        };
+        let start = match after {
+            Some(key) => Bound::Excluded(key),
+            None => Bound::Unbounded,
+        };
+        rows.range::<str, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, row)| row.clone())
+            .collect()
     }
 
     /// Every outbox entry still kept, in sequence order (for tests and diagnostics).

@@ -93,11 +93,11 @@ impl Message {
         })
     }
 
-    /// Decodes the payload as `M`, keeping the envelope. Fails with [`Error::Codec`] when the
-    /// message is of another type or its data does not match.
+    /// Decodes the payload as `M`, keeping the envelope. Fails with [`Error::InvalidInput`] when
+    /// the message is of another type or its data does not match: the sender's fault.
     pub fn decode<M: IntegrationMessage>(&self) -> Result<Envelope<M>> {
         if self.envelope.message_type != M::TYPE {
-            return Err(Error::codec(
+            return Err(Error::invalid_input(
                 M::TYPE,
                 format!(
                     "message {} is of type `{}`",
@@ -105,7 +105,8 @@ impl Message {
                 ),
             ));
         }
-        let data = M::deserialize(&self.envelope.data).map_err(|e| Error::codec(M::TYPE, e))?;
+        let data =
+            M::deserialize(&self.envelope.data).map_err(|e| Error::invalid_input(M::TYPE, e))?;
         Ok(self.envelope.clone().map(|_| data))
     }
 
@@ -172,14 +173,17 @@ mod tests {
     fn decoding_as_another_type_is_a_codec_error() {
         let message = Message::encode(&Ping { n: 7 }, "svc").unwrap();
         let err = message.decode::<Pong>().unwrap_err();
-        assert!(matches!(err, Error::Codec { ref type_name, .. } if type_name == "Pong"));
+        assert!(matches!(err, Error::InvalidInput { ref type_name, .. } if type_name == "Pong"));
     }
 
     #[test]
     fn malformed_data_is_a_codec_error_not_a_panic() {
         let mut message = Message::encode(&Ping { n: 7 }, "svc").unwrap();
         message.envelope.data = serde_json::json!({"n": "seven"});
-        assert!(matches!(message.decode::<Ping>(), Err(Error::Codec { .. })));
+        assert!(matches!(
+            message.decode::<Ping>(),
+            Err(Error::InvalidInput { .. })
+        ));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub struct OutboxEntry {
 
 /// The relay's side of the transactional outbox: claim committed messages, mark them published.
 ///
-/// Messages are written by [`Transaction::append_outbox`](crate::uow::Transaction) inside the
+/// Messages are written by `Transaction::append_outbox` (the unit of work's backend) inside the
 /// unit of work; this trait reads them back. Implementations must ensure that:
 /// - a claim returns unpublished entries in sequence order and never an entry currently leased
 ///   by another claimant;

@@ -16,7 +16,7 @@ use crate::messaging::{Envelope, IntegrationMessage, Message};
 /// use seedwork::testing::contract::store::{Account, Deposited};
 ///
 /// AggregateFixture::given(Account::open("a-1"))
-///     .when(|account| { account.deposit(5); Ok::<_, seedwork::DomainError>(()) })
+///     .when(|account| { account.deposit(5); Ok::<_, seedwork::domain::DomainError>(()) })
 ///     .then_event_names(&["Deposited"])
 ///     .then_event(|e: &Deposited| assert_eq!(e.amount, 5))
 ///     .then_state(|account| assert_eq!(account.balance, 5));

@@ -1,9 +1,9 @@
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use super::{Transaction, TransactionalStore};
-use crate::application::EventRouter;
-use crate::domain::{AggregateRoot, DomainEvent};
+use super::{EventDispatch, Transaction, TransactionalStore};
+use crate::domain::{AggregateRoot, ChangeTracker, DomainEvent};
 use crate::error::{Error, Result};
 use crate::messaging::{IntegrationMessage, Message, CORRELATION_ID};
 
@@ -58,7 +58,7 @@ pub struct CommitReport {
 /// without committing rolls it back.
 pub struct UnitOfWork {
     tx: Box<dyn Transaction>,
-    router: Arc<EventRouter>,
+    dispatch: Arc<dyn EventDispatch>,
     pending: Vec<PendingEvent>,
     outgoing: Vec<Message>,
     savepoints: Vec<(String, usize, usize)>,
@@ -78,11 +78,12 @@ impl fmt::Debug for UnitOfWork {
 }
 
 impl UnitOfWork {
-    /// Wraps an open transaction. `router` says which handlers and mappers see the events.
-    pub fn new(tx: Box<dyn Transaction>, router: Arc<EventRouter>) -> Self {
+    /// Wraps an open transaction. `dispatch` says which handlers and mappers see the events
+    /// (a bus opens its units of work with `Bus::unit_of_work`).
+    pub fn new(tx: Box<dyn Transaction>, dispatch: Arc<dyn EventDispatch>) -> Self {
         UnitOfWork {
             tx,
-            router,
+            dispatch,
             pending: Vec::new(),
             outgoing: Vec::new(),
             savepoints: Vec::new(),
@@ -93,21 +94,17 @@ impl UnitOfWork {
     }
 
     /// Opens a transaction on `store` and wraps it.
-    pub async fn begin(store: &dyn TransactionalStore, router: Arc<EventRouter>) -> Result<Self> {
-        Ok(UnitOfWork::new(store.begin().await?, router))
+    pub async fn begin(
+        store: &dyn TransactionalStore,
+        dispatch: Arc<dyn EventDispatch>,
+    ) -> Result<Self> {
+        Ok(UnitOfWork::new(store.begin().await?, dispatch))
     }
 
     /// Takes the aggregate's pending domain events into this unit of work
     /// (`registrar_batch`). Repositories call it from `add` and `update`.
     pub fn track<A: AggregateRoot>(&mut self, aggregate: &mut A) {
-        let aggregate_id = aggregate.id().to_string();
-        for event in aggregate.take_events() {
-            self.pending.push(PendingEvent {
-                aggregate_type: A::TYPE,
-                aggregate_id: aggregate_id.clone(),
-                event,
-            });
-        }
+        (self as &mut dyn ChangeTracker).track(aggregate);
     }
 
     /// Records an event that no stored aggregate carries.
@@ -128,7 +125,7 @@ impl UnitOfWork {
     /// the outbox: it is written at commit, after the messages mapped from domain events, and
     /// reaches the broker only if the unit of work commits.
     pub fn enqueue<M: IntegrationMessage>(&mut self, message: &M) -> Result<()> {
-        let message = Message::encode(message, self.router.service_name())?;
+        let message = Message::encode(message, self.dispatch.service_name())?;
         self.outgoing.push(message);
         Ok(())
     }
@@ -226,7 +223,7 @@ impl UnitOfWork {
 
     async fn dispatch_and_write_outbox(&mut self) -> Result<CommitReport> {
         self.committing = true;
-        let router = Arc::clone(&self.router);
+        let dispatch = Arc::clone(&self.dispatch);
         let mut next = 0;
         while next < self.pending.len() {
             if next >= MAX_EVENTS_PER_COMMIT {
@@ -236,22 +233,20 @@ impl UnitOfWork {
                 )));
             }
             let pending = self.pending[next].clone();
-            for handler in router.domain_handlers(&*pending.event) {
-                handler.handle(&*pending.event, self).await?;
-            }
+            dispatch.handle(&pending, self).await?;
             next += 1;
         }
         let mut messages = Vec::new();
         for pending in &self.pending {
-            router.map_to_messages(pending, self.correlation_id.as_deref(), &mut messages)?;
+            dispatch.map_to_messages(pending, &mut messages)?;
         }
-        for mut message in std::mem::take(&mut self.outgoing) {
-            if let Some(correlation_id) = &self.correlation_id {
+        messages.append(&mut self.outgoing);
+        if let Some(correlation_id) = &self.correlation_id {
+            for message in &mut messages {
                 message
                     .properties
                     .insert(CORRELATION_ID.to_string(), correlation_id.clone());
             }
-            messages.push(message);
         }
         let report = CommitReport {
             events: self.pending.len(),
@@ -261,5 +256,27 @@ impl UnitOfWork {
             self.tx.append_outbox(messages).await?;
         }
         Ok(report)
+    }
+}
+
+/// How repositories see a unit of work: they run their statements in its transaction and hand
+/// it the events of the aggregates they store.
+impl ChangeTracker for UnitOfWork {
+    fn track_events(
+        &mut self,
+        aggregate_type: &'static str,
+        aggregate_id: String,
+        events: Vec<Arc<dyn DomainEvent>>,
+    ) {
+        self.pending
+            .extend(events.into_iter().map(|event| PendingEvent {
+                aggregate_type,
+                aggregate_id: aggregate_id.clone(),
+                event,
+            }));
+    }
+
+    fn backend_transaction(&mut self) -> &mut dyn Any {
+        self.tx.as_any_mut()
     }
 }

@@ -51,8 +51,10 @@ mod sql {
         WHERE aggregate_type = $1 AND id = $2";
     pub(super) const AGG_GET_FOR_UPDATE: &str = "SELECT version, data::text AS data \
         FROM seedwork_aggregates WHERE aggregate_type = $1 AND id = $2 FOR UPDATE";
+    /// One page after an optional cursor: `$2` is the last id of the previous page or NULL.
     pub(super) const AGG_LIST: &str = "SELECT version, data::text AS data \
-        FROM seedwork_aggregates WHERE aggregate_type = $1 ORDER BY id";
+        FROM seedwork_aggregates WHERE aggregate_type = $1 AND ($2::text IS NULL OR id > $2) \
+        ORDER BY id LIMIT $3";
     pub(super) const AGG_INSERT: &str = "INSERT INTO seedwork_aggregates \
         (aggregate_type, id, version, data, updated_at) VALUES ($1, $2, 1, $3::jsonb, $4) \
         ON CONFLICT DO NOTHING";

@@ -15,9 +15,9 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::Notify;
 
-use seedwork::domain::{AggregateRoot, Repository};
+use seedwork::domain::{AggregateRoot, ChangeTracker, Page, PageRequest, Repository};
 use seedwork::messaging::{Message, OutboxEntry, OutboxStore};
-use seedwork::uow::{Transaction, TransactionalStore, UnitOfWork};
+use seedwork::uow::{Transaction, TransactionalStore};
 use seedwork::{Error, Result};
 
 use crate::shared::claim::{self, ScannedRow};
@@ -361,7 +361,7 @@ where
     /// Loads an aggregate inside the unit of work: it sees the unit of work's writes, and on
     /// PostgreSQL locks the row (`FOR UPDATE`) until the commit, so concurrent
     /// read-modify-writes of one aggregate wait for each other instead of conflicting.
-    pub async fn get_in(&self, uow: &mut UnitOfWork, id: &A::Id) -> Result<Option<A>> {
+    pub async fn get_in(&self, uow: &mut dyn ChangeTracker, id: &A::Id) -> Result<Option<A>> {
         let tx = uow.transaction::<SqlTransaction>()?;
         let row = sqlx::query(sql::AGG_GET_FOR_UPDATE)
             .bind(A::TYPE)
@@ -406,22 +406,25 @@ where
         row.map(|row| materialise::<A>(&row)).transpose()
     }
 
-    async fn get_for_update(&self, uow: &mut UnitOfWork, id: &A::Id) -> Result<Option<A>> {
+    async fn get_for_update(&self, uow: &mut dyn ChangeTracker, id: &A::Id) -> Result<Option<A>> {
         self.get_in(uow, id).await
     }
 
-    async fn list(&self) -> Result<Vec<A>> {
-        sqlx::query(sql::AGG_LIST)
+    async fn list(&self, page: &PageRequest) -> Result<Page<A>> {
+        let items = sqlx::query(sql::AGG_LIST)
             .bind(A::TYPE)
+            .bind(page.cursor())
+            .bind(i64::try_from(page.limit() + 1).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
             .map_err(store_error)?
             .iter()
             .map(materialise::<A>)
-            .collect()
+            .collect::<Result<Vec<A>>>()?;
+        Ok(Page::from_overfetch(items, page, |a: &A| a.id().to_string()))
     }
 
-    async fn add(&self, uow: &mut UnitOfWork, aggregate: &mut A) -> Result<()> {
+    async fn add(&self, uow: &mut dyn ChangeTracker, aggregate: &mut A) -> Result<()> {
         let id = aggregate.id().to_string();
         let document = Self::document(aggregate)?;
         let tx = uow.transaction::<SqlTransaction>()?;
@@ -445,7 +448,7 @@ where
         Ok(())
     }
 
-    async fn update(&self, uow: &mut UnitOfWork, aggregate: &mut A) -> Result<()> {
+    async fn update(&self, uow: &mut dyn ChangeTracker, aggregate: &mut A) -> Result<()> {
         let id = aggregate.id().to_string();
         let expected = aggregate.version();
         let document = Self::document(aggregate)?;
@@ -482,7 +485,7 @@ where
         Ok(())
     }
 
-    async fn remove(&self, uow: &mut UnitOfWork, id: &A::Id) -> Result<()> {
+    async fn remove(&self, uow: &mut dyn ChangeTracker, id: &A::Id) -> Result<()> {
         let tx = uow.transaction::<SqlTransaction>()?;
         let done = sqlx::query(sql::AGG_DELETE)
             .bind(A::TYPE)

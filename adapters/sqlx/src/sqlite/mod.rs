@@ -48,8 +48,9 @@ mod sql {
     /// Writers are serialised by `BEGIN IMMEDIATE`: a plain read inside the transaction is
     /// already stable.
     pub(super) const AGG_GET_FOR_UPDATE: &str = AGG_GET;
-    pub(super) const AGG_LIST: &str =
-        "SELECT version, data FROM seedwork_aggregates WHERE aggregate_type = ? ORDER BY id";
+    /// One page after an optional cursor: `?2` is the last id of the previous page or NULL.
+    pub(super) const AGG_LIST: &str = "SELECT version, data FROM seedwork_aggregates \
+        WHERE aggregate_type = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3";
     pub(super) const AGG_INSERT: &str = "INSERT INTO seedwork_aggregates \
         (aggregate_type, id, version, data, updated_at) VALUES (?, ?, 1, ?, ?) \
         ON CONFLICT DO NOTHING";

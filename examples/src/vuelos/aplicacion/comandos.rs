@@ -2,7 +2,6 @@
 
 use seedwork::domain::Repository;
 use seedwork::prelude::*;
-use seedwork::Command;
 
 use super::dto::{crear_reserva as fabricar, ReservaEntradaDto};
 use crate::vuelos::dominio::Reserva;

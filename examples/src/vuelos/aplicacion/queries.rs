@@ -1,7 +1,6 @@
 //! Queries of `vuelos` and their handlers (`queries/*.py`).
 
 use seedwork::prelude::*;
-use seedwork::Query;
 
 use super::comandos::Reservas;
 use super::dto::ReservaDto;
@@ -34,13 +33,22 @@ async fn filtradas(
     reservas: &Reservas,
     keep: impl Fn(EstadoReserva) -> bool,
 ) -> Result<Vec<ReservaDto>> {
-    Ok(reservas
-        .list()
-        .await?
-        .iter()
-        .filter(|r| keep(r.estado()))
-        .map(ReservaDto::from)
-        .collect())
+    let mut todas = Vec::new();
+    let mut pagina = PageRequest::first(PageRequest::MAX_LIMIT)?;
+    loop {
+        let leidas = reservas.list(&pagina).await?;
+        todas.extend(
+            leidas
+                .items
+                .iter()
+                .filter(|r| keep(r.estado()))
+                .map(ReservaDto::from),
+        );
+        match leidas.next {
+            Some(cursor) => pagina = pagina.after(cursor),
+            None => return Ok(todas),
+        }
+    }
 }
 
 #[seedwork::query_handler]

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use seedwork::domain::{check_rule, AggregateState, DomainError, EventMetadata};
-use seedwork::AggregateRoot;
+use seedwork::prelude::AggregateRoot;
 
 use super::eventos::{ReservaAprobada, ReservaCancelada, ReservaCreada, ReservaPagada};
 use super::objetos_valor::{EstadoReserva, Itinerario};

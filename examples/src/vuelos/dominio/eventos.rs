@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use seedwork::domain::EventMetadata;
-use seedwork::DomainEvent;
+use seedwork::prelude::DomainEvent;
 
 use super::objetos_valor::EstadoReserva;
 

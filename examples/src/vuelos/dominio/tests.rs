@@ -42,7 +42,7 @@ fn reserva() -> Reserva {
 fn creating_records_reserva_creada_in_pendiente() {
     let mut reserva = reserva();
     assert_eq!(reserva.estado(), EstadoReserva::Pendiente);
-    let events = seedwork::AggregateRoot::take_events(&mut reserva);
+    let events = seedwork::domain::AggregateRoot::take_events(&mut reserva);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_name(), "ReservaCreada");
 }

@@ -35,6 +35,7 @@ macro_rules! store_contract_tests {
             relay_keeps_key_order_through_failures,
             relay_crash_resends_and_inbox_absorbs,
             concurrent_relays_send_each_entry_once,
+            list_pages_in_id_order,
         );
     };
 }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::application::{Bus, BusBuilder, DomainEventHandler};
-use crate::domain::{AggregateRoot, AggregateState, DomainEvent, EventMetadata, Repository};
+use crate::domain::{
+    AggregateRoot, AggregateState, DomainEvent, EventMetadata, PageRequest, Repository,
+};
 use crate::error::{Error, Result};
 use crate::messaging::{
     IntegrationEvent, IntegrationMessage, Message, MessageKind, OutboxRelay, OutboxStore, Publisher,
@@ -804,6 +806,63 @@ async fn futures_join<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F:
     outputs.into_iter().flatten().collect()
 }
 
+/// `Repository::list` pages in id order: following the cursor visits every aggregate once, the
+/// last page says it is the last, and a page exactly as long as what is left is not followed by
+/// an empty one.
+pub async fn list_pages_in_id_order(s: &StoreUnderTest) {
+    let bus = s.bus();
+    let ids = [
+        "page-5", "page-2", "page-7", "page-1", "page-4", "page-6", "page-3",
+    ];
+    for id in ids {
+        s.open(&bus, id).await;
+    }
+    let mut sorted: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    sorted.sort();
+
+    let mut request = PageRequest::first(3).expect("valid limit");
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    loop {
+        let page = s.accounts.list(&request).await.expect("list");
+        sizes.push(page.items.len());
+        seen.extend(page.items.iter().map(|a| a.id.clone()));
+        match page.next {
+            Some(cursor) => {
+                assert_eq!(
+                    Some(&cursor),
+                    seen.last(),
+                    "the cursor is the page's last id"
+                );
+                request = request.after(cursor);
+            }
+            None => break,
+        }
+        assert!(sizes.len() <= ids.len(), "the listing does not end");
+    }
+    assert_eq!(seen, sorted, "every aggregate once, in id order");
+    assert_eq!(sizes, vec![3, 3, 1]);
+
+    let whole = s
+        .accounts
+        .list(&PageRequest::first(7).expect("valid limit"))
+        .await
+        .expect("list");
+    assert_eq!((whole.items.len(), whole.next), (7, None));
+
+    let tail = s
+        .accounts
+        .list(&PageRequest::first(10).expect("valid limit").after("page-5"))
+        .await
+        .expect("list");
+    assert!(
+        tail.items.iter().all(|a| a.version() == 1),
+        "listed aggregates carry their stored version"
+    );
+    let tail: Vec<&str> = tail.items.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(tail, ["page-6", "page-7"]);
+}
+
 /// Runs every check, each on a fresh store from `fresh`.
 pub async fn run_all<F, Fut>(fresh: F)
 where
@@ -822,4 +881,5 @@ where
     relay_keeps_key_order_through_failures(&fresh().await).await;
     relay_crash_resends_and_inbox_absorbs(&fresh().await).await;
     concurrent_relays_send_each_entry_once(&fresh().await).await;
+    list_pages_in_id_order(&fresh().await).await;
 }
