@@ -26,12 +26,13 @@ use futures_util::StreamExt;
 use pulsar::consumer::{ConsumerOptions, InitialPosition};
 use pulsar::{SubType, TokioExecutor};
 use seedwork::messaging::{Consumer, Delivery, Message, SubscriptionKind, SubscriptionOptions};
-use seedwork::{Error, Result};
+use seedwork::Result;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::broker::Inner;
 use crate::codec::{self, Received, TopicSchema, WireSchema};
+use crate::error::{CodecError, PulsarError};
 
 type RawMessage = pulsar::consumer::Message<Vec<u8>>;
 type RawConsumer = pulsar::Consumer<Vec<u8>, TokioExecutor>;
@@ -92,9 +93,7 @@ impl std::fmt::Debug for PulsarConsumer {
 impl PulsarConsumer {
     pub(crate) async fn attach(broker: Arc<Inner>, options: SubscriptionOptions) -> Result<Self> {
         let declared = broker.schemas.for_topic(&options.topic);
-        let stream = build(&broker, &options, &declared)
-            .await
-            .map_err(Error::broker)?;
+        let stream = build(&broker, &options, &declared).await?;
         Ok(PulsarConsumer {
             broker,
             options,
@@ -124,19 +123,18 @@ impl PulsarConsumer {
     }
 
     fn take(&mut self, delivery: &Delivery) -> Result<Pending> {
-        let pending = self.in_flight.remove(&delivery.token).ok_or_else(|| {
-            Error::broker(format!(
-                "delivery {} of message {} is unknown or already settled",
-                delivery.token,
-                delivery.message.id()
-            ))
-        })?;
+        let Some(pending) = self.in_flight.remove(&delivery.token) else {
+            return Err(PulsarError::UnknownDelivery {
+                token: delivery.token,
+                message_id: delivery.message.id().to_string(),
+            }
+            .into());
+        };
         if pending.generation != self.generation {
-            return Err(Error::broker(format!(
-                "message {} was received before the consumer reconnected; the broker \
-                 redelivers it",
-                delivery.message.id()
-            )));
+            return Err(PulsarError::StaleDelivery {
+                message_id: delivery.message.id().to_string(),
+            }
+            .into());
         }
         Ok(pending)
     }
@@ -169,15 +167,17 @@ impl PulsarConsumer {
             .is_some_and(|key| self.blocked.contains_key(key))
     }
 
-    fn stream(&mut self) -> Result<&mut RawConsumer> {
+    fn stream(&mut self) -> std::result::Result<&mut RawConsumer, PulsarError> {
         self.stream
             .as_mut()
-            .ok_or_else(|| Error::broker("the consumer is reconnecting to the broker"))
+            .ok_or_else(|| PulsarError::Reconnecting {
+                topic: self.options.topic.clone(),
+            })
     }
 
     /// Forgets the stream and everything received through it: the broker redelivers all of it
     /// to the rebuilt consumer.
-    fn lose_stream(&mut self, why: &str) {
+    fn lose_stream(&mut self, why: &dyn std::fmt::Display) {
         warn!(
             topic = %self.options.topic,
             subscription = %self.options.subscription,
@@ -215,7 +215,7 @@ impl PulsarConsumer {
         &mut self,
         topic: &str,
         version: Option<Vec<u8>>,
-    ) -> std::result::Result<Option<Arc<WireSchema>>, String> {
+    ) -> std::result::Result<Option<Arc<WireSchema>>, PulsarError> {
         let Some(version) = version else {
             return Ok(None);
         };
@@ -223,16 +223,22 @@ impl PulsarConsumer {
             return Ok(known.clone());
         }
         let info = self
-            .stream()
-            .map_err(|e| e.to_string())?
+            .stream()?
             .get_schema(topic, Some(version.clone()))
             .await
-            .map_err(|e| format!("fetching the schema of the message's version: {e}"))?;
+            .map_err(|source| PulsarError::FetchSchema {
+                topic: topic.to_string(),
+                source,
+            })?;
         let schema = match info {
-            Some(info) => Some(Arc::new(WireSchema::from_info(
-                info.r#type,
-                &info.schema_data,
-            )?)),
+            Some(info) => Some(Arc::new(
+                WireSchema::from_info(info.r#type, &info.schema_data).map_err(|source| {
+                    PulsarError::WriterSchema {
+                        topic: topic.to_string(),
+                        source,
+                    }
+                })?,
+            )),
             None => None,
         };
         self.writer_schemas.insert(version, schema.clone());
@@ -243,7 +249,7 @@ impl PulsarConsumer {
         &self,
         raw: &RawMessage,
         writer: Option<&WireSchema>,
-    ) -> std::result::Result<Message, String> {
+    ) -> std::result::Result<Message, CodecError> {
         let metadata = &raw.payload.metadata;
         let id = &raw.message_id.id;
         let pulsar_id = format!(
@@ -347,10 +353,13 @@ impl PulsarConsumer {
             ..Default::default()
         };
         self.broker.send(&topic, writer, message).await?;
-        self.stream()?
-            .ack(raw)
-            .await
-            .map_err(|e| Error::broker(format!("acknowledging a dead-lettered message: {e}")))
+        self.stream()?.ack(raw).await.map_err(|source| {
+            PulsarError::AckDeadLetter {
+                topic: self.options.topic.clone(),
+                source,
+            }
+            .into()
+        })
     }
 
     fn next_due(&self) -> Option<(usize, Instant)> {
@@ -393,8 +402,8 @@ impl Consumer for PulsarConsumer {
             tokio::select! {
                 item = stream.next() => match item {
                     Some(Ok(raw)) => self.arrived.push_back(raw),
-                    Some(Err(error)) => self.lose_stream(&error.to_string()),
-                    None => self.lose_stream("the stream ended"),
+                    Some(Err(error)) => self.lose_stream(&error),
+                    None => self.lose_stream(&"the stream ended"),
                 },
                 _ = tokio::time::sleep_until(wake_at) => {}
             }
@@ -404,10 +413,13 @@ impl Consumer for PulsarConsumer {
     async fn ack(&mut self, delivery: &Delivery) -> Result<()> {
         let pending = self.take(delivery)?;
         self.unblock(&pending);
-        self.stream()?
-            .ack(&pending.raw)
-            .await
-            .map_err(|e| Error::broker(format!("acknowledging {}: {e}", delivery.message.id())))
+        self.stream()?.ack(&pending.raw).await.map_err(|source| {
+            PulsarError::Ack {
+                message_id: delivery.message.id().to_string(),
+                source,
+            }
+            .into()
+        })
     }
 
     async fn nack(&mut self, delivery: &Delivery) -> Result<()> {
@@ -458,7 +470,7 @@ async fn build(
     broker: &Inner,
     options: &SubscriptionOptions,
     declared: &TopicSchema,
-) -> std::result::Result<RawConsumer, String> {
+) -> std::result::Result<RawConsumer, PulsarError> {
     let sub_type = match options.kind {
         SubscriptionKind::Shared => SubType::Shared,
         SubscriptionKind::KeyShared => SubType::KeyShared,
@@ -479,10 +491,9 @@ async fn build(
         })
         .build::<Vec<u8>>()
         .await
-        .map_err(|e| {
-            format!(
-                "subscribing to `{}` as `{}`: {e}",
-                options.topic, options.subscription
-            )
+        .map_err(|source| PulsarError::Subscribe {
+            topic: options.topic.clone(),
+            subscription: options.subscription.clone(),
+            source,
         })
 }

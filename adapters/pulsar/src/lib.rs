@@ -44,6 +44,7 @@
 mod broker;
 pub mod codec;
 mod consumer;
+mod error;
 
 pub use broker::{PulsarBroker, PulsarBuilder};
 pub use codec::{AvroType, Codec, Record, SchemaError, Schemas, TopicSchema};
