@@ -10,9 +10,11 @@
 //! - while a key has a nacked message waiting, later messages of that key are held back, so a
 //!   key's order survives a nack as on the embedded broker;
 //! - after `max_deliveries` the message is re-published to the dead-letter topic with the same
-//!   schema and its envelope in the properties (so it decodes there), then acknowledged;
-//! - a message that does not decode goes to the dead-letter topic at once (reason in the
-//!   `seedwork-dead-letter-reason` property) and the consumer goes on;
+//!   schema and its envelope in the properties (so it decodes there), plus seedwork's
+//!   [`dead_letter`] properties (original topic, subscription, reason, deliveries), then
+//!   acknowledged;
+//! - a message that does not decode goes to the dead-letter topic at once (with the same
+//!   properties, the reason saying why it did not decode) and the consumer goes on;
 //! - when the underlying stream fails or ends, the consumer is rebuilt with growing pauses
 //!   until the broker answers again; deliveries handed out before that can no longer be
 //!   settled (the broker redelivers them).
@@ -25,7 +27,9 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use pulsar::consumer::{ConsumerOptions, InitialPosition};
 use pulsar::{SubType, TokioExecutor};
-use seedwork::messaging::{Consumer, Delivery, Message, SubscriptionKind, SubscriptionOptions};
+use seedwork::messaging::{
+    dead_letter, Consumer, Delivery, Message, SubscriptionKind, SubscriptionOptions,
+};
 use seedwork::Result;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -36,13 +40,6 @@ use crate::error::{CodecError, PulsarError};
 
 type RawMessage = pulsar::consumer::Message<Vec<u8>>;
 type RawConsumer = pulsar::Consumer<Vec<u8>, TokioExecutor>;
-
-/// Property naming why a message was dead-lettered.
-pub const DEAD_LETTER_REASON: &str = "seedwork-dead-letter-reason";
-/// Property naming the topic a dead letter came from.
-pub const DEAD_LETTER_ORIGIN: &str = "seedwork-original-topic";
-/// Property with the number of deliveries a dead letter had.
-pub const DEAD_LETTER_DELIVERIES: &str = "seedwork-deliveries";
 
 const FIRST_RECONNECT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -317,15 +314,15 @@ impl PulsarConsumer {
                     topic = %self.options.topic,
                     "message does not decode ({reason}); sending it to the dead-letter topic"
                 );
-                let mut properties: std::collections::HashMap<String, String> = raw
+                let properties = raw
                     .payload
                     .metadata
                     .properties
                     .iter()
                     .map(|p| (p.key.clone(), p.value.clone()))
                     .collect();
-                properties.insert(DEAD_LETTER_REASON.into(), format!("undecodable: {reason}"));
-                if let Err(error) = self.dead_letter(&raw, None, properties, 1).await {
+                let reason = format!("undecodable: {reason}");
+                if let Err(error) = self.dead_letter(&raw, None, properties, &reason, 1).await {
                     self.arrived.push_front(raw);
                     return Err(error);
                 }
@@ -334,17 +331,27 @@ impl PulsarConsumer {
         }
     }
 
-    /// Re-publishes `raw`'s payload to the dead-letter topic and acknowledges the original.
+    /// Re-publishes `raw`'s payload to the dead-letter topic with `properties` and the
+    /// [`dead_letter`] ones, and acknowledges the original.
     async fn dead_letter(
         &mut self,
         raw: &RawMessage,
         writer: Option<&WireSchema>,
         mut properties: std::collections::HashMap<String, String>,
+        reason: &str,
         deliveries: u32,
     ) -> Result<()> {
         let topic = self.options.effective_dead_letter_topic();
-        properties.insert(DEAD_LETTER_ORIGIN.into(), self.options.topic.clone());
-        properties.insert(DEAD_LETTER_DELIVERIES.into(), deliveries.to_string());
+        properties.insert(
+            dead_letter::ORIGINAL_TOPIC.into(),
+            self.options.topic.clone(),
+        );
+        properties.insert(
+            dead_letter::SUBSCRIPTION.into(),
+            self.options.subscription.clone(),
+        );
+        properties.insert(dead_letter::REASON.into(), reason.to_string());
+        properties.insert(dead_letter::DELIVERIES.into(), deliveries.to_string());
         let message = pulsar::producer::Message {
             payload: raw.payload.data.clone(),
             properties,
@@ -426,16 +433,17 @@ impl Consumer for PulsarConsumer {
         let mut pending = self.take(delivery)?;
         let policy = self.options.retry.clone();
         if pending.attempt >= policy.max_deliveries.max(1) {
-            let mut properties = codec::wire_properties(&pending.message);
-            properties.insert(
-                DEAD_LETTER_REASON.into(),
-                format!("nacked {} times", pending.attempt),
+            let properties = codec::wire_properties(&pending.message);
+            let reason = format!(
+                "nacked at its last allowed delivery (max_deliveries = {})",
+                policy.max_deliveries.max(1)
             );
             let result = self
                 .dead_letter(
                     &pending.raw,
                     pending.writer.as_deref(),
                     properties,
+                    &reason,
                     pending.attempt,
                 )
                 .await;
