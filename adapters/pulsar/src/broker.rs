@@ -7,11 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pulsar::{Pulsar, TokioExecutor};
 use seedwork::messaging::{Consumer, Message, Publisher, Subscriber, SubscriptionOptions};
-use seedwork::{Error, Result};
+use seedwork::Result;
 use tracing::debug;
 
 use crate::codec::{Codec, Schemas, TopicSchema, WireSchema};
 use crate::consumer::PulsarConsumer;
+use crate::error::PulsarError;
 
 type Producer = pulsar::Producer<TokioExecutor>;
 /// Producers by topic and schema (a dead-letter topic may be written with several schemas).
@@ -97,7 +98,10 @@ impl PulsarBuilder {
             })
             .build()
             .await
-            .map_err(|e| Error::broker(format!("connecting to {}: {e}", self.url)))?;
+            .map_err(|source| PulsarError::Connect {
+                url: self.url.clone(),
+                source,
+            })?;
         Ok(PulsarBroker {
             inner: Arc::new(Inner {
                 client,
@@ -183,20 +187,29 @@ impl Inner {
                 .await
                 .send_non_blocking(message)
                 .await
-                .map_err(|e| format!("sending: {e}"))?;
-            receipt.await.map_err(|e| format!("broker receipt: {e}"))
+                .map_err(|source| PulsarError::Send {
+                    topic: topic.to_string(),
+                    source,
+                })?;
+            receipt.await.map_err(|source| PulsarError::Receipt {
+                topic: topic.to_string(),
+                source,
+            })
         };
-        let outcome = match tokio::time::timeout(self.settings.send_timeout, attempt).await {
+        let error = match tokio::time::timeout(self.settings.send_timeout, attempt).await {
             Ok(Ok(_receipt)) => return Ok(()),
             Ok(Err(error)) => error,
-            Err(_) => format!("no receipt within {:?}", self.settings.send_timeout),
+            Err(_) => PulsarError::SendTimeout {
+                topic: topic.to_string(),
+                timeout: self.settings.send_timeout,
+            },
         };
         // The producer may be broken (connection lost, fenced): start afresh next time.
         self.producers
             .lock()
             .expect("producer cache lock")
             .remove(&cache_key);
-        Err(Error::broker(format!("publishing to `{topic}`: {outcome}")))
+        Err(error.into())
     }
 
     async fn producer(
@@ -204,7 +217,7 @@ impl Inner {
         topic: &str,
         schema: Option<&WireSchema>,
         cache_key: &(String, ProducerSchema),
-    ) -> std::result::Result<Arc<tokio::sync::Mutex<Producer>>, String> {
+    ) -> std::result::Result<Arc<tokio::sync::Mutex<Producer>>, PulsarError> {
         if let Some(producer) = self
             .producers
             .lock()
@@ -226,7 +239,10 @@ impl Inner {
             })
             .build()
             .await
-            .map_err(|e| format!("creating a producer: {e}"))?;
+            .map_err(|source| PulsarError::CreateProducer {
+                topic: topic.to_string(),
+                source,
+            })?;
         let producer = Arc::new(tokio::sync::Mutex::new(producer));
         // Two publishers may have raced; keep the first so all share one producer.
         Ok(self

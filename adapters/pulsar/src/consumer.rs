@@ -10,9 +10,11 @@
 //! - while a key has a nacked message waiting, later messages of that key are held back, so a
 //!   key's order survives a nack as on the embedded broker;
 //! - after `max_deliveries` the message is re-published to the dead-letter topic with the same
-//!   schema and its envelope in the properties (so it decodes there), then acknowledged;
-//! - a message that does not decode goes to the dead-letter topic at once (reason in the
-//!   `seedwork-dead-letter-reason` property) and the consumer goes on;
+//!   schema and its envelope in the properties (so it decodes there), plus seedwork's
+//!   [`dead_letter`] properties (original topic, subscription, reason, deliveries), then
+//!   acknowledged;
+//! - a message that does not decode goes to the dead-letter topic at once (with the same
+//!   properties, the reason saying why it did not decode) and the consumer goes on;
 //! - when the underlying stream fails or ends, the consumer is rebuilt with growing pauses
 //!   until the broker answers again; deliveries handed out before that can no longer be
 //!   settled (the broker redelivers them).
@@ -25,23 +27,19 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use pulsar::consumer::{ConsumerOptions, InitialPosition};
 use pulsar::{SubType, TokioExecutor};
-use seedwork::messaging::{Consumer, Delivery, Message, SubscriptionKind, SubscriptionOptions};
-use seedwork::{Error, Result};
+use seedwork::messaging::{
+    dead_letter, Consumer, Delivery, Message, SubscriptionKind, SubscriptionOptions,
+};
+use seedwork::Result;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::broker::Inner;
 use crate::codec::{self, Received, TopicSchema, WireSchema};
+use crate::error::{CodecError, PulsarError};
 
 type RawMessage = pulsar::consumer::Message<Vec<u8>>;
 type RawConsumer = pulsar::Consumer<Vec<u8>, TokioExecutor>;
-
-/// Property naming why a message was dead-lettered.
-pub const DEAD_LETTER_REASON: &str = "seedwork-dead-letter-reason";
-/// Property naming the topic a dead letter came from.
-pub const DEAD_LETTER_ORIGIN: &str = "seedwork-original-topic";
-/// Property with the number of deliveries a dead letter had.
-pub const DEAD_LETTER_DELIVERIES: &str = "seedwork-deliveries";
 
 const FIRST_RECONNECT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -92,9 +90,7 @@ impl std::fmt::Debug for PulsarConsumer {
 impl PulsarConsumer {
     pub(crate) async fn attach(broker: Arc<Inner>, options: SubscriptionOptions) -> Result<Self> {
         let declared = broker.schemas.for_topic(&options.topic);
-        let stream = build(&broker, &options, &declared)
-            .await
-            .map_err(Error::broker)?;
+        let stream = build(&broker, &options, &declared).await?;
         Ok(PulsarConsumer {
             broker,
             options,
@@ -124,19 +120,18 @@ impl PulsarConsumer {
     }
 
     fn take(&mut self, delivery: &Delivery) -> Result<Pending> {
-        let pending = self.in_flight.remove(&delivery.token).ok_or_else(|| {
-            Error::broker(format!(
-                "delivery {} of message {} is unknown or already settled",
-                delivery.token,
-                delivery.message.id()
-            ))
-        })?;
+        let Some(pending) = self.in_flight.remove(&delivery.token) else {
+            return Err(PulsarError::UnknownDelivery {
+                token: delivery.token,
+                message_id: delivery.message.id().to_string(),
+            }
+            .into());
+        };
         if pending.generation != self.generation {
-            return Err(Error::broker(format!(
-                "message {} was received before the consumer reconnected; the broker \
-                 redelivers it",
-                delivery.message.id()
-            )));
+            return Err(PulsarError::StaleDelivery {
+                message_id: delivery.message.id().to_string(),
+            }
+            .into());
         }
         Ok(pending)
     }
@@ -169,15 +164,17 @@ impl PulsarConsumer {
             .is_some_and(|key| self.blocked.contains_key(key))
     }
 
-    fn stream(&mut self) -> Result<&mut RawConsumer> {
+    fn stream(&mut self) -> std::result::Result<&mut RawConsumer, PulsarError> {
         self.stream
             .as_mut()
-            .ok_or_else(|| Error::broker("the consumer is reconnecting to the broker"))
+            .ok_or_else(|| PulsarError::Reconnecting {
+                topic: self.options.topic.clone(),
+            })
     }
 
     /// Forgets the stream and everything received through it: the broker redelivers all of it
     /// to the rebuilt consumer.
-    fn lose_stream(&mut self, why: &str) {
+    fn lose_stream(&mut self, why: &dyn std::fmt::Display) {
         warn!(
             topic = %self.options.topic,
             subscription = %self.options.subscription,
@@ -215,7 +212,7 @@ impl PulsarConsumer {
         &mut self,
         topic: &str,
         version: Option<Vec<u8>>,
-    ) -> std::result::Result<Option<Arc<WireSchema>>, String> {
+    ) -> std::result::Result<Option<Arc<WireSchema>>, PulsarError> {
         let Some(version) = version else {
             return Ok(None);
         };
@@ -223,16 +220,22 @@ impl PulsarConsumer {
             return Ok(known.clone());
         }
         let info = self
-            .stream()
-            .map_err(|e| e.to_string())?
+            .stream()?
             .get_schema(topic, Some(version.clone()))
             .await
-            .map_err(|e| format!("fetching the schema of the message's version: {e}"))?;
+            .map_err(|source| PulsarError::FetchSchema {
+                topic: topic.to_string(),
+                source,
+            })?;
         let schema = match info {
-            Some(info) => Some(Arc::new(WireSchema::from_info(
-                info.r#type,
-                &info.schema_data,
-            )?)),
+            Some(info) => Some(Arc::new(
+                WireSchema::from_info(info.r#type, &info.schema_data).map_err(|source| {
+                    PulsarError::WriterSchema {
+                        topic: topic.to_string(),
+                        source,
+                    }
+                })?,
+            )),
             None => None,
         };
         self.writer_schemas.insert(version, schema.clone());
@@ -243,7 +246,7 @@ impl PulsarConsumer {
         &self,
         raw: &RawMessage,
         writer: Option<&WireSchema>,
-    ) -> std::result::Result<Message, String> {
+    ) -> std::result::Result<Message, CodecError> {
         let metadata = &raw.payload.metadata;
         let id = &raw.message_id.id;
         let pulsar_id = format!(
@@ -311,15 +314,15 @@ impl PulsarConsumer {
                     topic = %self.options.topic,
                     "message does not decode ({reason}); sending it to the dead-letter topic"
                 );
-                let mut properties: std::collections::HashMap<String, String> = raw
+                let properties = raw
                     .payload
                     .metadata
                     .properties
                     .iter()
                     .map(|p| (p.key.clone(), p.value.clone()))
                     .collect();
-                properties.insert(DEAD_LETTER_REASON.into(), format!("undecodable: {reason}"));
-                if let Err(error) = self.dead_letter(&raw, None, properties, 1).await {
+                let reason = format!("undecodable: {reason}");
+                if let Err(error) = self.dead_letter(&raw, None, properties, &reason, 1).await {
                     self.arrived.push_front(raw);
                     return Err(error);
                 }
@@ -328,17 +331,27 @@ impl PulsarConsumer {
         }
     }
 
-    /// Re-publishes `raw`'s payload to the dead-letter topic and acknowledges the original.
+    /// Re-publishes `raw`'s payload to the dead-letter topic with `properties` and the
+    /// [`dead_letter`] ones, and acknowledges the original.
     async fn dead_letter(
         &mut self,
         raw: &RawMessage,
         writer: Option<&WireSchema>,
         mut properties: std::collections::HashMap<String, String>,
+        reason: &str,
         deliveries: u32,
     ) -> Result<()> {
         let topic = self.options.effective_dead_letter_topic();
-        properties.insert(DEAD_LETTER_ORIGIN.into(), self.options.topic.clone());
-        properties.insert(DEAD_LETTER_DELIVERIES.into(), deliveries.to_string());
+        properties.insert(
+            dead_letter::ORIGINAL_TOPIC.into(),
+            self.options.topic.clone(),
+        );
+        properties.insert(
+            dead_letter::SUBSCRIPTION.into(),
+            self.options.subscription.clone(),
+        );
+        properties.insert(dead_letter::REASON.into(), reason.to_string());
+        properties.insert(dead_letter::DELIVERIES.into(), deliveries.to_string());
         let message = pulsar::producer::Message {
             payload: raw.payload.data.clone(),
             properties,
@@ -347,10 +360,13 @@ impl PulsarConsumer {
             ..Default::default()
         };
         self.broker.send(&topic, writer, message).await?;
-        self.stream()?
-            .ack(raw)
-            .await
-            .map_err(|e| Error::broker(format!("acknowledging a dead-lettered message: {e}")))
+        self.stream()?.ack(raw).await.map_err(|source| {
+            PulsarError::AckDeadLetter {
+                topic: self.options.topic.clone(),
+                source,
+            }
+            .into()
+        })
     }
 
     fn next_due(&self) -> Option<(usize, Instant)> {
@@ -393,8 +409,8 @@ impl Consumer for PulsarConsumer {
             tokio::select! {
                 item = stream.next() => match item {
                     Some(Ok(raw)) => self.arrived.push_back(raw),
-                    Some(Err(error)) => self.lose_stream(&error.to_string()),
-                    None => self.lose_stream("the stream ended"),
+                    Some(Err(error)) => self.lose_stream(&error),
+                    None => self.lose_stream(&"the stream ended"),
                 },
                 _ = tokio::time::sleep_until(wake_at) => {}
             }
@@ -404,26 +420,30 @@ impl Consumer for PulsarConsumer {
     async fn ack(&mut self, delivery: &Delivery) -> Result<()> {
         let pending = self.take(delivery)?;
         self.unblock(&pending);
-        self.stream()?
-            .ack(&pending.raw)
-            .await
-            .map_err(|e| Error::broker(format!("acknowledging {}: {e}", delivery.message.id())))
+        self.stream()?.ack(&pending.raw).await.map_err(|source| {
+            PulsarError::Ack {
+                message_id: delivery.message.id().to_string(),
+                source,
+            }
+            .into()
+        })
     }
 
     async fn nack(&mut self, delivery: &Delivery) -> Result<()> {
         let mut pending = self.take(delivery)?;
         let policy = self.options.retry.clone();
         if pending.attempt >= policy.max_deliveries.max(1) {
-            let mut properties = codec::wire_properties(&pending.message);
-            properties.insert(
-                DEAD_LETTER_REASON.into(),
-                format!("nacked {} times", pending.attempt),
+            let properties = codec::wire_properties(&pending.message);
+            let reason = format!(
+                "nacked at its last allowed delivery (max_deliveries = {})",
+                policy.max_deliveries.max(1)
             );
             let result = self
                 .dead_letter(
                     &pending.raw,
                     pending.writer.as_deref(),
                     properties,
+                    &reason,
                     pending.attempt,
                 )
                 .await;
@@ -458,7 +478,7 @@ async fn build(
     broker: &Inner,
     options: &SubscriptionOptions,
     declared: &TopicSchema,
-) -> std::result::Result<RawConsumer, String> {
+) -> std::result::Result<RawConsumer, PulsarError> {
     let sub_type = match options.kind {
         SubscriptionKind::Shared => SubType::Shared,
         SubscriptionKind::KeyShared => SubType::KeyShared,
@@ -479,10 +499,9 @@ async fn build(
         })
         .build::<Vec<u8>>()
         .await
-        .map_err(|e| {
-            format!(
-                "subscribing to `{}` as `{}`: {e}",
-                options.topic, options.subscription
-            )
+        .map_err(|source| PulsarError::Subscribe {
+            topic: options.topic.clone(),
+            subscription: options.subscription.clone(),
+            source,
         })
 }

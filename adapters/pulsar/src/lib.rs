@@ -11,7 +11,8 @@
 //! - **Subscriptions**: Shared (default), KeyShared, Failover, Exclusive; the message key is
 //!   the Pulsar partition key (the aggregate id), so a key's messages keep their order.
 //! - **Failures** ([`PulsarConsumer`]): nack with the subscription's backoff, dead-letter topic
-//!   after `max_deliveries` (the dead letter keeps schema and envelope, so it still decodes),
+//!   after `max_deliveries` (the dead letter keeps schema and envelope, so it still decodes, and
+//!   carries seedwork's [`dead_letter`](seedwork::messaging::dead_letter) properties),
 //!   undecodable messages dead-lettered at once, consumers rebuilt when they lose the broker,
 //!   publishes bounded by a timeout so the outbox relay retries them in its next round.
 //!
@@ -44,11 +45,10 @@
 mod broker;
 pub mod codec;
 mod consumer;
+mod error;
 
 pub use broker::{PulsarBroker, PulsarBuilder};
 pub use codec::{AvroType, Codec, Record, SchemaError, Schemas, TopicSchema};
-pub use consumer::{
-    PulsarConsumer, DEAD_LETTER_DELIVERIES, DEAD_LETTER_ORIGIN, DEAD_LETTER_REASON,
-};
+pub use consumer::PulsarConsumer;
 /// The `pulsar` crate this adapter is built on, for what seedwork's ports do not cover.
 pub use pulsar;

@@ -4,11 +4,11 @@ mod support;
 
 use std::time::Duration;
 
-use seedwork::messaging::{Message, Publisher, Subscriber, SubscriptionOptions};
+use seedwork::messaging::{dead_letter, Message, Publisher, Subscriber, SubscriptionOptions};
 use seedwork::testing::contract::broker::{expect_delivery, n_of, ping, unique_topic};
 use seedwork::Error;
 use seedwork_pulsar::pulsar::{self, Pulsar, TokioExecutor};
-use seedwork_pulsar::{PulsarBroker, TopicSchema, DEAD_LETTER_ORIGIN, DEAD_LETTER_REASON};
+use seedwork_pulsar::{PulsarBroker, TopicSchema};
 
 async fn raw_client() -> Pulsar<TokioExecutor> {
     Pulsar::builder(support::url(), TokioExecutor)
@@ -93,11 +93,16 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_consumer_goes_on
         .collect();
     assert!(
         properties
-            .get(DEAD_LETTER_REASON)
+            .get(dead_letter::REASON)
             .is_some_and(|r| r.starts_with("undecodable")),
         "{properties:?}"
     );
-    assert_eq!(properties.get(DEAD_LETTER_ORIGIN), Some(&topic.as_str()));
+    assert_eq!(
+        properties.get(dead_letter::ORIGINAL_TOPIC),
+        Some(&topic.as_str())
+    );
+    assert_eq!(properties.get(dead_letter::SUBSCRIPTION), Some(&"s"));
+    assert_eq!(properties.get(dead_letter::DELIVERIES), Some(&"1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,17 +10,13 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::messaging::{
-    Consumer, Delivery, Message, Publisher, Subscriber, SubscriptionKind, SubscriptionOptions,
+    dead_letter, Consumer, Delivery, Message, Publisher, Subscriber, SubscriptionKind,
+    SubscriptionOptions,
 };
 
 /// Messages of a topic kept for [`MemoryBroker::published`]; older ones are forgotten, so a
 /// long-running process does not grow without bound.
 const TOPIC_LOG_LIMIT: usize = 10_000;
-
-/// Property added to a dead-lettered message: the topic it failed on.
-pub const DEAD_LETTER_ORIGINAL_TOPIC: &str = "dlq_original_topic";
-/// Property added to a dead-lettered message: the subscription that gave up on it.
-pub const DEAD_LETTER_SUBSCRIPTION: &str = "dlq_subscription";
 
 /// An in-process message broker with Pulsar's subscription model.
 ///
@@ -72,8 +68,8 @@ pub const DEAD_LETTER_SUBSCRIPTION: &str = "dlq_subscription";
 /// - [`nack`](Consumer::nack) of a delivery whose `attempt` has reached the consumer's
 ///   `retry.max_deliveries` publishes the message to
 ///   [`effective_dead_letter_topic`](SubscriptionOptions::effective_dead_letter_topic),
-///   unchanged but for its `topic` and two added properties ([`DEAD_LETTER_ORIGINAL_TOPIC`],
-///   [`DEAD_LETTER_SUBSCRIPTION`]), and removes it from the subscription. Otherwise the message
+///   unchanged but for its `topic` and the [`dead_letter`] properties (original topic,
+///   subscription, reason, deliveries), and removes it from the subscription. Otherwise the message
 ///   keeps its place in the subscription and becomes available again after
 ///   [`retry.backoff(attempt)`](crate::messaging::RetryPolicy::backoff).
 /// - Deliveries a [`MemoryConsumer`] still holds when it is dropped return to the
@@ -490,13 +486,20 @@ impl Consumer for MemoryConsumer {
                 "message dead-lettered"
             );
             let original_topic = std::mem::replace(&mut message.topic, dead_letter_topic);
-            message
-                .properties
-                .insert(DEAD_LETTER_ORIGINAL_TOPIC.into(), original_topic);
-            message.properties.insert(
-                DEAD_LETTER_SUBSCRIPTION.into(),
+            let properties = &mut message.properties;
+            properties.insert(dead_letter::ORIGINAL_TOPIC.into(), original_topic);
+            properties.insert(
+                dead_letter::SUBSCRIPTION.into(),
                 self.options.subscription.clone(),
             );
+            properties.insert(
+                dead_letter::REASON.into(),
+                format!(
+                    "nacked at its last allowed delivery (max_deliveries = {})",
+                    retry.max_deliveries.max(1)
+                ),
+            );
+            properties.insert(dead_letter::DELIVERIES.into(), deliveries.to_string());
             state.publish(&message);
         }
         Ok(())
@@ -751,8 +754,13 @@ mod tests {
         assert_eq!(dead.message.topic, "t-s-DLQ");
         assert_eq!(dead.message.envelope, sent.envelope);
         assert_eq!(dead.message.key, sent.key);
-        assert_eq!(dead.message.properties[DEAD_LETTER_ORIGINAL_TOPIC], "t");
-        assert_eq!(dead.message.properties[DEAD_LETTER_SUBSCRIPTION], "s");
+        assert_eq!(dead.message.properties[dead_letter::ORIGINAL_TOPIC], "t");
+        assert_eq!(dead.message.properties[dead_letter::SUBSCRIPTION], "s");
+        assert_eq!(
+            dead.message.properties[dead_letter::REASON],
+            "nacked at its last allowed delivery (max_deliveries = 1)"
+        );
+        assert_eq!(dead.message.properties[dead_letter::DELIVERIES], "1");
         assert_eq!(broker.published("t-s-DLQ").len(), 1);
     }
 

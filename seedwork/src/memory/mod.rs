@@ -9,8 +9,6 @@ mod broker;
 mod repository;
 mod store;
 
-pub use broker::{
-    MemoryBroker, MemoryConsumer, DEAD_LETTER_ORIGINAL_TOPIC, DEAD_LETTER_SUBSCRIPTION,
-};
+pub use broker::{MemoryBroker, MemoryConsumer};
 pub use repository::MemoryRepository;
 pub use store::{MemoryStore, MemoryTransaction, OutboxSnapshot};

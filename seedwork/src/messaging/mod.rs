@@ -4,6 +4,7 @@
 //! the other.
 
 mod consumer;
+pub mod dead_letter;
 mod envelope;
 mod message;
 mod outbox;

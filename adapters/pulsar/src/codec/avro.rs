@@ -13,6 +13,8 @@ use apache_avro::schema::{Name, ResolvedSchema, Schema};
 use apache_avro::types::Value as Avro;
 use serde_json::{Map, Number, Value};
 
+use crate::error::CodecError;
+
 /// A parsed Avro schema, with the named types it defines (for `Ref`s).
 #[derive(Debug, Clone)]
 pub(crate) struct AvroSchema {
@@ -25,10 +27,10 @@ pub(crate) struct AvroSchema {
 
 impl AvroSchema {
     /// Parses the JSON text of a schema.
-    pub(crate) fn parse(text: &str) -> Result<AvroSchema, String> {
-        let schema = Schema::parse_str(text).map_err(|e| format!("not an Avro schema: {e}"))?;
+    pub(crate) fn parse(text: &str) -> Result<AvroSchema, CodecError> {
+        let schema = Schema::parse_str(text).map_err(CodecError::SchemaParse)?;
         let names = ResolvedSchema::try_from(&schema)
-            .map_err(|e| format!("unresolvable Avro schema: {e}"))?
+            .map_err(CodecError::SchemaResolve)?
             .get_names()
             .iter()
             .map(|(name, schema)| (name.clone(), (*schema).clone()))
@@ -59,9 +61,9 @@ impl AvroSchema {
     }
 
     /// Writes `json` as a datum of this schema.
-    pub(crate) fn encode(&self, json: &Value) -> Result<Vec<u8>, String> {
+    pub(crate) fn encode(&self, json: &Value) -> Result<Vec<u8>, CodecError> {
         let value = self.to_avro(&self.schema, json, "")?;
-        apache_avro::to_avro_datum(&self.schema, value).map_err(|e| e.to_string())
+        apache_avro::to_avro_datum(&self.schema, value).map_err(CodecError::AvroWrite)
     }
 
     /// Reads a datum written with this schema, resolved into `reader` when given.
@@ -69,25 +71,22 @@ impl AvroSchema {
         &self,
         bytes: &[u8],
         reader: Option<&AvroSchema>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, CodecError> {
         if bytes.is_empty() {
             // apache-avro reads an empty input as a null union; no writer produces that.
-            return Err("empty payload".into());
+            return Err(CodecError::EmptyPayload);
         }
         let mut input = bytes;
         let value =
             apache_avro::from_avro_datum(&self.schema, &mut input, reader.map(AvroSchema::schema))
-                .map_err(|e| e.to_string())?;
+                .map_err(CodecError::AvroRead)?;
         if !input.is_empty() {
-            return Err(format!(
-                "{} bytes left over after the datum: the data was not written with this schema",
-                input.len()
-            ));
+            return Err(CodecError::TrailingBytes(input.len()));
         }
         from_avro(value)
     }
 
-    fn named(&self, name: &Name) -> Result<&Schema, String> {
+    fn named(&self, name: &Name) -> Result<&Schema, CodecError> {
         self.names
             .get(name)
             .or_else(|| {
@@ -96,16 +95,16 @@ impl AvroSchema {
                     .find(|(known, _)| known.name == name.name)
                     .map(|(_, schema)| schema)
             })
-            .ok_or_else(|| format!("unknown Avro type `{name}`"))
+            .ok_or_else(|| CodecError::UnknownName(name.to_string()))
     }
 
-    fn to_avro(&self, schema: &Schema, json: &Value, path: &str) -> Result<Avro, String> {
+    fn to_avro(&self, schema: &Schema, json: &Value, path: &str) -> Result<Avro, CodecError> {
         let mismatch = |expected: &str| {
-            Err(format!(
-                "`{}`: expected {expected}, found {}",
-                if path.is_empty() { "." } else { path },
-                kind_of(json)
-            ))
+            Err(CodecError::Mismatch {
+                path: display_path(path),
+                expected: expected.to_string(),
+                found: kind_of(json),
+            })
         };
         match schema {
             Schema::Null => match json {
@@ -183,7 +182,7 @@ impl AvroSchema {
                             self.to_avro(&map.types, v, &format!("{path}.{k}"))?,
                         ))
                     })
-                    .collect::<Result<HashMap<_, _>, String>>()
+                    .collect::<Result<HashMap<_, _>, CodecError>>()
                     .map(Avro::Map),
                 _ => mismatch("an object"),
             },
@@ -207,17 +206,19 @@ impl AvroSchema {
                         }
                     }
                 }
-                Err(first_error.unwrap_or_else(|| format!("`{path}`: no union branch fits")))
+                Err(first_error.unwrap_or_else(|| CodecError::NoUnionBranch {
+                    path: display_path(path),
+                }))
             }
             Schema::Record(record) => {
                 let Value::Object(object) = json else {
                     return mismatch(&format!("an object (record `{}`)", record.name));
                 };
                 if let Some(unknown) = object.keys().find(|k| !record.lookup.contains_key(*k)) {
-                    return Err(format!(
-                        "`{path}.{unknown}`: record `{}` has no such field",
-                        record.name
-                    ));
+                    return Err(CodecError::UnknownField {
+                        path: format!("{path}.{unknown}"),
+                        record: record.name.to_string(),
+                    });
                 }
                 record
                     .fields
@@ -230,18 +231,27 @@ impl AvroSchema {
                             self.to_avro(&field.schema, value, &field_path)?,
                         ))
                     })
-                    .collect::<Result<Vec<_>, String>>()
+                    .collect::<Result<Vec<_>, CodecError>>()
                     .map(Avro::Record)
             }
             Schema::Ref { name } => {
                 let named = self.named(name)?.clone();
                 self.to_avro(&named, json, path)
             }
-            other => Err(format!(
-                "`{path}`: the Avro type {:?} has no JSON mapping here",
-                apache_avro::schema::SchemaKind::from(other)
-            )),
+            other => Err(CodecError::UnsupportedType {
+                path: display_path(path),
+                kind: format!("{:?}", apache_avro::schema::SchemaKind::from(other)),
+            }),
         }
+    }
+}
+
+/// The path of a value for messages: `.` for the root.
+fn display_path(path: &str) -> String {
+    if path.is_empty() {
+        ".".to_string()
+    } else {
+        path.to_string()
     }
 }
 
@@ -257,7 +267,7 @@ fn kind_of(json: &Value) -> &'static str {
 }
 
 /// An Avro value as JSON: unions unwrapped, records and maps as objects.
-fn from_avro(value: Avro) -> Result<Value, String> {
+fn from_avro(value: Avro) -> Result<Value, CodecError> {
     Ok(match value {
         Avro::Null => Value::Null,
         Avro::Boolean(b) => Value::Bool(b),
@@ -285,22 +295,22 @@ fn from_avro(value: Avro) -> Result<Value, String> {
             entries
                 .into_iter()
                 .map(|(k, v)| Ok((k, from_avro(v)?)))
-                .collect::<Result<Map<_, _>, String>>()?,
+                .collect::<Result<Map<_, _>, CodecError>>()?,
         ),
         Avro::Record(fields) => Value::Object(
             fields
                 .into_iter()
                 .map(|(k, v)| Ok((k, from_avro(v)?)))
-                .collect::<Result<Map<_, _>, String>>()?,
+                .collect::<Result<Map<_, _>, CodecError>>()?,
         ),
-        other => return Err(format!("the Avro value {other:?} has no JSON mapping here")),
+        other => return Err(CodecError::UnsupportedValue(format!("{other:?}"))),
     })
 }
 
-fn number(x: f64) -> Result<Value, String> {
+fn number(x: f64) -> Result<Value, CodecError> {
     Number::from_f64(x)
         .map(Value::Number)
-        .ok_or_else(|| format!("{x} is not a JSON number"))
+        .ok_or(CodecError::NotANumber(x))
 }
 
 #[cfg(test)]
@@ -350,7 +360,12 @@ mod tests {
         let error = schema
             .encode(&json!({"data": {"id_reserva": "r", "surprise": 1}}))
             .unwrap_err();
-        assert!(error.contains("surprise"), "{error}");
+        assert!(
+            matches!(&error, CodecError::UnknownField { path, record }
+                if path == ".data.surprise" && record == "ReservaCreadaPayload"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("surprise"), "{error}");
     }
 
     #[test]
@@ -359,7 +374,15 @@ mod tests {
         let error = schema
             .encode(&json!({"data": {"fecha_creacion": "yesterday"}}))
             .unwrap_err();
-        assert!(error.contains(".data.fecha_creacion"), "{error}");
+        assert!(
+            matches!(&error, CodecError::Mismatch { path, found, .. }
+                if path == ".data.fecha_creacion" && *found == "a string"),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains(".data.fecha_creacion"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -30,12 +30,15 @@ use serde_json::Value;
 pub(crate) use avro::AvroSchema;
 pub use record::{AvroType, Record};
 
+use crate::error::{CodecError, PulsarError};
+
 /// Why a [`TopicSchema`] could not be declared.
 #[derive(Debug, thiserror::Error)]
-#[error("schema of topic `{topic}`: {reason}")]
+#[error("schema of topic `{topic}`: {source}")]
 pub struct SchemaError {
     topic: String,
-    reason: String,
+    #[source]
+    source: CodecError,
 }
 
 /// The wire format of a topic's payloads.
@@ -89,19 +92,18 @@ impl TopicSchema {
     }
 
     fn with_record(topic: String, codec: Codec, text: &str) -> Result<Self, SchemaError> {
-        let fail = |reason: String| SchemaError {
+        let fail = |source: CodecError| SchemaError {
             topic: topic.clone(),
-            reason,
+            source,
         };
-        let schema = AvroSchema::parse(text).map_err(&fail)?;
+        let schema = AvroSchema::parse(text).map_err(fail)?;
         let apache_avro::Schema::Record(record) = schema.schema() else {
-            return Err(fail("the wire schema must be a record".into()));
+            return Err(fail(CodecError::NotARecordSchema));
         };
         if !record.lookup.contains_key("data") {
-            return Err(fail(format!(
-                "record `{}` has no `data` field to carry the payload",
-                record.name
-            )));
+            return Err(fail(CodecError::NoDataField {
+                record: record.name.to_string(),
+            }));
         }
         let default_type = Some(record.name.name.clone());
         Ok(TopicSchema {
@@ -165,7 +167,11 @@ impl TopicSchema {
     ) -> Result<pulsar::producer::Message, seedwork::Error> {
         let payload = self
             .encode_payload(message)
-            .map_err(|e| seedwork::Error::codec(message.envelope.message_type.clone(), e))?;
+            .map_err(|source| PulsarError::Encode {
+                type_name: message.envelope.message_type.clone(),
+                topic: message.topic.clone(),
+                source,
+            })?;
         Ok(pulsar::producer::Message {
             payload,
             properties: wire_properties(message),
@@ -181,17 +187,17 @@ impl TopicSchema {
     }
 
     /// The payload bytes of `message` on this topic.
-    pub(crate) fn encode_payload(&self, message: &Message) -> Result<Vec<u8>, String> {
+    pub(crate) fn encode_payload(&self, message: &Message) -> Result<Vec<u8>, CodecError> {
         let record = serde_json::json!({ "data": message.envelope.data });
         match (self.codec, &self.schema) {
             (Codec::Avro, Some(schema)) => schema.encode(&record),
-            (Codec::Avro, None) => Err("an Avro topic needs a schema".into()),
+            (Codec::Avro, None) => Err(CodecError::AvroWithoutSchema),
             (Codec::Json, Some(schema)) => {
                 // Validate against the declared record so JSON topics catch the same mistakes.
                 schema.encode(&record)?;
-                serde_json::to_vec(&record).map_err(|e| e.to_string())
+                serde_json::to_vec(&record).map_err(CodecError::Json)
             }
-            (Codec::Json, None) => serde_json::to_vec(&record).map_err(|e| e.to_string()),
+            (Codec::Json, None) => serde_json::to_vec(&record).map_err(CodecError::Json),
         }
     }
 }
@@ -207,9 +213,9 @@ pub(crate) struct WireSchema {
 impl WireSchema {
     /// Reads the broker's schema info: `AVRO` and `JSON` are understood, `NONE`/`BYTES` mean
     /// schemaless JSON.
-    pub(crate) fn from_info(schema_type: i32, data: &[u8]) -> Result<WireSchema, String> {
+    pub(crate) fn from_info(schema_type: i32, data: &[u8]) -> Result<WireSchema, CodecError> {
         use pulsar::proto::schema::Type;
-        let text = || std::str::from_utf8(data).map_err(|e| e.to_string());
+        let text = || std::str::from_utf8(data).map_err(CodecError::SchemaText);
         match Type::try_from(schema_type) {
             Ok(Type::Avro) => Ok(WireSchema {
                 codec: Codec::Avro,
@@ -223,8 +229,8 @@ impl WireSchema {
                 codec: Codec::Json,
                 avro: None,
             }),
-            Ok(other) => Err(format!("schema type {other:?} is not supported")),
-            Err(_) => Err(format!("unknown schema type {schema_type}")),
+            Ok(other) => Err(CodecError::UnsupportedSchemaType(other)),
+            Err(_) => Err(CodecError::UnknownSchemaType(schema_type)),
         }
     }
 
@@ -270,7 +276,7 @@ pub(crate) fn decode(
     received: Received<'_>,
     writer: Option<&WireSchema>,
     declared: &TopicSchema,
-) -> Result<Message, String> {
+) -> Result<Message, CodecError> {
     let reader = declared.schema.as_deref();
     let codec = writer.map(|w| w.codec).unwrap_or(declared.codec);
     let record = match codec {
@@ -278,19 +284,20 @@ pub(crate) fn decode(
             let writer_schema = writer
                 .and_then(|w| w.avro.as_deref())
                 .or(reader)
-                .ok_or("an Avro payload without a known schema")?;
+                .ok_or(CodecError::UnknownWriterSchema)?;
             let reader_schema = reader.filter(|r| r.fingerprint() != writer_schema.fingerprint());
             writer_schema.decode(received.payload, reader_schema)?
         }
-        Codec::Json => serde_json::from_slice::<Value>(received.payload)
-            .map_err(|e| format!("not JSON: {e}"))?,
+        Codec::Json => {
+            serde_json::from_slice::<Value>(received.payload).map_err(CodecError::Json)?
+        }
     };
     let Value::Object(mut record) = record else {
-        return Err("the payload is not a record".into());
+        return Err(CodecError::PayloadNotARecord);
     };
     let data = record
         .remove("data")
-        .ok_or("the payload record has no `data` field")?;
+        .ok_or(CodecError::PayloadWithoutData)?;
     let (envelope, properties) = properties::split(
         received.properties,
         data,

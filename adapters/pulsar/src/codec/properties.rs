@@ -6,6 +6,7 @@ use seedwork::messaging::Envelope;
 use serde_json::Value;
 
 use super::Codec;
+use crate::error::CodecError;
 
 /// The envelope's property names, in the Python `Mensaje` field order.
 pub(crate) const ENVELOPE_PROPERTIES: [&str; 7] = [
@@ -58,13 +59,18 @@ pub(crate) fn split(
     mut properties: BTreeMap<String, String>,
     data: Value,
     defaults: Defaults<'_>,
-) -> Result<(Envelope<Value>, BTreeMap<String, String>), String> {
+) -> Result<(Envelope<Value>, BTreeMap<String, String>), CodecError> {
     let mut take = |name: &str| properties.remove(name);
-    let millis = |value: Option<String>, name: &str| -> Result<Option<i64>, String> {
+    let millis = |value: Option<String>, property: &'static str| {
         value
-            .map(|v| {
-                v.parse::<i64>()
-                    .map_err(|_| format!("property `{name}` is not epoch milliseconds: {v:?}"))
+            .map(|value| {
+                value
+                    .parse::<i64>()
+                    .map_err(|source| CodecError::Timestamp {
+                        property,
+                        value,
+                        source,
+                    })
             })
             .transpose()
     };
@@ -84,7 +90,7 @@ pub(crate) fn split(
         None => defaults
             .message_type
             .map(str::to_string)
-            .ok_or("the message has no `type` property and its topic declares no default type")?,
+            .ok_or(CodecError::MissingType)?,
     };
     let datacontenttype = take("datacontenttype").unwrap_or_else(|| match defaults.codec {
         Codec::Avro => "avro/binary".into(),
@@ -146,11 +152,17 @@ mod tests {
     fn bad_or_missing_envelope_values_are_errors() {
         let mut properties = BTreeMap::new();
         properties.insert("time".to_string(), "noon".to_string());
-        assert!(split(properties, Value::Null, defaults()).is_err());
+        assert!(matches!(
+            split(properties, Value::Null, defaults()),
+            Err(CodecError::Timestamp { property: "time", ref value, .. }) if value == "noon"
+        ));
         let no_type = Defaults {
             message_type: None,
             ..defaults()
         };
-        assert!(split(BTreeMap::new(), Value::Null, no_type).is_err());
+        assert!(matches!(
+            split(BTreeMap::new(), Value::Null, no_type),
+            Err(CodecError::MissingType)
+        ));
     }
 }

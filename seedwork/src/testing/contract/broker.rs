@@ -30,8 +30,8 @@ use uuid::Uuid;
 
 use crate::error::Error;
 use crate::messaging::{
-    Consumer, Delivery, IntegrationEvent, IntegrationMessage, Message, MessageKind, Publisher,
-    RetryPolicy, Subscriber, SubscriptionKind, SubscriptionOptions, CORRELATION_ID,
+    dead_letter, Consumer, Delivery, IntegrationEvent, IntegrationMessage, Message, MessageKind,
+    Publisher, RetryPolicy, Subscriber, SubscriptionKind, SubscriptionOptions, CORRELATION_ID,
 };
 
 /// How long a message that must arrive may take.
@@ -277,7 +277,9 @@ pub async fn nack_redelivers_after_backoff<B: Publisher + Subscriber + ?Sized>(b
 
 /// 5. After `max_deliveries` nacks the message goes to the dead-letter topic, still decodable
 ///    as the original payload, and stops coming back on the original subscription. Each
-///    redelivery waits for its (growing) backoff.
+///    redelivery waits for its (growing) backoff. The dead letter carries every
+///    [`dead_letter`] property: the original topic, the subscription, a reason and the number
+///    of deliveries.
 pub async fn dead_letter_after_max_deliveries<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     let topic = unique_topic("dlq");
     let dead_letters = format!("{topic}-dead");
@@ -322,6 +324,26 @@ pub async fn dead_letter_after_max_deliveries<B: Publisher + Subscriber + ?Sized
         .decode::<Ping>()
         .expect("the dead letter decodes");
     assert_eq!(decoded.data.n, 9);
+    let properties = &dead.message.properties;
+    let expected = [
+        (dead_letter::ORIGINAL_TOPIC, topic.clone()),
+        (dead_letter::SUBSCRIPTION, "s".to_string()),
+        (dead_letter::DELIVERIES, policy.max_deliveries.to_string()),
+    ];
+    for (name, value) in expected {
+        assert_eq!(
+            properties.get(name),
+            Some(&value),
+            "the dead letter's `{name}` property; it has {properties:?}"
+        );
+    }
+    assert!(
+        properties
+            .get(dead_letter::REASON)
+            .is_some_and(|reason| !reason.trim().is_empty()),
+        "the dead letter says why in `{}`; it has {properties:?}",
+        dead_letter::REASON
+    );
     ack(&mut *graveyard, &dead).await;
     expect_quiet(&mut *consumer).await;
     expect_quiet(&mut *graveyard).await;
