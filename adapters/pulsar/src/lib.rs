@@ -41,6 +41,7 @@
 //! libssl-dev pkg-config`), which is why the seedwork workspace keeps it out of its default
 //! members.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod broker;
 pub mod codec;
