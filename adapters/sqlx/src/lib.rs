@@ -126,6 +126,7 @@ mod shared;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod transport;
 
 #[cfg(feature = "postgres")]
 pub use postgres::{
@@ -137,6 +138,12 @@ pub use sqlite::{
     JsonRepository as SqliteJsonRepository, SqlTransaction as SqliteTransaction,
     Store as SqliteStore,
 };
+
+#[cfg(feature = "postgres")]
+pub use transport::postgres::PostgresTransport;
+#[cfg(feature = "sqlite")]
+pub use transport::sqlite::SqliteTransport;
+pub use transport::{TransportConsumer, TransportSettings};
 
 /// Re-exported so repositories can name the driver types without a separate dependency.
 pub use sqlx;

@@ -1,0 +1,856 @@
+//! The durable transport: [`Publisher`](seedwork::messaging::Publisher) and
+//! [`Subscriber`](seedwork::messaging::Subscriber) on the store's own database.
+//!
+//! [`SqliteTransport`](crate::SqliteTransport) and [`PostgresTransport`](crate::PostgresTransport)
+//! are message brokers made of four tables (created by the crate's migrations):
+//!
+//! - `seedwork_topic_log` — every published message (topic, key, envelope and properties as
+//!   JSON, publish time) under one global `sequence`; append-only.
+//! - `seedwork_subscriptions` — one row per (topic, name): its kind and the log position it was
+//!   created at. A subscription is durable: it collects messages while no consumer is attached.
+//! - `seedwork_subscription_messages` — one row per message a subscription has not yet
+//!   acknowledged: delivery count, the time before which it must not be redelivered
+//!   (`visible_after`, the backoff after a nack), and the consumer holding it (`lease_owner`).
+//!   Publishing inserts the log row and one such row per existing subscription of the topic in
+//!   one transaction, so a subscription sees exactly the messages committed after it existed.
+//! - `seedwork_consumers` — attached consumers, in attach order, each with a heartbeat lease.
+//!   A consumer whose lease ran out (its process died) counts as gone: what it held is
+//!   delivered again, and Failover/Exclusive/KeyShared assignments move on.
+//!
+//! # Delivery protocol
+//!
+//! A consumer claims its next message in one short transaction (`BEGIN IMMEDIATE` on SQLite;
+//! on PostgreSQL the subscription row is locked `FOR UPDATE`, which serialises claims of one
+//! subscription, across processes, while claims of other subscriptions run in parallel):
+//! it reads the live consumers and the head of the subscription in sequence order and takes the
+//! first row that is
+//!
+//! - not held by a live consumer and past its `visible_after`,
+//! - for a keyed message, not preceded by an earlier row of the same key that is held, backing
+//!   off, or skipped (so a key's messages are processed one at a time, in publish order, even
+//!   across nacks and consumer failures),
+//! - for [`KeyShared`](SubscriptionKind::KeyShared), of a key that hashes to this consumer among
+//!   the live consumers (a stable FNV-1a hash, the same in every process),
+//! - for [`Failover`](SubscriptionKind::Failover) and
+//!   [`Exclusive`](SubscriptionKind::Exclusive), only if this consumer is the earliest attached
+//!   live one.
+//!
+//! It increments the row's delivery count and writes itself as `lease_owner`. The delivery's
+//! `token` is the log sequence; `ack` deletes the row if this consumer still holds that
+//! attempt, `nack` clears the owner and sets `visible_after` to now plus
+//! [`RetryPolicy::backoff`](seedwork::messaging::RetryPolicy::backoff), or — at
+//! `max_deliveries` — appends the message to the dead-letter topic with the
+//! [`dead_letter`] properties and deletes the row, in one transaction. Settling a delivery this
+//! consumer no longer holds is an [`Error::Broker`](seedwork::Error::Broker).
+//!
+//! # Guarantees
+//!
+//! At-least-once delivery: a message is gone from a subscription only when acknowledged or
+//! dead-lettered. Attempt counts are stored, so they survive restarts. A dropped consumer
+//! releases what it holds at once; a crashed one after its lease
+//! ([`TransportSettings::consumer_lease`]). Consumers wake as soon as a publish commits in the
+//! same process (and, on PostgreSQL, in any process, through `LISTEN/NOTIFY`); otherwise they
+//! poll every [`TransportSettings::poll_interval`]. Timestamps come from each process's clock,
+//! so processes sharing a PostgreSQL database should keep their clocks in sync.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use seedwork::messaging::{
+    dead_letter, now_millis, Consumer, Delivery, Envelope, Message, SubscriptionKind,
+    SubscriptionOptions,
+};
+use seedwork::Result;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// Tuning of a transport; the defaults suit most applications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportSettings {
+    /// How often an idle consumer looks for work when nothing woke it (a publish in this
+    /// process, or a notification from PostgreSQL, wakes it at once). Default 500 ms.
+    pub poll_interval: Duration,
+    /// How long a consumer counts as attached without a heartbeat; heartbeats are sent every
+    /// third of it. When a consumer's process dies, its messages are redelivered and its role
+    /// (Failover, Exclusive, KeyShared keys) moves on after this long. Default 15 s.
+    pub consumer_lease: Duration,
+    /// How many rows at the head of a subscription a claim looks at. Default 1000.
+    pub scan_limit: u32,
+}
+
+impl Default for TransportSettings {
+    fn default() -> Self {
+        TransportSettings {
+            poll_interval: Duration::from_millis(500),
+            consumer_lease: Duration::from_secs(15),
+            scan_limit: 1000,
+        }
+    }
+}
+
+/// The transport's own failures, carried as the source of [`seedwork::Error::Broker`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TransportError {
+    #[error("the transport's database failed")]
+    Database(#[from] sqlx::Error),
+    #[error("exclusive subscription `{subscription}` on topic `{topic}` already has a consumer")]
+    ExclusiveTaken { topic: String, subscription: String },
+    #[error(
+        "subscription `{subscription}` on topic `{topic}` is {existing:?}; cannot attach a \
+         {requested:?} consumer while it has consumers"
+    )]
+    KindMismatch {
+        topic: String,
+        subscription: String,
+        existing: SubscriptionKind,
+        requested: SubscriptionKind,
+    },
+    #[error(
+        "delivery {token} (attempt {attempt}) of message {message_id} is not held by this \
+         consumer (unknown, already acked or nacked, or its lease ran out)"
+    )]
+    NotInFlight {
+        token: u64,
+        attempt: u32,
+        message_id: String,
+    },
+    #[error("the consumer lost its registration (no heartbeat within its lease)")]
+    Lost,
+    #[error("the claim task ended abnormally")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("message {message_id} could not be encoded")]
+    Encode {
+        message_id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl From<TransportError> for seedwork::Error {
+    fn from(error: TransportError) -> Self {
+        seedwork::Error::broker(error)
+    }
+}
+
+/// Stored data that does not read back: a fault of the system, reported as a codec error.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoredDataError {
+    #[error("log row {sequence}: malformed {column}")]
+    Json {
+        sequence: i64,
+        column: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("unknown subscription kind `{0}`")]
+    Kind(String),
+    #[error("log row {sequence}: {column} out of range")]
+    Range { sequence: i64, column: &'static str },
+}
+
+impl From<StoredDataError> for seedwork::Error {
+    fn from(error: StoredDataError) -> Self {
+        seedwork::Error::Codec {
+            type_name: "seedwork transport row".to_string(),
+            source: Box::new(error),
+        }
+    }
+}
+
+/// Either failure of a backend operation.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Transport(TransportError),
+    Stored(StoredDataError),
+}
+
+impl From<TransportError> for Failure {
+    fn from(error: TransportError) -> Self {
+        Failure::Transport(error)
+    }
+}
+
+impl From<StoredDataError> for Failure {
+    fn from(error: StoredDataError) -> Self {
+        Failure::Stored(error)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Failure::Transport(TransportError::Database(error))
+    }
+}
+
+impl From<Failure> for seedwork::Error {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Transport(error) => error.into(),
+            Failure::Stored(error) => error.into(),
+        }
+    }
+}
+
+pub(crate) type Outcome<T> = std::result::Result<T, Failure>;
+
+/// The name a subscription kind is stored under.
+pub(crate) fn kind_name(kind: SubscriptionKind) -> &'static str {
+    match kind {
+        SubscriptionKind::Shared => "shared",
+        SubscriptionKind::KeyShared => "key_shared",
+        SubscriptionKind::Failover => "failover",
+        SubscriptionKind::Exclusive => "exclusive",
+    }
+}
+
+/// The subscription kind stored under `name`.
+pub(crate) fn parse_kind(name: &str) -> std::result::Result<SubscriptionKind, StoredDataError> {
+    match name {
+        "shared" => Ok(SubscriptionKind::Shared),
+        "key_shared" => Ok(SubscriptionKind::KeyShared),
+        "failover" => Ok(SubscriptionKind::Failover),
+        "exclusive" => Ok(SubscriptionKind::Exclusive),
+        other => Err(StoredDataError::Kind(other.to_string())),
+    }
+}
+
+/// Whether a consumer of kind `requested` may attach to a subscription stored as `existing`
+/// with `live_consumers` attached; `Ok` means yes (and the subscription takes `requested`).
+pub(crate) fn admit(
+    options: &SubscriptionOptions,
+    existing: SubscriptionKind,
+    live_consumers: i64,
+) -> std::result::Result<(), TransportError> {
+    if live_consumers == 0 {
+        Ok(())
+    } else if existing == SubscriptionKind::Exclusive {
+        Err(TransportError::ExclusiveTaken {
+            topic: options.topic.clone(),
+            subscription: options.subscription.clone(),
+        })
+    } else if existing != options.kind {
+        Err(TransportError::KindMismatch {
+            topic: options.topic.clone(),
+            subscription: options.subscription.clone(),
+            existing,
+            requested: options.kind,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// A message as it is stored in the log, JSON columns still as text.
+pub(crate) struct StoredMessage {
+    pub(crate) sequence: i64,
+    pub(crate) topic: String,
+    pub(crate) key: Option<String>,
+    pub(crate) envelope: String,
+    pub(crate) properties: String,
+}
+
+impl StoredMessage {
+    pub(crate) fn decode(self) -> std::result::Result<Message, StoredDataError> {
+        let sequence = self.sequence;
+        let envelope: Envelope<serde_json::Value> =
+            serde_json::from_str(&self.envelope).map_err(|source| StoredDataError::Json {
+                sequence,
+                column: "envelope",
+                source,
+            })?;
+        let properties: BTreeMap<String, String> =
+            serde_json::from_str(&self.properties).map_err(|source| StoredDataError::Json {
+                sequence,
+                column: "properties",
+                source,
+            })?;
+        Ok(Message {
+            topic: self.topic,
+            key: self.key,
+            envelope,
+            properties,
+        })
+    }
+}
+
+/// A message ready to be appended: JSON columns encoded.
+pub(crate) struct EncodedMessage<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) key: Option<&'a str>,
+    pub(crate) envelope: String,
+    pub(crate) properties: String,
+}
+
+impl<'a> EncodedMessage<'a> {
+    pub(crate) fn encode(message: &'a Message) -> std::result::Result<Self, TransportError> {
+        let encode_error = |source| TransportError::Encode {
+            message_id: message.envelope.id.clone(),
+            source,
+        };
+        Ok(EncodedMessage {
+            topic: &message.topic,
+            key: message.key.as_deref(),
+            envelope: serde_json::to_string(&message.envelope).map_err(encode_error)?,
+            properties: serde_json::to_string(&message.properties).map_err(encode_error)?,
+        })
+    }
+}
+
+/// The message a nack at `max_deliveries` sends to the dead-letter topic: the original, with
+/// its topic replaced and the four [`dead_letter`] properties added.
+pub(crate) fn dead_letter_of(
+    mut message: Message,
+    options: &SubscriptionOptions,
+    deliveries: u32,
+) -> Message {
+    let original_topic =
+        std::mem::replace(&mut message.topic, options.effective_dead_letter_topic());
+    let properties = &mut message.properties;
+    properties.insert(dead_letter::ORIGINAL_TOPIC.to_string(), original_topic);
+    properties.insert(
+        dead_letter::SUBSCRIPTION.to_string(),
+        options.subscription.clone(),
+    );
+    properties.insert(
+        dead_letter::REASON.to_string(),
+        format!("nacked {deliveries} times"),
+    );
+    properties.insert(dead_letter::DELIVERIES.to_string(), deliveries.to_string());
+    message
+}
+
+/// One row at the head of a subscription, as a claim sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct HeadRow {
+    pub(crate) sequence: i64,
+    pub(crate) key: Option<String>,
+    pub(crate) visible_after: i64,
+    pub(crate) lease_owner: Option<i64>,
+}
+
+/// What a claim decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// Deliver the row with this sequence.
+    Take(i64),
+    /// Nothing for this consumer now; look again when woken or, if set, at this time (ms).
+    Wait(Option<i64>),
+}
+
+/// A stable 64-bit FNV-1a hash: the same in every process, unlike `std`'s hasher.
+fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The live consumer a key belongs to on a KeyShared subscription.
+fn key_owner(key: &str, live: &[i64]) -> Option<i64> {
+    let count = u64::try_from(live.len()).ok().filter(|n| *n > 0)?;
+    let index = usize::try_from(key_hash(key) % count).ok()?;
+    live.get(index).copied()
+}
+
+/// The delivery rule (see the module docs): which head row `me` takes, given the live consumers
+/// in attach order and the head rows in sequence order.
+pub(crate) fn choose(
+    kind: SubscriptionKind,
+    me: i64,
+    live: &[i64],
+    rows: &[HeadRow],
+    now: i64,
+) -> Choice {
+    if !live.contains(&me) {
+        return Choice::Wait(None);
+    }
+    let active = match kind {
+        SubscriptionKind::Failover | SubscriptionKind::Exclusive => live.first() == Some(&me),
+        SubscriptionKind::Shared | SubscriptionKind::KeyShared => true,
+    };
+    if !active {
+        return Choice::Wait(None);
+    }
+    let mut blocked: HashSet<&str> = HashSet::new();
+    let mut wake_at: Option<i64> = None;
+    for row in rows {
+        let key = row.key.as_deref();
+        if key.is_some_and(|k| blocked.contains(k)) {
+            continue;
+        }
+        let held = row.lease_owner.is_some_and(|owner| live.contains(&owner));
+        let due = row.visible_after <= now;
+        if !held && !due {
+            wake_at = Some(wake_at.map_or(row.visible_after, |w| w.min(row.visible_after)));
+        }
+        let elsewhere = kind == SubscriptionKind::KeyShared
+            && key.is_some_and(|k| key_owner(k, live) != Some(me));
+        if !held && due && !elsewhere {
+            return Choice::Take(row.sequence);
+        }
+        if let Some(key) = key {
+            blocked.insert(key);
+        }
+    }
+    Choice::Wait(wake_at)
+}
+
+/// A consumer's identity, as the backend needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsumerRef {
+    pub(crate) id: i64,
+    pub(crate) subscription_id: i64,
+    pub(crate) kind: SubscriptionKind,
+}
+
+/// A successful claim: the row and its message.
+pub(crate) struct Claimed {
+    pub(crate) sequence: i64,
+    pub(crate) deliveries: i64,
+    pub(crate) message: StoredMessage,
+}
+
+/// The database operations of one backend; the protocol around them is shared.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// Appends to the log and to every subscription of the topic, in one transaction.
+    async fn append(&self, message: &EncodedMessage<'_>, now: i64) -> Outcome<()>;
+    /// Creates the subscription if needed and registers a consumer; returns (subscription id,
+    /// consumer id).
+    async fn attach(
+        &self,
+        options: &SubscriptionOptions,
+        now: i64,
+        lease_until: i64,
+    ) -> Outcome<(i64, i64)>;
+    /// Claims the next message for `consumer`, if any.
+    async fn claim(
+        &self,
+        consumer: &ConsumerRef,
+        now: i64,
+        scan_limit: i64,
+    ) -> Outcome<std::result::Result<Claimed, Option<i64>>>;
+    /// Deletes the row if `consumer` holds that attempt; false if it does not.
+    async fn ack(&self, consumer: &ConsumerRef, sequence: i64, attempt: i64) -> Outcome<bool>;
+    /// Releases the row for redelivery after `visible_after`; false if not held.
+    async fn retry_later(
+        &self,
+        consumer: &ConsumerRef,
+        sequence: i64,
+        attempt: i64,
+        visible_after: i64,
+    ) -> Outcome<bool>;
+    /// Removes the row and appends `dead` to its topic, in one transaction; false if not held.
+    async fn dead_letter(
+        &self,
+        consumer: &ConsumerRef,
+        sequence: i64,
+        attempt: i64,
+        dead: &EncodedMessage<'_>,
+        now: i64,
+    ) -> Outcome<bool>;
+    /// Extends the consumer's lease; false if it had already run out or is gone.
+    async fn heartbeat(&self, consumer: &ConsumerRef, now: i64, lease_until: i64) -> Outcome<bool>;
+    /// Unregisters the consumer and releases what it holds.
+    async fn detach(&self, consumer: &ConsumerRef) -> Outcome<()>;
+    /// Starts forwarding wake-ups from other processes into `wake`, if the backend can.
+    fn listen(&self, wake: Arc<Notify>) -> Option<JoinHandle<()>>;
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What a transport and its consumers share.
+struct Shared {
+    backend: Box<dyn Backend>,
+    wake: Arc<Notify>,
+    settings: TransportSettings,
+    listener: OnceLock<Option<AbortOnDrop>>,
+}
+
+/// The backend-independent half of a transport.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Transport {
+    pub(crate) fn new(backend: Box<dyn Backend>, settings: TransportSettings) -> Self {
+        Transport {
+            shared: Arc::new(Shared {
+                backend,
+                wake: Arc::new(Notify::new()),
+                settings,
+                listener: OnceLock::new(),
+            }),
+        }
+    }
+
+    pub(crate) async fn publish(&self, message: &Message) -> Result<()> {
+        let encoded = EncodedMessage::encode(message)?;
+        self.shared.backend.append(&encoded, now_millis()).await?;
+        self.shared.wake.notify_waiters();
+        Ok(())
+    }
+
+    pub(crate) async fn subscribe(
+        &self,
+        options: SubscriptionOptions,
+    ) -> Result<TransportConsumer> {
+        let shared = &self.shared;
+        shared.listener.get_or_init(|| {
+            shared
+                .backend
+                .listen(Arc::clone(&shared.wake))
+                .map(AbortOnDrop)
+        });
+        let now = now_millis();
+        let lease = millis(shared.settings.consumer_lease);
+        let (subscription_id, id) = shared
+            .backend
+            .attach(&options, now, now.saturating_add(lease))
+            .await?;
+        let consumer = ConsumerRef {
+            id,
+            subscription_id,
+            kind: options.kind,
+        };
+        let lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = tokio::spawn(heartbeat(
+            Arc::clone(shared),
+            consumer.clone(),
+            Arc::clone(&lost),
+        ));
+        // A new consumer may change who gets what (KeyShared, a freed Failover role).
+        shared.wake.notify_waiters();
+        Ok(TransportConsumer {
+            shared: Arc::clone(shared),
+            consumer,
+            options,
+            pending: None,
+            heartbeat: AbortOnDrop(heartbeat),
+            lost,
+        })
+    }
+}
+
+/// Keeps a consumer's registration alive until it is dropped.
+async fn heartbeat(shared: Arc<Shared>, consumer: ConsumerRef, lost: Arc<AtomicBool>) {
+    let lease = shared.settings.consumer_lease;
+    let every = (lease / 3).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(every).await;
+        let now = now_millis();
+        match shared
+            .backend
+            .heartbeat(&consumer, now, now.saturating_add(millis(lease)))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(consumer = consumer.id, "transport consumer lost its lease");
+                lost.store(true, Ordering::SeqCst);
+                shared.wake.notify_waiters();
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(consumer = consumer.id, ?error, "transport heartbeat failed");
+            }
+        }
+    }
+}
+
+type ClaimTask = JoinHandle<Outcome<std::result::Result<Claimed, Option<i64>>>>;
+
+/// A consumer of a [`SqliteTransport`](crate::SqliteTransport) or
+/// [`PostgresTransport`](crate::PostgresTransport) subscription (what `subscribe` returns,
+/// boxed).
+///
+/// It keeps its registration alive with a background heartbeat. Dropping it unregisters it:
+/// the deliveries it has neither acked nor nacked become available to the other consumers at
+/// once. [`receive`](Consumer::receive) is cancel-safe: a claim interrupted by cancellation
+/// is finished in the background and handed out by the next `receive`.
+pub struct TransportConsumer {
+    shared: Arc<Shared>,
+    consumer: ConsumerRef,
+    options: SubscriptionOptions,
+    pending: Option<ClaimTask>,
+    heartbeat: AbortOnDrop,
+    lost: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for TransportConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportConsumer")
+            .field("id", &self.consumer.id)
+            .field("topic", &self.options.topic)
+            .field("subscription", &self.options.subscription)
+            .field("kind", &self.options.kind)
+            .finish()
+    }
+}
+
+impl TransportConsumer {
+    fn start_claim(&self) -> ClaimTask {
+        let shared = Arc::clone(&self.shared);
+        let consumer = self.consumer.clone();
+        tokio::spawn(async move {
+            let scan = i64::from(shared.settings.scan_limit.max(1));
+            shared.backend.claim(&consumer, now_millis(), scan).await
+        })
+    }
+
+    /// The row sequence and attempt a delivery refers to, if it can be one of ours.
+    fn settled(delivery: &Delivery) -> std::result::Result<(i64, i64), TransportError> {
+        let sequence = i64::try_from(delivery.token).map_err(|_| Self::not_in_flight(delivery))?;
+        Ok((sequence, i64::from(delivery.attempt)))
+    }
+
+    fn not_in_flight(delivery: &Delivery) -> TransportError {
+        TransportError::NotInFlight {
+            token: delivery.token,
+            attempt: delivery.attempt,
+            message_id: delivery.message.envelope.id.clone(),
+        }
+    }
+}
+
+fn delivery_of(claimed: Claimed) -> std::result::Result<Delivery, StoredDataError> {
+    let sequence = claimed.sequence;
+    let token = u64::try_from(sequence).map_err(|_| StoredDataError::Range {
+        sequence,
+        column: "sequence",
+    })?;
+    let attempt = u32::try_from(claimed.deliveries).map_err(|_| StoredDataError::Range {
+        sequence,
+        column: "deliveries",
+    })?;
+    Ok(Delivery {
+        message: claimed.message.decode()?,
+        attempt,
+        token,
+    })
+}
+
+#[async_trait]
+impl Consumer for TransportConsumer {
+    async fn receive(&mut self) -> Result<Delivery> {
+        loop {
+            if self.lost.load(Ordering::SeqCst) {
+                return Err(TransportError::Lost.into());
+            }
+            let wake = Arc::clone(&self.shared.wake);
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.pending.is_none() {
+                self.pending = Some(self.start_claim());
+            }
+            let Some(task) = self.pending.as_mut() else {
+                continue;
+            };
+            let joined = task.await;
+            self.pending = None;
+            let claimed = joined.map_err(TransportError::from)??;
+            match claimed {
+                Ok(claimed) => return Ok(delivery_of(claimed)?),
+                Err(wake_at) => {
+                    let poll = self.shared.settings.poll_interval;
+                    let pause = wake_at.map_or(poll, |at| {
+                        let until = at.saturating_sub(now_millis()).max(1);
+                        poll.min(Duration::from_millis(u64::try_from(until).unwrap_or(1)))
+                    });
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn ack(&mut self, delivery: &Delivery) -> Result<()> {
+        let (sequence, attempt) = Self::settled(delivery)?;
+        if !self
+            .shared
+            .backend
+            .ack(&self.consumer, sequence, attempt)
+            .await?
+        {
+            return Err(Self::not_in_flight(delivery).into());
+        }
+        // A later message of the same key may be waiting for this one.
+        self.shared.wake.notify_waiters();
+        Ok(())
+    }
+
+    async fn nack(&mut self, delivery: &Delivery) -> Result<()> {
+        let (sequence, attempt) = Self::settled(delivery)?;
+        let retry = &self.options.retry;
+        let held = if delivery.attempt >= retry.max_deliveries.max(1) {
+            let dead = dead_letter_of(delivery.message.clone(), &self.options, delivery.attempt);
+            let encoded = EncodedMessage::encode(&dead)?;
+            self.shared
+                .backend
+                .dead_letter(&self.consumer, sequence, attempt, &encoded, now_millis())
+                .await?
+        } else {
+            // One millisecond more: the redelivery must not come before the full backoff,
+            // whatever the rounding of the millisecond clock.
+            let backoff = millis(retry.backoff(delivery.attempt)).saturating_add(1);
+            let visible_after = now_millis().saturating_add(backoff);
+            self.shared
+                .backend
+                .retry_later(&self.consumer, sequence, attempt, visible_after)
+                .await?
+        };
+        if !held {
+            return Err(Self::not_in_flight(delivery).into());
+        }
+        self.shared.wake.notify_waiters();
+        Ok(())
+    }
+
+    fn options(&self) -> &SubscriptionOptions {
+        &self.options
+    }
+}
+
+impl Drop for TransportConsumer {
+    fn drop(&mut self) {
+        self.heartbeat.0.abort();
+        let pending = self.pending.take();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to release on: the lease runs out instead.
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        let consumer = self.consumer.clone();
+        runtime.spawn(async move {
+            // Let an interrupted claim finish first, so what it took is released too.
+            if let Some(task) = pending {
+                let _ = task.await;
+            }
+            if let Err(error) = shared.backend.detach(&consumer).await {
+                tracing::warn!(consumer = consumer.id, ?error, "transport detach failed");
+            }
+            shared.wake.notify_waiters();
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(sequence: i64, key: Option<&str>, visible_after: i64, owner: Option<i64>) -> HeadRow {
+        HeadRow {
+            sequence,
+            key: key.map(str::to_string),
+            visible_after,
+            lease_owner: owner,
+        }
+    }
+
+    #[test]
+    fn a_key_backing_off_holds_back_its_later_messages_only() {
+        let rows = [
+            row(1, Some("a"), 500, None),
+            row(2, Some("a"), 0, None),
+            row(3, Some("b"), 0, None),
+        ];
+        let choice = choose(SubscriptionKind::Shared, 7, &[7], &rows, 100);
+        assert_eq!(choice, Choice::Take(3));
+        let only_a = &rows[..2];
+        assert_eq!(
+            choose(SubscriptionKind::Shared, 7, &[7], only_a, 100),
+            Choice::Wait(Some(500))
+        );
+    }
+
+    #[test]
+    fn a_lease_of_a_dead_consumer_does_not_hold() {
+        let rows = [row(1, None, 0, Some(3))];
+        assert_eq!(
+            choose(SubscriptionKind::Shared, 7, &[7], &rows, 0),
+            Choice::Take(1)
+        );
+        assert_eq!(
+            choose(SubscriptionKind::Shared, 7, &[3, 7], &rows, 0),
+            Choice::Wait(None)
+        );
+    }
+
+    #[test]
+    fn failover_serves_only_the_earliest_live_consumer() {
+        let rows = [row(1, None, 0, None)];
+        assert_eq!(
+            choose(SubscriptionKind::Failover, 8, &[4, 8], &rows, 0),
+            Choice::Wait(None)
+        );
+        assert_eq!(
+            choose(SubscriptionKind::Failover, 4, &[4, 8], &rows, 0),
+            Choice::Take(1)
+        );
+    }
+
+    #[test]
+    fn key_shared_gives_every_key_to_exactly_one_live_consumer() {
+        let live = [2, 5, 9];
+        for n in 0..50 {
+            let key = format!("key-{n}");
+            let rows = [row(1, Some(&key), 0, None)];
+            let takers: Vec<i64> = live
+                .iter()
+                .copied()
+                .filter(|me| {
+                    choose(SubscriptionKind::KeyShared, *me, &live, &rows, 0) == Choice::Take(1)
+                })
+                .collect();
+            assert_eq!(takers.len(), 1, "{key}: {takers:?}");
+        }
+    }
+
+    #[test]
+    fn the_dead_letter_carries_all_four_properties() {
+        let message = Message {
+            topic: "orders".into(),
+            key: None,
+            envelope: Envelope::new("T", "v1", "svc", serde_json::json!({})),
+            properties: BTreeMap::from([("x".to_string(), "y".to_string())]),
+        };
+        let options = SubscriptionOptions::new("orders", "billing");
+        let dead = dead_letter_of(message, &options, 5);
+        assert_eq!(dead.topic, "orders-billing-DLQ");
+        assert_eq!(dead.properties.len(), 5);
+        assert_eq!(dead.properties[dead_letter::DELIVERIES], "5");
+        assert_eq!(dead.properties[dead_letter::ORIGINAL_TOPIC], "orders");
+    }
+}

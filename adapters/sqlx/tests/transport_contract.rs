@@ -1,0 +1,200 @@
+//! The durable transport: the broker contract suite on SQLite (a fresh database file per test)
+//! and on PostgreSQL (a fresh schema per test; needs a server: `scripts/services up`, or
+//! `SEEDWORK_POSTGRES_URL`), plus what the suite does not cover: durability across a restart
+//! and wake-ups across processes.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use seedwork::messaging::{Consumer, Message, Publisher, Subscriber, SubscriptionOptions};
+use seedwork::testing::contract::broker::{
+    expect_delivery, expect_quiet, n_of, ping, unique_topic,
+};
+use seedwork_sqlx::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use seedwork_sqlx::sqlx::{self, AssertSqlSafe};
+use seedwork_sqlx::{
+    PostgresStore, PostgresTransport, SqliteStore, SqliteTransport, TransportSettings,
+};
+
+/// A transport together with what must outlive it (the temp dir of its database file).
+struct Guarded<T> {
+    transport: T,
+    _guard: Option<tempfile::TempDir>,
+}
+
+#[async_trait]
+impl<T: Publisher> Publisher for Guarded<T> {
+    async fn publish(&self, message: &Message) -> seedwork::Result<()> {
+        self.transport.publish(message).await
+    }
+}
+
+#[async_trait]
+impl<T: Subscriber> Subscriber for Guarded<T> {
+    async fn subscribe(&self, options: SubscriptionOptions) -> seedwork::Result<Box<dyn Consumer>> {
+        self.transport.subscribe(options).await
+    }
+}
+
+async fn sqlite_store(path: &std::path::Path) -> SqliteStore {
+    SqliteStore::open(path.to_str().expect("utf-8 path"))
+        .await
+        .expect("open sqlite")
+}
+
+async fn fresh_sqlite() -> Guarded<SqliteTransport> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_store(&dir.path().join("transport.db")).await;
+    Guarded {
+        transport: SqliteTransport::new(store.pool().clone()),
+        _guard: Some(dir),
+    }
+}
+
+fn postgres_url() -> String {
+    std::env::var("SEEDWORK_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://seedwork:seedwork@127.0.0.1:5432/seedwork".to_string())
+}
+
+/// Connect options for a new, empty schema of its own.
+async fn fresh_schema() -> PgConnectOptions {
+    let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&postgres_url())
+        .await
+        .expect("PostgreSQL is up");
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .expect("create schema");
+    admin.close().await;
+    PgConnectOptions::from_str(&postgres_url())
+        .expect("url")
+        .options([("search_path", schema.as_str())])
+}
+
+async fn postgres_pool(options: PgConnectOptions) -> sqlx::PgPool {
+    PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .expect("connect")
+}
+
+async fn fresh_postgres() -> Guarded<PostgresTransport> {
+    let pool = postgres_pool(fresh_schema().await).await;
+    PostgresStore::from_pool(pool.clone())
+        .migrate()
+        .await
+        .expect("migrate");
+    Guarded {
+        transport: PostgresTransport::new(pool),
+        _guard: None,
+    }
+}
+
+mod sqlite {
+    use super::*;
+
+    seedwork::broker_contract_tests!(broker = fresh_sqlite());
+}
+
+mod postgres {
+    use super::*;
+
+    seedwork::broker_contract_tests!(
+        #[ignore = "needs PostgreSQL: scripts/services up"]
+        broker = fresh_postgres()
+    );
+}
+
+/// Drop the transport and its pool (a crash: the consumer never settles nor detaches), reopen
+/// the same file: the unacked message comes back with its attempt count kept, the acked one
+/// does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_state_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("restart.db");
+    let settings = TransportSettings {
+        consumer_lease: Duration::from_millis(600),
+        ..TransportSettings::default()
+    };
+    let topic = unique_topic("restart");
+    let options = SubscriptionOptions::new(&topic, "s");
+    {
+        let store = sqlite_store(&path).await;
+        let transport = SqliteTransport::with_settings(store.pool().clone(), settings.clone());
+        let mut consumer = transport
+            .subscribe(options.clone())
+            .await
+            .expect("subscribe");
+        transport
+            .publish(&ping(&topic, 1, None))
+            .await
+            .expect("publish");
+        transport
+            .publish(&ping(&topic, 2, None))
+            .await
+            .expect("publish");
+        let first = expect_delivery(&mut *consumer).await;
+        assert_eq!(n_of(&first), 1);
+        consumer.ack(&first).await.expect("ack");
+        let second = expect_delivery(&mut *consumer).await;
+        assert_eq!((n_of(&second), second.attempt), (2, 1));
+        consumer.nack(&second).await.expect("nack");
+        let again = expect_delivery(&mut *consumer).await;
+        assert_eq!((n_of(&again), again.attempt), (2, 2));
+        // The crash: the pool goes away under the consumer, which cannot unregister.
+        store.close().await;
+        drop(consumer);
+        drop(transport);
+    }
+    let store = sqlite_store(&path).await;
+    let transport = SqliteTransport::with_settings(store.pool().clone(), settings);
+    let mut consumer = transport.subscribe(options).await.expect("subscribe");
+    let redelivered = expect_delivery(&mut *consumer).await;
+    assert_eq!(n_of(&redelivered), 2, "the unacked message comes back");
+    assert_eq!(redelivered.attempt, 3, "attempts are durable");
+    consumer.ack(&redelivered).await.expect("ack");
+    expect_quiet(&mut *consumer).await;
+}
+
+/// Two transports on two pools (two processes, as far as the database can tell): a publish on
+/// one wakes a consumer on the other at once, not after a poll interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/services up"]
+async fn postgres_wakes_consumers_of_another_process() {
+    let options = fresh_schema().await;
+    let pool_a = postgres_pool(options.clone()).await;
+    PostgresStore::from_pool(pool_a.clone())
+        .migrate()
+        .await
+        .expect("migrate");
+    let pool_b = postgres_pool(options).await;
+    // Polling alone would take a minute: only a notification can be this fast.
+    let slow_polling = TransportSettings {
+        poll_interval: Duration::from_secs(60),
+        ..TransportSettings::default()
+    };
+    let publisher = PostgresTransport::with_settings(pool_a, slow_polling.clone());
+    let subscriber = PostgresTransport::with_settings(pool_b, slow_polling);
+    let topic = unique_topic("wake");
+    let mut consumer = subscriber
+        .subscribe(SubscriptionOptions::new(&topic, "s"))
+        .await
+        .expect("subscribe");
+    // Let the listener connect and the consumer go idle.
+    expect_quiet(&mut *consumer).await;
+    for n in 0..3 {
+        publisher
+            .publish(&ping(&topic, n, None))
+            .await
+            .expect("publish");
+        let delivery = tokio::time::timeout(Duration::from_secs(2), consumer.receive())
+            .await
+            .expect("woken within 2 s")
+            .expect("receive");
+        assert_eq!(n_of(&delivery), n);
+        consumer.ack(&delivery).await.expect("ack");
+    }
+}
