@@ -4,6 +4,7 @@
 //! and wake-ups across processes.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -93,10 +94,78 @@ async fn fresh_postgres() -> Guarded<PostgresTransport> {
     }
 }
 
+/// Two transports on two pools of one database, as two processes would have: publishes and
+/// subscriptions alternate between them, so every check of the suite runs across "processes"
+/// (consumers of one subscription on both, publisher and consumer apart).
+struct TwoProcesses<T> {
+    sides: [T; 2],
+    next_publish: AtomicUsize,
+    next_subscribe: AtomicUsize,
+    _guard: Option<tempfile::TempDir>,
+}
+
+impl<T> TwoProcesses<T> {
+    fn side(&self, counter: &AtomicUsize) -> &T {
+        &self.sides[counter.fetch_add(1, Ordering::SeqCst) % 2]
+    }
+}
+
+#[async_trait]
+impl<T: Publisher> Publisher for TwoProcesses<T> {
+    async fn publish(&self, message: &Message) -> seedwork::Result<()> {
+        self.side(&self.next_publish).publish(message).await
+    }
+}
+
+#[async_trait]
+impl<T: Subscriber> Subscriber for TwoProcesses<T> {
+    async fn subscribe(&self, options: SubscriptionOptions) -> seedwork::Result<Box<dyn Consumer>> {
+        self.side(&self.next_subscribe).subscribe(options).await
+    }
+}
+
+async fn two_sqlite_processes() -> TwoProcesses<SqliteTransport> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("transport.db");
+    let a = sqlite_store(&path).await;
+    let b = sqlite_store(&path).await;
+    TwoProcesses {
+        sides: [
+            SqliteTransport::new(a.pool().clone()),
+            SqliteTransport::new(b.pool().clone()),
+        ],
+        next_publish: AtomicUsize::new(0),
+        next_subscribe: AtomicUsize::new(0),
+        _guard: Some(dir),
+    }
+}
+
+async fn two_postgres_processes() -> TwoProcesses<PostgresTransport> {
+    let options = fresh_schema().await;
+    let a = postgres_pool(options.clone()).await;
+    PostgresStore::from_pool(a.clone())
+        .migrate()
+        .await
+        .expect("migrate");
+    let b = postgres_pool(options).await;
+    TwoProcesses {
+        sides: [PostgresTransport::new(a), PostgresTransport::new(b)],
+        next_publish: AtomicUsize::new(0),
+        next_subscribe: AtomicUsize::new(0),
+        _guard: None,
+    }
+}
+
 mod sqlite {
     use super::*;
 
     seedwork::broker_contract_tests!(broker = fresh_sqlite());
+}
+
+mod sqlite_two_processes {
+    use super::*;
+
+    seedwork::broker_contract_tests!(broker = two_sqlite_processes());
 }
 
 mod postgres {
@@ -106,6 +175,63 @@ mod postgres {
         #[ignore = "needs PostgreSQL: scripts/services up"]
         broker = fresh_postgres()
     );
+}
+
+mod postgres_two_processes {
+    use super::*;
+
+    seedwork::broker_contract_tests!(
+        #[ignore = "needs PostgreSQL: scripts/services up"]
+        broker = two_postgres_processes()
+    );
+}
+
+/// The log keeps what a subscription still needs and lets go of the rest.
+async fn purge_keeps_unacknowledged_messages<B, F>(broker: &B, purge: impl Fn() -> F)
+where
+    B: Publisher + Subscriber,
+    F: std::future::Future<Output = seedwork::Result<u64>>,
+{
+    let topic = unique_topic("purge");
+    let mut consumer = broker
+        .subscribe(SubscriptionOptions::new(&topic, "s"))
+        .await
+        .expect("subscribe");
+    broker
+        .publish(&ping(&topic, 1, None))
+        .await
+        .expect("publish");
+    broker
+        .publish(&ping(&topic, 2, None))
+        .await
+        .expect("publish");
+    let first = expect_delivery(&mut *consumer).await;
+    assert_eq!(n_of(&first), 1);
+    consumer.ack(&first).await.expect("ack");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        purge().await.expect("purge"),
+        1,
+        "only the acknowledged message goes"
+    );
+    let second = expect_delivery(&mut *consumer).await;
+    assert_eq!(n_of(&second), 2, "the unacknowledged one is still there");
+    consumer.ack(&second).await.expect("ack");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_purge_keeps_unacknowledged_messages() {
+    let broker = fresh_sqlite().await;
+    purge_keeps_unacknowledged_messages(&broker, || broker.transport.purge_log(Duration::ZERO))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/services up"]
+async fn postgres_purge_keeps_unacknowledged_messages() {
+    let broker = fresh_postgres().await;
+    purge_keeps_unacknowledged_messages(&broker, || broker.transport.purge_log(Duration::ZERO))
+        .await;
 }
 
 /// Drop the transport and its pool (a crash: the consumer never settles nor detaches), reopen

@@ -20,8 +20,8 @@
 //! # Delivery protocol
 //!
 //! A consumer claims its next message in one short transaction (`BEGIN IMMEDIATE` on SQLite;
-//! on PostgreSQL the subscription row is locked `FOR UPDATE`, which serialises claims of one
-//! subscription, across processes, while claims of other subscriptions run in parallel):
+//! on PostgreSQL the subscription row is locked `FOR NO KEY UPDATE`, which serialises claims
+//! of one subscription across processes while claims of other subscriptions run in parallel):
 //! it reads the live consumers and the head of the subscription in sequence order and takes the
 //! first row that is
 //!
@@ -35,9 +35,13 @@
 //!   [`Exclusive`](SubscriptionKind::Exclusive), only if this consumer is the earliest attached
 //!   live one.
 //!
-//! It increments the row's delivery count and writes itself as `lease_owner`. The delivery's
-//! `token` is the log sequence; `ack` deletes the row if this consumer still holds that
-//! attempt, `nack` clears the owner and sets `visible_after` to now plus
+//! The claim does not skip locked rows (`SKIP LOCKED`) as the outbox relay does: the per-key
+//! rule must see every earlier row of a key, held or not, so one subscription's claims take
+//! turns instead; each is a few indexed statements.
+//!
+//! A claim increments the chosen row's delivery count and writes the consumer as `lease_owner`.
+//! The delivery's `token` is the log sequence; `ack` deletes the row if this consumer still
+//! holds that attempt, `nack` clears the owner and sets `visible_after` to now plus
 //! [`RetryPolicy::backoff`](seedwork::messaging::RetryPolicy::backoff), or — at
 //! `max_deliveries` — appends the message to the dead-letter topic with the
 //! [`dead_letter`] properties and deletes the row, in one transaction. Settling a delivery this
@@ -462,6 +466,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn heartbeat(&self, consumer: &ConsumerRef, now: i64, lease_until: i64) -> Outcome<bool>;
     /// Unregisters the consumer and releases what it holds.
     async fn detach(&self, consumer: &ConsumerRef) -> Outcome<()>;
+    /// Deletes log rows published before `cutoff` that no subscription still holds; returns
+    /// how many.
+    async fn purge(&self, cutoff: i64) -> Outcome<u64>;
     /// Starts forwarding wake-ups from other processes into `wake`, if the backend can.
     fn listen(&self, wake: Arc<Notify>) -> Option<JoinHandle<()>>;
 }
@@ -518,6 +525,11 @@ impl Transport {
         self.shared.backend.append(&encoded, now_millis()).await?;
         self.shared.wake.notify_waiters();
         Ok(())
+    }
+
+    pub(crate) async fn purge_log(&self, older_than: Duration) -> Result<u64> {
+        let cutoff = now_millis().saturating_sub(millis(older_than));
+        Ok(self.shared.backend.purge(cutoff).await?)
     }
 
     pub(crate) async fn subscribe(

@@ -1,5 +1,6 @@
-//! The transport on PostgreSQL: claims of one subscription lock its row `FOR UPDATE`, so they
-//! are serialised across processes (claims of other subscriptions run in parallel); a publish
+//! The transport on PostgreSQL: claims of one subscription lock its row `FOR NO KEY UPDATE`,
+//! so they are serialised across processes (claims of other subscriptions run in parallel, and
+//! publishes, whose foreign-key checks take only `KEY SHARE` locks, are not held up); a publish
 //! sends `NOTIFY seedwork_transport` with its commit, and every transport `LISTEN`s, so
 //! consumers in any process wake at once.
 
@@ -37,9 +38,9 @@ mod sql {
         ON CONFLICT (topic, name) DO NOTHING";
     /// Locks the subscription: attaches and claims of one subscription go one at a time.
     pub(super) const SUBSCRIPTION: &str = "SELECT id, kind FROM seedwork_subscriptions \
-        WHERE topic = $1 AND name = $2 FOR UPDATE";
+        WHERE topic = $1 AND name = $2 FOR NO KEY UPDATE";
     pub(super) const LOCK_SUBSCRIPTION: &str =
-        "SELECT id FROM seedwork_subscriptions WHERE id = $1 FOR UPDATE";
+        "SELECT id FROM seedwork_subscriptions WHERE id = $1 FOR NO KEY UPDATE";
     pub(super) const FORGET_EXPIRED: &str =
         "DELETE FROM seedwork_consumers WHERE subscription_id = $1 AND lease_until <= $2";
     pub(super) const COUNT_CONSUMERS: &str =
@@ -66,6 +67,9 @@ mod sql {
     pub(super) const HEARTBEAT: &str = "UPDATE seedwork_consumers SET lease_until = $1 \
         WHERE id = $2 AND lease_until > $3";
     pub(super) const UNREGISTER: &str = "DELETE FROM seedwork_consumers WHERE id = $1";
+    pub(super) const PURGE: &str = "DELETE FROM seedwork_topic_log WHERE published_at < $1 \
+        AND NOT EXISTS (SELECT 1 FROM seedwork_subscription_messages m \
+        WHERE m.sequence = seedwork_topic_log.sequence)";
     pub(super) const RELEASE: &str = "UPDATE seedwork_subscription_messages \
         SET lease_owner = NULL WHERE lease_owner = $1";
 }
@@ -316,6 +320,14 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    async fn purge(&self, cutoff: i64) -> Outcome<u64> {
+        let done = sqlx::query(sql::PURGE)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     fn listen(&self, wake: Arc<Notify>) -> Option<JoinHandle<()>> {
         let pool = self.pool.clone();
         let runtime = tokio::runtime::Handle::try_current().ok()?;
@@ -394,6 +406,13 @@ impl PostgresTransport {
     pub async fn open(url: &str) -> Result<Self> {
         let store = crate::PostgresStore::open(url).await?;
         Ok(PostgresTransport::new(store.pool().clone()))
+    }
+
+    /// Deletes messages published more than `older_than` ago from the topic log, except those
+    /// a subscription has not yet acknowledged; returns how many went. Without it the log is
+    /// kept for good: run it now and then (e.g. daily, keeping a few days for inspection).
+    pub async fn purge_log(&self, older_than: Duration) -> Result<u64> {
+        self.core.purge_log(older_than).await
     }
 }
 

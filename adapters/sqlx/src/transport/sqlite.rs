@@ -2,6 +2,7 @@
 //! publishes and settlements are serialised by SQLite's single writer lock.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{Row, SqlitePool};
@@ -54,6 +55,9 @@ mod sql {
     pub(super) const HEARTBEAT: &str = "UPDATE seedwork_consumers SET lease_until = ? \
         WHERE id = ? AND lease_until > ?";
     pub(super) const UNREGISTER: &str = "DELETE FROM seedwork_consumers WHERE id = ?";
+    pub(super) const PURGE: &str = "DELETE FROM seedwork_topic_log WHERE published_at < ? \
+        AND NOT EXISTS (SELECT 1 FROM seedwork_subscription_messages m \
+        WHERE m.sequence = seedwork_topic_log.sequence)";
     pub(super) const RELEASE: &str = "UPDATE seedwork_subscription_messages \
         SET lease_owner = NULL WHERE lease_owner = ?";
 }
@@ -289,6 +293,14 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    async fn purge(&self, cutoff: i64) -> Outcome<u64> {
+        let done = sqlx::query(sql::PURGE)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     fn listen(&self, _wake: Arc<Notify>) -> Option<JoinHandle<()>> {
         None
     }
@@ -353,6 +365,13 @@ impl SqliteTransport {
     pub async fn open(url: &str) -> Result<Self> {
         let store = crate::SqliteStore::open(url).await?;
         Ok(SqliteTransport::new(store.pool().clone()))
+    }
+
+    /// Deletes messages published more than `older_than` ago from the topic log, except those
+    /// a subscription has not yet acknowledged; returns how many went. Without it the log is
+    /// kept for good: run it now and then (e.g. daily, keeping a few days for inspection).
+    pub async fn purge_log(&self, older_than: Duration) -> Result<u64> {
+        self.core.purge_log(older_than).await
     }
 }
 
