@@ -285,6 +285,51 @@ async fn sqlite_state_survives_a_restart() {
     expect_quiet(&mut *consumer).await;
 }
 
+/// Publishes three messages while `consumer` waits idle, each received within a bounded
+/// deadline far shorter than the poll interval: only a wake-up can be that fast.
+async fn assert_woken_by_publishes(
+    publisher: &dyn Publisher,
+    consumer: &mut dyn Consumer,
+    topic: &str,
+) {
+    for n in 0..3 {
+        // The consumer is idle, waiting, when the message is published: its first look found
+        // nothing, and its next poll is a minute away.
+        let receive = tokio::time::timeout(Duration::from_secs(3), consumer.receive());
+        let publish = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            publisher
+                .publish(&ping(topic, n, None))
+                .await
+                .expect("publish");
+        };
+        let (received, ()) = tokio::join!(receive, publish);
+        let delivery = received.expect("woken within 3 s").expect("receive");
+        assert_eq!(n_of(&delivery), n);
+        consumer.ack(&delivery).await.expect("ack");
+    }
+}
+
+/// A publish wakes a waiting consumer of the same transport at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wakes_consumers_of_the_same_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_store(&dir.path().join("wake.db")).await;
+    let transport = SqliteTransport::with_settings(
+        store.pool().clone(),
+        TransportSettings {
+            poll_interval: Duration::from_secs(60),
+            ..TransportSettings::default()
+        },
+    );
+    let topic = unique_topic("wake");
+    let mut consumer = transport
+        .subscribe(SubscriptionOptions::new(&topic, "s"))
+        .await
+        .expect("subscribe");
+    assert_woken_by_publishes(&transport, &mut *consumer, &topic).await;
+}
+
 /// Two transports on two pools (two processes, as far as the database can tell): a publish on
 /// one wakes a consumer on the other at once, not after a poll interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,18 +354,7 @@ async fn postgres_wakes_consumers_of_another_process() {
         .subscribe(SubscriptionOptions::new(&topic, "s"))
         .await
         .expect("subscribe");
-    // Let the listener connect and the consumer go idle.
+    // Let the listener connect.
     expect_quiet(&mut *consumer).await;
-    for n in 0..3 {
-        publisher
-            .publish(&ping(&topic, n, None))
-            .await
-            .expect("publish");
-        let delivery = tokio::time::timeout(Duration::from_secs(2), consumer.receive())
-            .await
-            .expect("woken within 2 s")
-            .expect("receive");
-        assert_eq!(n_of(&delivery), n);
-        consumer.ack(&delivery).await.expect("ack");
-    }
+    assert_woken_by_publishes(&publisher, &mut *consumer, &topic).await;
 }

@@ -57,10 +57,10 @@
 //! poll every [`TransportSettings::poll_interval`]. Timestamps come from each process's clock,
 //! so processes sharing a PostgreSQL database should keep their clocks in sync.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -469,8 +469,41 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Deletes log rows published before `cutoff` that no subscription still holds; returns
     /// how many.
     async fn purge(&self, cutoff: i64) -> Outcome<u64>;
-    /// Starts forwarding wake-ups from other processes into `wake`, if the backend can.
-    fn listen(&self, wake: Arc<Notify>) -> Option<JoinHandle<()>>;
+    /// Starts forwarding wake-ups from other processes into `wakers`, if the backend can.
+    fn listen(&self, wakers: Arc<Wakers>) -> Option<JoinHandle<()>>;
+}
+
+/// One wake-up signal per topic this process consumes, so a publish wakes only the consumers
+/// of its topic.
+#[derive(Default)]
+pub(crate) struct Wakers {
+    by_topic: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl Wakers {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        // The map is never left half-updated, so a poisoned lock still guards valid data.
+        self.by_topic.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The signal of `topic`, created on first use.
+    fn of(&self, topic: &str) -> Arc<Notify> {
+        Arc::clone(self.lock().entry(topic.to_string()).or_default())
+    }
+
+    /// Wakes the consumers of `topic` waiting in this process.
+    pub(crate) fn wake(&self, topic: &str) {
+        if let Some(notify) = self.lock().get(topic) {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Wakes every consumer waiting in this process.
+    pub(crate) fn wake_all(&self) {
+        for notify in self.lock().values() {
+            notify.notify_waiters();
+        }
+    }
 }
 
 /// Aborts a background task when dropped.
@@ -485,7 +518,7 @@ impl Drop for AbortOnDrop {
 /// What a transport and its consumers share.
 struct Shared {
     backend: Box<dyn Backend>,
-    wake: Arc<Notify>,
+    wakers: Arc<Wakers>,
     settings: TransportSettings,
     listener: OnceLock<Option<AbortOnDrop>>,
 }
@@ -513,7 +546,7 @@ impl Transport {
         Transport {
             shared: Arc::new(Shared {
                 backend,
-                wake: Arc::new(Notify::new()),
+                wakers: Arc::new(Wakers::default()),
                 settings,
                 listener: OnceLock::new(),
             }),
@@ -523,7 +556,7 @@ impl Transport {
     pub(crate) async fn publish(&self, message: &Message) -> Result<()> {
         let encoded = EncodedMessage::encode(message)?;
         self.shared.backend.append(&encoded, now_millis()).await?;
-        self.shared.wake.notify_waiters();
+        self.shared.wakers.wake(&message.topic);
         Ok(())
     }
 
@@ -540,7 +573,7 @@ impl Transport {
         shared.listener.get_or_init(|| {
             shared
                 .backend
-                .listen(Arc::clone(&shared.wake))
+                .listen(Arc::clone(&shared.wakers))
                 .map(AbortOnDrop)
         });
         let now = now_millis();
@@ -560,12 +593,14 @@ impl Transport {
             consumer.clone(),
             Arc::clone(&lost),
         ));
-        // A new consumer may change who gets what (KeyShared, a freed Failover role).
-        shared.wake.notify_waiters();
+        // A new consumer may change who gets what (KeyShared keys move).
+        shared.wakers.wake(&options.topic);
+        let wake = shared.wakers.of(&options.topic);
         Ok(TransportConsumer {
             shared: Arc::clone(shared),
             consumer,
             options,
+            wake,
             pending: None,
             heartbeat: AbortOnDrop(heartbeat),
             lost,
@@ -589,7 +624,7 @@ async fn heartbeat(shared: Arc<Shared>, consumer: ConsumerRef, lost: Arc<AtomicB
             Ok(false) => {
                 tracing::warn!(consumer = consumer.id, "transport consumer lost its lease");
                 lost.store(true, Ordering::SeqCst);
-                shared.wake.notify_waiters();
+                shared.wakers.wake_all();
                 return;
             }
             Err(error) => {
@@ -613,6 +648,7 @@ pub struct TransportConsumer {
     shared: Arc<Shared>,
     consumer: ConsumerRef,
     options: SubscriptionOptions,
+    wake: Arc<Notify>,
     pending: Option<ClaimTask>,
     heartbeat: AbortOnDrop,
     lost: Arc<AtomicBool>,
@@ -678,7 +714,7 @@ impl Consumer for TransportConsumer {
             if self.lost.load(Ordering::SeqCst) {
                 return Err(TransportError::Lost.into());
             }
-            let wake = Arc::clone(&self.shared.wake);
+            let wake = Arc::clone(&self.wake);
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
@@ -719,7 +755,7 @@ impl Consumer for TransportConsumer {
             return Err(Self::not_in_flight(delivery).into());
         }
         // A later message of the same key may be waiting for this one.
-        self.shared.wake.notify_waiters();
+        self.wake.notify_waiters();
         Ok(())
     }
 
@@ -746,7 +782,12 @@ impl Consumer for TransportConsumer {
         if !held {
             return Err(Self::not_in_flight(delivery).into());
         }
-        self.shared.wake.notify_waiters();
+        self.wake.notify_waiters();
+        if delivery.attempt >= retry.max_deliveries.max(1) {
+            self.shared
+                .wakers
+                .wake(&self.options.effective_dead_letter_topic());
+        }
         Ok(())
     }
 
@@ -765,6 +806,7 @@ impl Drop for TransportConsumer {
         };
         let shared = Arc::clone(&self.shared);
         let consumer = self.consumer.clone();
+        let wake = Arc::clone(&self.wake);
         runtime.spawn(async move {
             // Let an interrupted claim finish first, so what it took is released too.
             if let Some(task) = pending {
@@ -773,7 +815,7 @@ impl Drop for TransportConsumer {
             if let Err(error) = shared.backend.detach(&consumer).await {
                 tracing::warn!(consumer = consumer.id, ?error, "transport detach failed");
             }
-            shared.wake.notify_waiters();
+            wake.notify_waiters();
         });
     }
 }

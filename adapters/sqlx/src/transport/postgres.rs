@@ -10,7 +10,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use seedwork::messaging::{Consumer, Message, Publisher, Subscriber, SubscriptionOptions};
@@ -18,7 +17,7 @@ use seedwork::Result;
 
 use super::{
     admit, choose, kind_name, parse_kind, Backend, Choice, Claimed, ConsumerRef, EncodedMessage,
-    HeadRow, Outcome, StoredMessage, Transport, TransportSettings,
+    HeadRow, Outcome, StoredMessage, Transport, TransportSettings, Wakers,
 };
 
 /// The channel publishes notify and every transport listens on.
@@ -328,25 +327,28 @@ impl Backend for PostgresBackend {
         Ok(done.rows_affected())
     }
 
-    fn listen(&self, wake: Arc<Notify>) -> Option<JoinHandle<()>> {
+    fn listen(&self, wakers: Arc<Wakers>) -> Option<JoinHandle<()>> {
         let pool = self.pool.clone();
         let runtime = tokio::runtime::Handle::try_current().ok()?;
-        Some(runtime.spawn(listen(pool, wake)))
+        Some(runtime.spawn(listen(pool, wakers)))
     }
 }
 
-/// Forwards notifications on [`CHANNEL`] to `wake`, reconnecting after failures; consumers
-/// poll meanwhile.
-async fn listen(pool: PgPool, wake: Arc<Notify>) {
+/// Forwards notifications on [`CHANNEL`] to the consumers of the topic they name (all of them
+/// for an empty payload), reconnecting after failures; consumers poll meanwhile.
+async fn listen(pool: PgPool, wakers: Arc<Wakers>) {
     loop {
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => match listener.listen(CHANNEL).await {
                 Ok(()) => {
                     // Anything published while not listening is found by this wake-up.
-                    wake.notify_waiters();
+                    wakers.wake_all();
                     loop {
                         match listener.recv().await {
-                            Ok(_) => wake.notify_waiters(),
+                            Ok(notification) => match notification.payload() {
+                                "" => wakers.wake_all(),
+                                topic => wakers.wake(topic),
+                            },
                             Err(error) => {
                                 tracing::warn!(?error, "transport listener failed");
                                 break;

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{Row, SqlitePool};
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use seedwork::messaging::{Consumer, Message, Publisher, Subscriber, SubscriptionOptions};
@@ -14,7 +13,7 @@ use seedwork::Result;
 
 use super::{
     admit, choose, kind_name, parse_kind, Backend, Choice, Claimed, ConsumerRef, EncodedMessage,
-    HeadRow, Outcome, StoredMessage, Transport, TransportSettings,
+    HeadRow, Outcome, StoredMessage, Transport, TransportSettings, Wakers,
 };
 
 mod sql {
@@ -301,7 +300,7 @@ impl Backend for SqliteBackend {
         Ok(done.rows_affected())
     }
 
-    fn listen(&self, _wake: Arc<Notify>) -> Option<JoinHandle<()>> {
+    fn listen(&self, _wakers: Arc<Wakers>) -> Option<JoinHandle<()>> {
         None
     }
 }
