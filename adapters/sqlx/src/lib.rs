@@ -126,6 +126,7 @@ mod shared;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod transport;
 
 #[cfg(feature = "postgres")]
@@ -143,6 +144,7 @@ pub use sqlite::{
 pub use transport::postgres::PostgresTransport;
 #[cfg(feature = "sqlite")]
 pub use transport::sqlite::SqliteTransport;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use transport::{TransportConsumer, TransportSettings};
 
 /// Re-exported so repositories can name the driver types without a separate dependency.

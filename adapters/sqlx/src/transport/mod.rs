@@ -105,7 +105,7 @@ impl Default for TransportSettings {
 /// The transport's own failures, carried as the source of [`seedwork::Error::Broker`].
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TransportError {
-    #[error("the transport's database failed")]
+    #[error("the transport's database failed: {0}")]
     Database(#[from] sqlx::Error),
     #[error("exclusive subscription `{subscription}` on topic `{topic}` already has a consumer")]
     ExclusiveTaken { topic: String, subscription: String },
