@@ -19,12 +19,11 @@ use tower_http::trace::TraceLayer;
 use seedwork::application::Bus;
 
 use crate::cliente::ObtenerReservasCliente;
-use crate::vuelos::aplicacion::dto::{crear_reserva as validar, ReservaDto, ReservaEntradaDto};
+use crate::vuelos::aplicacion::dto::{ReservaDto, ReservaEntradaDto};
 use crate::vuelos::aplicacion::{
     AprobarReserva, CancelarReserva, CrearReserva, ObtenerReserva, ObtenerReservasCanceladas,
-    ObtenerReservasNoPagadas, ObtenerTodasReservas, PagarReserva,
+    ObtenerReservasNoPagadas, ObtenerTodasReservas, PagarReserva, SolicitarReserva,
 };
-use crate::vuelos::infraestructura::schema::v1::ComandoCrearReserva;
 use cuerpo::Cuerpo;
 use errores::ApiError;
 
@@ -114,22 +113,10 @@ async fn crear_asincrono(
     Cuerpo(entrada): Cuerpo<ReservaEntradaDto>,
 ) -> Answer<Response> {
     let id = id_de(&entrada)?;
-    // Refuse what the consumer would refuse, while the caller is still here to hear it.
-    validar(id.clone(), &entrada)?;
-    let comando = ComandoCrearReserva {
-        id_usuario: entrada
-            .id_cliente
-            .clone()
-            .unwrap_or_else(|| crate::vuelos::aplicacion::dto::CLIENTE_ANONIMO.to_string()),
-        id_reserva: id.clone(),
-        fecha_creacion: entrada.fecha_creacion,
-        fecha_actualizacion: entrada.fecha_actualizacion,
-        itinerarios: entrada.itinerarios,
-    };
-    let mut uow = bus.unit_of_work().await?;
-    uow.set_correlation_id(correlation_id(&headers));
-    uow.enqueue(&comando)?;
-    uow.commit().await?;
+    let solicitud = SolicitarReserva { id, datos: entrada };
+    let id = bus
+        .dispatch_correlated(solicitud, correlation_id(&headers))
+        .await?;
     Ok(aceptado(Some(format!("/vuelos/reserva-query/{id}"))))
 }
 
