@@ -57,6 +57,8 @@ impl Bff {
     }
 
     /// The router: `/` (the page) and `/ws`.
+    // The BFF's page and websocket are not part of the API's OpenAPI document.
+    #[allow(clippy::disallowed_methods)]
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", get(|| async { Html(PAGE) }))

@@ -4,13 +4,14 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use seedwork::domain::Entity;
 
 use crate::vuelos::dominio::{Aeropuerto, Itinerario, Reserva};
 
 /// An airport as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AeropuertoDto {
     /// Code (`"BOG"`; the tutorial's `"sasads"` is accepted too).
@@ -20,12 +21,14 @@ pub struct AeropuertoDto {
 }
 
 /// A leg as JSON; dates are ISO-8601 strings such as `2022-11-22T13:10:00Z`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LegDto {
     /// Departure.
+    #[schema(format = DateTime, example = "2022-11-22T13:10:00Z")]
     pub fecha_salida: String,
     /// Arrival.
+    #[schema(format = DateTime, example = "2022-11-22T15:10:00Z")]
     pub fecha_llegada: String,
     /// From.
     pub origen: AeropuertoDto,
@@ -34,7 +37,7 @@ pub struct LegDto {
 }
 
 /// A segment as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentoDto {
     /// Its legs.
@@ -42,7 +45,7 @@ pub struct SegmentoDto {
 }
 
 /// An origin-destination pair as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OdoDto {
     /// Its segments.
@@ -50,7 +53,7 @@ pub struct OdoDto {
 }
 
 /// An itinerary as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItinerarioDto {
     /// Its origin-destination pairs.
@@ -58,7 +61,7 @@ pub struct ItinerarioDto {
 }
 
 /// The body of `POST /vuelos/reserva` and `/vuelos/reserva-comando`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReservaEntradaDto {
     /// Client-chosen id; generated when absent.
     #[serde(default)]
@@ -68,26 +71,31 @@ pub struct ReservaEntradaDto {
     pub id_cliente: Option<String>,
     /// Creation time; now when absent.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub fecha_creacion: Option<String>,
     /// Last change; now when absent.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub fecha_actualizacion: Option<String>,
     /// The itineraries.
     pub itinerarios: Vec<ItinerarioDto>,
 }
 
 /// A reservation as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReservaDto {
     /// Id.
     pub id: String,
     /// Client.
     pub id_cliente: String,
-    /// State.
+    /// State: `Pendiente`, `Aprobada`, `Pagada` or `Cancelada`.
+    #[schema(example = "Pendiente")]
     pub estado: String,
     /// Creation time.
+    #[schema(format = DateTime)]
     pub fecha_creacion: String,
     /// Last change.
+    #[schema(format = DateTime)]
     pub fecha_actualizacion: String,
     /// Itineraries.
     pub itinerarios: Vec<ItinerarioDto>,
