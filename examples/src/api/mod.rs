@@ -1,6 +1,7 @@
 //! The HTTP API (`api/vuelos.py`): the tutorial's contract on port 5001, plus the approve, cancel
 //! and pay commands and the list queries.
 
+mod consulta;
 mod cuerpo;
 pub mod errores;
 pub mod spec;
@@ -27,6 +28,7 @@ use crate::vuelos::aplicacion::{
     AprobarReserva, CancelarReserva, CrearReserva, ObtenerReserva, ObtenerReservasCanceladas,
     ObtenerReservasNoPagadas, ObtenerTodasReservas, PagarReserva, SolicitarReserva,
 };
+use consulta::{page_response, Consulta, PageParams};
 use cuerpo::Cuerpo;
 use errores::{ApiError, ErrorBody};
 
@@ -274,37 +276,73 @@ async fn pagar(
     Ok(aceptado(None))
 }
 
-/// Every reservation (`ObtenerTodasReservas`).
+/// Every reservation, a page at a time in ascending order of id (`ObtenerTodasReservas`).
 #[utoipa::path(get, path = "/vuelos/reservas", tag = "vuelos",
-    responses((status = 200, description = "The reservations", body = [ReservaDto])))]
-async fn todas(State(bus): State<Bus>) -> Answer<Json<Vec<ReservaDto>>> {
-    Ok(Json(bus.query(ObtenerTodasReservas).await?))
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of reservations", body = [ReservaDto],
+            headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500)", body = ErrorBody),
+    ))]
+async fn todas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Answer<Response> {
+    let pagina = p.page()?;
+    Ok(page_response(
+        bus.query(ObtenerTodasReservas { pagina }).await?,
+    ))
 }
 
-/// Cancelled reservations (`ObtenerReservasCanceladas`).
+/// Cancelled reservations, a page at a time in ascending order of id
+/// (`ObtenerReservasCanceladas`).
 #[utoipa::path(get, path = "/vuelos/reservas/canceladas", tag = "vuelos",
-    responses((status = 200, description = "The reservations", body = [ReservaDto])))]
-async fn canceladas(State(bus): State<Bus>) -> Answer<Json<Vec<ReservaDto>>> {
-    Ok(Json(bus.query(ObtenerReservasCanceladas).await?))
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of reservations", body = [ReservaDto],
+            headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500)", body = ErrorBody),
+    ))]
+async fn canceladas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Answer<Response> {
+    let pagina = p.page()?;
+    Ok(page_response(
+        bus.query(ObtenerReservasCanceladas { pagina }).await?,
+    ))
 }
 
-/// Reservations not paid yet: pending or approved (`ObtenerReservasNoPagadas`).
+/// Reservations not paid yet (pending or approved), a page at a time in ascending order of id
+/// (`ObtenerReservasNoPagadas`).
 #[utoipa::path(get, path = "/vuelos/reservas/no-pagadas", tag = "vuelos",
-    responses((status = 200, description = "The reservations", body = [ReservaDto])))]
-async fn no_pagadas(State(bus): State<Bus>) -> Answer<Json<Vec<ReservaDto>>> {
-    Ok(Json(bus.query(ObtenerReservasNoPagadas).await?))
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of reservations", body = [ReservaDto],
+            headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500)", body = ErrorBody),
+    ))]
+async fn no_pagadas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Answer<Response> {
+    let pagina = p.page()?;
+    Ok(page_response(
+        bus.query(ObtenerReservasNoPagadas { pagina }).await?,
+    ))
 }
 
-/// The reservation ids of a client, oldest first (the `cliente` module's read model); empty
-/// for a client without reservations.
+/// The reservation ids of a client, oldest first, a page at a time (the `cliente` module's
+/// read model); empty for a client without reservations.
 #[utoipa::path(get, path = "/clientes/{id}/reservas", tag = "cliente",
-    params(("id" = String, Path, description = "The client")),
-    responses((status = 200, description = "Reservation ids", body = [String])))]
+    params(("id" = String, Path, description = "The client"), PageParams),
+    responses(
+        (status = 200, description = "One page of reservation ids", body = [String],
+            headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500), or an `after` that is not one of the client's reservations", body = ErrorBody),
+    ))]
 async fn reservas_cliente(
     State(bus): State<Bus>,
     Path(id): Path<String>,
-) -> Answer<Json<Vec<String>>> {
-    Ok(Json(
-        bus.query(ObtenerReservasCliente { id_cliente: id }).await?,
+    Consulta(p): Consulta<PageParams>,
+) -> Answer<Response> {
+    let pagina = p.page()?;
+    Ok(page_response(
+        bus.query(ObtenerReservasCliente {
+            id_cliente: id,
+            pagina,
+        })
+        .await?,
     ))
 }
