@@ -127,6 +127,7 @@ impl Asientos {
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod dialect;
 mod error;
