@@ -21,12 +21,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use alpespartners::vuelos::aplicacion::dto::{
-    AeropuertoDto, ItinerarioDto, LegDto, OdoDto, SegmentoDto,
-};
 use alpespartners::vuelos::infraestructura::schema::v1::{
-    ComandoCrearReserva, EventoReservaAprobada, EventoReservaCreada, ESQUEMA_COMANDOS,
-    ESQUEMA_EVENTOS,
+    Aeropuerto, ComandoCrearReserva, EventoReservaAprobada, EventoReservaCreada, Itinerario, Leg,
+    Odo, Segmento, ESQUEMA_COMANDOS, ESQUEMA_EVENTOS,
 };
 use seedwork::messaging::{
     Consumer, Delivery, IntegrationMessage, Message, Publisher, Subscriber, SubscriptionOptions,
@@ -505,7 +502,7 @@ async fn the_registry_serves_our_schema_and_the_ui_way_decodes_it() {
 }
 
 fn comando() -> ComandoCrearReserva {
-    let aeropuerto = |codigo: &str, nombre: &str| AeropuertoDto {
+    let aeropuerto = |codigo: &str, nombre: &str| Aeropuerto {
         codigo: codigo.into(),
         nombre: nombre.into(),
     };
@@ -514,10 +511,10 @@ fn comando() -> ComandoCrearReserva {
         id_reserva: uuid::Uuid::new_v4().to_string(),
         fecha_creacion: Some("2025-09-03T12:00:00Z".into()),
         fecha_actualizacion: Some("2025-09-03T12:05:00Z".into()),
-        itinerarios: vec![ItinerarioDto {
-            odos: vec![OdoDto {
-                segmentos: vec![SegmentoDto {
-                    legs: vec![LegDto {
+        itinerarios: vec![Itinerario {
+            odos: vec![Odo {
+                segmentos: vec![Segmento {
+                    legs: vec![Leg {
                         fecha_salida: "2022-11-22T13:10:00Z".into(),
                         fecha_llegada: "2022-11-22T15:10:00Z".into(),
                         origen: aeropuerto(

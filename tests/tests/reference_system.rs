@@ -226,6 +226,284 @@ async fn every_route(r: &Running) {
     }
 }
 
+/// `/spec` and the router are one declaration: every operation the document lists is served
+/// by a handler (not the JSON 404 of the fallback, not a 405); every documented 4xx answer is
+/// `{"error": …}`; an operation that takes a body or query parameters documents its 400, one
+/// that names a reservation its 404. (That no route escapes the document is the crate's
+/// `clippy.toml`: routes are registered only through `routes!`, which reads the handler's
+/// `#[utoipa::path]`.)
+async fn spec_covers_every_route(r: &Running) {
+    let (status, spec) = get(r, "/spec").await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = spec["paths"].as_object().expect("paths");
+    // The contract's routes (original-system.md) and the ones this port adds, each documented.
+    let routes = [
+        ("get", "/health"),
+        ("get", "/spec"),
+        ("post", "/vuelos/reserva"),
+        ("post", "/vuelos/reserva-comando"),
+        ("post", "/vuelos/reserva-commando"),
+        ("get", "/vuelos/reserva/{id}"),
+        ("get", "/vuelos/reserva-query/{id}"),
+        ("post", "/vuelos/reserva/{id}/aprobar"),
+        ("post", "/vuelos/reserva/{id}/cancelar"),
+        ("post", "/vuelos/reserva/{id}/pagar"),
+        ("get", "/vuelos/reservas"),
+        ("get", "/vuelos/reservas/canceladas"),
+        ("get", "/vuelos/reservas/no-pagadas"),
+        ("get", "/clientes/{id}/reservas"),
+    ];
+    for (method, path) in routes {
+        assert!(
+            paths.get(path).and_then(|item| item.get(method)).is_some(),
+            "{method} {path} is served but not in /spec"
+        );
+    }
+    assert_eq!(
+        paths
+            .values()
+            .map(|item| item.as_object().map_or(0, |o| o.len()))
+            .sum::<usize>(),
+        routes.len(),
+        "no undocumented extras: {paths:?}"
+    );
+    let missing = unique("missing");
+    for (path, item) in paths {
+        let concrete = path.replace("{id}", &missing);
+        for (method, operation) in item.as_object().expect("a path item") {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())
+                .expect("an HTTP method");
+            let response = r
+                .http
+                .request(method.clone(), format!("{}{concrete}", r.api))
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("request");
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert_ne!(
+                status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is documented but not routed"
+            );
+            assert_ne!(
+                body["error"], "no such route",
+                "{method} {path} is documented but not routed"
+            );
+
+            let responses = operation["responses"].as_object().expect("responses");
+            for (code, response) in responses.iter().filter(|(code, _)| code.starts_with('4')) {
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path}: the {code} answer is documented as {{\"error\": …}}"
+                );
+            }
+            let takes_input = operation.get("requestBody").is_some()
+                || operation["parameters"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| p["in"] == "query"));
+            if takes_input {
+                assert!(
+                    responses.contains_key("400"),
+                    "{method} {path} takes input but documents no 400"
+                );
+            }
+            if path.contains("/reserva/{id}") || path.contains("/reserva-query/{id}") {
+                assert!(
+                    responses.contains_key("404"),
+                    "{method} {path} names a reservation but documents no 404"
+                );
+            }
+        }
+    }
+    assert!(
+        spec["components"]["schemas"]["ErrorBody"]["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("error"))),
+        "the error schema is documented"
+    );
+}
+
+/// GETs `path`; the status, the body and the `x-next-cursor` header.
+async fn get_page(r: &Running, path: &str) -> (StatusCode, Value, Option<String>) {
+    let response = r
+        .http
+        .get(format!("{}{path}", r.api))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let next = response
+        .headers()
+        .get("x-next-cursor")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, response.json().await.unwrap_or(Value::Null), next)
+}
+
+/// Follows `x-next-cursor` from the first page of `path` with `limit`; the pages' items.
+async fn every_page(r: &Running, path: &str, limit: usize) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let cursor = after
+            .as_ref()
+            .map(|a| format!("&after={a}"))
+            .unwrap_or_default();
+        let (status, body, next) = get_page(r, &format!("{path}?limit={limit}{cursor}")).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let items = body.as_array().expect("a bare JSON list").clone();
+        assert!(items.len() <= limit, "{path}: a page holds at most {limit}");
+        pages.push(items);
+        match next {
+            Some(next) => after = Some(next),
+            None => return pages,
+        }
+        assert!(pages.len() <= 100, "{path}: the cursor never ends");
+    }
+}
+
+/// The list routes page: `limit` bounds a page, `x-next-cursor` leads to the next one, and
+/// following it visits every item once; a bad `limit` is 400, never a clamp or a 500.
+async fn pagination(r: &Running) {
+    let cliente = unique("paginado");
+    // Ids in a known order, the cancelled ones last: a filtered page must read past the
+    // reservations it filters out.
+    let base = unique("pag");
+    let mut creadas = Vec::new();
+    for i in 0..7 {
+        let id = format!("{base}-{i}");
+        let mut body = reserva_del_readme(&id);
+        body["id_cliente"] = json!(cliente);
+        assert_eq!(post(r, "/vuelos/reserva", &body).await.0, StatusCode::OK);
+        creadas.push(id);
+    }
+    for id in &creadas[5..] {
+        let path = format!("/vuelos/reserva/{id}/cancelar");
+        assert_eq!(post(r, &path, &json!({})).await.0, StatusCode::ACCEPTED);
+    }
+    let ids = |pages: &[Vec<Value>]| -> Vec<String> {
+        pages
+            .iter()
+            .flatten()
+            .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+
+    let (status, first, next) = get_page(r, "/vuelos/reservas?limit=3").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first.as_array().map(Vec::len), Some(3), "{first}");
+    assert!(next.is_some(), "a next cursor after a full page");
+
+    let todas = every_page(r, "/vuelos/reservas", 3).await;
+    assert_eq!(
+        todas.iter().map(Vec::len).collect::<Vec<_>>(),
+        [3, 3, 1],
+        "7 reservations in pages of 3"
+    );
+    let mut esperadas = creadas.clone();
+    esperadas.sort();
+    assert_eq!(
+        ids(&todas),
+        esperadas,
+        "every reservation once, in id order"
+    );
+    assert_eq!(ids(&every_page(r, "/vuelos/reservas", 7).await), esperadas);
+    assert_eq!(
+        ids(&every_page(r, "/vuelos/reservas", 500).await),
+        esperadas
+    );
+
+    let pages = every_page(r, "/vuelos/reservas/canceladas", 1).await;
+    assert_eq!(ids(&pages), creadas[5..]);
+    assert_eq!(
+        ids(&every_page(r, "/vuelos/reservas/no-pagadas", 2).await),
+        creadas[..5]
+    );
+    let (_, default, next) = get_page(r, "/vuelos/reservas").await;
+    assert_eq!(
+        default.as_array().map(Vec::len),
+        Some(7),
+        "default limit 50"
+    );
+    assert_eq!(next, None, "no next page");
+
+    let del_cliente = every_page(r, &format!("/clientes/{cliente}/reservas"), 3).await;
+    assert_eq!(
+        del_cliente.iter().map(Vec::len).collect::<Vec<_>>(),
+        [3, 3, 1]
+    );
+    let del_cliente: Vec<String> = del_cliente
+        .iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        del_cliente, creadas,
+        "the client's reservations once, oldest first"
+    );
+
+    for path in [
+        "/vuelos/reservas",
+        "/vuelos/reservas/canceladas",
+        "/vuelos/reservas/no-pagadas",
+        &format!("/clientes/{cliente}/reservas"),
+    ] {
+        for limit in [
+            "501",
+            "0",
+            "-1",
+            "abc",
+            "1.5",
+            "99999999999999999999999",
+            "",
+        ] {
+            let (status, error, _) = get_page(r, &format!("{path}?limit={limit}")).await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{path}?limit={limit}: {error}"
+            );
+            assert!(
+                error["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{path}?limit={limit}: {error}"
+            );
+        }
+    }
+    let (status, error, _) = get_page(
+        r,
+        &format!("/clientes/{cliente}/reservas?after={}", unique("ajena")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a foreign cursor: {error}");
+
+    let (_, spec) = get(r, "/spec").await;
+    for path in [
+        "/vuelos/reservas",
+        "/vuelos/reservas/canceladas",
+        "/vuelos/reservas/no-pagadas",
+        "/clientes/{id}/reservas",
+    ] {
+        let operation = &spec["paths"][path]["get"];
+        let params: Vec<&str> = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(params, ["limit", "after"], "{path} documents its query");
+        assert!(
+            operation["responses"]["200"]["headers"]
+                .get("x-next-cursor")
+                .is_some(),
+            "{path} documents x-next-cursor"
+        );
+    }
+}
+
 /// Bad input is a 4xx with `{"error": …}` naming the problem; never a 500.
 async fn bad_input(r: &Running) {
     let mut same_airport = reserva_del_readme(&unique("r"));
@@ -554,6 +832,8 @@ macro_rules! scenarios {
 scenarios!(
     readme_flow,
     every_route,
+    spec_covers_every_route,
+    pagination,
     bad_input,
     asynchronous_command,
     ui_round_trip,

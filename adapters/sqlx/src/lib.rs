@@ -16,6 +16,14 @@
 //! `sqlx::migrate!` and applied by [`SqliteStore::migrate`] (or `open`, which connects and
 //! migrates).
 //!
+//! The store, its transaction and the document repository are written once, generic over a
+//! sealed [`Dialect`](dialect::Dialect) ([`SqlStore`], [`SqlTransaction`], [`JsonRepository`]);
+//! the backend names above are aliases of them, and each backend module holds its own SQL.
+//!
+//! Failures are [`seedwork::Error`]s: `Store` when the database fails, `Codec` (a fault of the
+//! system, never of the caller) when stored data does not read back, with the adapter's typed
+//! error, then sqlx's or serde_json's, reachable through [`std::error::Error::source`].
+//!
 //! ## Writing a repository
 //! The shortest path is [`SqliteJsonRepository`] / [`PostgresJsonRepository`]: any aggregate
 //! that serializes with serde (its `AggregateState` marked `#[serde(skip)]`) is stored as a
@@ -119,8 +127,14 @@ impl Asientos {
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod dialect;
+mod error;
+mod repository;
 mod shared;
+mod store;
+mod transaction;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -129,16 +143,29 @@ pub mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod transport;
 
+pub use repository::JsonRepository;
+pub use store::SqlStore;
+pub use transaction::SqlTransaction;
+
+/// The PostgreSQL store: [`SqlStore`] on the [`postgres::Postgres`] dialect.
 #[cfg(feature = "postgres")]
-pub use postgres::{
-    JsonRepository as PostgresJsonRepository, SqlTransaction as PostgresTransaction,
-    Store as PostgresStore,
-};
+pub type PostgresStore = SqlStore<postgres::Postgres>;
+/// A PostgreSQL transaction: reach it with `uow.transaction::<PostgresTransaction>()`.
+#[cfg(feature = "postgres")]
+pub type PostgresTransaction = SqlTransaction<postgres::Postgres>;
+/// The PostgreSQL document repository for aggregate `A`.
+#[cfg(feature = "postgres")]
+pub type PostgresJsonRepository<A> = JsonRepository<postgres::Postgres, A>;
+
+/// The SQLite store: [`SqlStore`] on the [`sqlite::Sqlite`] dialect.
 #[cfg(feature = "sqlite")]
-pub use sqlite::{
-    JsonRepository as SqliteJsonRepository, SqlTransaction as SqliteTransaction,
-    Store as SqliteStore,
-};
+pub type SqliteStore = SqlStore<sqlite::Sqlite>;
+/// A SQLite transaction: reach it with `uow.transaction::<SqliteTransaction>()`.
+#[cfg(feature = "sqlite")]
+pub type SqliteTransaction = SqlTransaction<sqlite::Sqlite>;
+/// The SQLite document repository for aggregate `A`.
+#[cfg(feature = "sqlite")]
+pub type SqliteJsonRepository<A> = JsonRepository<sqlite::Sqlite, A>;
 
 #[cfg(feature = "postgres")]
 pub use transport::postgres::PostgresTransport;

@@ -5,6 +5,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use seedwork::{Error, ErrorKind};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer: `{"error": "…"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person to read.
+    pub error: String,
+}
 
 /// An error answered over HTTP.
 #[derive(Debug)]
@@ -52,10 +61,9 @@ impl From<seedwork::domain::DomainError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(serde_json::json!({ "error": self.message })),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: self.message,
+        };
+        (self.status, Json(body)).into_response()
     }
 }

@@ -1,56 +1,71 @@
 //! The HTTP API (`api/vuelos.py`): the tutorial's contract on port 5001, plus the approve, cancel
 //! and pay commands and the list queries.
 
+mod consulta;
 mod cuerpo;
 pub mod errores;
 pub mod spec;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::{Extension, Json, Router};
+use serde::Serialize;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use seedwork::application::Bus;
 
 use crate::cliente::ObtenerReservasCliente;
-use crate::vuelos::aplicacion::dto::{crear_reserva as validar, ReservaDto, ReservaEntradaDto};
+use crate::vuelos::aplicacion::dto::{ReservaDto, ReservaEntradaDto};
 use crate::vuelos::aplicacion::{
     AprobarReserva, CancelarReserva, CrearReserva, ObtenerReserva, ObtenerReservasCanceladas,
-    ObtenerReservasNoPagadas, ObtenerTodasReservas, PagarReserva,
+    ObtenerReservasNoPagadas, ObtenerTodasReservas, PagarReserva, SolicitarReserva,
 };
-use crate::vuelos::infraestructura::schema::v1::ComandoCrearReserva;
+use consulta::{page_response, Consulta, PageParams};
 use cuerpo::Cuerpo;
-use errores::ApiError;
+use errores::{ApiError, ErrorBody};
 
 /// Largest request body accepted (413 above it).
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// Longest a request may take (408 after it).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The router, over the application's bus.
+/// Every route of the API, each declared together with its OpenAPI operation: a handler is
+/// routed only through `routes!`, which reads its path and method from the handler's
+/// `#[utoipa::path]`, so a route cannot exist without its entry in `/spec`. (Plain
+/// `Router::route`/`OpenApiRouter::route` are refused by the crate's `clippy.toml`.)
+pub fn openapi_router() -> OpenApiRouter<Bus> {
+    OpenApiRouter::with_openapi(spec::base())
+        .routes(routes!(health))
+        .routes(routes!(spec::spec))
+        .routes(routes!(crear_sincrono))
+        .routes(routes!(crear_asincrono))
+        .routes(routes!(crear_asincrono_commando))
+        .routes(routes!(obtener))
+        .routes(routes!(obtener_query))
+        .routes(routes!(aprobar))
+        .routes(routes!(cancelar))
+        .routes(routes!(pagar))
+        .routes(routes!(todas))
+        .routes(routes!(canceladas))
+        .routes(routes!(no_pagadas))
+        .routes(routes!(reservas_cliente))
+}
+
+/// The router, over the application's bus: [`openapi_router`], `/spec` serving their
+/// document, a JSON 404 for anything else, and the limits of the edge.
 pub fn router(bus: Bus) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/spec", get(|| async { Json(spec::openapi()) }))
-        .route("/vuelos/reserva", post(crear_sincrono))
-        .route("/vuelos/reserva-comando", post(crear_asincrono))
-        .route("/vuelos/reserva-commando", post(crear_asincrono))
-        .route("/vuelos/reserva/{id}", get(obtener))
-        .route("/vuelos/reserva-query/{id}", get(obtener))
-        .route("/vuelos/reserva/{id}/aprobar", post(aprobar))
-        .route("/vuelos/reserva/{id}/cancelar", post(cancelar))
-        .route("/vuelos/reserva/{id}/pagar", post(pagar))
-        .route("/vuelos/reservas", get(todas))
-        .route("/vuelos/reservas/canceladas", get(canceladas))
-        .route("/vuelos/reservas/no-pagadas", get(no_pagadas))
-        .route("/clientes/{id}/reservas", get(reservas_cliente))
+    let (router, openapi) = openapi_router().split_for_parts();
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(Extension(Arc::new(openapi)))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(
@@ -83,18 +98,45 @@ fn id_de(entrada: &ReservaEntradaDto) -> Answer<String> {
     }
 }
 
+/// The body of a 202: the tutorial's `{}`.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct Aceptado {}
+
+/// The body of `GET /health`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Salud {
+    /// Always `up` while the process serves requests.
+    #[schema(example = "up")]
+    pub status: &'static str,
+}
+
 fn aceptado(location: Option<String>) -> Response {
-    let mut response = (StatusCode::ACCEPTED, Json(json!({}))).into_response();
+    let mut response = (StatusCode::ACCEPTED, Json(Aceptado {})).into_response();
     if let Some(location) = location.and_then(|l| l.parse().ok()) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "up"}))
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "system",
+    responses((status = 200, description = "The service is up", body = Salud)))]
+async fn health() -> Json<Salud> {
+    Json(Salud { status: "up" })
 }
 
+/// Create a reservation synchronously (`CrearReserva`).
+#[utoipa::path(post, path = "/vuelos/reserva", tag = "vuelos",
+    params(("x-correlation-id" = Option<String>, Header, description = "Correlation id carried to the events (generated when absent)")),
+    request_body = ReservaEntradaDto,
+    responses(
+        (status = 200, description = "The stored reservation", body = ReservaDto),
+        (status = 400, description = "Malformed JSON, a bad value or a broken business rule", body = ErrorBody),
+        (status = 409, description = "A reservation with that id exists", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Missing or mistyped field", body = ErrorBody),
+    ))]
 async fn crear_sincrono(
     State(bus): State<Bus>,
     headers: HeaderMap,
@@ -108,35 +150,86 @@ async fn crear_sincrono(
     Ok(Json(bus.query(ObtenerReserva { id }).await?))
 }
 
+async fn solicitar(bus: &Bus, headers: &HeaderMap, entrada: ReservaEntradaDto) -> Answer<Response> {
+    let id = id_de(&entrada)?;
+    let solicitud = SolicitarReserva { id, datos: entrada };
+    let id = bus
+        .dispatch_correlated(solicitud, correlation_id(headers))
+        .await?;
+    Ok(aceptado(Some(format!("/vuelos/reserva-query/{id}"))))
+}
+
+/// Create a reservation asynchronously (`SolicitarReserva`): checked now, then sent as
+/// `ComandoCrearReserva` through the broker (`comandos-reserva`), whose consumer creates it.
+#[utoipa::path(post, path = "/vuelos/reserva-comando", tag = "vuelos",
+    params(("x-correlation-id" = Option<String>, Header, description = "Correlation id carried through the broker to the events (generated when absent)")),
+    request_body = ReservaEntradaDto,
+    responses(
+        (status = 202, description = "Accepted", body = Aceptado,
+            headers(("location" = String, description = "The query URL of the reservation, /vuelos/reserva-query/{id}"))),
+        (status = 400, description = "Malformed JSON, a bad value or a broken business rule", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Missing or mistyped field", body = ErrorBody),
+    ))]
 async fn crear_asincrono(
     State(bus): State<Bus>,
     headers: HeaderMap,
     Cuerpo(entrada): Cuerpo<ReservaEntradaDto>,
 ) -> Answer<Response> {
-    let id = id_de(&entrada)?;
-    // Refuse what the consumer would refuse, while the caller is still here to hear it.
-    validar(id.clone(), &entrada)?;
-    let comando = ComandoCrearReserva {
-        id_usuario: entrada
-            .id_cliente
-            .clone()
-            .unwrap_or_else(|| crate::vuelos::aplicacion::dto::CLIENTE_ANONIMO.to_string()),
-        id_reserva: id.clone(),
-        fecha_creacion: entrada.fecha_creacion,
-        fecha_actualizacion: entrada.fecha_actualizacion,
-        itinerarios: entrada.itinerarios,
-    };
-    let mut uow = bus.unit_of_work().await?;
-    uow.set_correlation_id(correlation_id(&headers));
-    uow.enqueue(&comando)?;
-    uow.commit().await?;
-    Ok(aceptado(Some(format!("/vuelos/reserva-query/{id}"))))
+    solicitar(&bus, &headers, entrada).await
 }
 
+/// The tutorial README's spelling of `/vuelos/reserva-comando`; the same operation.
+#[utoipa::path(post, path = "/vuelos/reserva-commando", tag = "vuelos",
+    params(("x-correlation-id" = Option<String>, Header, description = "Correlation id carried through the broker to the events (generated when absent)")),
+    request_body = ReservaEntradaDto,
+    responses(
+        (status = 202, description = "Accepted", body = Aceptado,
+            headers(("location" = String, description = "The query URL of the reservation, /vuelos/reserva-query/{id}"))),
+        (status = 400, description = "Malformed JSON, a bad value or a broken business rule", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Missing or mistyped field", body = ErrorBody),
+    ))]
+async fn crear_asincrono_commando(
+    State(bus): State<Bus>,
+    headers: HeaderMap,
+    Cuerpo(entrada): Cuerpo<ReservaEntradaDto>,
+) -> Answer<Response> {
+    solicitar(&bus, &headers, entrada).await
+}
+
+/// A reservation (the tutorial's service path).
+#[utoipa::path(get, path = "/vuelos/reserva/{id}", tag = "vuelos",
+    params(("id" = String, Path, description = "The reservation")),
+    responses(
+        (status = 200, description = "The reservation", body = ReservaDto),
+        (status = 404, description = "No such reservation", body = ErrorBody),
+    ))]
 async fn obtener(State(bus): State<Bus>, Path(id): Path<String>) -> Answer<Json<ReservaDto>> {
     Ok(Json(bus.query(ObtenerReserva { id }).await?))
 }
 
+/// A reservation (the CQRS query `ObtenerReserva`).
+#[utoipa::path(get, path = "/vuelos/reserva-query/{id}", tag = "vuelos",
+    params(("id" = String, Path, description = "The reservation")),
+    responses(
+        (status = 200, description = "The reservation", body = ReservaDto),
+        (status = 404, description = "No such reservation", body = ErrorBody),
+    ))]
+async fn obtener_query(State(bus): State<Bus>, Path(id): Path<String>) -> Answer<Json<ReservaDto>> {
+    Ok(Json(bus.query(ObtenerReserva { id }).await?))
+}
+
+/// Approve a pending reservation (`AprobarReserva`).
+#[utoipa::path(post, path = "/vuelos/reserva/{id}/aprobar", tag = "vuelos",
+    params(("id" = String, Path, description = "The reservation")),
+    responses(
+        (status = 202, description = "Done", body = Aceptado),
+        (status = 404, description = "No such reservation", body = ErrorBody),
+        (status = 409, description = "Not allowed in the reservation's state, or changed concurrently", body = ErrorBody),
+    ))]
 async fn aprobar(
     State(bus): State<Bus>,
     headers: HeaderMap,
@@ -147,6 +240,14 @@ async fn aprobar(
     Ok(aceptado(None))
 }
 
+/// Cancel a pending or approved reservation (`CancelarReserva`).
+#[utoipa::path(post, path = "/vuelos/reserva/{id}/cancelar", tag = "vuelos",
+    params(("id" = String, Path, description = "The reservation")),
+    responses(
+        (status = 202, description = "Done", body = Aceptado),
+        (status = 404, description = "No such reservation", body = ErrorBody),
+        (status = 409, description = "Not allowed in the reservation's state, or changed concurrently", body = ErrorBody),
+    ))]
 async fn cancelar(
     State(bus): State<Bus>,
     headers: HeaderMap,
@@ -157,6 +258,14 @@ async fn cancelar(
     Ok(aceptado(None))
 }
 
+/// Pay an approved reservation (`PagarReserva`).
+#[utoipa::path(post, path = "/vuelos/reserva/{id}/pagar", tag = "vuelos",
+    params(("id" = String, Path, description = "The reservation")),
+    responses(
+        (status = 202, description = "Done", body = Aceptado),
+        (status = 404, description = "No such reservation", body = ErrorBody),
+        (status = 409, description = "Not allowed in the reservation's state, or changed concurrently", body = ErrorBody),
+    ))]
 async fn pagar(
     State(bus): State<Bus>,
     headers: HeaderMap,
@@ -167,23 +276,73 @@ async fn pagar(
     Ok(aceptado(None))
 }
 
-async fn todas(State(bus): State<Bus>) -> Answer<Json<Vec<ReservaDto>>> {
-    Ok(Json(bus.query(ObtenerTodasReservas).await?))
+/// Every reservation, a page at a time in ascending order of id (`ObtenerTodasReservas`).
+#[utoipa::path(get, path = "/vuelos/reservas", tag = "vuelos",
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of reservations", body = [ReservaDto],
+            headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500)", body = ErrorBody),
+    ))]
+async fn todas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Answer<Response> {
+    let pagina = p.page()?;
+    Ok(page_response(
+        bus.query(ObtenerTodasReservas { pagina }).await?,
+    ))
 }
 
-async fn canceladas(State(bus): State<Bus>) -> Answer<Json<Vec<ReservaDto>>> {
-    Ok(Json(bus.query(ObtenerReservasCanceladas).await?))
+/// Cancelled reservations, a page at a time in ascending order of id
+/// (`ObtenerReservasCanceladas`).
+#[utoipa::path(get, path = "/vuelos/reservas/canceladas", tag = "vuelos",
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of reservations", body = [ReservaDto],
+            headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500)", body = ErrorBody),
+    ))]
+async fn canceladas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Answer<Response> {
+    let pagina = p.page()?;
+    Ok(page_response(
+        bus.query(ObtenerReservasCanceladas { pagina }).await?,
+    ))
 }
 
-async fn no_pagadas(State(bus): State<Bus>) -> Answer<Json<Vec<ReservaDto>>> {
-    Ok(Json(bus.query(ObtenerReservasNoPagadas).await?))
+/// Reservations not paid yet (pending or approved), a page at a time in ascending order of id
+/// (`ObtenerReservasNoPagadas`).
+#[utoipa::path(get, path = "/vuelos/reservas/no-pagadas", tag = "vuelos",
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of reservations", body = [ReservaDto],
+            headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500)", body = ErrorBody),
+    ))]
+async fn no_pagadas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Answer<Response> {
+    let pagina = p.page()?;
+    Ok(page_response(
+        bus.query(ObtenerReservasNoPagadas { pagina }).await?,
+    ))
 }
 
+/// The reservation ids of a client, oldest first, a page at a time (the `cliente` module's
+/// read model); empty for a client without reservations.
+#[utoipa::path(get, path = "/clientes/{id}/reservas", tag = "cliente",
+    params(("id" = String, Path, description = "The client"), PageParams),
+    responses(
+        (status = 200, description = "One page of reservation ids", body = [String],
+            headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500), or an `after` that is not one of the client's reservations", body = ErrorBody),
+    ))]
 async fn reservas_cliente(
     State(bus): State<Bus>,
     Path(id): Path<String>,
-) -> Answer<Json<Vec<String>>> {
-    Ok(Json(
-        bus.query(ObtenerReservasCliente { id_cliente: id }).await?,
+    Consulta(p): Consulta<PageParams>,
+) -> Answer<Response> {
+    let pagina = p.page()?;
+    Ok(page_response(
+        bus.query(ObtenerReservasCliente {
+            id_cliente: id,
+            pagina,
+        })
+        .await?,
     ))
 }

@@ -29,12 +29,16 @@ impl HistorialCliente {
 /// The repository, as provided to the bus.
 pub type Historiales = Dep<dyn Repository<HistorialCliente>>;
 
-/// The reservations of a client (empty when it has none).
+/// The reservation ids of a client, one page at a time, oldest first (empty when it has
+/// none). The cursor is the last id of the previous page; one that is not among the client's
+/// reservations is refused.
 #[derive(Debug, Clone, Query)]
-#[query(output = Vec<String>)]
+#[query(output = Page<String>)]
 pub struct ObtenerReservasCliente {
     /// The client.
     pub id_cliente: String,
+    /// Which page.
+    pub pagina: PageRequest,
 }
 
 #[seedwork::domain_event_handler]
@@ -70,10 +74,75 @@ async fn registrar_reserva_en_cliente(
 async fn obtener_reservas_cliente(
     query: ObtenerReservasCliente,
     historiales: Historiales,
-) -> Result<Vec<String>> {
-    Ok(historiales
+) -> Result<Page<String>> {
+    let reservas = historiales
         .get(&query.id_cliente)
         .await?
         .map(|h| h.reservas)
-        .unwrap_or_default())
+        .unwrap_or_default();
+    Ok(pagina_en_orden(reservas, &query.pagina)?)
+}
+
+/// One page of `ids` in their own order (a client's history is oldest first, not id order):
+/// the `limit` ids after the cursor's position. A cursor that is not among `ids` is refused.
+fn pagina_en_orden(ids: Vec<String>, pagina: &PageRequest) -> Result<Page<String>, DomainError> {
+    let start = match pagina.cursor() {
+        Some(cursor) => match ids.iter().position(|id| id == cursor) {
+            Some(position) => position + 1,
+            None => {
+                return Err(DomainError::invalid_value(
+                    "after",
+                    format!("`{cursor}` is not one of this client's reservations"),
+                ))
+            }
+        },
+        None => 0,
+    };
+    let leidas = ids
+        .into_iter()
+        .skip(start)
+        .take(pagina.limit() + 1)
+        .collect();
+    Ok(Page::from_overfetch(leidas, pagina, Clone::clone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        // Not in id order: the history keeps the order reservations were made in.
+        (0..n).rev().map(|i| format!("r{i:02}")).collect()
+    }
+
+    #[test]
+    fn following_the_cursor_visits_every_id_once_in_history_order() -> Result<()> {
+        let mut seen = Vec::new();
+        let mut pagina = PageRequest::first(3)?;
+        loop {
+            let page = pagina_en_orden(ids(8), &pagina)?;
+            assert!(page.items.len() <= 3);
+            seen.extend(page.items);
+            match page.next {
+                Some(next) => pagina = pagina.after(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ids(8));
+        Ok(())
+    }
+
+    #[test]
+    fn an_exact_last_page_has_no_next_cursor() -> Result<()> {
+        let page = pagina_en_orden(ids(4), &PageRequest::first(4)?)?;
+        assert_eq!((page.items.len(), page.next), (4, None));
+        Ok(())
+    }
+
+    #[test]
+    fn a_cursor_not_in_the_history_is_refused() -> Result<()> {
+        let pagina = PageRequest::first(2)?.after("nope");
+        assert!(pagina_en_orden(ids(3), &pagina).is_err());
+        Ok(())
+    }
 }

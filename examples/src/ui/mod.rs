@@ -23,10 +23,9 @@ use seedwork::messaging::Consumer;
 
 use crate::api::errores::ApiError;
 use crate::vuelos::aplicacion::dto::{
-    crear_reserva as validar, AeropuertoDto, ItinerarioDto, LegDto, OdoDto, ReservaEntradaDto,
-    SegmentoDto,
+    AeropuertoDto, ItinerarioDto, LegDto, OdoDto, ReservaEntradaDto, SegmentoDto,
 };
-use crate::vuelos::infraestructura::schema::v1::ComandoCrearReserva;
+use crate::vuelos::aplicacion::SolicitarReserva;
 
 /// The BFF's subscription to `eventos-reserva`.
 pub const SUSCRIPCION: &str = "aeroalpes-bff";
@@ -58,6 +57,8 @@ impl Bff {
     }
 
     /// The router: `/` (the page) and `/ws`.
+    // The BFF's page and websocket are not part of the API's OpenAPI document.
+    #[allow(clippy::disallowed_methods)]
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", get(|| async { Html(PAGE) }))
@@ -183,28 +184,17 @@ async fn send_command(bff: &Bff, solicitud: Solicitud) -> seedwork::Result<Strin
             }],
         }],
     }];
-    let id_reserva = uuid::Uuid::new_v4().to_string();
-    let id_usuario = solicitud
-        .id_cliente
-        .unwrap_or_else(|| CLIENTE_WEB.to_string());
-    validar(
-        id_reserva.clone(),
-        &ReservaEntradaDto {
-            id: Some(id_reserva.clone()),
-            id_cliente: Some(id_usuario.clone()),
-            fecha_creacion: None,
-            fecha_actualizacion: None,
-            itinerarios: itinerarios.clone(),
-        },
-    )?;
-    let mut uow = bff.bus.unit_of_work().await?;
-    uow.enqueue(&ComandoCrearReserva {
-        id_usuario,
-        id_reserva: id_reserva.clone(),
+    let id = uuid::Uuid::new_v4().to_string();
+    let datos = ReservaEntradaDto {
+        id: Some(id.clone()),
+        id_cliente: Some(
+            solicitud
+                .id_cliente
+                .unwrap_or_else(|| CLIENTE_WEB.to_string()),
+        ),
         fecha_creacion: None,
         fecha_actualizacion: None,
         itinerarios,
-    })?;
-    uow.commit().await?;
-    Ok(id_reserva)
+    };
+    bff.bus.dispatch(SolicitarReserva { id, datos }).await
 }

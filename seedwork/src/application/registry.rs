@@ -30,8 +30,10 @@ pub(crate) fn registrations() -> impl Iterator<Item = &'static Registration> {
 }
 
 /// Converts a handler's result into `seedwork::Result` (used by the registration macros, so a
-/// handler may return any error type that converts into [`Error`](crate::Error)).
+/// handler may return any error type that converts into [`Error`](crate::error::Error)).
 #[doc(hidden)]
-pub fn __into_result<T, E: Into<crate::Error>>(result: Result<T, E>) -> crate::Result<T> {
+pub fn __into_result<T, E: Into<crate::error::Error>>(
+    result: Result<T, E>,
+) -> crate::error::Result<T> {
     result.map_err(Into::into)
 }

@@ -170,7 +170,7 @@ impl<T> Page<T> {
 ///   `uow.track(aggregate)` (on the [`ChangeTracker`]), so they are dispatched at commit;
 /// - on `update`, apply optimistic concurrency: replace the stored version `v` only if it still
 ///   is `v` (the aggregate's [`version`](AggregateRoot::version)), else fail with
-///   [`Error::Conflict`](crate::Error::Conflict); on success set the aggregate's version to
+///   [`Error::Conflict`](crate::error::Error::Conflict); on success set the aggregate's version to
 ///   `v + 1`.
 #[async_trait]
 pub trait Repository<A: AggregateRoot>: Send + Sync {

@@ -14,6 +14,30 @@ use crate::messaging::{
     SubscriptionOptions,
 };
 
+/// What the memory broker refuses, carried as the source of [`Error::Broker`].
+#[derive(Debug, thiserror::Error)]
+enum BrokerError {
+    #[error(
+        "delivery {token} of message {message_id} is not in flight at this consumer \
+         (unknown, or already acked or nacked)"
+    )]
+    NotInFlight { token: u64, message_id: String },
+    #[error("subscription `{subscription}` on topic `{topic}` does not exist")]
+    NoSubscription { topic: String, subscription: String },
+    #[error("exclusive subscription `{subscription}` on topic `{topic}` already has a consumer")]
+    ExclusiveTaken { topic: String, subscription: String },
+    #[error(
+        "subscription `{subscription}` on topic `{topic}` is {existing:?}; \
+         cannot attach a {requested:?} consumer"
+    )]
+    KindMismatch {
+        topic: String,
+        subscription: String,
+        existing: SubscriptionKind,
+        requested: SubscriptionKind,
+    },
+}
+
 /// Messages of a topic kept for [`MemoryBroker::published`]; older ones are forgotten, so a
 /// long-running process does not grow without bound.
 const TOPIC_LOG_LIMIT: usize = 10_000;
@@ -258,11 +282,10 @@ impl Subscription {
                 self.in_flight.remove(&delivery.token);
                 Ok(position)
             }
-            _ => Err(Error::broker(format!(
-                "delivery {} of message {} is not in flight at this consumer (unknown, or \
-                 already acked or nacked)",
-                delivery.token, delivery.message.envelope.id
-            ))),
+            _ => Err(Error::broker(BrokerError::NotInFlight {
+                token: delivery.token,
+                message_id: delivery.message.envelope.id.clone(),
+            })),
         }
     }
 
@@ -301,10 +324,10 @@ impl State {
             .get_mut(&options.topic)
             .and_then(|t| t.subscriptions.get_mut(&options.subscription))
             .ok_or_else(|| {
-                Error::broker(format!(
-                    "subscription `{}` on topic `{}` does not exist",
-                    options.subscription, options.topic
-                ))
+                Error::broker(BrokerError::NoSubscription {
+                    topic: options.topic.clone(),
+                    subscription: options.subscription.clone(),
+                })
             })
     }
 }
@@ -372,15 +395,17 @@ impl Subscriber for MemoryBroker {
         if subscription.consumers.is_empty() {
             subscription.kind = options.kind;
         } else if subscription.kind == SubscriptionKind::Exclusive {
-            return Err(Error::broker(format!(
-                "exclusive subscription `{}` on topic `{}` already has a consumer",
-                options.subscription, options.topic
-            )));
+            return Err(Error::broker(BrokerError::ExclusiveTaken {
+                topic: options.topic.clone(),
+                subscription: options.subscription.clone(),
+            }));
         } else if subscription.kind != options.kind {
-            return Err(Error::broker(format!(
-                "subscription `{}` on topic `{}` is {:?}; cannot attach a {:?} consumer",
-                options.subscription, options.topic, subscription.kind, options.kind
-            )));
+            return Err(Error::broker(BrokerError::KindMismatch {
+                topic: options.topic.clone(),
+                subscription: options.subscription.clone(),
+                existing: subscription.kind,
+                requested: options.kind,
+            }));
         }
         subscription.consumers.push(id);
         let notify = Arc::clone(&subscription.notify);

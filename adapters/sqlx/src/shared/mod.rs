@@ -1,17 +1,12 @@
-//! Backend-independent pieces: the claim algorithm, message rows, savepoint names, errors.
+//! Backend-independent pieces: the claim algorithm, message rows, savepoint names, time.
 
 pub(crate) mod claim;
 pub(crate) mod rows;
 
-use seedwork::Error;
-
-/// Wraps a driver error as a store error.
-pub(crate) fn store_error(error: sqlx::Error) -> Error {
-    Error::store(error)
-}
+use crate::error::SqlxError;
 
 /// Savepoint names go into SQL text (they cannot be bound), so only plain identifiers pass.
-pub(crate) fn checked_savepoint_name(name: &str) -> Result<&str, Error> {
+pub(crate) fn checked_savepoint_name(name: &str) -> Result<&str, SqlxError> {
     let valid = !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -19,9 +14,9 @@ pub(crate) fn checked_savepoint_name(name: &str) -> Result<&str, Error> {
     if valid {
         Ok(name)
     } else {
-        Err(Error::UnitOfWork(format!(
-            "`{name}` is not a valid savepoint name (letters, digits and `_` only)"
-        )))
+        Err(SqlxError::SavepointName {
+            name: name.to_string(),
+        })
     }
 }
 
@@ -35,9 +30,15 @@ pub(crate) fn millis(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A JSON array of the given values, the one list form both backends bind.
-pub(crate) fn json_list<T: serde::Serialize>(values: &[T]) -> Result<String, Error> {
-    serde_json::to_string(values).map_err(|e| Error::codec("list parameter", e))
+/// A count or version as a `BIGINT` parameter, saturating.
+pub(crate) fn int_param(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A JSON array of the given values: how SQLite binds a list (read with `json_each`).
+#[cfg(feature = "sqlite")]
+pub(crate) fn json_list<T: serde::Serialize>(values: &[T]) -> Result<String, serde_json::Error> {
+    serde_json::to_string(values)
 }
 
 #[cfg(test)]
@@ -56,7 +57,13 @@ mod tests {
             "sp name",
             &"x".repeat(64),
         ] {
-            assert!(checked_savepoint_name(bad).is_err(), "{bad:?}");
+            assert!(
+                matches!(
+                    checked_savepoint_name(bad),
+                    Err(SqlxError::SavepointName { .. })
+                ),
+                "{bad:?}"
+            );
         }
     }
 }

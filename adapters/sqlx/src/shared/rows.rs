@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use seedwork::messaging::{Envelope, Message};
-use seedwork::Error;
+
+use crate::error::SqlxError;
 
 /// The columns of one outbox row, encoded.
 pub(crate) struct OutboxColumns {
@@ -14,8 +15,11 @@ pub(crate) struct OutboxColumns {
     pub(crate) properties: String,
 }
 
-pub(crate) fn encode(message: &Message) -> Result<OutboxColumns, Error> {
-    let codec = |e| Error::codec(message.envelope.message_type.clone(), e);
+pub(crate) fn encode(message: &Message) -> Result<OutboxColumns, SqlxError> {
+    let codec = |source| SqlxError::Encode {
+        type_name: message.envelope.message_type.clone(),
+        source,
+    };
     Ok(OutboxColumns {
         message_id: message.envelope.id.clone(),
         topic: message.topic.clone(),
@@ -30,11 +34,19 @@ pub(crate) fn decode(
     key: Option<String>,
     envelope: &str,
     properties: &str,
-) -> Result<Message, Error> {
+) -> Result<Message, SqlxError> {
+    let corrupt = |type_name: &str| {
+        let type_name = type_name.to_string();
+        move |source| SqlxError::Decode {
+            type_name,
+            table: "seedwork_outbox",
+            source,
+        }
+    };
     let envelope: Envelope<serde_json::Value> =
-        serde_json::from_str(envelope).map_err(|e| Error::codec("outbox envelope", e))?;
+        serde_json::from_str(envelope).map_err(corrupt("outbox envelope"))?;
     let properties: BTreeMap<String, String> =
-        serde_json::from_str(properties).map_err(|e| Error::codec("outbox properties", e))?;
+        serde_json::from_str(properties).map_err(corrupt("outbox properties"))?;
     Ok(Message {
         topic,
         key,

@@ -3,72 +3,67 @@
 //! Connections use WAL, `synchronous = NORMAL`, foreign keys and a 5 s busy timeout; every
 //! transaction opens with `BEGIN IMMEDIATE`, taking the write lock up front, because a deferred
 //! `BEGIN` fails read-then-write units of work under concurrency with "database is locked".
+//! Lists of sequences and keys are bound as one JSON array and read with `json_each`.
+
+mod sql;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::Sqlite as Db;
 
-const fn migrator() -> sqlx::migrate::Migrator {
-    sqlx::migrate!("./migrations/sqlite")
+use crate::dialect::{sealed, Dialect, Statements};
+use crate::error::SqlxError;
+use crate::shared::json_list;
+
+/// The SQLite dialect: [`SqlStore<Sqlite>`](crate::SqlStore) is [`SqliteStore`](crate::SqliteStore).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Sqlite;
+
+/// The migrations shipped with this crate for SQLite.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite store (the crate root's [`SqliteStore`](crate::SqliteStore)).
+pub type Store = crate::SqlStore<Sqlite>;
+/// A SQLite transaction (the crate root's [`SqliteTransaction`](crate::SqliteTransaction)).
+pub type SqlTransaction = crate::SqlTransaction<Sqlite>;
+/// The SQLite document repository (the crate root's
+/// [`SqliteJsonRepository`](crate::SqliteJsonRepository)).
+pub type JsonRepository<A> = crate::JsonRepository<Sqlite, A>;
+
+impl sealed::Sealed for Sqlite {}
+
+impl Dialect for Sqlite {
+    type Db = sqlx::Sqlite;
+    type Sequences = String;
+    type Keys = String;
+
+    const SQL: Statements = sql::STATEMENTS;
+    const BEGIN: Option<&'static str> = Some("BEGIN IMMEDIATE");
+
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
+
+    fn sequences(sequences: &[i64]) -> Result<String, serde_json::Error> {
+        json_list(sequences)
+    }
+
+    fn keys(keys: &[String]) -> Result<String, serde_json::Error> {
+        json_list(keys)
+    }
+
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
-async fn begin(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
-}
-
-mod sql {
-    pub(super) const SCAN_OUTBOX: &str = "SELECT sequence, message_key, lease_owner, lease_until \
-        FROM seedwork_outbox WHERE published_at IS NULL ORDER BY sequence LIMIT ?";
-    pub(super) const KEY_HISTORY: &str = "SELECT sequence, message_key FROM seedwork_outbox \
-        WHERE published_at IS NULL AND sequence <= ? \
-        AND message_key IN (SELECT value FROM json_each(?))";
-    pub(super) const LEASE: &str = "UPDATE seedwork_outbox SET lease_owner = ?, lease_until = ? \
-        WHERE sequence IN (SELECT value FROM json_each(?))";
-    pub(super) const FETCH_CLAIMED: &str = "SELECT sequence, topic, message_key, envelope, \
-        properties FROM seedwork_outbox WHERE sequence IN (SELECT value FROM json_each(?)) \
-        ORDER BY sequence";
-    pub(super) const MARK: &str = "UPDATE seedwork_outbox SET published_at = ?, \
-        lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND published_at IS NULL \
-        AND sequence IN (SELECT value FROM json_each(?))";
-    pub(super) const RELEASE: &str = "UPDATE seedwork_outbox SET lease_owner = NULL, \
-        lease_until = NULL WHERE lease_owner = ? AND published_at IS NULL \
-        AND sequence IN (SELECT value FROM json_each(?))";
-    pub(super) const PURGE: &str =
-        "DELETE FROM seedwork_outbox WHERE published_at IS NOT NULL AND published_at <= ?";
-    pub(super) const PENDING: &str =
-        "SELECT COUNT(*) FROM seedwork_outbox WHERE published_at IS NULL";
-    pub(super) const INSERT_OUTBOX: &str = "INSERT INTO seedwork_outbox \
-        (message_id, topic, message_key, envelope, properties, created_at) \
-        VALUES (?, ?, ?, ?, ?, ?)";
-    pub(super) const INSERT_INBOX: &str = "INSERT INTO seedwork_inbox \
-        (consumer, message_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING";
-    pub(super) const AGG_GET: &str =
-        "SELECT version, data FROM seedwork_aggregates WHERE aggregate_type = ? AND id = ?";
-    /// Writers are serialised by `BEGIN IMMEDIATE`: a plain read inside the transaction is
-    /// already stable.
-    pub(super) const AGG_GET_FOR_UPDATE: &str = AGG_GET;
-    /// One page after an optional cursor: `?2` is the last id of the previous page or NULL.
-    pub(super) const AGG_LIST: &str = "SELECT version, data FROM seedwork_aggregates \
-        WHERE aggregate_type = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3";
-    pub(super) const AGG_INSERT: &str = "INSERT INTO seedwork_aggregates \
-        (aggregate_type, id, version, data, updated_at) VALUES (?, ?, 1, ?, ?) \
-        ON CONFLICT DO NOTHING";
-    pub(super) const AGG_UPDATE: &str = "UPDATE seedwork_aggregates \
-        SET version = version + 1, data = ?, updated_at = ? \
-        WHERE aggregate_type = ? AND id = ? AND version = ?";
-    pub(super) const AGG_DELETE: &str =
-        "DELETE FROM seedwork_aggregates WHERE aggregate_type = ? AND id = ?";
-}
-
-include!("../shared/backend.rs");
-
-impl Store {
+impl crate::SqlStore<Sqlite> {
     /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path/app.db` or a
     /// plain path), with WAL and the settings above. Does not migrate.
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub async fn connect(url: &str) -> seedwork::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(store_error)?
+            .map_err(SqlxError::Options)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -78,13 +73,13 @@ impl Store {
             .max_connections(8)
             .connect_with(options)
             .await
-            .map_err(store_error)?;
-        Ok(Store::from_pool(pool))
+            .map_err(SqlxError::Connect)?;
+        Ok(Self::from_pool(pool))
     }
 
     /// [`connect`](Self::connect) then [`migrate`](Self::migrate).
-    pub async fn open(url: &str) -> Result<Self> {
-        let store = Store::connect(url).await?;
+    pub async fn open(url: &str) -> seedwork::Result<Self> {
+        let store = Self::connect(url).await?;
         store.migrate().await?;
         Ok(store)
     }

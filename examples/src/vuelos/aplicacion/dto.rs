@@ -1,15 +1,17 @@
-//! The JSON shapes of the HTTP contract (`dto.py`, `mapeadores.py`), and their mapping to the
-//! domain.
+//! The JSON shapes of the HTTP contract (`dto.py`, `mapeadores.py`), and the mapping of a
+//! stored reservation to them. The other direction, request → domain, is the factory's
+//! ([`fabricar_reserva`](super::fabricas::fabricar_reserva)).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use seedwork::domain::{DomainError, Entity};
+use seedwork::domain::Entity;
 
-use crate::vuelos::dominio::{Aeropuerto, Codigo, Itinerario, Leg, Odo, Reserva, Segmento};
+use crate::vuelos::dominio::{Aeropuerto, Itinerario, Reserva};
 
 /// An airport as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AeropuertoDto {
     /// Code (`"BOG"`; the tutorial's `"sasads"` is accepted too).
@@ -19,12 +21,14 @@ pub struct AeropuertoDto {
 }
 
 /// A leg as JSON; dates are ISO-8601 strings such as `2022-11-22T13:10:00Z`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LegDto {
     /// Departure.
+    #[schema(format = DateTime, example = "2022-11-22T13:10:00Z")]
     pub fecha_salida: String,
     /// Arrival.
+    #[schema(format = DateTime, example = "2022-11-22T15:10:00Z")]
     pub fecha_llegada: String,
     /// From.
     pub origen: AeropuertoDto,
@@ -33,7 +37,7 @@ pub struct LegDto {
 }
 
 /// A segment as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentoDto {
     /// Its legs.
@@ -41,7 +45,7 @@ pub struct SegmentoDto {
 }
 
 /// An origin-destination pair as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OdoDto {
     /// Its segments.
@@ -49,7 +53,7 @@ pub struct OdoDto {
 }
 
 /// An itinerary as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItinerarioDto {
     /// Its origin-destination pairs.
@@ -57,7 +61,7 @@ pub struct ItinerarioDto {
 }
 
 /// The body of `POST /vuelos/reserva` and `/vuelos/reserva-comando`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReservaEntradaDto {
     /// Client-chosen id; generated when absent.
     #[serde(default)]
@@ -67,26 +71,31 @@ pub struct ReservaEntradaDto {
     pub id_cliente: Option<String>,
     /// Creation time; now when absent.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub fecha_creacion: Option<String>,
     /// Last change; now when absent.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub fecha_actualizacion: Option<String>,
     /// The itineraries.
     pub itinerarios: Vec<ItinerarioDto>,
 }
 
 /// A reservation as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReservaDto {
     /// Id.
     pub id: String,
     /// Client.
     pub id_cliente: String,
-    /// State.
+    /// State: `Pendiente`, `Aprobada`, `Pagada` or `Cancelada`.
+    #[schema(example = "Pendiente")]
     pub estado: String,
     /// Creation time.
+    #[schema(format = DateTime)]
     pub fecha_creacion: String,
     /// Last change.
+    #[schema(format = DateTime)]
     pub fecha_actualizacion: String,
     /// Itineraries.
     pub itinerarios: Vec<ItinerarioDto>,
@@ -95,70 +104,8 @@ pub struct ReservaDto {
 /// The client id used when a request names none.
 pub const CLIENTE_ANONIMO: &str = "anonimo";
 
-fn fecha(field: &str, value: &str) -> Result<DateTime<Utc>, DomainError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| {
-            DomainError::invalid_value(
-                field,
-                format!("`{value}` is not an ISO-8601 date such as 2022-11-22T13:10:00Z ({e})"),
-            )
-        })
-}
-
 fn texto(fecha: DateTime<Utc>) -> String {
     fecha.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn aeropuerto(dto: &AeropuertoDto) -> Result<Aeropuerto, DomainError> {
-    Ok(Aeropuerto {
-        codigo: Codigo::new(dto.codigo.clone())?,
-        nombre: dto.nombre.clone(),
-    })
-}
-
-/// DTO → domain itineraries (the factory's parsing half).
-pub fn itinerarios(dtos: &[ItinerarioDto]) -> Result<Vec<Itinerario>, DomainError> {
-    dtos.iter()
-        .map(|i| {
-            Ok(Itinerario {
-                odos: i
-                    .odos
-                    .iter()
-                    .map(|o| {
-                        Ok(Odo {
-                            segmentos: o
-                                .segmentos
-                                .iter()
-                                .map(|s| {
-                                    Ok(Segmento {
-                                        legs: s
-                                            .legs
-                                            .iter()
-                                            .map(|l| {
-                                                Ok(Leg {
-                                                    fecha_salida: fecha(
-                                                        "fecha_salida",
-                                                        &l.fecha_salida,
-                                                    )?,
-                                                    fecha_llegada: fecha(
-                                                        "fecha_llegada",
-                                                        &l.fecha_llegada,
-                                                    )?,
-                                                    origen: aeropuerto(&l.origen)?,
-                                                    destino: aeropuerto(&l.destino)?,
-                                                })
-                                            })
-                                            .collect::<Result<_, DomainError>>()?,
-                                    })
-                                })
-                                .collect::<Result<_, DomainError>>()?,
-                        })
-                    })
-                    .collect::<Result<_, DomainError>>()?,
-            })
-        })
-        .collect()
 }
 
 /// Domain itineraries → DTO.
@@ -194,29 +141,6 @@ pub fn itinerarios_dto(itinerarios: &[Itinerario]) -> Vec<ItinerarioDto> {
                 .collect(),
         })
         .collect()
-}
-
-/// The reservation factory (`FabricaVuelos`): DTO → a new `Reserva`, rules checked. `id` must
-/// already be decided (the API keeps a client-given id or generates one).
-pub fn crear_reserva(id: String, dto: &ReservaEntradaDto) -> Result<Reserva, DomainError> {
-    let ahora = Utc::now();
-    let fecha_creacion = match &dto.fecha_creacion {
-        Some(value) => fecha("fecha_creacion", value)?,
-        None => ahora,
-    };
-    let fecha_actualizacion = match &dto.fecha_actualizacion {
-        Some(value) => fecha("fecha_actualizacion", value)?,
-        None => ahora,
-    };
-    Reserva::crear(
-        id,
-        dto.id_cliente
-            .clone()
-            .unwrap_or_else(|| CLIENTE_ANONIMO.to_string()),
-        itinerarios(&dto.itinerarios)?,
-        fecha_creacion,
-        fecha_actualizacion,
-    )
 }
 
 impl From<&Reserva> for ReservaDto {

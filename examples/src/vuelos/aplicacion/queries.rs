@@ -14,41 +14,59 @@ pub struct ObtenerReserva {
     pub id: String,
 }
 
-/// Every reservation.
-#[derive(Debug, Clone, Query)]
-#[query(output = Vec<ReservaDto>)]
-pub struct ObtenerTodasReservas;
+/// Every reservation, one page at a time in ascending order of id.
+#[derive(Debug, Clone, Default, Query)]
+#[query(output = Page<ReservaDto>)]
+pub struct ObtenerTodasReservas {
+    /// Which page.
+    pub pagina: PageRequest,
+}
 
-/// Cancelled reservations.
-#[derive(Debug, Clone, Query)]
-#[query(output = Vec<ReservaDto>)]
-pub struct ObtenerReservasCanceladas;
+/// Cancelled reservations, one page at a time in ascending order of id.
+#[derive(Debug, Clone, Default, Query)]
+#[query(output = Page<ReservaDto>)]
+pub struct ObtenerReservasCanceladas {
+    /// Which page.
+    pub pagina: PageRequest,
+}
 
-/// Reservations still to be paid (pending or approved).
-#[derive(Debug, Clone, Query)]
-#[query(output = Vec<ReservaDto>)]
-pub struct ObtenerReservasNoPagadas;
+/// Reservations still to be paid (pending or approved), one page at a time in ascending order
+/// of id.
+#[derive(Debug, Clone, Default, Query)]
+#[query(output = Page<ReservaDto>)]
+pub struct ObtenerReservasNoPagadas {
+    /// Which page.
+    pub pagina: PageRequest,
+}
 
+/// One page of the reservations `keep` accepts, in ascending order of id.
+///
+/// The repository pages by id over every reservation; a filtered page reads the repository's
+/// pages from the request's cursor on until it holds `limit + 1` accepted reservations (the
+/// extra one only says a next page exists) or the listing ends. The next cursor is the last
+/// accepted id, so the following request resumes the repository listing right after it.
 async fn filtradas(
     reservas: &Reservas,
+    pagina: &PageRequest,
     keep: impl Fn(EstadoReserva) -> bool,
-) -> Result<Vec<ReservaDto>> {
-    let mut todas = Vec::new();
-    let mut pagina = PageRequest::first(PageRequest::MAX_LIMIT)?;
+) -> Result<Page<ReservaDto>> {
+    let quiere = pagina.limit() + 1;
+    let mut elegidas = Vec::with_capacity(quiere);
+    // Read `limit + 1` at a time, so an unfiltered page takes one read when it can.
+    let mut lectura = PageRequest::first(quiere.min(PageRequest::MAX_LIMIT))?;
+    if let Some(cursor) = pagina.cursor() {
+        lectura = lectura.after(cursor);
+    }
     loop {
-        let leidas = reservas.list(&pagina).await?;
-        todas.extend(
-            leidas
-                .items
-                .iter()
-                .filter(|r| keep(r.estado()))
-                .map(ReservaDto::from),
-        );
+        let leidas = reservas.list(&lectura).await?;
+        elegidas.extend(leidas.items.into_iter().filter(|r| keep(r.estado())));
         match leidas.next {
-            Some(cursor) => pagina = pagina.after(cursor),
-            None => return Ok(todas),
+            Some(cursor) if elegidas.len() < quiere => lectura = lectura.after(cursor),
+            _ => break,
         }
     }
+    elegidas.truncate(quiere);
+    Ok(Page::from_overfetch(elegidas, pagina, |r| r.id().clone()).map(|r| ReservaDto::from(&r)))
 }
 
 #[seedwork::query_handler]
@@ -61,24 +79,27 @@ async fn obtener_reserva(query: ObtenerReserva, reservas: Reservas) -> Result<Re
 }
 
 #[seedwork::query_handler]
-async fn obtener_todas(_: ObtenerTodasReservas, reservas: Reservas) -> Result<Vec<ReservaDto>> {
-    filtradas(&reservas, |_| true).await
+async fn obtener_todas(
+    query: ObtenerTodasReservas,
+    reservas: Reservas,
+) -> Result<Page<ReservaDto>> {
+    filtradas(&reservas, &query.pagina, |_| true).await
 }
 
 #[seedwork::query_handler]
 async fn obtener_canceladas(
-    _: ObtenerReservasCanceladas,
+    query: ObtenerReservasCanceladas,
     reservas: Reservas,
-) -> Result<Vec<ReservaDto>> {
-    filtradas(&reservas, |e| e == EstadoReserva::Cancelada).await
+) -> Result<Page<ReservaDto>> {
+    filtradas(&reservas, &query.pagina, |e| e == EstadoReserva::Cancelada).await
 }
 
 #[seedwork::query_handler]
 async fn obtener_no_pagadas(
-    _: ObtenerReservasNoPagadas,
+    query: ObtenerReservasNoPagadas,
     reservas: Reservas,
-) -> Result<Vec<ReservaDto>> {
-    filtradas(&reservas, |e| {
+) -> Result<Page<ReservaDto>> {
+    filtradas(&reservas, &query.pagina, |e| {
         matches!(e, EstadoReserva::Pendiente | EstadoReserva::Aprobada)
     })
     .await

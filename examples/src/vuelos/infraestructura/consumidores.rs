@@ -15,19 +15,13 @@ async fn ejecutar_crear_reserva(
     uow: &mut UnitOfWork,
     reservas: Reservas,
 ) -> Result<()> {
-    let comando = mensaje.data;
-    let datos = ReservaEntradaDto {
-        id: Some(comando.id_reserva.clone()),
-        id_cliente: Some(comando.id_usuario),
-        fecha_creacion: comando.fecha_creacion,
-        fecha_actualizacion: comando.fecha_actualizacion,
-        itinerarios: comando.itinerarios,
-    };
-    match crear_reserva_en(uow, &*reservas, comando.id_reserva, &datos).await {
+    let id = mensaje.data.id_reserva.clone();
+    let datos = ReservaEntradaDto::from(mensaje.data);
+    match crear_reserva_en(uow, &*reservas, id, &datos).await {
         Ok(_) => Ok(()),
         // Retrying cannot fix a refused or duplicate reservation: acknowledge and say why.
         Err(error @ (Error::Domain(_) | Error::Conflict { .. })) => {
-            tracing::warn!(%error, message_id = %mensaje.id, "ComandoCrearReserva rechazado");
+            tracing::warn!(%error, message_id = %mensaje.id, "ComandoCrearReserva refused; acknowledged without effect");
             Ok(())
         }
         Err(error) => Err(error),

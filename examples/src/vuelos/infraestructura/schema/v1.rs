@@ -1,10 +1,12 @@
 //! Version 1 of the messages `vuelos` exchanges over the broker.
+//!
+//! These types are the wire contract and depend on nothing else in the crate: the HTTP DTOs may
+//! change without changing what travels, and a `v2` may change what travels without touching
+//! the API. [`mapeadores`](super::super::mapeadores) converts between them and the application.
 
 use serde::{Deserialize, Serialize};
 
 use seedwork::{IntegrationCommand, IntegrationEvent};
-
-use crate::vuelos::aplicacion::dto::ItinerarioDto;
 
 /// The topic of reservation events.
 pub const TOPICO_EVENTOS: &str = "eventos-reserva";
@@ -72,7 +74,50 @@ pub struct ComandoCrearReserva {
     #[serde(default)]
     pub fecha_actualizacion: Option<String>,
     /// The itineraries.
-    pub itinerarios: Vec<ItinerarioDto>,
+    pub itinerarios: Vec<Itinerario>,
+}
+
+/// An itinerary on the wire (Avro record `Itinerario` of [`ESQUEMA_COMANDOS`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Itinerario {
+    /// Its origin-destination pairs.
+    pub odos: Vec<Odo>,
+}
+
+/// An origin-destination pair on the wire (Avro record `Odo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Odo {
+    /// Its segments.
+    pub segmentos: Vec<Segmento>,
+}
+
+/// A segment on the wire (Avro record `Segmento`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segmento {
+    /// Its legs.
+    pub legs: Vec<Leg>,
+}
+
+/// A leg on the wire (Avro record `Leg`); dates are ISO-8601 strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leg {
+    /// Departure.
+    pub fecha_salida: String,
+    /// Arrival.
+    pub fecha_llegada: String,
+    /// From.
+    pub origen: Aeropuerto,
+    /// To.
+    pub destino: Aeropuerto,
+}
+
+/// An airport on the wire (Avro record `Aeropuerto`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Aeropuerto {
+    /// Code.
+    pub codigo: String,
+    /// Name.
+    pub nombre: String,
 }
 
 /// The Avro wire record of [`TOPICO_EVENTOS`] when the broker is Pulsar.
@@ -89,7 +134,8 @@ pub const ESQUEMA_EVENTOS: &str = r#"{"type":"record","name":"EventoReservaCread
 ///
 /// The tutorial's Python `ComandoCrearReservaPayload` declares `id_usuario` and leaves the
 /// itineraries as a TODO; the rest is our completion of it, every added field with a `null`
-/// default (see [`ESQUEMA_EVENTOS`]). The nested records mirror the DTOs field for field.
+/// default (see [`ESQUEMA_EVENTOS`]). The nested records are [`Itinerario`], [`Odo`],
+/// [`Segmento`], [`Leg`] and [`Aeropuerto`], field for field.
 pub const ESQUEMA_COMANDOS: &str = r#"{"type":"record","name":"ComandoCrearReserva","fields":[{"name":"data","type":["null",{"type":"record","name":"ComandoCrearReservaPayload","fields":[{"name":"id_usuario","type":["null","string"]},{"name":"id_reserva","type":["null","string"],"default":null},{"name":"fecha_creacion","type":["null","string"],"default":null},{"name":"fecha_actualizacion","type":["null","string"],"default":null},{"name":"itinerarios","type":["null",{"type":"array","items":{"type":"record","name":"Itinerario","fields":[{"name":"odos","type":["null",{"type":"array","items":{"type":"record","name":"Odo","fields":[{"name":"segmentos","type":["null",{"type":"array","items":{"type":"record","name":"Segmento","fields":[{"name":"legs","type":["null",{"type":"array","items":{"type":"record","name":"Leg","fields":[{"name":"fecha_salida","type":["null","string"]},{"name":"fecha_llegada","type":["null","string"]},{"name":"origen","type":["null",{"type":"record","name":"Aeropuerto","fields":[{"name":"codigo","type":["null","string"]},{"name":"nombre","type":["null","string"]}]}]},{"name":"destino","type":["null","Aeropuerto"]}]}}]}]}}]}]}}]}]}}],"default":null}]}]}]}"#;
 
 #[cfg(test)]

@@ -1,0 +1,219 @@
+//! What the shared store, transaction and repository need from a database: the [`Dialect`].
+//!
+//! [`SqlStore`](crate::SqlStore), [`SqlTransaction`](crate::SqlTransaction) and
+//! [`JsonRepository`](crate::JsonRepository) are written once, generic over a dialect; each
+//! backend module supplies one ([`Sqlite`](crate::sqlite::Sqlite),
+//! [`Postgres`](crate::postgres::Postgres)) with its SQL text, how it opens a transaction and how
+//! it binds a list of sequences or keys. The trait is sealed: the crate's two backends are the
+//! only implementations.
+//!
+//! sqlx's generic bounds (`i64: Encode<'q, DB>`, `&mut DB::Connection: Executor`, …) are not
+//! implied by a trait's `where` clauses, only by bounds on its associated types. So the bounds
+//! live in the helper traits [`Driver`], [`Encodes`] and [`Decodes`], which every sqlx backend
+//! implements through blanket impls, and [`Dialect::Db`] names them once: code generic over
+//! `D: Dialect` needs no `where` clause of its own.
+
+use sqlx::migrate::Migrate;
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+
+pub(crate) mod sealed {
+    /// Keeps [`Dialect`](super::Dialect) implemented by this crate's backends only.
+    pub trait Sealed {}
+}
+
+/// A database the shared code can run on: its sqlx driver, its SQL text and its few
+/// behaviours of its own. Sealed; implemented by [`Sqlite`](crate::sqlite::Sqlite) and
+/// [`Postgres`](crate::postgres::Postgres).
+pub trait Dialect: sealed::Sealed + Send + Sync + Sized + 'static {
+    /// The sqlx driver, with every bound the shared code relies on.
+    #[doc(hidden)]
+    type Db: Driver
+        + Encodes<i64>
+        + Encodes<String>
+        + Encodes<Option<String>>
+        + Encodes<Self::Sequences>
+        + Encodes<Self::Keys>
+        + Decodes<i64>
+        + Decodes<Option<i64>>
+        + Decodes<String>
+        + Decodes<Option<String>>;
+
+    /// How a list of outbox sequences is bound as one parameter.
+    #[doc(hidden)]
+    type Sequences: Send + 'static;
+
+    /// How a list of message keys is bound as one parameter.
+    #[doc(hidden)]
+    type Keys: Send + 'static;
+
+    /// The statements, in this dialect's SQL.
+    #[doc(hidden)]
+    const SQL: Statements;
+
+    /// The statement that opens every transaction; `None` is the driver's plain `BEGIN`.
+    #[doc(hidden)]
+    const BEGIN: Option<&'static str>;
+
+    /// The migrations shipped for this backend.
+    #[doc(hidden)]
+    fn migrator() -> &'static sqlx::migrate::Migrator;
+
+    /// The list parameter for these outbox sequences.
+    #[doc(hidden)]
+    fn sequences(sequences: &[i64]) -> Result<Self::Sequences, serde_json::Error>;
+
+    /// The list parameter for these message keys.
+    #[doc(hidden)]
+    fn keys(keys: &[String]) -> Result<Self::Keys, serde_json::Error>;
+
+    /// How many rows a statement changed.
+    #[doc(hidden)]
+    fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+}
+
+/// The SQL text of every statement the shared code runs, one set per dialect (see
+/// `src/sqlite/sql.rs` and `src/postgres/sql.rs`). The comment on each field says what the
+/// statement binds, in order, and which columns it returns.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Statements {
+    /// Binds the scan size; returns `sequence, message_key, lease_owner, lease_until` of the
+    /// first unpublished outbox rows the claimant may lock, in sequence order.
+    pub scan_outbox: &'static str,
+    /// Binds the last scanned sequence and the keys; returns `sequence, message_key` of every
+    /// unpublished row of those keys up to that sequence, locked or not.
+    pub key_history: &'static str,
+    /// Binds the claimant, the lease end and the sequences; leases the rows.
+    pub lease: &'static str,
+    /// Binds the sequences; returns `sequence, topic, message_key, envelope, properties` (the
+    /// last two as JSON text), in sequence order.
+    pub fetch_claimed: &'static str,
+    /// Binds the time, the claimant and the sequences; marks the claimant's rows published.
+    pub mark_published: &'static str,
+    /// Binds the claimant and the sequences; drops the claimant's leases on unpublished rows.
+    pub release: &'static str,
+    /// Binds the cut-off time; deletes rows published at or before it.
+    pub purge: &'static str,
+    /// Returns the number of unpublished rows.
+    pub pending: &'static str,
+    /// Binds `message_id, topic, message_key, envelope, properties, created_at` (JSON as text).
+    pub insert_outbox: &'static str,
+    /// Binds `consumer, message_id, processed_at`; inserts nothing when the pair is known.
+    pub insert_inbox: &'static str,
+    /// Binds the aggregate type and id; returns `version, data` (JSON as text).
+    pub aggregate_get: &'static str,
+    /// As `aggregate_get`, inside a transaction, holding the row until the commit where the
+    /// dialect needs a lock for that.
+    pub aggregate_get_for_update: &'static str,
+    /// Binds the aggregate type, the cursor (the last id of the previous page, or NULL) and the
+    /// limit; returns `version, data` ordered by id.
+    pub aggregate_list: &'static str,
+    /// Binds the aggregate type, id, document and time; inserts version 1, or nothing when the
+    /// id is taken.
+    pub aggregate_insert: &'static str,
+    /// Binds the document, time, aggregate type, id and expected version; replaces that
+    /// version only.
+    pub aggregate_update: &'static str,
+    /// Binds the aggregate type and id.
+    pub aggregate_delete: &'static str,
+}
+
+/// A sqlx driver whose connections execute statements and run migrations, and whose arguments
+/// bind; every sqlx backend is one.
+#[doc(hidden)]
+pub trait Driver: Database<Arguments: IntoArguments<Self>, Connection: Migrate> {
+    /// The connection as an executor.
+    fn executor(connection: &mut Self::Connection) -> impl Executor<'_, Database = Self>;
+}
+
+impl<DB> Driver for DB
+where
+    DB: Database<Arguments: IntoArguments<DB>, Connection: Migrate>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    fn executor(connection: &mut DB::Connection) -> impl Executor<'_, Database = DB> {
+        connection
+    }
+}
+
+/// A statement with its arguments, on driver `DB`.
+#[doc(hidden)]
+pub type Statement<'q, DB> = Query<'q, DB, <DB as Database>::Arguments>;
+
+/// A driver that can bind a `T`.
+#[doc(hidden)]
+pub trait Encodes<T>: Database {
+    /// Binds `value` as the statement's next parameter.
+    fn bind_to<'q>(statement: Statement<'q, Self>, value: T) -> Statement<'q, Self>;
+}
+
+impl<DB, T> Encodes<T> for DB
+where
+    DB: Database,
+    T: for<'t> Encode<'t, DB> + Type<DB>,
+{
+    fn bind_to<'q>(statement: Statement<'q, Self>, value: T) -> Statement<'q, Self> {
+        statement.bind(value)
+    }
+}
+
+/// A driver that can read a `T` from a named column.
+#[doc(hidden)]
+pub trait Decodes<T>: Database {
+    /// Reads the column `column` of `row`.
+    fn read(row: &Self::Row, column: &str) -> Result<T, sqlx::Error>;
+}
+
+impl<DB, T> Decodes<T> for DB
+where
+    DB: Database,
+    T: for<'r> Decode<'r, DB> + Type<DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    fn read(row: &Self::Row, column: &str) -> Result<T, sqlx::Error> {
+        row.try_get(column)
+    }
+}
+
+/// `.arg(value)`: [`Query::bind`] through [`Encodes`], for code generic over the driver.
+pub(crate) trait Bind<DB: Database>: Sized {
+    fn arg<T>(self, value: T) -> Self
+    where
+        DB: Encodes<T>;
+}
+
+impl<'q, DB: Database> Bind<DB> for Statement<'q, DB> {
+    fn arg<T>(self, value: T) -> Self
+    where
+        DB: Encodes<T>,
+    {
+        DB::bind_to(self, value)
+    }
+}
+
+/// The connection of dialect `D`'s driver.
+pub(crate) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
+
+/// The row type of dialect `D`'s driver.
+pub(crate) type DbRow<D> = <<D as Dialect>::Db as Database>::Row;
+
+/// A statement of dialect `D` (bind with [`Bind::arg`]).
+pub(crate) fn statement<D: Dialect>(sql: &'static str) -> Statement<'static, D::Db> {
+    sqlx::query(sql)
+}
+
+/// `D`'s connection as an executor.
+pub(crate) fn on<D: Dialect>(
+    connection: &mut Connection<D>,
+) -> impl Executor<'_, Database = D::Db> {
+    <D::Db as Driver>::executor(connection)
+}
+
+/// Reads the column `column` of a row of dialect `D`.
+pub(crate) fn column<D: Dialect, T>(row: &DbRow<D>, column: &str) -> Result<T, sqlx::Error>
+where
+    D::Db: Decodes<T>,
+{
+    <D::Db as Decodes<T>>::read(row, column)
+}

@@ -1,0 +1,223 @@
+//! The adapter's own errors: what failed, with the sqlx or serde_json error beneath.
+//!
+//! They are private to the crate. At the boundary a [`SqlxError`] becomes a
+//! [`seedwork::Error`] (see its `From` impl) and travels as that error's boxed `source`, so a
+//! caller who needs the detail can still reach it through [`std::error::Error::source`], while
+//! the types themselves stay free to change.
+//!
+//! Each message names the failing step and then, after a colon, what the layer beneath
+//! reported, in the same style as [`seedwork::Error`]'s own messages.
+
+use std::fmt;
+
+/// A statement the adapter runs, named for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Operation {
+    OutboxScan,
+    OutboxKeyHistory,
+    OutboxLease,
+    OutboxFetch,
+    MarkPublished,
+    Release,
+    Purge,
+    Pending,
+    OutboxAppend,
+    InboxInsert,
+    AggregateGet,
+    AggregateList,
+    AggregateInsert,
+    AggregateUpdate,
+    AggregateDelete,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::OutboxScan => "claim: outbox scan",
+            Operation::OutboxKeyHistory => "claim: earlier rows of the scanned keys",
+            Operation::OutboxLease => "claim: lease",
+            Operation::OutboxFetch => "claim: fetch the leased rows",
+            Operation::MarkPublished => "mark published",
+            Operation::Release => "release",
+            Operation::Purge => "purge published",
+            Operation::Pending => "count pending",
+            Operation::OutboxAppend => "outbox append",
+            Operation::InboxInsert => "inbox insert",
+            Operation::AggregateGet => "aggregate get",
+            Operation::AggregateList => "aggregate list",
+            Operation::AggregateInsert => "aggregate insert",
+            Operation::AggregateUpdate => "aggregate update",
+            Operation::AggregateDelete => "aggregate delete",
+        })
+    }
+}
+
+/// A failure of the database, or of data on its way in or out of it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SqlxError {
+    /// The connection URL or options do not parse.
+    #[error("connection options: {0}")]
+    Options(#[source] sqlx::Error),
+    /// No connection pool could be opened.
+    #[error("connecting: {0}")]
+    Connect(#[source] sqlx::Error),
+    /// The shipped migrations could not be applied.
+    #[error("applying the migrations: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A transaction could not start.
+    #[error("beginning a transaction: {0}")]
+    Begin(#[source] sqlx::Error),
+    /// A transaction could not commit (it is rolled back).
+    #[error("committing: {0}")]
+    Commit(#[source] sqlx::Error),
+    /// A transaction could not roll back.
+    #[error("rolling back: {0}")]
+    Rollback(#[source] sqlx::Error),
+    /// A savepoint could not be set.
+    #[error("savepoint `{name}`: {source}")]
+    Savepoint {
+        name: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The transaction could not roll back to a savepoint.
+    #[error("rolling back to savepoint `{name}`: {source}")]
+    RollbackToSavepoint {
+        name: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A savepoint name that is not a plain identifier (it goes into SQL text, unbound).
+    #[error("`{name}` is not a valid savepoint name (letters, digits and `_` only)")]
+    SavepointName { name: String },
+    /// A statement failed.
+    #[error("{operation}: {source}")]
+    Statement {
+        operation: Operation,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A list parameter (sequences or keys) could not be encoded.
+    #[error("{operation}: encoding a list parameter: {source}")]
+    ListParameter {
+        operation: Operation,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A column of a returned row does not decode as its expected type.
+    #[error("{operation}: column `{column}`: {source}")]
+    Column {
+        operation: Operation,
+        column: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A value could not be encoded as JSON for storage.
+    #[error("encoding `{type_name}` as JSON: {source}")]
+    Encode {
+        type_name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored JSON document (an aggregate, an outbox envelope…) does not decode.
+    #[error("stored `{type_name}` in `{table}` does not decode: {source}")]
+    Decode {
+        type_name: String,
+        table: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl SqlxError {
+    /// A [`Statement`](Self::Statement) failure of `operation`.
+    pub(crate) fn statement(operation: Operation) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| SqlxError::Statement { operation, source }
+    }
+
+    /// A [`Column`](Self::Column) failure of `operation`.
+    pub(crate) fn column(
+        operation: Operation,
+        column: &'static str,
+    ) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| SqlxError::Column {
+            operation,
+            column,
+            source,
+        }
+    }
+
+    /// A [`ListParameter`](Self::ListParameter) failure of `operation`.
+    pub(crate) fn list(operation: Operation) -> impl FnOnce(serde_json::Error) -> Self {
+        move |source| SqlxError::ListParameter { operation, source }
+    }
+}
+
+impl From<SqlxError> for seedwork::Error {
+    /// Data that cannot be encoded, or stored data that cannot be read back (a JSON document, a
+    /// column), becomes [`seedwork::Error::Codec`], a fault of the system; a savepoint name that
+    /// breaks the transaction's contract becomes [`seedwork::Error::UnitOfWork`]; everything
+    /// else [`seedwork::Error::Store`]. The typed error is the boxed source.
+    fn from(error: SqlxError) -> Self {
+        match error {
+            SqlxError::Encode { ref type_name, .. } | SqlxError::Decode { ref type_name, .. } => {
+                seedwork::Error::codec(type_name.clone(), error)
+            }
+            SqlxError::Column { operation, .. } => {
+                seedwork::Error::codec(format!("{operation} row"), error)
+            }
+            SqlxError::SavepointName { .. } => seedwork::Error::UnitOfWork(error.to_string()),
+            other => seedwork::Error::store(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use seedwork::ErrorKind;
+
+    use super::*;
+
+    fn json_error() -> serde_json::Error {
+        serde_json::from_str::<u32>("not json").unwrap_err()
+    }
+
+    #[test]
+    fn corrupt_stored_data_is_a_codec_error_with_the_typed_source() {
+        let error = seedwork::Error::from(SqlxError::Decode {
+            type_name: "Cuenta".into(),
+            table: "seedwork_aggregates",
+            source: json_error(),
+        });
+        assert!(
+            matches!(&error, seedwork::Error::Codec { type_name, .. } if type_name == "Cuenta"),
+            "{error:?}"
+        );
+        assert_eq!(error.kind(), ErrorKind::Internal);
+        let source = error.source().expect("a source");
+        let typed = source.downcast_ref::<SqlxError>().expect("the typed error");
+        assert!(matches!(typed, SqlxError::Decode { .. }));
+        assert!(typed.source().unwrap().is::<serde_json::Error>());
+    }
+
+    #[test]
+    fn driver_failures_are_store_errors() {
+        let error = seedwork::Error::from(SqlxError::Statement {
+            operation: Operation::OutboxAppend,
+            source: sqlx::Error::PoolClosed,
+        });
+        assert!(matches!(error, seedwork::Error::Store(_)), "{error:?}");
+        assert_eq!(error.kind(), ErrorKind::Internal);
+        assert!(error.to_string().contains("outbox append"), "{error}");
+        let typed = error.source().unwrap().downcast_ref::<SqlxError>().unwrap();
+        assert!(typed.source().unwrap().is::<sqlx::Error>());
+    }
+
+    #[test]
+    fn a_bad_savepoint_name_breaks_the_unit_of_work_contract() {
+        let error = seedwork::Error::from(SqlxError::SavepointName { name: "a b".into() });
+        assert!(matches!(error, seedwork::Error::UnitOfWork(_)), "{error:?}");
+    }
+}

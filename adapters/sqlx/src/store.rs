@@ -1,0 +1,286 @@
+//! The store: a pool, transactions for the unit of work, and the outbox as the relay reads it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use seedwork::messaging::{OutboxEntry, OutboxStore};
+use seedwork::uow::{Transaction, TransactionalStore};
+use seedwork::Result;
+
+use crate::dialect::{column, on, statement, Bind, Dialect};
+use crate::error::{Operation, SqlxError};
+use crate::shared::claim::{self, ScannedRow};
+use crate::shared::{int_param, millis, now_millis, rows};
+use crate::transaction::SqlTransaction;
+
+/// A transactional store with outbox and inbox on dialect `D`: the [`TransactionalStore`] and
+/// [`OutboxStore`] of `seedwork`. Use it by its backend's name,
+/// [`SqliteStore`](crate::SqliteStore) or [`PostgresStore`](crate::PostgresStore).
+///
+/// Cheap to clone (it shares the pool). Create it with the backend's `connect` or `open`, or
+/// from an existing pool with [`from_pool`](Self::from_pool); apply the shipped migrations with
+/// [`migrate`](Self::migrate).
+pub struct SqlStore<D: Dialect> {
+    pool: sqlx::Pool<D::Db>,
+    signal: Arc<Notify>,
+}
+
+impl<D: Dialect> Clone for SqlStore<D> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            pool: self.pool.clone(),
+            signal: Arc::clone(&self.signal),
+        }
+    }
+}
+
+impl<D: Dialect> fmt::Debug for SqlStore<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// A store over an existing pool (configure it as `connect` does: see the backend docs).
+    pub fn from_pool(pool: sqlx::Pool<D::Db>) -> Self {
+        SqlStore {
+            pool,
+            signal: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Applies the migrations shipped with the crate (idempotent).
+    pub async fn migrate(&self) -> Result<()> {
+        D::migrator()
+            .run(&self.pool)
+            .await
+            .map_err(SqlxError::Migrate)?;
+        Ok(())
+    }
+
+    /// The connection pool, for the application's own queries.
+    pub fn pool(&self) -> &sqlx::Pool<D::Db> {
+        &self.pool
+    }
+
+    /// Closes the pool: open transactions fail, new ones cannot start.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Runs a statement that changes rows on a pooled connection, outside any transaction.
+    async fn execute(
+        &self,
+        operation: Operation,
+        query: crate::dialect::Statement<'static, D::Db>,
+    ) -> Result<u64, SqlxError> {
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let done = query
+            .execute(on::<D>(&mut connection))
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        Ok(D::rows_affected(&done))
+    }
+
+    /// The candidate rows of a claim, and which of them `claimant` takes (see [`claim`]).
+    async fn scan(
+        tx: &mut sqlx::Transaction<'static, D::Db>,
+        claimant: &str,
+        limit: usize,
+        now: i64,
+    ) -> Result<Vec<i64>, SqlxError> {
+        let operation = Operation::OutboxScan;
+        let scan_size = int_param((limit as u64).saturating_mul(4).saturating_add(64));
+        let scanned = statement::<D>(D::SQL.scan_outbox)
+            .arg(scan_size)
+            .fetch_all(on::<D>(tx))
+            .await
+            .map_err(SqlxError::statement(operation))?
+            .iter()
+            .map(|row| {
+                let read = |name| SqlxError::column(operation, name);
+                Ok(ScannedRow {
+                    sequence: column::<D, _>(row, "sequence").map_err(read("sequence"))?,
+                    key: column::<D, _>(row, "message_key").map_err(read("message_key"))?,
+                    lease_owner: column::<D, _>(row, "lease_owner").map_err(read("lease_owner"))?,
+                    lease_until: column::<D, _>(row, "lease_until").map_err(read("lease_until"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, SqlxError>>()?;
+        let keys = claim::keys_of(&scanned);
+        let mut history: HashMap<String, Vec<i64>> = HashMap::new();
+        if let (false, Some(last)) = (keys.is_empty(), scanned.last()) {
+            let operation = Operation::OutboxKeyHistory;
+            let rows = statement::<D>(D::SQL.key_history)
+                .arg(last.sequence)
+                .arg(D::keys(&keys).map_err(SqlxError::list(operation))?)
+                .fetch_all(on::<D>(tx))
+                .await
+                .map_err(SqlxError::statement(operation))?;
+            for row in rows {
+                let key: String = column::<D, _>(&row, "message_key")
+                    .map_err(SqlxError::column(operation, "message_key"))?;
+                let sequence: i64 = column::<D, _>(&row, "sequence")
+                    .map_err(SqlxError::column(operation, "sequence"))?;
+                history.entry(key).or_default().push(sequence);
+            }
+            for sequences in history.values_mut() {
+                sequences.sort_unstable();
+            }
+        }
+        Ok(claim::choose(claimant, now, limit, &scanned, &history))
+    }
+
+    async fn claim(
+        &self,
+        claimant: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<OutboxEntry>, SqlxError> {
+        let now = now_millis();
+        let mut tx = begin::<D>(&self.pool).await?;
+        let chosen = Self::scan(&mut tx, claimant, limit, now).await?;
+        if chosen.is_empty() {
+            tx.rollback().await.map_err(SqlxError::Rollback)?;
+            return Ok(Vec::new());
+        }
+        statement::<D>(D::SQL.lease)
+            .arg(claimant.to_string())
+            .arg(now.saturating_add(millis(lease)))
+            .arg(D::sequences(&chosen).map_err(SqlxError::list(Operation::OutboxLease))?)
+            .execute(on::<D>(&mut tx))
+            .await
+            .map_err(SqlxError::statement(Operation::OutboxLease))?;
+        let operation = Operation::OutboxFetch;
+        let rows = statement::<D>(D::SQL.fetch_claimed)
+            .arg(D::sequences(&chosen).map_err(SqlxError::list(operation))?)
+            .fetch_all(on::<D>(&mut tx))
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        tx.commit().await.map_err(SqlxError::Commit)?;
+        rows.iter()
+            .map(|row| {
+                let read = |name| SqlxError::column(operation, name);
+                let sequence: i64 = column::<D, _>(row, "sequence").map_err(read("sequence"))?;
+                let topic: String = column::<D, _>(row, "topic").map_err(read("topic"))?;
+                let key: Option<String> =
+                    column::<D, _>(row, "message_key").map_err(read("message_key"))?;
+                let envelope: String = column::<D, _>(row, "envelope").map_err(read("envelope"))?;
+                let properties: String =
+                    column::<D, _>(row, "properties").map_err(read("properties"))?;
+                Ok(OutboxEntry {
+                    sequence: u64::try_from(sequence).unwrap_or_default(),
+                    message: rows::decode(topic, key, &envelope, &properties)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The outbox sequences as the signed integers the tables hold.
+    fn sequence_params(sequences: &[u64]) -> Vec<i64> {
+        sequences.iter().copied().map(int_param).collect()
+    }
+}
+
+/// Opens a transaction the way dialect `D` wants (SQLite: `BEGIN IMMEDIATE`).
+pub(crate) async fn begin<D: Dialect>(
+    pool: &sqlx::Pool<D::Db>,
+) -> Result<sqlx::Transaction<'static, D::Db>, SqlxError> {
+    match D::BEGIN {
+        Some(sql) => pool.begin_with(sql).await,
+        None => pool.begin().await,
+    }
+    .map_err(SqlxError::Begin)
+}
+
+#[async_trait]
+impl<D: Dialect> TransactionalStore for SqlStore<D> {
+    async fn begin(&self) -> Result<Box<dyn Transaction>> {
+        let tx = begin::<D>(&self.pool).await?;
+        Ok(Box::new(SqlTransaction::<D>::new(
+            tx,
+            Arc::clone(&self.signal),
+        )))
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> OutboxStore for SqlStore<D> {
+    async fn claim(
+        &self,
+        claimant: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<OutboxEntry>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(SqlStore::claim(self, claimant, limit, lease).await?)
+    }
+
+    async fn mark_published(&self, claimant: &str, sequences: &[u64]) -> Result<()> {
+        if sequences.is_empty() {
+            return Ok(());
+        }
+        let operation = Operation::MarkPublished;
+        let list =
+            D::sequences(&Self::sequence_params(sequences)).map_err(SqlxError::list(operation))?;
+        let query = statement::<D>(D::SQL.mark_published)
+            .arg(now_millis())
+            .arg(claimant.to_string())
+            .arg(list);
+        self.execute(operation, query).await?;
+        Ok(())
+    }
+
+    async fn release(&self, claimant: &str, sequences: &[u64]) -> Result<()> {
+        if sequences.is_empty() {
+            return Ok(());
+        }
+        let operation = Operation::Release;
+        let list =
+            D::sequences(&Self::sequence_params(sequences)).map_err(SqlxError::list(operation))?;
+        let query = statement::<D>(D::SQL.release)
+            .arg(claimant.to_string())
+            .arg(list);
+        self.execute(operation, query).await?;
+        Ok(())
+    }
+
+    async fn purge_published(&self, older_than: Duration) -> Result<u64> {
+        let cutoff = now_millis().saturating_sub(millis(older_than));
+        let query = statement::<D>(D::SQL.purge).arg(cutoff);
+        Ok(self.execute(Operation::Purge, query).await?)
+    }
+
+    async fn pending(&self) -> Result<u64> {
+        let operation = Operation::Pending;
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let row = statement::<D>(D::SQL.pending)
+            .fetch_one(on::<D>(&mut connection))
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let count: i64 =
+            column::<D, _>(&row, "pending").map_err(SqlxError::column(operation, "pending"))?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    fn commit_signal(&self) -> Option<Arc<Notify>> {
+        Some(Arc::clone(&self.signal))
+    }
+}

@@ -1,0 +1,146 @@
+//! The transaction a unit of work runs on.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
+use tokio::sync::Notify;
+
+use seedwork::domain::ChangeTracker;
+use seedwork::messaging::Message;
+use seedwork::uow::Transaction;
+use seedwork::Result;
+
+use crate::dialect::{on, statement, Bind, Connection, Dialect};
+use crate::error::{Operation, SqlxError};
+use crate::shared::{checked_savepoint_name, now_millis, rows};
+
+/// An open transaction on dialect `D`. Repositories reach it with
+/// `uow.transaction::<SqliteTransaction>()` (or
+/// [`PostgresTransaction`](crate::PostgresTransaction)) and run their statements on
+/// [`connection`](Self::connection).
+pub struct SqlTransaction<D: Dialect> {
+    tx: sqlx::Transaction<'static, D::Db>,
+    signal: Arc<Notify>,
+    wrote_outbox: bool,
+}
+
+impl<D: Dialect> fmt::Debug for SqlTransaction<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlTransaction")
+            .field("wrote_outbox", &self.wrote_outbox)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Dialect> SqlTransaction<D> {
+    pub(crate) fn new(tx: sqlx::Transaction<'static, D::Db>, signal: Arc<Notify>) -> Self {
+        SqlTransaction {
+            tx,
+            signal,
+            wrote_outbox: false,
+        }
+    }
+
+    /// The connection the transaction runs on: execute your statements here to make them part
+    /// of the unit of work.
+    pub fn connection(&mut self) -> &mut Connection<D> {
+        &mut self.tx
+    }
+
+    /// Runs savepoint SQL (names cannot be bound; `name` was checked).
+    async fn savepoint_statement(&mut self, sql: String) -> Result<(), sqlx::Error> {
+        sqlx::query::<D::Db>(AssertSqlSafe(sql))
+            .execute(on::<D>(&mut self.tx))
+            .await?;
+        Ok(())
+    }
+
+    /// Reborrows the open transaction of a unit of work (see [`ChangeTracker::transaction`]).
+    pub(crate) fn of(uow: &mut dyn ChangeTracker) -> Result<&mut Self> {
+        uow.transaction::<Self>()
+    }
+
+    pub(crate) fn executor(&mut self) -> impl sqlx::Executor<'_, Database = D::Db> {
+        on::<D>(&mut self.tx)
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> Transaction for SqlTransaction<D> {
+    async fn savepoint(&mut self, name: &str) -> Result<()> {
+        let name = checked_savepoint_name(name)?;
+        self.savepoint_statement(format!("SAVEPOINT {name}"))
+            .await
+            .map_err(|source| SqlxError::Savepoint {
+                name: name.to_string(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    async fn rollback_to_savepoint(&mut self, name: &str) -> Result<()> {
+        let name = checked_savepoint_name(name)?;
+        self.savepoint_statement(format!("ROLLBACK TO SAVEPOINT {name}"))
+            .await
+            .map_err(|source| SqlxError::RollbackToSavepoint {
+                name: name.to_string(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    async fn append_outbox(&mut self, messages: Vec<Message>) -> Result<()> {
+        let now = now_millis();
+        for message in &messages {
+            let columns = rows::encode(message)?;
+            statement::<D>(D::SQL.insert_outbox)
+                .arg(columns.message_id)
+                .arg(columns.topic)
+                .arg(columns.key)
+                .arg(columns.envelope)
+                .arg(columns.properties)
+                .arg(now)
+                .execute(on::<D>(&mut self.tx))
+                .await
+                .map_err(SqlxError::statement(Operation::OutboxAppend))?;
+        }
+        self.wrote_outbox |= !messages.is_empty();
+        Ok(())
+    }
+
+    async fn record_inbox(&mut self, consumer: &str, message_id: &str) -> Result<bool> {
+        let done = statement::<D>(D::SQL.insert_inbox)
+            .arg(consumer.to_string())
+            .arg(message_id.to_string())
+            .arg(now_millis())
+            .execute(on::<D>(&mut self.tx))
+            .await
+            .map_err(SqlxError::statement(Operation::InboxInsert))?;
+        Ok(D::rows_affected(&done) == 1)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let SqlTransaction {
+            tx,
+            signal,
+            wrote_outbox,
+        } = *self;
+        tx.commit().await.map_err(SqlxError::Commit)?;
+        if wrote_outbox {
+            signal.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        self.tx.rollback().await.map_err(SqlxError::Rollback)?;
+        Ok(())
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
