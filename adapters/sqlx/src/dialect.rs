@@ -13,9 +13,14 @@
 //! implements through blanket impls, and [`Dialect::Db`] names them once: code generic over
 //! `D: Dialect` needs no `where` clause of its own.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use std::sync::Arc;
+
 use sqlx::migrate::Migrate;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use tokio::task::JoinHandle;
 
 pub(crate) mod sealed {
     /// Keeps [`Dialect`](super::Dialect) implemented by this crate's backends only.
@@ -51,6 +56,10 @@ pub trait Dialect: sealed::Sealed + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     const SQL: Statements;
 
+    /// The durable transport's statements, in this dialect's SQL.
+    #[doc(hidden)]
+    const TRANSPORT: TransportStatements;
+
     /// The statement that opens every transaction; `None` is the driver's plain `BEGIN`.
     #[doc(hidden)]
     const BEGIN: Option<&'static str>;
@@ -70,6 +79,18 @@ pub trait Dialect: sealed::Sealed + Send + Sync + Sized + 'static {
     /// How many rows a statement changed.
     #[doc(hidden)]
     fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+
+    /// Starts a task that forwards wake-ups published by other processes (see
+    /// [`TransportStatements::notify`]) to the transport's consumers in this one; `None` (the
+    /// default) when the dialect has no such channel and consumers of other processes poll.
+    #[doc(hidden)]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    fn spawn_listener(
+        _pool: &sqlx::Pool<Self::Db>,
+        _wakers: Arc<crate::transport::Wakers>,
+    ) -> Option<JoinHandle<()>> {
+        None
+    }
 }
 
 /// The SQL text of every statement the shared code runs, one set per dialect (see
@@ -117,6 +138,63 @@ pub struct Statements {
     pub aggregate_update: &'static str,
     /// Binds the aggregate type and id.
     pub aggregate_delete: &'static str,
+}
+
+/// The SQL text of the durable transport's statements (see [`crate::transport`]), one set per
+/// dialect, next to its [`Statements`]. The comment on each field says what the statement
+/// binds, in order, and which columns it returns.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct TransportStatements {
+    /// Binds `topic, message_key, envelope, properties, published_at` (JSON as text); returns
+    /// the new log row's `sequence`.
+    pub append: &'static str,
+    /// Binds the sequence, the key and the topic; adds the message to every subscription of
+    /// the topic.
+    pub fan_out: &'static str,
+    /// Binds the payload (a topic, or empty for all); wakes the consumers of other processes
+    /// when the transaction commits. `None` where the dialect has no such channel.
+    pub notify: Option<&'static str>,
+    /// Binds `topic, name, kind, created_at`; creates the subscription at the current end of
+    /// the log, or nothing when it exists.
+    pub create_subscription: &'static str,
+    /// Binds the topic and name; returns the subscription's `id, kind`, locking it against
+    /// concurrent attaches and claims where the dialect's transactions do not already.
+    pub subscription: &'static str,
+    /// Binds the subscription id; locks its row so that its claims take turns. `None` where
+    /// opening the transaction ([`Dialect::BEGIN`]) already serialises them.
+    pub lock_subscription: Option<&'static str>,
+    /// Binds the subscription id and the time; deletes its consumers whose lease ran out.
+    pub forget_expired: &'static str,
+    /// Binds the subscription id; returns `consumers`, how many it has.
+    pub count_consumers: &'static str,
+    /// Binds the kind and the subscription id.
+    pub set_kind: &'static str,
+    /// Binds `subscription_id, attached_at, lease_until`; returns the new consumer's `id`.
+    pub register: &'static str,
+    /// Binds the subscription id and the time; returns the `id` of its live consumers in
+    /// attach order.
+    pub live_consumers: &'static str,
+    /// Binds the subscription id and the scan size; returns `sequence, message_key,
+    /// visible_after, lease_owner` of its first rows in sequence order.
+    pub head: &'static str,
+    /// Binds the consumer, the subscription id and the sequence; leases the row and returns
+    /// its new `deliveries`.
+    pub lease: &'static str,
+    /// Binds the sequence; returns `topic, message_key, envelope, properties` (JSON as text).
+    pub fetch: &'static str,
+    /// Binds the subscription id, sequence, consumer and attempt; deletes the row if held so.
+    pub ack: &'static str,
+    /// Binds the visible-after time, then as `ack`; releases the row for a later redelivery.
+    pub retry_later: &'static str,
+    /// Binds the new lease end, the consumer and the time; extends a lease still running.
+    pub heartbeat: &'static str,
+    /// Binds the consumer; deletes its registration.
+    pub unregister: &'static str,
+    /// Binds the consumer; releases every row it holds.
+    pub release: &'static str,
+    /// Binds the cut-off time; deletes older log rows no subscription still holds.
+    pub purge: &'static str,
 }
 
 /// A sqlx driver whose connections execute statements and run migrations, and whose arguments
@@ -197,6 +275,16 @@ pub(crate) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 
 /// The row type of dialect `D`'s driver.
 pub(crate) type DbRow<D> = <<D as Dialect>::Db as Database>::Row;
+
+/// Opens a transaction the way dialect `D` wants ([`Dialect::BEGIN`]).
+pub(crate) async fn open_transaction<D: Dialect>(
+    pool: &sqlx::Pool<D::Db>,
+) -> Result<sqlx::Transaction<'static, D::Db>, sqlx::Error> {
+    match D::BEGIN {
+        Some(sql) => pool.begin_with(sql).await,
+        None => pool.begin().await,
+    }
+}
 
 /// A statement of dialect `D` (bind with [`Bind::arg`]).
 pub(crate) fn statement<D: Dialect>(sql: &'static str) -> Statement<'static, D::Db> {

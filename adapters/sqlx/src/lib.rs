@@ -172,7 +172,7 @@ pub use transport::postgres::PostgresTransport;
 #[cfg(feature = "sqlite")]
 pub use transport::sqlite::SqliteTransport;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use transport::{TransportConsumer, TransportSettings};
+pub use transport::{SqlTransport, TransportConsumer, TransportSettings};
 
 /// Re-exported so repositories can name the driver types without a separate dependency.
 pub use sqlx;

@@ -197,11 +197,9 @@ impl<D: Dialect> SqlStore<D> {
 pub(crate) async fn begin<D: Dialect>(
     pool: &sqlx::Pool<D::Db>,
 ) -> Result<sqlx::Transaction<'static, D::Db>, SqlxError> {
-    match D::BEGIN {
-        Some(sql) => pool.begin_with(sql).await,
-        None => pool.begin().await,
-    }
-    .map_err(SqlxError::Begin)
+    crate::dialect::open_transaction::<D>(pool)
+        .await
+        .map_err(SqlxError::Begin)
 }
 
 #[async_trait]

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::dialect::{sealed, Dialect, Statements};
+use crate::dialect::{sealed, Dialect, Statements, TransportStatements};
 use crate::error::SqlxError;
 
 /// The PostgreSQL dialect: [`SqlStore<Postgres>`](crate::SqlStore) is
@@ -39,6 +39,7 @@ impl Dialect for Postgres {
     type Keys = Vec<String>;
 
     const SQL: Statements = sql::STATEMENTS;
+    const TRANSPORT: TransportStatements = sql::TRANSPORT;
     const BEGIN: Option<&'static str> = None;
 
     fn migrator() -> &'static sqlx::migrate::Migrator {
@@ -55,6 +56,13 @@ impl Dialect for Postgres {
 
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
+    }
+
+    fn spawn_listener(
+        pool: &sqlx::PgPool,
+        wakers: std::sync::Arc<crate::transport::Wakers>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        crate::transport::postgres::spawn_listener(pool, wakers)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The statements in PostgreSQL's SQL. Lists are bound as native arrays (`= ANY($n)`); JSON
 //! documents are `jsonb`, written from text and read back as text.
 
-use crate::dialect::Statements;
+use crate::dialect::{Statements, TransportStatements};
 
 pub(super) const STATEMENTS: Statements = Statements {
     // Candidate rows locked by another relay's claim are skipped, not waited for.
@@ -43,4 +43,60 @@ pub(super) const STATEMENTS: Statements = Statements {
         SET version = version + 1, data = $1::jsonb, updated_at = $2 \
         WHERE aggregate_type = $3 AND id = $4 AND version = $5",
     aggregate_delete: "DELETE FROM seedwork_aggregates WHERE aggregate_type = $1 AND id = $2",
+};
+
+/// Claims (and attaches) of one subscription lock its row `FOR NO KEY UPDATE`, so they take
+/// turns across processes while other subscriptions' claims run in parallel (and publishes,
+/// whose foreign-key checks take only `KEY SHARE` locks, are not held up). Publishes and
+/// detaches `NOTIFY` the channel every transport listens on
+/// (`crate::transport::postgres::CHANNEL`).
+pub(super) const TRANSPORT: TransportStatements = TransportStatements {
+    append: "INSERT INTO seedwork_topic_log \
+        (topic, message_key, envelope, properties, published_at) \
+        VALUES ($1, $2, $3::jsonb, $4::jsonb, $5) RETURNING sequence",
+    fan_out: "INSERT INTO seedwork_subscription_messages \
+        (subscription_id, sequence, message_key) \
+        SELECT id, $1, $2 FROM seedwork_subscriptions WHERE topic = $3",
+    // Delivered to the listeners when (and only if) the transaction commits.
+    notify: Some("SELECT pg_notify('seedwork_transport', $1)"),
+    create_subscription: "INSERT INTO seedwork_subscriptions \
+        (topic, name, kind, created_sequence, created_at) \
+        VALUES ($1, $2, $3, (SELECT COALESCE(MAX(sequence), 0) FROM seedwork_topic_log), $4) \
+        ON CONFLICT (topic, name) DO NOTHING",
+    subscription: "SELECT id, kind FROM seedwork_subscriptions \
+        WHERE topic = $1 AND name = $2 FOR NO KEY UPDATE",
+    lock_subscription: Some(
+        "SELECT id FROM seedwork_subscriptions WHERE id = $1 FOR NO KEY UPDATE",
+    ),
+    forget_expired: "DELETE FROM seedwork_consumers \
+        WHERE subscription_id = $1 AND lease_until <= $2",
+    count_consumers: "SELECT COUNT(*) AS consumers FROM seedwork_consumers \
+        WHERE subscription_id = $1",
+    set_kind: "UPDATE seedwork_subscriptions SET kind = $1 WHERE id = $2",
+    register: "INSERT INTO seedwork_consumers \
+        (subscription_id, attached_at, lease_until) VALUES ($1, $2, $3) RETURNING id",
+    live_consumers: "SELECT id FROM seedwork_consumers \
+        WHERE subscription_id = $1 AND lease_until > $2 ORDER BY id",
+    head: "SELECT sequence, message_key, visible_after, lease_owner \
+        FROM seedwork_subscription_messages WHERE subscription_id = $1 \
+        ORDER BY sequence LIMIT $2",
+    lease: "UPDATE seedwork_subscription_messages \
+        SET lease_owner = $1, deliveries = deliveries + 1 \
+        WHERE subscription_id = $2 AND sequence = $3 RETURNING deliveries",
+    fetch: "SELECT sequence, topic, message_key, \
+        envelope::text AS envelope, properties::text AS properties \
+        FROM seedwork_topic_log WHERE sequence = $1",
+    ack: "DELETE FROM seedwork_subscription_messages \
+        WHERE subscription_id = $1 AND sequence = $2 AND lease_owner = $3 AND deliveries = $4",
+    retry_later: "UPDATE seedwork_subscription_messages \
+        SET lease_owner = NULL, visible_after = $1 \
+        WHERE subscription_id = $2 AND sequence = $3 AND lease_owner = $4 AND deliveries = $5",
+    heartbeat: "UPDATE seedwork_consumers SET lease_until = $1 \
+        WHERE id = $2 AND lease_until > $3",
+    unregister: "DELETE FROM seedwork_consumers WHERE id = $1",
+    release: "UPDATE seedwork_subscription_messages \
+        SET lease_owner = NULL WHERE lease_owner = $1",
+    purge: "DELETE FROM seedwork_topic_log WHERE published_at < $1 \
+        AND NOT EXISTS (SELECT 1 FROM seedwork_subscription_messages m \
+        WHERE m.sequence = seedwork_topic_log.sequence)",
 };

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::dialect::{sealed, Dialect, Statements};
+use crate::dialect::{sealed, Dialect, Statements, TransportStatements};
 use crate::error::SqlxError;
 use crate::shared::json_list;
 
@@ -39,6 +39,7 @@ impl Dialect for Sqlite {
     type Keys = String;
 
     const SQL: Statements = sql::STATEMENTS;
+    const TRANSPORT: TransportStatements = sql::TRANSPORT;
     const BEGIN: Option<&'static str> = Some("BEGIN IMMEDIATE");
 
     fn migrator() -> &'static sqlx::migrate::Migrator {

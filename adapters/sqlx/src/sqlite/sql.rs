@@ -1,7 +1,7 @@
 //! The statements in SQLite's SQL. Lists are bound as one JSON array text and read back with
 //! `json_each`.
 
-use crate::dialect::Statements;
+use crate::dialect::{Statements, TransportStatements};
 
 pub(super) const STATEMENTS: Statements = Statements {
     scan_outbox: "SELECT sequence, message_key, lease_owner, lease_until \
@@ -44,3 +44,52 @@ pub(super) const STATEMENTS: Statements = Statements {
 
 const AGGREGATE_GET: &str =
     "SELECT version, data FROM seedwork_aggregates WHERE aggregate_type = ? AND id = ?";
+
+/// Every transport transaction opens with `BEGIN IMMEDIATE` ([`Dialect::BEGIN`]), so SQLite's
+/// single writer lock already serialises claims: no row lock, and no cross-process wake-up.
+///
+/// [`Dialect::BEGIN`]: crate::dialect::Dialect::BEGIN
+pub(super) const TRANSPORT: TransportStatements = TransportStatements {
+    append: "INSERT INTO seedwork_topic_log \
+        (topic, message_key, envelope, properties, published_at) VALUES (?, ?, ?, ?, ?) \
+        RETURNING sequence",
+    fan_out: "INSERT INTO seedwork_subscription_messages \
+        (subscription_id, sequence, message_key) \
+        SELECT id, ?, ? FROM seedwork_subscriptions WHERE topic = ?",
+    notify: None,
+    create_subscription: "INSERT INTO seedwork_subscriptions \
+        (topic, name, kind, created_sequence, created_at) \
+        VALUES (?, ?, ?, (SELECT COALESCE(MAX(sequence), 0) FROM seedwork_topic_log), ?) \
+        ON CONFLICT (topic, name) DO NOTHING",
+    subscription: "SELECT id, kind FROM seedwork_subscriptions WHERE topic = ? AND name = ?",
+    lock_subscription: None,
+    forget_expired: "DELETE FROM seedwork_consumers \
+        WHERE subscription_id = ? AND lease_until <= ?",
+    count_consumers: "SELECT COUNT(*) AS consumers FROM seedwork_consumers \
+        WHERE subscription_id = ?",
+    set_kind: "UPDATE seedwork_subscriptions SET kind = ? WHERE id = ?",
+    register: "INSERT INTO seedwork_consumers \
+        (subscription_id, attached_at, lease_until) VALUES (?, ?, ?) RETURNING id",
+    live_consumers: "SELECT id FROM seedwork_consumers \
+        WHERE subscription_id = ? AND lease_until > ? ORDER BY id",
+    head: "SELECT sequence, message_key, visible_after, lease_owner \
+        FROM seedwork_subscription_messages WHERE subscription_id = ? \
+        ORDER BY sequence LIMIT ?",
+    lease: "UPDATE seedwork_subscription_messages \
+        SET lease_owner = ?, deliveries = deliveries + 1 \
+        WHERE subscription_id = ? AND sequence = ? RETURNING deliveries",
+    fetch: "SELECT sequence, topic, message_key, envelope, properties \
+        FROM seedwork_topic_log WHERE sequence = ?",
+    ack: "DELETE FROM seedwork_subscription_messages \
+        WHERE subscription_id = ? AND sequence = ? AND lease_owner = ? AND deliveries = ?",
+    retry_later: "UPDATE seedwork_subscription_messages \
+        SET lease_owner = NULL, visible_after = ? \
+        WHERE subscription_id = ? AND sequence = ? AND lease_owner = ? AND deliveries = ?",
+    heartbeat: "UPDATE seedwork_consumers SET lease_until = ? \
+        WHERE id = ? AND lease_until > ?",
+    unregister: "DELETE FROM seedwork_consumers WHERE id = ?",
+    release: "UPDATE seedwork_subscription_messages SET lease_owner = NULL WHERE lease_owner = ?",
+    purge: "DELETE FROM seedwork_topic_log WHERE published_at < ? \
+        AND NOT EXISTS (SELECT 1 FROM seedwork_subscription_messages m \
+        WHERE m.sequence = seedwork_topic_log.sequence)",
+};

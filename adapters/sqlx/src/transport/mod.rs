@@ -1,8 +1,8 @@
-//! The durable transport: [`Publisher`](seedwork::messaging::Publisher) and
-//! [`Subscriber`](seedwork::messaging::Subscriber) on the store's own database.
+//! The durable transport: [`Publisher`] and [`Subscriber`] on the store's own database.
 //!
 //! [`SqliteTransport`](crate::SqliteTransport) and [`PostgresTransport`](crate::PostgresTransport)
-//! are message brokers made of four tables (created by the crate's migrations):
+//! (both [`SqlTransport`], on their dialect) are message brokers made of four tables (created
+//! by the crate's migrations):
 //!
 //! - `seedwork_topic_log` — every published message (topic, key, envelope and properties as
 //!   JSON, publish time) under one global `sequence`; append-only.
@@ -47,6 +47,16 @@
 //! [`dead_letter`] properties and deletes the row, in one transaction. Settling a delivery this
 //! consumer no longer holds is an [`Error::Broker`](seedwork::Error::Broker).
 //!
+//! # Layout
+//!
+//! This module holds the protocol (the delivery rule, settlement, heartbeats, wake-ups) and
+//! [`SqlTransport`]. `backend.rs` runs its database operations, written once for every
+//! [`Dialect`]: a dialect supplies only its statements (`TransportStatements`, in
+//! `src/sqlite/sql.rs` and `src/postgres/sql.rs`, where PostgreSQL's subscription lock and
+//! `NOTIFY` are plain SQL text) and, optionally, a listener for other processes' wake-ups
+//! (PostgreSQL's is in `postgres.rs`). `sqlite.rs` and `postgres.rs` add the backend's name,
+//! `open` and docs.
+//!
 //! # Guarantees
 //!
 //! At-least-once delivery: a message is gone from a subscription only when acknowledged or
@@ -59,6 +69,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -68,11 +79,15 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use seedwork::messaging::{
-    dead_letter, now_millis, Consumer, Delivery, Envelope, Message, SubscriptionKind,
-    SubscriptionOptions,
+    dead_letter, now_millis, Consumer, Delivery, Envelope, Message, Publisher, Subscriber,
+    SubscriptionKind, SubscriptionOptions,
 };
 use seedwork::Result;
 
+use crate::dialect::Dialect;
+use backend::SqlBackend;
+
+mod backend;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -423,7 +438,9 @@ pub(crate) struct Claimed {
     pub(crate) message: StoredMessage,
 }
 
-/// The database operations of one backend; the protocol around them is shared.
+/// The database operations a transport needs; the protocol around them is backend-independent.
+/// Implemented once, for every dialect, by [`SqlBackend`]; consumers hold it as a trait object
+/// so that [`TransportConsumer`] is one type for both backends.
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + 'static {
     /// Appends to the log and to every subscription of the topic, in one transaction.
@@ -474,9 +491,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
 }
 
 /// One wake-up signal per topic this process consumes, so a publish wakes only the consumers
-/// of its topic.
+/// of its topic. (Public only because [`Dialect::spawn_listener`] names it.)
+#[doc(hidden)]
 #[derive(Default)]
-pub(crate) struct Wakers {
+pub struct Wakers {
     by_topic: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
@@ -534,6 +552,72 @@ impl fmt::Debug for Transport {
         f.debug_struct("Transport")
             .field("settings", &self.shared.settings)
             .finish_non_exhaustive()
+    }
+}
+
+/// The durable transport on dialect `D`: a [`Publisher`] and [`Subscriber`] whose topics and
+/// subscriptions live in the database (see the [module docs](self) for the tables, the
+/// delivery protocol and its guarantees). Use it by its backend's name,
+/// [`SqliteTransport`](crate::SqliteTransport) or
+/// [`PostgresTransport`](crate::PostgresTransport), whose docs say what differs.
+///
+/// Build it on the pool of a migrated store, or with the backend's `open`. Clones share the
+/// transport.
+pub struct SqlTransport<D: Dialect> {
+    core: Transport,
+    dialect: PhantomData<fn() -> D>,
+}
+
+impl<D: Dialect> Clone for SqlTransport<D> {
+    fn clone(&self) -> Self {
+        SqlTransport {
+            core: self.core.clone(),
+            dialect: PhantomData,
+        }
+    }
+}
+
+impl<D: Dialect> fmt::Debug for SqlTransport<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlTransport")
+            .field("core", &self.core)
+            .finish()
+    }
+}
+
+impl<D: Dialect> SqlTransport<D> {
+    /// A transport on `pool`, which must be migrated (see the backend's `open`).
+    pub fn new(pool: sqlx::Pool<D::Db>) -> Self {
+        Self::with_settings(pool, TransportSettings::default())
+    }
+
+    /// A transport on `pool` with explicit settings.
+    pub fn with_settings(pool: sqlx::Pool<D::Db>, settings: TransportSettings) -> Self {
+        SqlTransport {
+            core: Transport::new(Box::new(SqlBackend::<D>::new(pool)), settings),
+            dialect: PhantomData,
+        }
+    }
+
+    /// Deletes messages published more than `older_than` ago from the topic log, except those
+    /// a subscription has not yet acknowledged; returns how many went. Without it the log is
+    /// kept for good: run it now and then (e.g. daily, keeping a few days for inspection).
+    pub async fn purge_log(&self, older_than: Duration) -> Result<u64> {
+        self.core.purge_log(older_than).await
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> Publisher for SqlTransport<D> {
+    async fn publish(&self, message: &Message) -> Result<()> {
+        self.core.publish(message).await
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> Subscriber for SqlTransport<D> {
+    async fn subscribe(&self, options: SubscriptionOptions) -> Result<Box<dyn Consumer>> {
+        Ok(Box::new(self.core.subscribe(options).await?))
     }
 }
 

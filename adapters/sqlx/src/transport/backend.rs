@@ -1,0 +1,319 @@
+//! The transport's database operations, written once for every [`Dialect`]: each statement's
+//! text comes from [`Dialect::TRANSPORT`], transactions open as [`Dialect::BEGIN`] says, and
+//! the only other differences are the dialect's optional subscription lock, its optional
+//! `notify` statement and its cross-process listener ([`Dialect::spawn_listener`]).
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::task::JoinHandle;
+
+use seedwork::messaging::SubscriptionOptions;
+
+use super::{
+    admit, choose, kind_name, parse_kind, Backend, Choice, Claimed, ConsumerRef, EncodedMessage,
+    HeadRow, Outcome, StoredMessage, Wakers,
+};
+use crate::dialect::{column, on, open_transaction, statement, Bind, Connection, Dialect};
+
+/// A transaction of dialect `D`.
+type Tx<D> = sqlx::Transaction<'static, <D as Dialect>::Db>;
+
+/// [`Backend`] on a pool of dialect `D`.
+pub(crate) struct SqlBackend<D: Dialect> {
+    pool: sqlx::Pool<D::Db>,
+    dialect: PhantomData<fn() -> D>,
+}
+
+impl<D: Dialect> SqlBackend<D> {
+    pub(crate) fn new(pool: sqlx::Pool<D::Db>) -> Self {
+        SqlBackend {
+            pool,
+            dialect: PhantomData,
+        }
+    }
+
+    async fn begin(&self) -> Result<Tx<D>, sqlx::Error> {
+        open_transaction::<D>(&self.pool).await
+    }
+}
+
+/// Sends the dialect's wake-up for `payload` (a topic, or empty for every topic) with the
+/// transaction's commit, if the dialect has one.
+async fn notify<D: Dialect>(tx: &mut Connection<D>, payload: &str) -> Result<(), sqlx::Error> {
+    if let Some(sql) = D::TRANSPORT.notify {
+        statement::<D>(sql)
+            .arg(payload.to_string())
+            .execute(on::<D>(tx))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Appends `message` to the log and to every subscription of its topic, inside `tx`.
+async fn append_in<D: Dialect>(
+    tx: &mut Connection<D>,
+    message: &EncodedMessage<'_>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = &D::TRANSPORT;
+    let row = statement::<D>(sql.append)
+        .arg(message.topic.to_string())
+        .arg(message.key.map(str::to_string))
+        .arg(message.envelope.clone())
+        .arg(message.properties.clone())
+        .arg(now)
+        .fetch_one(on::<D>(tx))
+        .await?;
+    let sequence: i64 = column::<D, _>(&row, "sequence")?;
+    statement::<D>(sql.fan_out)
+        .arg(sequence)
+        .arg(message.key.map(str::to_string))
+        .arg(message.topic.to_string())
+        .execute(on::<D>(tx))
+        .await?;
+    notify::<D>(tx, message.topic).await
+}
+
+/// Runs `sql` (which binds the subscription id, sequence, consumer and attempt, after
+/// `visible_after` if given) and says whether it changed the one row `consumer` holds.
+async fn settle<D: Dialect>(
+    tx: &mut Connection<D>,
+    sql: &'static str,
+    visible_after: Option<i64>,
+    consumer: &ConsumerRef,
+    sequence: i64,
+    attempt: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut query = statement::<D>(sql);
+    if let Some(visible_after) = visible_after {
+        query = query.arg(visible_after);
+    }
+    let done = query
+        .arg(consumer.subscription_id)
+        .arg(sequence)
+        .arg(consumer.id)
+        .arg(attempt)
+        .execute(on::<D>(tx))
+        .await?;
+    Ok(D::rows_affected(&done) == 1)
+}
+
+#[async_trait]
+impl<D: Dialect> Backend for SqlBackend<D> {
+    async fn append(&self, message: &EncodedMessage<'_>, now: i64) -> Outcome<()> {
+        let mut tx = self.begin().await?;
+        append_in::<D>(&mut tx, message, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn attach(
+        &self,
+        options: &SubscriptionOptions,
+        now: i64,
+        lease_until: i64,
+    ) -> Outcome<(i64, i64)> {
+        let sql = &D::TRANSPORT;
+        let mut tx = self.begin().await?;
+        statement::<D>(sql.create_subscription)
+            .arg(options.topic.clone())
+            .arg(options.subscription.clone())
+            .arg(kind_name(options.kind).to_string())
+            .arg(now)
+            .execute(on::<D>(&mut tx))
+            .await?;
+        let row = statement::<D>(sql.subscription)
+            .arg(options.topic.clone())
+            .arg(options.subscription.clone())
+            .fetch_one(on::<D>(&mut tx))
+            .await?;
+        let subscription_id: i64 = column::<D, _>(&row, "id")?;
+        let kind: String = column::<D, _>(&row, "kind")?;
+        let existing = parse_kind(&kind)?;
+        statement::<D>(sql.forget_expired)
+            .arg(subscription_id)
+            .arg(now)
+            .execute(on::<D>(&mut tx))
+            .await?;
+        let row = statement::<D>(sql.count_consumers)
+            .arg(subscription_id)
+            .fetch_one(on::<D>(&mut tx))
+            .await?;
+        let live: i64 = column::<D, _>(&row, "consumers")?;
+        admit(options, existing, live)?;
+        if live == 0 && existing != options.kind {
+            statement::<D>(sql.set_kind)
+                .arg(kind_name(options.kind).to_string())
+                .arg(subscription_id)
+                .execute(on::<D>(&mut tx))
+                .await?;
+        }
+        let row = statement::<D>(sql.register)
+            .arg(subscription_id)
+            .arg(now)
+            .arg(lease_until)
+            .fetch_one(on::<D>(&mut tx))
+            .await?;
+        let consumer: i64 = column::<D, _>(&row, "id")?;
+        tx.commit().await?;
+        Ok((subscription_id, consumer))
+    }
+
+    async fn claim(
+        &self,
+        consumer: &ConsumerRef,
+        now: i64,
+        scan_limit: i64,
+    ) -> Outcome<Result<Claimed, Option<i64>>> {
+        let sql = &D::TRANSPORT;
+        let mut tx = self.begin().await?;
+        if let Some(lock) = sql.lock_subscription {
+            statement::<D>(lock)
+                .arg(consumer.subscription_id)
+                .fetch_optional(on::<D>(&mut tx))
+                .await?;
+        }
+        let live = statement::<D>(sql.live_consumers)
+            .arg(consumer.subscription_id)
+            .arg(now)
+            .fetch_all(on::<D>(&mut tx))
+            .await?
+            .iter()
+            .map(|row| column::<D, i64>(row, "id"))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let head = statement::<D>(sql.head)
+            .arg(consumer.subscription_id)
+            .arg(scan_limit)
+            .fetch_all(on::<D>(&mut tx))
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(HeadRow {
+                    sequence: column::<D, _>(row, "sequence")?,
+                    key: column::<D, _>(row, "message_key")?,
+                    visible_after: column::<D, _>(row, "visible_after")?,
+                    lease_owner: column::<D, _>(row, "lease_owner")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let sequence = match choose(consumer.kind, consumer.id, &live, &head, now) {
+            Choice::Take(sequence) => sequence,
+            Choice::Wait(wake_at) => return Ok(Err(wake_at)),
+        };
+        let row = statement::<D>(sql.lease)
+            .arg(consumer.id)
+            .arg(consumer.subscription_id)
+            .arg(sequence)
+            .fetch_one(on::<D>(&mut tx))
+            .await?;
+        let deliveries: i64 = column::<D, _>(&row, "deliveries")?;
+        let row = statement::<D>(sql.fetch)
+            .arg(sequence)
+            .fetch_one(on::<D>(&mut tx))
+            .await?;
+        let message = StoredMessage {
+            sequence,
+            topic: column::<D, _>(&row, "topic")?,
+            key: column::<D, _>(&row, "message_key")?,
+            envelope: column::<D, _>(&row, "envelope")?,
+            properties: column::<D, _>(&row, "properties")?,
+        };
+        tx.commit().await?;
+        Ok(Ok(Claimed {
+            sequence,
+            deliveries,
+            message,
+        }))
+    }
+
+    async fn ack(&self, consumer: &ConsumerRef, sequence: i64, attempt: i64) -> Outcome<bool> {
+        let mut tx = self.begin().await?;
+        let held =
+            settle::<D>(&mut tx, D::TRANSPORT.ack, None, consumer, sequence, attempt).await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    async fn retry_later(
+        &self,
+        consumer: &ConsumerRef,
+        sequence: i64,
+        attempt: i64,
+        visible_after: i64,
+    ) -> Outcome<bool> {
+        let mut tx = self.begin().await?;
+        let sql = D::TRANSPORT.retry_later;
+        let held = settle::<D>(
+            &mut tx,
+            sql,
+            Some(visible_after),
+            consumer,
+            sequence,
+            attempt,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    async fn dead_letter(
+        &self,
+        consumer: &ConsumerRef,
+        sequence: i64,
+        attempt: i64,
+        dead: &EncodedMessage<'_>,
+        now: i64,
+    ) -> Outcome<bool> {
+        let mut tx = self.begin().await?;
+        if !settle::<D>(&mut tx, D::TRANSPORT.ack, None, consumer, sequence, attempt).await? {
+            return Ok(false);
+        }
+        append_in::<D>(&mut tx, dead, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn heartbeat(&self, consumer: &ConsumerRef, now: i64, lease_until: i64) -> Outcome<bool> {
+        let mut tx = self.begin().await?;
+        let done = statement::<D>(D::TRANSPORT.heartbeat)
+            .arg(lease_until)
+            .arg(consumer.id)
+            .arg(now)
+            .execute(on::<D>(&mut tx))
+            .await?;
+        tx.commit().await?;
+        Ok(D::rows_affected(&done) == 1)
+    }
+
+    async fn detach(&self, consumer: &ConsumerRef) -> Outcome<()> {
+        let sql = &D::TRANSPORT;
+        let mut tx = self.begin().await?;
+        statement::<D>(sql.unregister)
+            .arg(consumer.id)
+            .execute(on::<D>(&mut tx))
+            .await?;
+        statement::<D>(sql.release)
+            .arg(consumer.id)
+            .execute(on::<D>(&mut tx))
+            .await?;
+        // What it held may now go to any consumer of any topic.
+        notify::<D>(&mut tx, "").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn purge(&self, cutoff: i64) -> Outcome<u64> {
+        let mut connection = self.pool.acquire().await?;
+        let done = statement::<D>(D::TRANSPORT.purge)
+            .arg(cutoff)
+            .execute(on::<D>(&mut connection))
+            .await?;
+        Ok(D::rows_affected(&done))
+    }
+
+    fn listen(&self, wakers: Arc<Wakers>) -> Option<JoinHandle<()>> {
+        D::spawn_listener(&self.pool, wakers)
+    }
+}
