@@ -1,14 +1,18 @@
 //! AlpesPartners: the HTTP API (port 5001) with its command consumer and outbox relay,
 //! `notificaciones` and the UI BFF (port 5678).
 //!
-//! By default everything runs in this one process, on the embedded broker and a SQLite file
-//! under `data/`. With Pulsar (`--broker pulsar://…`, or the tutorial's `BROKER_HOST` /
-//! `PULSAR_ADDRESS`; build with `--features pulsar`) and PostgreSQL (`--database postgres://…`
-//! or `DATABASE_URL`), each service can run as its own process (`--services api`,
-//! `--services notificaciones`, `--services ui`), as many copies as wanted.
+//! By default everything runs in this one process on a SQLite file under `data/`, and the
+//! messages travel through the durable transport in that same file: nothing to install, and a
+//! crash (even `kill -9`) loses no accepted command or committed event. On PostgreSQL
+//! (`--database postgres://…` or `DATABASE_URL`) the transport lives in PostgreSQL, so each
+//! service can run as its own process (`--services api`, `--services notificaciones`,
+//! `--services ui`), as many copies as wanted, all sharing that database. Pulsar
+//! (`--broker pulsar://…`, or the tutorial's `BROKER_HOST` / `PULSAR_ADDRESS`; build with
+//! `--features pulsar`) can carry the messages instead; `--broker memory` is the in-memory
+//! broker (one process, not durable).
 //!
-//! Run: `cargo run --example alpespartners [-- --database URL --broker URL --services LIST
-//! --data-dir DIR --http ADDR --ui ADDR]`
+//! Run: `cargo run --example alpespartners [-- --database URL --broker database|memory|URL
+//! --services LIST --data-dir DIR --http ADDR --ui ADDR]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,8 +22,18 @@ use alpespartners::system::{self, BrokerChoice, Config, Database, Services};
 
 fn usage() -> &'static str {
     "usage: alpespartners [--database memory|sqlite://PATH|postgres://URL] \
-     [--broker embedded|pulsar://HOST:6650] [--services all|api,notificaciones,ui] \
-     [--data-dir DIR] [--http ADDR] [--ui ADDR]"
+     [--broker database|memory|pulsar://HOST:6650] [--services all|api,notificaciones,ui] \
+     [--data-dir DIR] [--http ADDR] [--ui ADDR]\n\
+     \n\
+     --database  the store (default: SQLite at DIR/alpespartners.db; DATABASE_URL too)\n\
+     --broker    database: the durable transport in the store's database (default; on\n\
+     \x20           PostgreSQL, processes running different --services share it)\n\
+     \x20           memory: in-process and NOT durable (one process, all services)\n\
+     \x20           pulsar://HOST:6650: Apache Pulsar (build with --features pulsar)\n\
+     --services  which services this process runs (default all)\n\
+     --data-dir  where the default SQLite file lives (default data)\n\
+     --http      the API's address (default 127.0.0.1:5001)\n\
+     --ui        the UI's address (default 127.0.0.1:5678)"
 }
 
 fn parse_args() -> Result<Config, String> {
@@ -58,10 +72,10 @@ fn parse_args() -> Result<Config, String> {
     if let Some(broker) = broker {
         config.broker = broker;
     }
-    if config.broker == BrokerChoice::Embedded && services != Services::ALL {
+    if config.broker.in_memory(&config.database) && services != Services::ALL {
         return Err(
-            "the embedded broker lives in one process: run every service \
-                    (--services all) or use --broker pulsar://…"
+            "an in-memory broker lives in one process: run every service (--services all), \
+             or share a database (--database postgres://…) or Pulsar (--broker pulsar://…)"
                 .into(),
         );
     }
@@ -108,14 +122,8 @@ async fn main() -> ExitCode {
         println!("  UI          http://{addr}/");
     }
     println!("  store       {database:?}");
-    match &broker {
-        BrokerChoice::Embedded => {
-            println!("  broker      embedded (topics eventos-reserva, comandos-reserva)")
-        }
-        BrokerChoice::Pulsar(url) => {
-            println!("  broker      {url} (topics eventos-reserva, comandos-reserva; Avro)")
-        }
-    }
+    println!("  broker      {}", broker.describe(&database));
+    println!("  topics      eventos-reserva, comandos-reserva");
     let mut consumers = Vec::new();
     if services.api {
         consumers.push("comandos-reserva");

@@ -1,6 +1,7 @@
 //! Wiring: the HTTP API with its command consumer and outbox relay, `notificaciones` and the UI
 //! BFF, over one store and one broker — all in one process (the default), or one service per
-//! process on Pulsar and PostgreSQL, as many copies of each as needed.
+//! process on PostgreSQL (its durable transport, or Pulsar), as many copies of each as needed.
+//! The broker is by default the durable transport of `seedwork-sqlx` on the store's database.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,7 +17,10 @@ use seedwork::domain::Repository;
 use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
 use seedwork::messaging::{OutboxRelay, OutboxStore, Publisher, Subscriber, SubscriptionOptions};
 use seedwork::uow::TransactionalStore;
-use seedwork_sqlx::{PostgresJsonRepository, PostgresStore, SqliteJsonRepository, SqliteStore};
+use seedwork_sqlx::{
+    PostgresJsonRepository, PostgresStore, PostgresTransport, SqliteJsonRepository, SqliteStore,
+    SqliteTransport,
+};
 
 use crate::cliente::HistorialCliente;
 use crate::notificaciones::{self, EnviadorCorreo};
@@ -52,19 +56,26 @@ impl Database {
 /// Which broker carries the integration messages.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum BrokerChoice {
-    /// The embedded in-process broker (the default; one process only).
+    /// The durable transport on the store's own database (the default): a SQLite file needs
+    /// nothing installed; on PostgreSQL several processes share it, each running some of the
+    /// services. On an in-memory store it is the in-memory broker.
     #[default]
-    Embedded,
+    Database,
+    /// The in-memory broker: one process only, and not durable (what was accepted but not yet
+    /// processed is lost when the process stops). Tests inspect its topics.
+    Memory,
     /// Apache Pulsar at this URL (`pulsar://host:6650`); needs the `pulsar` feature.
     Pulsar(String),
 }
 
 impl BrokerChoice {
-    /// Reads `embedded`/`memory`, a `pulsar://…` URL, or a bare host name (as the tutorial's
+    /// Reads `database` (the default, also the empty string), `memory` (`embedded`, its former
+    /// name, too), a `pulsar://…` URL, or a bare host name (as the tutorial's
     /// `BROKER_HOST`/`PULSAR_ADDRESS` give it), which means `pulsar://HOST:6650`.
     pub fn parse(value: &str) -> BrokerChoice {
         match value {
-            "" | "embedded" | "memory" => BrokerChoice::Embedded,
+            "" | "database" => BrokerChoice::Database,
+            "memory" | "embedded" => BrokerChoice::Memory,
             url if url.contains("://") => BrokerChoice::Pulsar(url.to_string()),
             host => BrokerChoice::Pulsar(format!("pulsar://{host}:6650")),
         }
@@ -76,6 +87,32 @@ impl BrokerChoice {
             .iter()
             .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
             .map(|value| BrokerChoice::parse(&value))
+    }
+
+    /// Whether this broker lives in one process's memory on `database` (then every service
+    /// must run in that process, and nothing in flight survives it).
+    pub fn in_memory(&self, database: &Database) -> bool {
+        match self {
+            BrokerChoice::Memory => true,
+            BrokerChoice::Database => *database == Database::Memory,
+            BrokerChoice::Pulsar(_) => false,
+        }
+    }
+
+    /// What the startup banner says about this broker on `database`.
+    pub fn describe(&self, database: &Database) -> String {
+        match (self, database) {
+            (BrokerChoice::Pulsar(url), _) => format!("{url} (Avro; durable)"),
+            (BrokerChoice::Database, Database::Sqlite(path)) => {
+                format!("the store's database, SQLite {path} (durable)")
+            }
+            (BrokerChoice::Database, Database::Postgres(_)) => {
+                "the store's database, PostgreSQL (durable; shared by every process on it)".into()
+            }
+            (BrokerChoice::Memory, _) | (BrokerChoice::Database, Database::Memory) => {
+                "in memory (not durable: what is in flight is lost when the process stops)".into()
+            }
+        }
     }
 }
 
@@ -153,7 +190,7 @@ impl Config {
             database: Database::Sqlite(data_dir.join("alpespartners.db").display().to_string()),
             correo: notificaciones::enviador_por_defecto(),
             relay_poll: Duration::from_millis(200),
-            broker: BrokerChoice::Embedded,
+            broker: BrokerChoice::Database,
             services: Services::ALL,
         }
     }
@@ -190,6 +227,8 @@ pub enum StartError {
 }
 
 struct Backend {
+    /// The durable transport on the same database (none for the in-memory store).
+    transport: Option<Wire>,
     store: Arc<dyn TransactionalStore>,
     outbox: Arc<dyn OutboxStore>,
     reservas: Arc<dyn Repository<Reserva>>,
@@ -201,6 +240,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
         Database::Memory => {
             let store = MemoryStore::new();
             Backend {
+                transport: None,
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(MemoryRepository::<Reserva>::new(store.clone())),
@@ -219,6 +259,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
             }
             let store = SqliteStore::open(&format!("sqlite://{path}")).await?;
             Backend {
+                transport: Some(Wire::new(SqliteTransport::new(store.pool().clone()), None)),
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(SqliteJsonRepository::<Reserva>::new(&store)),
@@ -228,6 +269,10 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
         Database::Postgres(url) => {
             let store = PostgresStore::open(url).await?;
             Backend {
+                transport: Some(Wire::new(
+                    PostgresTransport::new(store.pool().clone()),
+                    None,
+                )),
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(PostgresJsonRepository::<Reserva>::new(&store)),
@@ -245,7 +290,7 @@ pub struct System {
     pub ui_addr: Option<SocketAddr>,
     /// The application's bus.
     pub bus: Bus,
-    /// The embedded broker, when the system runs on it (tests inspect its topics).
+    /// The in-memory broker, when the system runs on it (tests inspect its topics).
     pub embedded: Option<MemoryBroker>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -261,7 +306,7 @@ async fn until(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Both ends of the wire, one broker behind them; the embedded broker too when it is that one.
+/// Both ends of the wire, one broker behind them; the in-memory broker too when it is that one.
 struct Wire {
     publisher: Arc<dyn Publisher>,
     subscriber: Arc<dyn Subscriber>,
@@ -279,12 +324,15 @@ impl Wire {
     }
 }
 
-async fn broker(choice: &BrokerChoice) -> Result<Wire, StartError> {
+fn memory_broker() -> Wire {
+    let broker = MemoryBroker::new();
+    Wire::new(broker.clone(), Some(broker))
+}
+
+async fn broker(choice: &BrokerChoice, transport: Option<Wire>) -> Result<Wire, StartError> {
     match choice {
-        BrokerChoice::Embedded => {
-            let broker = MemoryBroker::new();
-            Ok(Wire::new(broker.clone(), Some(broker)))
-        }
+        BrokerChoice::Database => Ok(transport.unwrap_or_else(memory_broker)),
+        BrokerChoice::Memory => Ok(memory_broker()),
         #[cfg(feature = "pulsar")]
         BrokerChoice::Pulsar(url) => {
             use crate::vuelos::infraestructura::schema::v1::{ESQUEMA_COMANDOS, ESQUEMA_EVENTOS};
@@ -308,11 +356,22 @@ async fn broker(choice: &BrokerChoice) -> Result<Wire, StartError> {
     }
 }
 
+/// This machine's name (`HOSTNAME`, else `/etc/hostname`), to tell processes on different
+/// machines apart; `localhost` when neither says.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
 /// Starts the configured services; returns once they all listen.
 pub async fn start(config: Config) -> Result<System, StartError> {
     let services = config.services;
-    let backend = backend(&config.database).await?;
-    let wire = broker(&config.broker).await?;
+    let mut backend = backend(&config.database).await?;
+    let wire = broker(&config.broker, backend.transport.take()).await?;
     let broker = &wire.subscriber;
     let bus = Bus::builder()
         .service_name("alpespartners")
@@ -350,12 +409,22 @@ pub async fn start(config: Config) -> Result<System, StartError> {
                 .await?,
         ));
     }
-    let ui_events = if services.ui {
-        Some(
-            broker
-                .subscribe(SubscriptionOptions::new(TOPICO_EVENTOS, ui::SUSCRIPCION))
-                .await?,
-        )
+    // Each UI process forwards every event to its own browsers, so each has a subscription of
+    // its own, named after the address it serves (one process per address and host at a time;
+    // the same name again after a restart, so restarts leave no stale subscriptions behind).
+    let ui_side = if services.ui {
+        let ui_listener = listen(config.ui).await?;
+        let addr = ui_listener
+            .local_addr()
+            .map_err(|source| StartError::Listen {
+                addr: config.ui,
+                source,
+            })?;
+        let name = ui::suscripcion_de(&host_name(), addr);
+        let events = broker
+            .subscribe(SubscriptionOptions::new(TOPICO_EVENTOS, name))
+            .await?;
+        Some((ui_listener, addr, events))
     } else {
         None
     };
@@ -397,14 +466,7 @@ pub async fn start(config: Config) -> Result<System, StartError> {
     }
 
     let mut ui_addr = None;
-    if let Some(ui_events) = ui_events {
-        let ui_listener = listen(config.ui).await?;
-        let addr = ui_listener
-            .local_addr()
-            .map_err(|source| StartError::Listen {
-                addr: config.ui,
-                source,
-            })?;
+    if let Some((ui_listener, addr, ui_events)) = ui_side {
         ui_addr = Some(addr);
         let origins = vec![
             format!("http://{addr}"),

@@ -10,40 +10,53 @@ use std::time::Duration;
 /// The example binary, built (with the `pulsar` feature) on first use.
 pub fn example_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .expect("the workspace")
-                .to_path_buf();
-            let status = Command::new(cargo)
-                .current_dir(&workspace)
-                .args([
-                    "build",
-                    "-q",
-                    "-p",
-                    "alpespartners",
-                    "--features",
-                    "pulsar",
-                    "--example",
-                    "alpespartners",
-                ])
-                .status()
-                .expect("cargo runs");
-            assert!(
-                status.success(),
-                "building the alpespartners example failed"
-            );
-            // target/debug/deps/<test> → target/debug/examples/alpespartners
-            let exe = std::env::current_exe().expect("the test binary");
-            let profile_dir = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("target/<profile>");
-            profile_dir.join("examples").join("alpespartners")
+    BUILT.get_or_init(|| build_example(&["pulsar"])).clone()
+}
+
+/// The example binary as `cargo run --example alpespartners` builds it (default features,
+/// Rust alone), built on first use.
+pub fn default_example_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| build_example(&[])).clone()
+}
+
+/// Builds the example with `features` and returns the path cargo reports for that build (each
+/// feature set has its own file, so builds with different features do not replace each other).
+fn build_example(features: &[&str]) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .to_path_buf();
+    let mut command = Command::new(cargo);
+    command.current_dir(&workspace).args([
+        "build",
+        "-q",
+        "--message-format=json-render-diagnostics",
+        "-p",
+        "alpespartners",
+        "--example",
+        "alpespartners",
+    ]);
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "building the alpespartners example failed"
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| {
+            message["reason"] == "compiler-artifact" && message["target"]["name"] == "alpespartners"
         })
-        .clone()
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reports the example's executable")
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; good enough for tests).
@@ -62,9 +75,21 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts the example with `args` and extra environment variables.
+    /// Starts the example (built with the `pulsar` feature) with `args` and extra environment
+    /// variables.
     pub fn spawn(name: &str, args: &[String], env: &[(&str, &str)]) -> Service {
-        let mut command = Command::new(example_binary());
+        Service::spawn_binary(&example_binary(), name, args, env)
+    }
+
+    /// Starts `binary` (one of the example's builds) with `args` and extra environment
+    /// variables.
+    pub fn spawn_binary(
+        binary: &std::path::Path,
+        name: &str,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Service {
+        let mut command = Command::new(binary);
         command
             .args(args)
             .env("RUST_LOG", "info,pulsar=error")
@@ -134,6 +159,12 @@ impl Service {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Kills the process at once (SIGKILL on Unix: no shutdown, no cleanup) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The service's name in the test.

@@ -53,9 +53,10 @@ pub struct Running {
     pub http: reqwest::Client,
 }
 
-/// Starts the whole system on `database` and the embedded broker, on free ports of 127.0.0.1.
+/// Starts the whole system on `database` and the in-memory broker (so tests can inspect its
+/// topics), on free ports of 127.0.0.1.
 pub async fn start(database: Database) -> Running {
-    start_on(database, BrokerChoice::Embedded).await
+    start_on(database, BrokerChoice::Memory).await
 }
 
 /// Starts the whole system on `database` and `broker`, on free ports of 127.0.0.1.

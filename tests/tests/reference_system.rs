@@ -1,7 +1,8 @@
 //! The AlpesPartners reference system, started in-process on free ports and driven over HTTP and
 //! websocket: the README flow, every route, bad input, the asynchronous command path, the UI
-//! and the cliente reaction. Each scenario runs on SQLite (the embedded default) and, ignored
-//! without a server, on PostgreSQL.
+//! and the cliente reaction. Each scenario runs on SQLite and, ignored without a server, on
+//! PostgreSQL, with the in-memory broker (whose topics the tests can inspect); the asynchronous
+//! ones run again on the default broker, the durable transport in the store's SQLite file.
 
 use std::time::Duration;
 
@@ -11,8 +12,8 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use alpespartners::system::Database;
-use seedwork_tests::system::{reserva_del_readme, start, Running};
+use alpespartners::system::{BrokerChoice, Database};
+use seedwork_tests::system::{reserva_del_readme, start, start_on, Running};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -96,7 +97,17 @@ async fn sqlite() -> (Running, tempfile::TempDir) {
     (start(Database::Sqlite(path)).await, dir)
 }
 
-/// A system on PostgreSQL, in a schema of its own: each test runs its own relay and embedded
+/// A system on SQLite with the default broker: the durable transport in the same file.
+async fn sqlite_transport() -> (Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("alpes.db").display().to_string();
+    (
+        start_on(Database::Sqlite(path), BrokerChoice::Database).await,
+        dir,
+    )
+}
+
+/// A system on PostgreSQL, in a schema of its own: each test runs its own relay and in-memory
 /// broker, so tests must not share an outbox.
 async fn postgres() -> (Running, ()) {
     let scoped = seedwork_tests::processes::postgres_schema_url().await;
@@ -827,6 +838,33 @@ macro_rules! scenarios {
             )*
         }
     };
+}
+
+/// The scenarios that go through the broker, on the default one: the durable transport in the
+/// store's SQLite file.
+mod on_sqlite_transport {
+    use super::*;
+
+    macro_rules! on_transport {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (running, _dir) = sqlite_transport().await;
+                    assert!(running.system.embedded.is_none(), "not the in-memory broker");
+                    super::$name(&running).await;
+                    running.system.shutdown().await;
+                }
+            )*
+        };
+    }
+
+    on_transport!(
+        readme_flow,
+        asynchronous_command,
+        ui_round_trip,
+        cliente_reaction
+    );
 }
 
 scenarios!(

@@ -27,8 +27,20 @@ use crate::vuelos::aplicacion::dto::{
 };
 use crate::vuelos::aplicacion::SolicitarReserva;
 
-/// The BFF's subscription to `eventos-reserva`.
+/// The prefix of the BFF's subscriptions to `eventos-reserva` (see [`suscripcion_de`]).
 pub const SUSCRIPCION: &str = "aeroalpes-bff";
+
+/// The subscription of the UI process serving `addr` on machine `host`:
+/// `aeroalpes-bff-HOST-IP-PORT`, letters, digits and `-` only. Every UI process forwards every
+/// event to its own browsers, so each needs a subscription of its own (UI processes sharing one
+/// would split the events between them); a process serving the same address after a restart
+/// takes its subscription up again instead of leaving one behind.
+pub fn suscripcion_de(host: &str, addr: std::net::SocketAddr) -> String {
+    let raw = format!("{SUSCRIPCION}-{host}-{}-{}", addr.ip(), addr.port());
+    raw.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
 /// Largest websocket message accepted from a browser.
 pub const MAX_MESSAGE: usize = 16 * 1024;
 /// The client id of reservations made from the page.
