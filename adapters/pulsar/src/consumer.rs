@@ -7,8 +7,10 @@
 //! - a nacked delivery waits in the consumer for the policy's backoff and comes back with
 //!   `attempt + 1`; it stays unacknowledged on the broker meanwhile, so if this process dies the
 //!   broker gives it to another consumer (counting from 1 again);
-//! - while a key has a nacked message waiting, later messages of that key are held back, so a
-//!   key's order survives a nack as on the embedded broker;
+//! - while a key has a message handed out and not yet settled, or one waiting for its
+//!   redelivery, later messages of that key are held back, so a key's messages are processed
+//!   one at a time and in order, even across nacks, as on the embedded broker (the bookkeeping
+//!   is [`KeyOrder`]'s);
 //! - after `max_deliveries` the message is re-published to the dead-letter topic with the same
 //!   schema and its envelope in the properties (so it decodes there), plus seedwork's
 //!   [`dead_letter`] properties (original topic, subscription, reason, deliveries), then
@@ -49,9 +51,13 @@ struct Pending {
     message: Message,
     writer: Option<Arc<WireSchema>>,
     attempt: u32,
-    /// Counted in `blocked` (it was nacked and its key waits for it).
-    blocking: bool,
     generation: u64,
+}
+
+impl Keyed for Pending {
+    fn key(&self) -> Option<&str> {
+        self.message.key.as_deref()
+    }
 }
 
 /// The consumer behind [`PulsarBroker::subscribe`](seedwork::messaging::Subscriber::subscribe).
@@ -67,14 +73,9 @@ pub struct PulsarConsumer {
     /// Received from the stream, not yet decoded (kept here so `receive` is cancel-safe).
     arrived: VecDeque<RawMessage>,
     in_flight: HashMap<u64, Pending>,
-    /// Keys with nacked messages waiting, and how many.
-    blocked: HashMap<String, usize>,
-    /// Messages whose key was blocked when they arrived, in arrival order.
-    held: VecDeque<Pending>,
-    /// Messages released from `held`, to hand out before anything new.
-    ready: VecDeque<Pending>,
-    /// Nacked messages and when they are due again.
-    retries: Vec<(Instant, Pending)>,
+    /// Decoded messages waiting to be handed out, nacked ones waiting for their backoff, and
+    /// the keys with a message unsettled.
+    order: KeyOrder<Pending>,
 }
 
 impl std::fmt::Debug for PulsarConsumer {
@@ -82,7 +83,8 @@ impl std::fmt::Debug for PulsarConsumer {
         f.debug_struct("PulsarConsumer")
             .field("options", &self.options)
             .field("in_flight", &self.in_flight.len())
-            .field("retries", &self.retries.len())
+            .field("waiting", &self.order.waiting.len())
+            .field("retries", &self.order.retries.len())
             .finish_non_exhaustive()
     }
 }
@@ -101,10 +103,7 @@ impl PulsarConsumer {
             writer_schemas: HashMap::new(),
             arrived: VecDeque::new(),
             in_flight: HashMap::new(),
-            blocked: HashMap::new(),
-            held: VecDeque::new(),
-            ready: VecDeque::new(),
-            retries: Vec::new(),
+            order: KeyOrder::default(),
         })
     }
 
@@ -136,34 +135,6 @@ impl PulsarConsumer {
         Ok(pending)
     }
 
-    fn unblock(&mut self, pending: &Pending) {
-        if !pending.blocking {
-            return;
-        }
-        let Some(key) = pending.message.key.as_deref() else {
-            return;
-        };
-        if let Some(count) = self.blocked.get_mut(key) {
-            *count -= 1;
-            if *count == 0 {
-                self.blocked.remove(key);
-                let (released, still_held): (VecDeque<_>, VecDeque<_>) =
-                    std::mem::take(&mut self.held)
-                        .into_iter()
-                        .partition(|p| p.message.key.as_deref() == Some(key));
-                self.held = still_held;
-                self.ready.extend(released);
-            }
-        }
-    }
-
-    fn is_blocked(&self, message: &Message) -> bool {
-        message
-            .key
-            .as_deref()
-            .is_some_and(|key| self.blocked.contains_key(key))
-    }
-
     fn stream(&mut self) -> std::result::Result<&mut RawConsumer, PulsarError> {
         self.stream
             .as_mut()
@@ -182,10 +153,7 @@ impl PulsarConsumer {
         );
         self.stream = None;
         self.arrived.clear();
-        self.held.clear();
-        self.ready.clear();
-        self.retries.clear();
-        self.blocked.clear();
+        self.order.clear();
     }
 
     async fn rebuild(&mut self) {
@@ -273,10 +241,11 @@ impl PulsarConsumer {
         codec::decode(received, writer, &self.declared)
     }
 
-    /// Decodes the oldest arrived message: `Some` when it can be handed out now.
-    async fn process_arrived(&mut self) -> Result<Option<Pending>> {
+    /// Decodes the oldest arrived message into `order` (or dead-letters it if it does not
+    /// decode).
+    async fn process_arrived(&mut self) -> Result<()> {
         let Some(front) = self.arrived.front() else {
-            return Ok(None);
+            return Ok(());
         };
         let (topic, version) = (
             front.topic.clone(),
@@ -288,26 +257,20 @@ impl PulsarConsumer {
             Err(error) => {
                 // The broker could not tell the schema: a broker problem, not a bad message.
                 self.lose_stream(&error);
-                return Ok(None);
+                return Ok(());
             }
         };
         let raw = self.arrived.pop_front().expect("checked above");
         match self.decode(&raw, writer.as_deref()) {
             Ok(message) => {
-                let pending = Pending {
+                self.order.arrive(Pending {
                     raw,
                     message,
                     writer,
                     attempt: 1,
-                    blocking: false,
                     generation: self.generation,
-                };
-                if self.is_blocked(&pending.message) {
-                    self.held.push_back(pending);
-                    Ok(None)
-                } else {
-                    Ok(Some(pending))
-                }
+                });
+                Ok(())
             }
             Err(reason) => {
                 warn!(
@@ -326,7 +289,7 @@ impl PulsarConsumer {
                     self.arrived.push_front(raw);
                     return Err(error);
                 }
-                Ok(None)
+                Ok(())
             }
         }
     }
@@ -368,33 +331,17 @@ impl PulsarConsumer {
             .into()
         })
     }
-
-    fn next_due(&self) -> Option<(usize, Instant)> {
-        self.retries
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, (due, _))| *due)
-            .map(|(index, (due, _))| (index, *due))
-    }
 }
 
 #[async_trait]
 impl Consumer for PulsarConsumer {
     async fn receive(&mut self) -> Result<Delivery> {
         loop {
-            if let Some((index, due)) = self.next_due() {
-                if due <= Instant::now() {
-                    let (_, pending) = self.retries.swap_remove(index);
-                    return Ok(self.hand_out(pending));
-                }
-            }
-            if let Some(pending) = self.ready.pop_front() {
+            if let Some(pending) = self.order.next(Instant::now()) {
                 return Ok(self.hand_out(pending));
             }
             if !self.arrived.is_empty() {
-                if let Some(pending) = self.process_arrived().await? {
-                    return Ok(self.hand_out(pending));
-                }
+                self.process_arrived().await?;
                 continue;
             }
             if self.stream.is_none() {
@@ -402,8 +349,8 @@ impl Consumer for PulsarConsumer {
                 continue;
             }
             let wake_at = self
+                .order
                 .next_due()
-                .map(|(_, due)| due)
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let stream = self.stream.as_mut().expect("checked above");
             tokio::select! {
@@ -419,7 +366,7 @@ impl Consumer for PulsarConsumer {
 
     async fn ack(&mut self, delivery: &Delivery) -> Result<()> {
         let pending = self.take(delivery)?;
-        self.unblock(&pending);
+        self.order.finish(&pending);
         self.stream()?.ack(&pending.raw).await.map_err(|source| {
             PulsarError::Ack {
                 message_id: delivery.message.id().to_string(),
@@ -448,24 +395,19 @@ impl Consumer for PulsarConsumer {
                 )
                 .await;
             if result.is_err() {
-                // Not dead-lettered: keep it for another try rather than losing it.
+                // Not dead-lettered: keep it for another try rather than losing it. Its key
+                // stays blocked meanwhile, so later messages of the key do not overtake it.
                 pending.generation = self.generation;
-                self.retries
-                    .push((Instant::now() + policy.max_backoff, pending));
+                self.order
+                    .requeue(pending, Instant::now() + policy.max_backoff);
                 return result;
             }
-            self.unblock(&pending);
+            self.order.finish(&pending);
             return Ok(());
         }
         let backoff = policy.backoff(pending.attempt);
         pending.attempt += 1;
-        if !pending.blocking {
-            if let Some(key) = pending.message.key.clone() {
-                *self.blocked.entry(key).or_default() += 1;
-                pending.blocking = true;
-            }
-        }
-        self.retries.push((Instant::now() + backoff, pending));
+        self.order.back_off(pending, Instant::now() + backoff);
         Ok(())
     }
 
@@ -504,4 +446,218 @@ async fn build(
             subscription: options.subscription.clone(),
             source,
         })
+}
+
+/// What [`KeyOrder`] needs to know of a message.
+trait Keyed {
+    fn key(&self) -> Option<&str>;
+}
+
+/// The consumer's per-key order bookkeeping, without I/O: which decoded messages wait to be
+/// handed out, which nacked ones wait for their backoff, and which keys have a message
+/// unsettled.
+///
+/// A keyed message is *unsettled* from the moment [`next`](Self::next) hands it out until
+/// [`finish`](Self::finish): while handed out, while waiting out a backoff after a nack, and
+/// while waiting for another try after a failed dead-letter publish
+/// ([`back_off`](Self::back_off), [`requeue`](Self::requeue)). While a key has a message unsettled, `next` hands
+/// out no other message of that key, so a key's messages are processed one at a time, in
+/// arrival order. Messages without a key have no ordering constraint.
+#[derive(Debug)]
+struct KeyOrder<T> {
+    /// Keys with messages unsettled (handed out or in `retries`), and how many.
+    busy: HashMap<String, usize>,
+    /// Messages not handed out yet, in arrival order.
+    waiting: VecDeque<T>,
+    /// Unsettled messages to hand out again (nacked or requeued), and when.
+    retries: Vec<(Instant, T)>,
+}
+
+impl<T> Default for KeyOrder<T> {
+    fn default() -> Self {
+        KeyOrder {
+            busy: HashMap::new(),
+            waiting: VecDeque::new(),
+            retries: Vec::new(),
+        }
+    }
+}
+
+impl<T: Keyed> KeyOrder<T> {
+    /// Queues a newly arrived message behind everything that arrived before it.
+    fn arrive(&mut self, item: T) {
+        self.waiting.push_back(item);
+    }
+
+    /// The message to hand out now, if any: a retry that is due (its key is already
+    /// unsettled: it is that key's oldest message), else the oldest waiting message whose key
+    /// has nothing unsettled. A message taken from the waiting ones makes its key unsettled.
+    fn next(&mut self, now: Instant) -> Option<T> {
+        if let Some(index) = self
+            .retries
+            .iter()
+            .enumerate()
+            .filter(|(_, (due, _))| *due <= now)
+            .min_by_key(|(_, (due, _))| *due)
+            .map(|(index, _)| index)
+        {
+            return Some(self.retries.swap_remove(index).1);
+        }
+        let index = self
+            .waiting
+            .iter()
+            .position(|item| item.key().is_none_or(|key| !self.busy.contains_key(key)))?;
+        let item = self.waiting.remove(index)?;
+        if let Some(key) = item.key() {
+            *self.busy.entry(key.to_string()).or_default() += 1;
+        }
+        Some(item)
+    }
+
+    /// Takes back a nacked message to hand out again at `due`; its key stays unsettled
+    /// meanwhile.
+    fn back_off(&mut self, item: T, due: Instant) {
+        self.retries.push((due, item));
+    }
+
+    /// Takes back a message whose dead-letter publish failed, to try again at `due`. Like
+    /// [`back_off`](Self::back_off), its key stays unsettled meanwhile: later messages of the
+    /// key must not overtake it.
+    fn requeue(&mut self, item: T, due: Instant) {
+        self.back_off(item, due);
+    }
+
+    /// A handed-out message was settled for good (acknowledged or dead-lettered): its key's
+    /// next message may be handed out.
+    fn finish(&mut self, item: &T) {
+        let Some(key) = item.key() else {
+            return;
+        };
+        if let Some(count) = self.busy.get_mut(key) {
+            *count -= 1;
+            if *count == 0 {
+                self.busy.remove(key);
+            }
+        }
+    }
+
+    /// When the earliest retry is due.
+    fn next_due(&self) -> Option<Instant> {
+        self.retries.iter().map(|(due, _)| *due).min()
+    }
+
+    /// Forgets everything (the stream was lost: the broker redelivers all of it).
+    fn clear(&mut self) {
+        self.busy.clear();
+        self.waiting.clear();
+        self.retries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Item(&'static str, Option<&'static str>);
+
+    impl Keyed for Item {
+        fn key(&self) -> Option<&str> {
+            self.1
+        }
+    }
+
+    fn a(name: &'static str) -> Item {
+        Item(name, Some("a"))
+    }
+
+    fn names(order: &mut KeyOrder<Item>, now: Instant) -> Vec<&'static str> {
+        std::iter::from_fn(|| order.next(now))
+            .map(|i| i.0)
+            .collect()
+    }
+
+    #[test]
+    fn a_released_key_whose_first_message_fails_again_stays_blocked() {
+        let t0 = Instant::now();
+        let backoff = Duration::from_millis(100);
+        let mut order = KeyOrder::default();
+        order.arrive(a("a1"));
+        let first = order.next(t0).unwrap();
+        assert_eq!(first, a("a1"));
+        order.back_off(first, t0 + backoff);
+        order.arrive(a("a2"));
+        order.arrive(a("a3"));
+        assert_eq!(
+            names(&mut order, t0),
+            Vec::<&str>::new(),
+            "a1 waits out its backoff"
+        );
+        let first = order.next(t0 + backoff).unwrap();
+        assert_eq!(first, a("a1"));
+        order.finish(&first);
+        // The key is released: a2 comes, fails, and a3 must not overtake it.
+        let second = order.next(t0 + backoff).unwrap();
+        assert_eq!(second, a("a2"));
+        order.back_off(second, t0 + 2 * backoff);
+        assert_eq!(
+            names(&mut order, t0 + backoff),
+            Vec::<&str>::new(),
+            "a3 waits while a2 backs off"
+        );
+        let second = order.next(t0 + 2 * backoff).unwrap();
+        assert_eq!(second, a("a2"));
+        order.finish(&second);
+        assert_eq!(names(&mut order, t0 + 2 * backoff), vec!["a3"]);
+    }
+
+    #[test]
+    fn a_message_requeued_after_a_failed_dead_letter_publish_blocks_its_key() {
+        // max_deliveries = 1: a1 is nacked at its first delivery, its dead-letter publish
+        // fails, and it is requeued for another try.
+        let t0 = Instant::now();
+        let max_backoff = Duration::from_secs(1);
+        let mut order = KeyOrder::default();
+        order.arrive(a("a1"));
+        let first = order.next(t0).unwrap();
+        order.requeue(first, t0 + max_backoff);
+        order.arrive(a("a2"));
+        order.arrive(Item("b1", Some("b")));
+        order.arrive(Item("n1", None));
+        assert_eq!(
+            names(&mut order, t0),
+            vec!["b1", "n1"],
+            "a2 does not overtake the requeued a1; other keys and keyless messages go on"
+        );
+        let first = order.next(t0 + max_backoff).unwrap();
+        assert_eq!(first, a("a1"));
+        order.finish(&first);
+        assert_eq!(names(&mut order, t0 + max_backoff), vec!["a2"]);
+    }
+
+    #[test]
+    fn a_key_has_one_message_handed_out_at_a_time() {
+        let t0 = Instant::now();
+        let mut order = KeyOrder::default();
+        for item in [a("a1"), a("a2"), Item("b1", Some("b")), Item("n1", None)] {
+            order.arrive(item);
+        }
+        assert_eq!(names(&mut order, t0), vec!["a1", "b1", "n1"]);
+        order.finish(&a("a1"));
+        assert_eq!(names(&mut order, t0), vec!["a2"]);
+        assert_eq!(order.next_due(), None);
+    }
+
+    #[test]
+    fn clear_forgets_unsettled_keys() {
+        let t0 = Instant::now();
+        let mut order = KeyOrder::default();
+        order.arrive(a("a1"));
+        let first = order.next(t0).unwrap();
+        order.back_off(first, t0 + Duration::from_secs(1));
+        order.clear();
+        assert_eq!(order.next_due(), None);
+        order.arrive(a("a1"));
+        assert_eq!(names(&mut order, t0), vec!["a1"]);
+    }
 }
