@@ -3,7 +3,6 @@
 //! `SEEDWORK_POSTGRES_URL`), plus what the suite does not cover: durability across a restart
 //! and wake-ups across processes.
 
-use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -13,10 +12,12 @@ use seedwork::testing::contract::broker::{
     expect_delivery, expect_quiet, n_of, ping, unique_topic,
 };
 use seedwork_sqlx::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use seedwork_sqlx::sqlx::{self, AssertSqlSafe};
+
+mod support;
 use seedwork_sqlx::{
     PostgresStore, PostgresTransport, SqliteStore, SqliteTransport, TransportSettings,
 };
+use support::postgres::fresh_schema;
 
 /// A transport together with what must outlive it (the temp dir of its database file).
 struct Guarded<T> {
@@ -51,27 +52,6 @@ async fn fresh_sqlite() -> Guarded<SqliteTransport> {
         transport: SqliteTransport::new(store.pool().clone()),
         _guard: Some(dir),
     }
-}
-
-fn postgres_url() -> String {
-    std::env::var("SEEDWORK_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://seedwork:seedwork@127.0.0.1:5432/seedwork".to_string())
-}
-
-/// Connect options for a new, empty schema of its own.
-async fn fresh_schema() -> PgConnectOptions {
-    let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&postgres_url())
-        .await
-        .expect("PostgreSQL is up");
-    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&admin)
-        .await
-        .expect("create schema");
-    admin.close().await;
-    PgConnectOptions::from_str(&postgres_url())
-        .expect("url")
-        .options([("search_path", schema.as_str())])
 }
 
 async fn postgres_pool(options: PgConnectOptions) -> sqlx::PgPool {

@@ -12,8 +12,8 @@ pub fn url() -> String {
         .unwrap_or_else(|_| "postgres://seedwork:seedwork@127.0.0.1:5432/seedwork".to_string())
 }
 
-/// A migrated store in a new schema of its own.
-pub async fn fresh_store() -> PostgresStore {
+/// Connect options for a new, empty schema of its own.
+pub async fn fresh_schema() -> PgConnectOptions {
     let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
     let admin = sqlx::PgPool::connect(&url())
         .await
@@ -23,10 +23,16 @@ pub async fn fresh_store() -> PostgresStore {
         .await
         .expect("create schema");
     admin.close().await;
-    let options = PgConnectOptions::from_str(&url())
+    PgConnectOptions::from_str(&url())
         .expect("url")
-        .options([("search_path", schema.as_str())]);
-    let store = PostgresStore::connect_with(options).await.expect("connect");
+        .options([("search_path", schema.as_str())])
+}
+
+/// A migrated store in a new schema of its own.
+pub async fn fresh_store() -> PostgresStore {
+    let store = PostgresStore::connect_with(fresh_schema().await)
+        .await
+        .expect("connect");
     store.migrate().await.expect("migrate");
     store
 }
