@@ -37,14 +37,8 @@ async fn post(r: &Running, path: &str, body: &Value) -> (StatusCode, Value) {
 }
 
 async fn get(r: &Running, path: &str) -> (StatusCode, Value) {
-    let response = r
-        .http
-        .get(format!("{}{path}", r.api))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let (status, body, _next) = get_page(r, path).await;
+    (status, body)
 }
 
 async fn until_ok(r: &Running, path: &str) -> Value {
