@@ -101,9 +101,17 @@ pub enum Error {
     /// The database (or the in-memory store) failed.
     #[error("store: {0}")]
     Store(#[source] BoxError),
-    /// The message broker failed or is unreachable.
+    /// The message broker failed or refused the operation (for a broker that cannot be reached
+    /// at all, see [`Error::Unavailable`]).
     #[error("broker: {0}")]
     Broker(#[source] BoxError),
+    /// The store or the broker cannot do it *right now*, for a reason outside the request or
+    /// message: a connection refused or lost, a pool exhausted, the database locked or busy, a
+    /// server shutting down, a serialization failure. The same operation is expected to succeed
+    /// once it is back, so consumers wait and retry it without counting it against the
+    /// message ([`Error::is_transient`]); an HTTP edge answers 503.
+    #[error("unavailable: {0}")]
+    Unavailable(#[source] BoxError),
     /// Any other failure raised by application code.
     #[error("{0}")]
     Other(#[source] BoxError),
@@ -111,6 +119,7 @@ pub enum Error {
 
 /// A coarse classification of [`Error`], for mapping to protocol status codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The input broke a business rule or was otherwise invalid (HTTP 400/422).
     Invalid,
@@ -118,8 +127,11 @@ pub enum ErrorKind {
     NotFound,
     /// The operation conflicts with the current state (HTTP 409).
     Conflict,
-    /// A fault of the system, not of the caller (HTTP 500/503).
+    /// A fault of the system, not of the caller (HTTP 500).
     Internal,
+    /// A store or broker is unreachable or busy for now; the same request may succeed later
+    /// (HTTP 503).
+    Unavailable,
 }
 
 impl Error {
@@ -131,6 +143,42 @@ impl Error {
     /// Wraps a broker failure.
     pub fn broker(error: impl Into<BoxError>) -> Self {
         Error::Broker(error.into())
+    }
+
+    /// Wraps a failure that is expected to pass: the store or broker is unreachable, busy or
+    /// restarting (classified [`ErrorKind::Unavailable`]).
+    pub fn unavailable(error: impl Into<BoxError>) -> Self {
+        Error::Unavailable(error.into())
+    }
+
+    /// Whether retrying the same operation later is expected to succeed without any change to
+    /// its input: true only for [`Error::Unavailable`].
+    ///
+    /// A consumer uses it to tell an outage (wait, retry, do not count the delivery) from a
+    /// message that fails on its own (count it, and dead-letter it in the end).
+    ///
+    /// ```
+    /// use seedwork::Error;
+    /// assert!(Error::unavailable("connection refused").is_transient());
+    /// assert!(!Error::store("no such table").is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Unavailable(_))
+    }
+
+    /// Whether the error is a refusal of the input itself — a business rule, an illegal
+    /// transition, a malformed value ([`Error::Domain`]), or input that does not decode
+    /// ([`Error::InvalidInput`]) — so that the same input will be refused again however often
+    /// it is retried. A consumer dead-letters such a message at once, with this error as the
+    /// reason.
+    ///
+    /// ```
+    /// use seedwork::{domain::DomainError, Error};
+    /// assert!(Error::from(DomainError::invalid_value("fecha", "not a date")).is_refusal());
+    /// assert!(!Error::unavailable("connection refused").is_refusal());
+    /// ```
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Error::Domain(_) | Error::InvalidInput { .. })
     }
 
     /// Wraps any other failure.
@@ -177,6 +225,7 @@ impl Error {
             | Error::Store(_)
             | Error::Broker(_)
             | Error::Other(_) => ErrorKind::Internal,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
         }
     }
 }

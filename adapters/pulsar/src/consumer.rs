@@ -294,6 +294,30 @@ impl PulsarConsumer {
         }
     }
 
+    /// Dead-letters a handed-out message with `reason`. When that fails the message is kept
+    /// for another try after the policy's longest backoff rather than lost; its key stays
+    /// blocked meanwhile, so later messages of the key do not overtake it.
+    async fn give_up(&mut self, mut pending: Pending, reason: &str) -> Result<()> {
+        let properties = codec::wire_properties(&pending.message);
+        let result = self
+            .dead_letter(
+                &pending.raw,
+                pending.writer.as_deref(),
+                properties,
+                reason,
+                pending.attempt,
+            )
+            .await;
+        if result.is_err() {
+            pending.generation = self.generation;
+            let retry_at = Instant::now() + self.options.retry.max_backoff;
+            self.order.requeue(pending, retry_at);
+            return result;
+        }
+        self.order.finish(&pending);
+        Ok(())
+    }
+
     /// Re-publishes `raw`'s payload to the dead-letter topic with `properties` and the
     /// [`dead_letter`] ones, and acknowledges the original.
     async fn dead_letter(
@@ -380,35 +404,21 @@ impl Consumer for PulsarConsumer {
         let mut pending = self.take(delivery)?;
         let policy = self.options.retry.clone();
         if pending.attempt >= policy.max_deliveries.max(1) {
-            let properties = codec::wire_properties(&pending.message);
             let reason = format!(
                 "nacked at its last allowed delivery (max_deliveries = {})",
                 policy.max_deliveries.max(1)
             );
-            let result = self
-                .dead_letter(
-                    &pending.raw,
-                    pending.writer.as_deref(),
-                    properties,
-                    &reason,
-                    pending.attempt,
-                )
-                .await;
-            if result.is_err() {
-                // Not dead-lettered: keep it for another try rather than losing it. Its key
-                // stays blocked meanwhile, so later messages of the key do not overtake it.
-                pending.generation = self.generation;
-                self.order
-                    .requeue(pending, Instant::now() + policy.max_backoff);
-                return result;
-            }
-            self.order.finish(&pending);
-            return Ok(());
+            return self.give_up(pending, &reason).await;
         }
         let backoff = policy.backoff(pending.attempt);
         pending.attempt += 1;
         self.order.back_off(pending, Instant::now() + backoff);
         Ok(())
+    }
+
+    async fn reject(&mut self, delivery: &Delivery, reason: &str) -> Result<()> {
+        let pending = self.take(delivery)?;
+        self.give_up(pending, reason).await
     }
 
     fn options(&self) -> &SubscriptionOptions {

@@ -103,10 +103,113 @@ pub(crate) enum PulsarError {
     Reconnecting { topic: String },
 }
 
+impl PulsarError {
+    /// Whether the broker cannot do it *now* (unreachable, disconnected, busy, not ready,
+    /// restarting, too slow to answer) rather than refusing it for good.
+    fn is_transient(&self) -> bool {
+        match self {
+            PulsarError::Connect { source, .. }
+            | PulsarError::CreateProducer { source, .. }
+            | PulsarError::Send { source, .. }
+            | PulsarError::Receipt { source, .. }
+            | PulsarError::Subscribe { source, .. }
+            | PulsarError::FetchSchema { source, .. } => is_transient(source),
+            PulsarError::Ack { source, .. } | PulsarError::AckDeadLetter { source, .. } => {
+                is_transient_consumer(source)
+            }
+            PulsarError::SendTimeout { .. } | PulsarError::Reconnecting { .. } => true,
+            PulsarError::Encode { .. }
+            | PulsarError::WriterSchema { .. }
+            | PulsarError::UnknownDelivery { .. }
+            | PulsarError::StaleDelivery { .. } => false,
+        }
+    }
+}
+
+/// Whether a client error means the broker is out of reach or busy for now. The refusals that
+/// no retry changes — an incompatible schema, a bad topic name, authentication and
+/// authorization, a terminated topic, an operation the broker does not allow, a frame the
+/// client cannot encode or decode — are not transient; every connection-level failure is.
+pub(crate) fn is_transient(error: &pulsar::Error) -> bool {
+    match error {
+        pulsar::Error::Connection(connection) => is_transient_connection(connection),
+        pulsar::Error::Consumer(consumer) => is_transient_consumer(consumer),
+        pulsar::Error::Producer(producer) => match producer {
+            pulsar::error::ProducerError::Connection(connection) => {
+                is_transient_connection(connection)
+            }
+            pulsar::error::ProducerError::Io(_) | pulsar::error::ProducerError::Closed => true,
+            pulsar::error::ProducerError::Batch(inner) => is_transient(inner),
+            pulsar::error::ProducerError::PartialSend(results) => results
+                .iter()
+                .filter_map(|result| result.as_ref().err())
+                .all(is_transient),
+            _ => false,
+        },
+        pulsar::Error::ServiceDiscovery(discovery) => match discovery {
+            pulsar::error::ServiceDiscoveryError::Connection(connection) => {
+                is_transient_connection(connection)
+            }
+            pulsar::error::ServiceDiscoveryError::Query(server, _) => {
+                server.is_none_or(is_transient_server_error)
+            }
+            pulsar::error::ServiceDiscoveryError::NotFound
+            | pulsar::error::ServiceDiscoveryError::Dummy => false,
+            _ => true,
+        },
+        pulsar::Error::Authentication(pulsar::error::AuthenticationError::Retriable(_)) => true,
+        _ => false,
+    }
+}
+
+fn is_transient_consumer(error: &pulsar::error::ConsumerError) -> bool {
+    match error {
+        pulsar::error::ConsumerError::Connection(connection) => is_transient_connection(connection),
+        pulsar::error::ConsumerError::Io(_)
+        | pulsar::error::ConsumerError::ChannelFull
+        | pulsar::error::ConsumerError::Closed => true,
+        _ => false,
+    }
+}
+
+fn is_transient_connection(error: &pulsar::error::ConnectionError) -> bool {
+    use pulsar::error::ConnectionError;
+    match error {
+        ConnectionError::PulsarError(server, _) => server.is_none_or(is_transient_server_error),
+        ConnectionError::Io(_)
+        | ConnectionError::SlowDown
+        | ConnectionError::Disconnected
+        | ConnectionError::NotFound
+        | ConnectionError::Canceled
+        | ConnectionError::Shutdown => true,
+        _ => false,
+    }
+}
+
+fn is_transient_server_error(error: pulsar::message::proto::ServerError) -> bool {
+    use pulsar::message::proto::ServerError;
+    !matches!(
+        error,
+        ServerError::AuthenticationError
+            | ServerError::AuthorizationError
+            | ServerError::ChecksumError
+            | ServerError::UnsupportedVersionError
+            | ServerError::TopicTerminatedError
+            | ServerError::InvalidTopicName
+            | ServerError::IncompatibleSchema
+            | ServerError::NotAllowedError
+    )
+}
+
 impl From<PulsarError> for seedwork::Error {
-    /// Encoding failures become [`seedwork::Error::Codec`] (named after the message type),
-    /// everything else [`seedwork::Error::Broker`]; the typed error is the boxed source.
+    /// Encoding failures become [`seedwork::Error::Codec`] (named after the message type); a
+    /// broker that is unreachable, busy or restarting [`seedwork::Error::Unavailable`];
+    /// everything else (a refusal no retry changes) [`seedwork::Error::Broker`]. The typed
+    /// error is the boxed source.
     fn from(error: PulsarError) -> Self {
+        if error.is_transient() {
+            return seedwork::Error::unavailable(error);
+        }
         match error {
             PulsarError::Encode { ref type_name, .. } => {
                 seedwork::Error::codec(type_name.clone(), error)
@@ -212,12 +315,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn broker_failures_travel_as_the_source_of_a_broker_error() {
+    fn an_unanswered_publish_is_unavailable_with_the_typed_source() {
         let error = seedwork::Error::from(PulsarError::SendTimeout {
             topic: "t".into(),
             timeout: Duration::from_secs(1),
         });
-        assert!(matches!(error, seedwork::Error::Broker(_)), "{error:?}");
+        assert!(
+            matches!(error, seedwork::Error::Unavailable(_)),
+            "{error:?}"
+        );
+        assert!(error.is_transient());
         let source = error.source().expect("a source");
         assert!(matches!(
             source.downcast_ref::<PulsarError>(),
@@ -225,8 +332,43 @@ mod tests {
         ));
         assert_eq!(
             error.to_string(),
-            "broker: publishing to `t`: no receipt within 1s"
+            "unavailable: publishing to `t`: no receipt within 1s"
         );
+    }
+
+    fn server_error(error: pulsar::message::proto::ServerError) -> pulsar::Error {
+        pulsar::Error::Connection(pulsar::error::ConnectionError::PulsarError(
+            Some(error),
+            Some("refused".into()),
+        ))
+    }
+
+    #[test]
+    fn a_lost_connection_is_transient_and_a_refused_schema_is_not() {
+        use pulsar::message::proto::ServerError;
+        let disconnected = seedwork::Error::from(PulsarError::CreateProducer {
+            topic: "t".into(),
+            source: pulsar::Error::Connection(pulsar::error::ConnectionError::Disconnected),
+        });
+        assert!(disconnected.is_transient(), "{disconnected:?}");
+        let not_ready = seedwork::Error::from(PulsarError::Send {
+            topic: "t".into(),
+            source: server_error(ServerError::ServiceNotReady),
+        });
+        assert!(not_ready.is_transient(), "{not_ready:?}");
+        let incompatible = seedwork::Error::from(PulsarError::CreateProducer {
+            topic: "t".into(),
+            source: server_error(ServerError::IncompatibleSchema),
+        });
+        assert!(
+            matches!(incompatible, seedwork::Error::Broker(_)),
+            "{incompatible:?}"
+        );
+        assert!(!incompatible.is_transient());
+        let stale = seedwork::Error::from(PulsarError::StaleDelivery {
+            message_id: "1:2".into(),
+        });
+        assert!(matches!(stale, seedwork::Error::Broker(_)), "{stale:?}");
     }
 
     #[test]

@@ -153,12 +153,64 @@ impl SqlxError {
     }
 }
 
+impl SqlxError {
+    /// The driver error beneath, if there is one.
+    fn driver_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            SqlxError::Connect(source)
+            | SqlxError::Begin(source)
+            | SqlxError::Commit(source)
+            | SqlxError::Rollback(source)
+            | SqlxError::Savepoint { source, .. }
+            | SqlxError::RollbackToSavepoint { source, .. }
+            | SqlxError::Statement { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a driver error means "not now" rather than "not this": the connection is gone or
+/// cannot be made, the pool is exhausted or closed, SQLite is busy or locked, PostgreSQL is
+/// shutting down, starting up, out of connections, or aborted the transaction for a
+/// serialization failure or a deadlock. The same statement is expected to succeed later.
+pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => {
+            let Some(code) = database.code() else {
+                return false;
+            };
+            // SQLite reports (extended) result codes as decimal numbers; 5 is SQLITE_BUSY and
+            // 6 SQLITE_LOCKED, whatever their extended detail in the upper bits.
+            if let Ok(sqlite_code) = code.parse::<i32>() {
+                return matches!(sqlite_code & 0xff, 5 | 6);
+            }
+            // PostgreSQL SQLSTATEs: class 08 connection exceptions, 53 insufficient resources
+            // (too many connections), 57P01–57P03 shutdown and startup, 40001 serialization
+            // failure, 40P01 deadlock.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+        }
+        _ => false,
+    }
+}
+
 impl From<SqlxError> for seedwork::Error {
     /// Data that cannot be encoded, or stored data that cannot be read back (a JSON document, a
     /// column), becomes [`seedwork::Error::Codec`], a fault of the system; a savepoint name that
-    /// breaks the transaction's contract becomes [`seedwork::Error::UnitOfWork`]; everything
-    /// else [`seedwork::Error::Store`]. The typed error is the boxed source.
+    /// breaks the transaction's contract becomes [`seedwork::Error::UnitOfWork`]; a database
+    /// that cannot be reached, is busy or is restarting ([`is_transient`]) becomes
+    /// [`seedwork::Error::Unavailable`]; everything else [`seedwork::Error::Store`]. The typed
+    /// error is the boxed source.
     fn from(error: SqlxError) -> Self {
+        if error.driver_error().is_some_and(is_transient) {
+            return seedwork::Error::unavailable(error);
+        }
         match error {
             SqlxError::Encode { ref type_name, .. } | SqlxError::Decode { ref type_name, .. } => {
                 seedwork::Error::codec(type_name.clone(), error)
@@ -205,14 +257,39 @@ mod tests {
     #[test]
     fn driver_failures_are_store_errors() {
         let error = seedwork::Error::from(SqlxError::Statement {
-            operation: Operation::OutboxAppend,
-            source: sqlx::Error::PoolClosed,
+            operation: Operation::AggregateGet,
+            source: sqlx::Error::RowNotFound,
         });
         assert!(matches!(error, seedwork::Error::Store(_)), "{error:?}");
         assert_eq!(error.kind(), ErrorKind::Internal);
-        assert!(error.to_string().contains("outbox append"), "{error}");
+        assert!(!error.is_transient());
+        assert!(error.to_string().contains("aggregate get"), "{error}");
         let typed = error.source().unwrap().downcast_ref::<SqlxError>().unwrap();
         assert!(typed.source().unwrap().is::<sqlx::Error>());
+    }
+
+    #[test]
+    fn an_unreachable_or_busy_database_is_unavailable_with_the_typed_source() {
+        let unreachable =
+            || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        for error in [
+            SqlxError::Statement {
+                operation: Operation::OutboxAppend,
+                source: sqlx::Error::PoolClosed,
+            },
+            SqlxError::Begin(sqlx::Error::PoolTimedOut),
+            SqlxError::Commit(sqlx::Error::Io(unreachable())),
+            SqlxError::Connect(sqlx::Error::Io(unreachable())),
+        ] {
+            let error = seedwork::Error::from(error);
+            assert!(
+                matches!(error, seedwork::Error::Unavailable(_)),
+                "{error:?}"
+            );
+            assert!(error.is_transient());
+            assert_eq!(error.kind(), ErrorKind::Unavailable);
+            assert!(error.source().unwrap().is::<SqlxError>());
+        }
     }
 
     #[test]

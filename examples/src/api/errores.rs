@@ -1,5 +1,5 @@
-//! How errors become HTTP answers: always a JSON body `{"error": "…"}`, never a panic, and 500
-//! only for faults of the system.
+//! How errors become HTTP answers: always a JSON body `{"error": "…"}`, never a panic, 503 while
+//! the store or broker is unavailable, and 500 only for faults of the system.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -43,8 +43,13 @@ impl From<Error> for ApiError {
             ErrorKind::Invalid => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
-            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(%error, "request refused while a backend is unavailable");
+            return ApiError::new(status, "temporarily unavailable; retry later");
+        }
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(%error, "request failed");
             return ApiError::new(status, "internal error; see the service log");

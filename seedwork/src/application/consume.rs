@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::time::Duration;
 
 use tracing::Instrument;
 
@@ -64,27 +65,98 @@ impl Bus {
     }
 
     /// Receives from `consumer` until `shutdown` completes, handling each message with
-    /// [`handle_message`](Self::handle_message): acknowledged on success or duplicate,
-    /// negatively acknowledged on failure (so it is redelivered with backoff and, after the
-    /// subscription's maximum, dead-lettered).
-    ///
-    /// A failed ack or nack is logged and the loop goes on: the broker delivers the message
-    /// again and the inbox recognises it. Returns `Err` only if `receive` fails (the consumer
-    /// itself is broken); supervise and resubscribe.
+    /// [`handle_message`](Self::handle_message), with the default [`OutagePolicy`]. See
+    /// [`consume_with`](Self::consume_with).
     pub async fn consume(
         &self,
+        consumer: Box<dyn Consumer>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        self.consume_with(consumer, &OutagePolicy::default(), shutdown)
+            .await
+    }
+
+    /// Receives from `consumer` until `shutdown` completes, handling each message with
+    /// [`handle_message`](Self::handle_message) and settling it by what happened:
+    ///
+    /// - **handled, or a duplicate** — acknowledged;
+    /// - **refused** ([`Error::is_refusal`]: the domain refused it, it does not decode) —
+    ///   rejected to the dead-letter topic at once, with the error as the reason: it would be
+    ///   refused however often it came back;
+    /// - **an outage** ([`Error::is_transient`]: the store or broker is unreachable, busy or
+    ///   restarting) — not settled and not counted: the same delivery is handled again after a
+    ///   backoff that grows up to `outage.max_backoff`, for as long as the outage lasts, so a
+    ///   database restart dead-letters nothing;
+    /// - **any other failure** — negatively acknowledged: redelivered after the subscription's
+    ///   backoff and, after its `max_deliveries`, dead-lettered.
+    ///
+    /// A failed settlement is logged and the loop goes on: the broker delivers the message
+    /// again and the inbox recognises it. A transient `receive` failure is waited out the same
+    /// way; any other returns `Err` (the consumer itself is broken): supervise and resubscribe.
+    pub async fn consume_with(
+        &self,
         mut consumer: Box<dyn Consumer>,
+        outage: &OutagePolicy,
         shutdown: impl Future<Output = ()>,
     ) -> Result<()> {
         let subscription = consumer.options().subscription.clone();
         tokio::pin!(shutdown);
+        let mut receive_outages = 0u32;
         loop {
-            let delivery = tokio::select! {
+            let received = tokio::select! {
                 _ = &mut shutdown => return Ok(()),
-                delivery = consumer.receive() => delivery?,
+                received = consumer.receive() => received,
             };
-            let settled = match self.handle_message(&subscription, &delivery.message).await {
+            let delivery = match received {
+                Ok(delivery) => {
+                    receive_outages = 0;
+                    delivery
+                }
+                Err(error) if error.is_transient() => {
+                    receive_outages += 1;
+                    let wait = outage.backoff(receive_outages);
+                    tracing::warn!(%error, subscription = %subscription, ?wait, "receive failed; waiting for the broker");
+                    tokio::select! {
+                        _ = &mut shutdown => return Ok(()),
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
+                Err(error) => return Err(error),
+            };
+            let mut outages = 0u32;
+            let handled = loop {
+                match self.handle_message(&subscription, &delivery.message).await {
+                    Err(error) if error.is_transient() => {
+                        outages += 1;
+                        let wait = outage.backoff(outages);
+                        tracing::warn!(
+                            %error,
+                            subscription = %subscription,
+                            message_id = %delivery.message.envelope.id,
+                            outages,
+                            ?wait,
+                            "a backend is unavailable; the message is held and handled again"
+                        );
+                        tokio::select! {
+                            // Unsettled: the broker hands it out again after the restart.
+                            _ = &mut shutdown => return Ok(()),
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    other => break other,
+                }
+            };
+            let settled = match handled {
                 Ok(_) => consumer.ack(&delivery).await,
+                Err(error) if error.is_refusal() => {
+                    tracing::warn!(
+                        %error,
+                        subscription = %subscription,
+                        message_id = %delivery.message.envelope.id,
+                        "message refused; rejected to the dead-letter topic"
+                    );
+                    consumer.reject(&delivery, &error.to_string()).await
+                }
                 Err(error) => {
                     tracing::warn!(
                         %error,
@@ -107,5 +179,46 @@ impl Bus {
                 );
             }
         }
+    }
+}
+
+/// How long [`Bus::consume_with`] waits before handling a message again while the store or
+/// broker is unavailable: `initial_backoff`, doubled after each failed try, up to
+/// `max_backoff`. There is no limit on the number of tries: an outage is waited out, never
+/// counted against the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutagePolicy {
+    /// The wait after the first failed try.
+    pub initial_backoff: Duration,
+    /// The longest wait between two tries.
+    pub max_backoff: Duration,
+}
+
+impl Default for OutagePolicy {
+    /// 50 ms, doubling up to 5 s.
+    fn default() -> Self {
+        OutagePolicy {
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl OutagePolicy {
+    /// The wait after `tries` failed tries (≥ 1).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use seedwork::application::OutagePolicy;
+    /// let policy = OutagePolicy::default();
+    /// assert_eq!(policy.backoff(1), Duration::from_millis(50));
+    /// assert_eq!(policy.backoff(3), Duration::from_millis(200));
+    /// assert_eq!(policy.backoff(1000), Duration::from_secs(5));
+    /// ```
+    pub fn backoff(&self, tries: u32) -> Duration {
+        let exponent = tries.saturating_sub(1).min(31);
+        self.initial_backoff
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_backoff)
     }
 }

@@ -483,55 +483,73 @@ impl Consumer for MemoryConsumer {
 
     async fn nack(&mut self, delivery: &Delivery) -> Result<()> {
         let retry = &self.options.retry;
+        let max_deliveries = retry.max_deliveries.max(1);
         let mut state = self.shared.lock();
         let subscription = state.subscription(&self.options)?;
         let position = subscription.settle(self.id, delivery)?;
         let mut dead = None;
         if let Some(pending) = subscription.queue.get_mut(&position) {
-            if pending.deliveries >= retry.max_deliveries.max(1) {
+            if pending.deliveries >= max_deliveries {
                 dead = subscription.queue.remove(&position);
             } else {
                 pending.ready = Some(Some(Instant::now() + retry.backoff(pending.deliveries)));
             }
         }
         subscription.notify.notify_waiters();
-        if let Some(Pending {
-            mut message,
-            deliveries,
-            ..
-        }) = dead
-        {
-            let dead_letter_topic = self.options.effective_dead_letter_topic();
-            tracing::warn!(
-                message_id = %message.envelope.id,
-                topic = %self.options.topic,
-                subscription = %self.options.subscription,
-                dead_letter_topic = %dead_letter_topic,
-                deliveries,
-                "message dead-lettered"
-            );
-            let original_topic = std::mem::replace(&mut message.topic, dead_letter_topic);
-            let properties = &mut message.properties;
-            properties.insert(dead_letter::ORIGINAL_TOPIC.into(), original_topic);
-            properties.insert(
-                dead_letter::SUBSCRIPTION.into(),
-                self.options.subscription.clone(),
-            );
-            properties.insert(
-                dead_letter::REASON.into(),
-                format!(
-                    "nacked at its last allowed delivery (max_deliveries = {})",
-                    retry.max_deliveries.max(1)
-                ),
-            );
-            properties.insert(dead_letter::DELIVERIES.into(), deliveries.to_string());
-            state.publish(&message);
+        if let Some(pending) = dead {
+            let reason =
+                format!("nacked at its last allowed delivery (max_deliveries = {max_deliveries})");
+            self.dead_letter(&mut state, pending, &reason);
+        }
+        Ok(())
+    }
+
+    async fn reject(&mut self, delivery: &Delivery, reason: &str) -> Result<()> {
+        let mut state = self.shared.lock();
+        let subscription = state.subscription(&self.options)?;
+        let position = subscription.settle(self.id, delivery)?;
+        let dead = subscription.queue.remove(&position);
+        subscription.notify.notify_waiters();
+        if let Some(pending) = dead {
+            self.dead_letter(&mut state, pending, reason);
         }
         Ok(())
     }
 
     fn options(&self) -> &SubscriptionOptions {
         &self.options
+    }
+}
+
+impl MemoryConsumer {
+    /// Publishes a given-up message to the dead-letter topic with the [`dead_letter`]
+    /// properties.
+    fn dead_letter(&self, state: &mut State, pending: Pending, reason: &str) {
+        let Pending {
+            mut message,
+            deliveries,
+            ..
+        } = pending;
+        let dead_letter_topic = self.options.effective_dead_letter_topic();
+        tracing::warn!(
+            message_id = %message.envelope.id,
+            topic = %self.options.topic,
+            subscription = %self.options.subscription,
+            dead_letter_topic = %dead_letter_topic,
+            deliveries,
+            reason,
+            "message dead-lettered"
+        );
+        let original_topic = std::mem::replace(&mut message.topic, dead_letter_topic);
+        let properties = &mut message.properties;
+        properties.insert(dead_letter::ORIGINAL_TOPIC.into(), original_topic);
+        properties.insert(
+            dead_letter::SUBSCRIPTION.into(),
+            self.options.subscription.clone(),
+        );
+        properties.insert(dead_letter::REASON.into(), reason.to_string());
+        properties.insert(dead_letter::DELIVERIES.into(), deliveries.to_string());
+        state.publish(&message);
     }
 }
 

@@ -140,7 +140,7 @@ pub trait Subscriber: Send + Sync {
 
 /// Receives the messages of one subscription (`consumidores`).
 ///
-/// Every received delivery must be acknowledged or negatively acknowledged. A nacked delivery
+/// Every received delivery must be acknowledged, negatively acknowledged or rejected. A nacked delivery
 /// comes back after the policy's backoff, to this or another consumer of the subscription,
 /// until it has been delivered `max_deliveries` times; then it goes to the dead-letter topic.
 /// Deliveries neither acked nor nacked when the consumer is dropped are redelivered.
@@ -154,6 +154,15 @@ pub trait Consumer: Send {
 
     /// Reports the delivery failed; it comes back later or goes to the dead-letter topic.
     async fn nack(&mut self, delivery: &Delivery) -> Result<()>;
+
+    /// Gives up on the delivery at once, whatever its attempt count: the message goes to the
+    /// dead-letter topic with `reason` as its [`REASON`](super::dead_letter::REASON) and will
+    /// not come back. For a message that would fail however often it came back: the domain
+    /// refused it, it does not decode.
+    ///
+    /// When the dead letter cannot be written, the delivery stays unsettled and the call fails;
+    /// the message comes back as if the consumer had been dropped.
+    async fn reject(&mut self, delivery: &Delivery, reason: &str) -> Result<()>;
 
     /// The options the consumer was created with.
     fn options(&self) -> &SubscriptionOptions;

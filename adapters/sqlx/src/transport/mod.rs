@@ -331,6 +331,7 @@ pub(crate) fn dead_letter_of(
     mut message: Message,
     options: &SubscriptionOptions,
     deliveries: u32,
+    reason: String,
 ) -> Message {
     let original_topic =
         std::mem::replace(&mut message.topic, options.effective_dead_letter_topic());
@@ -340,10 +341,7 @@ pub(crate) fn dead_letter_of(
         dead_letter::SUBSCRIPTION.to_string(),
         options.subscription.clone(),
     );
-    properties.insert(
-        dead_letter::REASON.to_string(),
-        format!("nacked {deliveries} times"),
-    );
+    properties.insert(dead_letter::REASON.to_string(), reason);
     properties.insert(dead_letter::DELIVERIES.to_string(), deliveries.to_string());
     message
 }
@@ -844,39 +842,61 @@ impl Consumer for TransportConsumer {
     }
 
     async fn nack(&mut self, delivery: &Delivery) -> Result<()> {
-        let (sequence, attempt) = Self::settled(delivery)?;
         let retry = &self.options.retry;
-        let held = if delivery.attempt >= retry.max_deliveries.max(1) {
-            let dead = dead_letter_of(delivery.message.clone(), &self.options, delivery.attempt);
-            let encoded = EncodedMessage::encode(&dead)?;
-            self.shared
-                .backend
-                .dead_letter(&self.consumer, sequence, attempt, &encoded, now_millis())
-                .await?
-        } else {
-            // One millisecond more: the redelivery must not come before the full backoff,
-            // whatever the rounding of the millisecond clock.
-            let backoff = millis(retry.backoff(delivery.attempt)).saturating_add(1);
-            let visible_after = now_millis().saturating_add(backoff);
-            self.shared
-                .backend
-                .retry_later(&self.consumer, sequence, attempt, visible_after)
-                .await?
-        };
+        if delivery.attempt >= retry.max_deliveries.max(1) {
+            let reason = format!("nacked {} times", delivery.attempt);
+            return self.dead_letter(delivery, reason).await;
+        }
+        let (sequence, attempt) = Self::settled(delivery)?;
+        // One millisecond more: the redelivery must not come before the full backoff,
+        // whatever the rounding of the millisecond clock.
+        let backoff = millis(retry.backoff(delivery.attempt)).saturating_add(1);
+        let visible_after = now_millis().saturating_add(backoff);
+        let held = self
+            .shared
+            .backend
+            .retry_later(&self.consumer, sequence, attempt, visible_after)
+            .await?;
         if !held {
             return Err(Self::not_in_flight(delivery).into());
         }
         self.wake.notify_waiters();
-        if delivery.attempt >= retry.max_deliveries.max(1) {
-            self.shared
-                .wakers
-                .wake(&self.options.effective_dead_letter_topic());
-        }
         Ok(())
+    }
+
+    async fn reject(&mut self, delivery: &Delivery, reason: &str) -> Result<()> {
+        self.dead_letter(delivery, reason.to_string()).await
     }
 
     fn options(&self) -> &SubscriptionOptions {
         &self.options
+    }
+}
+
+impl TransportConsumer {
+    /// Settles the delivery by appending it to the dead-letter topic, in one transaction.
+    async fn dead_letter(&mut self, delivery: &Delivery, reason: String) -> Result<()> {
+        let (sequence, attempt) = Self::settled(delivery)?;
+        let dead = dead_letter_of(
+            delivery.message.clone(),
+            &self.options,
+            delivery.attempt,
+            reason,
+        );
+        let encoded = EncodedMessage::encode(&dead)?;
+        let held = self
+            .shared
+            .backend
+            .dead_letter(&self.consumer, sequence, attempt, &encoded, now_millis())
+            .await?;
+        if !held {
+            return Err(Self::not_in_flight(delivery).into());
+        }
+        self.wake.notify_waiters();
+        self.shared
+            .wakers
+            .wake(&self.options.effective_dead_letter_topic());
+        Ok(())
     }
 }
 
@@ -985,7 +1005,7 @@ mod tests {
             properties: BTreeMap::from([("x".to_string(), "y".to_string())]),
         };
         let options = SubscriptionOptions::new("orders", "billing");
-        let dead = dead_letter_of(message, &options, 5);
+        let dead = dead_letter_of(message, &options, 5, "nacked 5 times".into());
         assert_eq!(dead.topic, "orders-billing-DLQ");
         assert_eq!(dead.properties.len(), 5);
         assert_eq!(dead.properties[dead_letter::DELIVERIES], "5");

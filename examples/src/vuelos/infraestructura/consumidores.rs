@@ -1,5 +1,6 @@
 //! The consumer of `comandos-reserva` (`consumidores.py`): executes `ComandoCrearReserva`.
 
+use seedwork::domain::DomainError;
 use seedwork::prelude::*;
 
 use super::schema::v1::ComandoCrearReserva;
@@ -17,13 +18,16 @@ async fn ejecutar_crear_reserva(
 ) -> Result<()> {
     let id = mensaje.data.id_reserva.clone();
     let datos = ReservaEntradaDto::from(mensaje.data);
-    match crear_reserva_en(uow, &*reservas, id, &datos).await {
+    match crear_reserva_en(uow, &*reservas, id.clone(), &datos).await {
         Ok(_) => Ok(()),
-        // Retrying cannot fix a refused or duplicate reservation: acknowledge and say why.
-        Err(error @ (Error::Domain(_) | Error::Conflict { .. })) => {
-            tracing::warn!(%error, message_id = %mensaje.id, "ComandoCrearReserva refused; acknowledged without effect");
-            Ok(())
+        // The inbox has already absorbed a redelivery of this very command, so a taken id
+        // means another command claimed it: a refusal no retry changes. `Bus::consume` rejects
+        // refusals to the dead-letter topic with this reason.
+        Err(Error::Conflict { .. }) => Err(DomainError::BusinessRule {
+            rule: "IdReservaUnico",
+            message: format!("the reservation id `{id}` is already taken"),
         }
+        .into()),
         Err(error) => Err(error),
     }
 }

@@ -593,6 +593,65 @@ pub async fn double_ack_is_an_error<B: Publisher + Subscriber + ?Sized>(broker: 
     ack(&mut *consumer, &next).await;
 }
 
+/// 11. A rejected delivery goes to the dead-letter topic at once, on its first attempt however
+///     large `max_deliveries` is, with the caller's reason and the attempt count; it never
+///     comes back, a later message of its key is delivered next, and settling it again is an
+///     [`Error::Broker`].
+pub async fn reject_dead_letters_at_once_with_the_reason<B: Publisher + Subscriber + ?Sized>(
+    broker: &B,
+) {
+    let topic = unique_topic("reject");
+    let dead_letters = format!("{topic}-dead");
+    let options = SubscriptionOptions::new(&topic, "s")
+        .retry(retry(100, Duration::from_millis(50)))
+        .dead_letter_topic(&dead_letters);
+    let mut graveyard = subscribe(broker, SubscriptionOptions::new(&dead_letters, "inspect")).await;
+    let mut consumer = subscribe(broker, options).await;
+    publish(broker, &ping(&topic, 1, Some("k"))).await;
+    publish(broker, &ping(&topic, 2, Some("k"))).await;
+    let refused = expect_delivery(&mut *consumer).await;
+    assert_eq!(n_of(&refused), 1);
+    let reason = "the domain refused it: seat 3A is taken";
+    if let Err(error) = consumer.reject(&refused, reason).await {
+        panic!("reject of message 1 failed: {error}");
+    }
+    let dead = expect_delivery(&mut *graveyard).await;
+    assert_eq!(n_of(&dead), 1);
+    let properties = &dead.message.properties;
+    assert_eq!(
+        properties.get(dead_letter::REASON).map(String::as_str),
+        Some(reason),
+        "the dead letter carries the caller's reason; it has {properties:?}"
+    );
+    assert_eq!(
+        properties.get(dead_letter::DELIVERIES).map(String::as_str),
+        Some("1"),
+        "rejected on its first delivery; it has {properties:?}"
+    );
+    assert_eq!(
+        properties.get(dead_letter::ORIGINAL_TOPIC),
+        Some(&topic),
+        "it has {properties:?}"
+    );
+    ack(&mut *graveyard, &dead).await;
+    let next = expect_delivery(&mut *consumer).await;
+    assert_eq!(
+        n_of(&next),
+        2,
+        "the key's next message follows the rejected one"
+    );
+    assert!(
+        matches!(
+            consumer.reject(&refused, reason).await,
+            Err(Error::Broker(_))
+        ),
+        "rejecting a settled delivery must fail with Error::Broker"
+    );
+    ack(&mut *consumer, &next).await;
+    expect_quiet(&mut *consumer).await;
+    expect_quiet(&mut *graveyard).await;
+}
+
 /// Runs every check, one after the other.
 pub async fn run_all<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     publish_then_receive(broker).await;
@@ -607,4 +666,5 @@ pub async fn run_all<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     key_shared_keeps_a_key_on_one_consumer(broker).await;
     no_messages_from_before_the_subscription(broker).await;
     double_ack_is_an_error(broker).await;
+    reject_dead_letters_at_once_with_the_reason(broker).await;
 }

@@ -65,6 +65,7 @@ macro_rules! broker_contract_tests {
             key_shared_keeps_a_key_on_one_consumer,
             no_messages_from_before_the_subscription,
             double_ack_is_an_error,
+            reject_dead_letters_at_once_with_the_reason,
         );
     };
 }

@@ -1,0 +1,242 @@
+//! `Bus::consume_with`: how each kind of failure settles a delivery. An outage is waited out and
+//! never counted, a refusal is dead-lettered at once with its reason, any other failure is
+//! nacked and counted.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use seedwork::application::OutagePolicy;
+use seedwork::memory::{MemoryBroker, MemoryStore};
+use seedwork::messaging::{
+    dead_letter, Message, Publisher, RetryPolicy, Subscriber, SubscriptionOptions,
+};
+use seedwork::prelude::*;
+use seedwork::testing::contract::store::AccountChanged;
+use tokio::sync::oneshot;
+
+/// What the scripted handler does on each call, in order; `Ok` once the script runs out.
+#[derive(Clone)]
+enum Step {
+    Unavailable,
+    Refuse,
+    Fail,
+}
+
+#[derive(Clone, Default)]
+struct Script {
+    steps: Arc<Mutex<VecDeque<Step>>>,
+    calls: Arc<Mutex<u32>>,
+    succeeded: Arc<tokio::sync::Notify>,
+}
+
+impl Script {
+    fn new(steps: impl IntoIterator<Item = Step>) -> Self {
+        Script {
+            steps: Arc::new(Mutex::new(steps.into_iter().collect())),
+            ..Script::default()
+        }
+    }
+
+    fn calls(&self) -> u32 {
+        *self.calls.lock().unwrap()
+    }
+}
+
+#[seedwork::async_trait]
+impl MessageHandler<AccountChanged> for Script {
+    async fn handle(
+        &self,
+        _message: Envelope<AccountChanged>,
+        _uow: &mut UnitOfWork,
+    ) -> Result<()> {
+        *self.calls.lock().unwrap() += 1;
+        let step = self.steps.lock().unwrap().pop_front();
+        match step {
+            Some(Step::Unavailable) => Err(Error::unavailable("database restarting")),
+            Some(Step::Refuse) => Err(DomainError::BusinessRule {
+                rule: "SaldoPositivo",
+                message: "the balance would go negative".into(),
+            }
+            .into()),
+            Some(Step::Fail) => Err(Error::store("a constraint the handler did not expect")),
+            None => {
+                self.succeeded.notify_one();
+                Ok(())
+            }
+        }
+    }
+}
+
+const TOPIC: &str = "cuentas";
+
+fn retry(max_deliveries: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_deliveries,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+        multiplier: 2,
+    }
+}
+
+fn changed() -> Message {
+    let mut message = Message::encode(
+        &AccountChanged {
+            account_id: "a".into(),
+            change: "credit".into(),
+            amount: 10,
+        },
+        "tests",
+    )
+    .unwrap();
+    message.topic = TOPIC.into();
+    message
+}
+
+struct Running {
+    broker: MemoryBroker,
+    store: MemoryStore,
+    options: SubscriptionOptions,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// Starts `Bus::consume_with` on a fresh subscription with `max_deliveries`, then publishes one
+/// message.
+async fn consume(script: &Script, max_deliveries: u32) -> (Running, Message) {
+    let broker = MemoryBroker::new();
+    let store = MemoryStore::new();
+    let bus = Bus::builder()
+        .store(Arc::new(store.clone()))
+        .on_message(script.clone())
+        .build()
+        .unwrap();
+    let options = SubscriptionOptions::new(TOPIC, "s").retry(retry(max_deliveries));
+    let consumer = broker.subscribe(options.clone()).await.unwrap();
+    let outage = OutagePolicy {
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(4),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        bus.consume_with(consumer, &outage, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let message = changed();
+    broker.publish(&message).await.unwrap();
+    let running = Running {
+        broker,
+        store,
+        options,
+        stop,
+        task,
+    };
+    (running, message)
+}
+
+impl Running {
+    /// Waits (bounded) until the subscription has nothing left, then stops the loop.
+    async fn settle(self) -> (MemoryBroker, MemoryStore, SubscriptionOptions) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.broker.backlog(TOPIC, &self.options.subscription) > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the subscription did not drain within 10 s"
+            );
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+        (self.broker, self.store, self.options)
+    }
+}
+
+#[tokio::test]
+async fn an_outage_is_waited_out_and_never_counted_against_the_message() {
+    // Four outages in a row on a subscription that allows a single delivery: if any of them
+    // counted, the message would be dead-lettered.
+    let script = Script::new(std::iter::repeat_n(Step::Unavailable, 4));
+    let (running, message) = consume(&script, 1).await;
+    let succeeded = script.succeeded.clone();
+    tokio::time::timeout(Duration::from_secs(10), succeeded.notified())
+        .await
+        .expect("the handler succeeded after the outage");
+    let (broker, store, options) = running.settle().await;
+    assert_eq!(script.calls(), 5, "four outages, then success");
+    assert!(
+        store.inbox_contains("s", message.id()),
+        "handled once, recorded"
+    );
+    assert!(
+        broker
+            .published(&options.effective_dead_letter_topic())
+            .is_empty(),
+        "nothing dead-lettered"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_is_dead_lettered_at_once_with_its_reason() {
+    let script = Script::new([Step::Refuse]);
+    let (running, message) = consume(&script, 5).await;
+    let (broker, store, options) = running.settle().await;
+    assert_eq!(script.calls(), 1, "a refusal is not retried");
+    let dead = broker.published(&options.effective_dead_letter_topic());
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].envelope.id, message.envelope.id);
+    assert_eq!(
+        dead[0]
+            .properties
+            .get(dead_letter::REASON)
+            .map(String::as_str),
+        Some("the balance would go negative")
+    );
+    assert_eq!(
+        dead[0]
+            .properties
+            .get(dead_letter::DELIVERIES)
+            .map(String::as_str),
+        Some("1")
+    );
+    assert!(
+        !store.inbox_contains("s", message.id()),
+        "no effect recorded"
+    );
+}
+
+#[tokio::test]
+async fn another_failure_is_nacked_and_counted_until_the_dead_letter() {
+    let script = Script::new([Step::Fail, Step::Fail]);
+    let (running, message) = consume(&script, 2).await;
+    let (broker, _store, options) = running.settle().await;
+    assert_eq!(script.calls(), 2, "delivered max_deliveries times");
+    let dead = broker.published(&options.effective_dead_letter_topic());
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].envelope.id, message.envelope.id);
+    assert_eq!(
+        dead[0]
+            .properties
+            .get(dead_letter::DELIVERIES)
+            .map(String::as_str),
+        Some("2")
+    );
+}
+
+#[tokio::test]
+async fn a_failure_then_success_is_handled_on_the_redelivery() {
+    let script = Script::new([Step::Fail]);
+    let (running, message) = consume(&script, 5).await;
+    let succeeded = script.succeeded.clone();
+    tokio::time::timeout(Duration::from_secs(10), succeeded.notified())
+        .await
+        .expect("the redelivery succeeded");
+    let (broker, store, options) = running.settle().await;
+    assert_eq!(script.calls(), 2);
+    assert!(store.inbox_contains("s", message.id()));
+    assert!(broker
+        .published(&options.effective_dead_letter_topic())
+        .is_empty());
+}
