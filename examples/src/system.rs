@@ -12,16 +12,23 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use seedwork::application::{BuildError, Bus};
+use std::future::Future;
+use std::pin::Pin;
+
+use seedwork::application::{BuildError, Bus, ConsumeOptions};
 use seedwork::domain::Repository;
 use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
-use seedwork::messaging::{OutboxRelay, OutboxStore, Publisher, Subscriber, SubscriptionOptions};
+use seedwork::messaging::{
+    Consumer, OutboxRelay, OutboxStore, Publisher, Subscriber, SubscriptionOptions,
+};
+use seedwork::supervision::{supervise, Health, RestartPolicy};
 use seedwork::uow::TransactionalStore;
 use seedwork_sqlx::{
     PostgresJsonRepository, PostgresStore, PostgresTransport, SqliteJsonRepository, SqliteStore,
     SqliteTransport,
 };
 
+use crate::api::health::HealthCheck;
 use crate::cliente::HistorialCliente;
 use crate::notificaciones::{self, EnviadorCorreo};
 use crate::ui::{self, Bff};
@@ -292,6 +299,8 @@ pub struct System {
     pub bus: Bus,
     /// The in-memory broker, when the system runs on it (tests inspect its topics).
     pub embedded: Option<MemoryBroker>,
+    /// The register the process's loops report to (what `/health` shows).
+    pub health: Health,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -304,6 +313,40 @@ async fn listen(addr: SocketAddr) -> Result<TcpListener, StartError> {
 
 async fn until(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Spawns a supervisor; its restart count is in the log already.
+fn spawn_supervised(supervisor: impl Future<Output = u32> + Send + 'static) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        supervisor.await;
+    })
+}
+
+/// A run for [`supervise`]: the first run uses `first` (subscribed before anything was
+/// published), every restart subscribes again to the same durable subscription, then `run`s.
+fn resubscribing<F, Fut>(
+    broker: Arc<dyn Subscriber>,
+    options: SubscriptionOptions,
+    first: Box<dyn Consumer>,
+    run: F,
+) -> impl FnMut() -> Pin<Box<dyn Future<Output = seedwork::Result<()>> + Send>>
+where
+    F: Fn(Box<dyn Consumer>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = seedwork::Result<()>> + Send + 'static,
+{
+    let run = Arc::new(run);
+    let mut first = Some(first);
+    move || {
+        let first = first.take();
+        let (broker, options, run) = (Arc::clone(&broker), options.clone(), Arc::clone(&run));
+        Box::pin(async move {
+            let consumer = match first {
+                Some(consumer) => consumer,
+                None => broker.subscribe(options).await?,
+            };
+            run(consumer).await
+        })
+    }
 }
 
 /// Both ends of the wire, one broker behind them; the in-memory broker too when it is that one.
@@ -384,30 +427,19 @@ pub async fn start(config: Config) -> Result<System, StartError> {
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
+    let health = Health::new();
 
     // Subscriptions first: a subscription only gets what is published after it exists.
     let mut consumers = Vec::new();
     if services.api {
-        consumers.push((
-            "commands",
-            broker
-                .subscribe(SubscriptionOptions::new(
-                    TOPICO_COMANDOS,
-                    SUSCRIPCION_COMANDOS,
-                ))
-                .await?,
-        ));
+        let options = SubscriptionOptions::new(TOPICO_COMANDOS, SUSCRIPCION_COMANDOS);
+        let consumer = broker.subscribe(options.clone()).await?;
+        consumers.push(("commands", options, consumer));
     }
     if services.notificaciones {
-        consumers.push((
-            "notificaciones",
-            broker
-                .subscribe(SubscriptionOptions::new(
-                    TOPICO_EVENTOS,
-                    notificaciones::SUSCRIPCION,
-                ))
-                .await?,
-        ));
+        let options = SubscriptionOptions::new(TOPICO_EVENTOS, notificaciones::SUSCRIPCION);
+        let consumer = broker.subscribe(options.clone()).await?;
+        consumers.push(("notificaciones", options, consumer));
     }
     // Each UI process forwards every event to its own browsers, so each has a subscription of
     // its own, named after the address it serves (one process per address and host at a time;
@@ -421,29 +453,54 @@ pub async fn start(config: Config) -> Result<System, StartError> {
                 source,
             })?;
         let name = ui::suscripcion_de(&host_name(), addr);
-        let events = broker
-            .subscribe(SubscriptionOptions::new(TOPICO_EVENTOS, name))
-            .await?;
-        Some((ui_listener, addr, events))
+        let options = SubscriptionOptions::new(TOPICO_EVENTOS, name);
+        let events = broker.subscribe(options.clone()).await?;
+        Some((ui_listener, addr, options, events))
     } else {
         None
     };
 
-    for (name, consumer) in consumers {
-        let bus = bus.clone();
-        let shutdown = until(stopped.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(error) = bus.consume(consumer, shutdown).await {
-                tracing::error!(%error, consumer = name, "consumer stopped");
-            }
-        }));
+    for (name, options, consumer) in consumers {
+        let part = health.part(format!("consumer:{name}"));
+        let consume = ConsumeOptions::new().report_to(part.clone());
+        tasks.push(spawn_supervised(supervise(
+            part,
+            RestartPolicy::default(),
+            until(stopped.clone()),
+            resubscribing(Arc::clone(broker), options, consumer, {
+                let bus = bus.clone();
+                let stopped = stopped.clone();
+                move |consumer| {
+                    let (bus, consume, stopped) = (bus.clone(), consume.clone(), stopped.clone());
+                    async move { bus.consume_with(consumer, &consume, until(stopped)).await }
+                }
+            }),
+        )));
     }
 
     if services.api || services.ui {
         // Both write the outbox (events; the page's commands). Relays share it safely.
-        let relay = OutboxRelay::new(backend.outbox, Arc::clone(&wire.publisher))
-            .poll_interval(config.relay_poll);
-        tasks.push(tokio::spawn(relay.run(until(stopped.clone()))));
+        let part = health.part("relay");
+        let outbox = Arc::clone(&backend.outbox);
+        let publisher = Arc::clone(&wire.publisher);
+        let poll = config.relay_poll;
+        let stop_relay = stopped.clone();
+        let relay_part = part.clone();
+        tasks.push(spawn_supervised(supervise(
+            part,
+            RestartPolicy::default(),
+            until(stopped.clone()),
+            move || {
+                let relay = OutboxRelay::new(Arc::clone(&outbox), Arc::clone(&publisher))
+                    .poll_interval(poll)
+                    .report_to(relay_part.clone());
+                let stopped = stop_relay.clone();
+                async move {
+                    relay.run(until(stopped)).await;
+                    Ok(())
+                }
+            },
+        )));
     }
 
     let mut http_addr = None;
@@ -453,7 +510,10 @@ pub async fn start(config: Config) -> Result<System, StartError> {
             addr: config.http,
             source,
         })?);
-        let api = crate::api::router(bus.clone());
+        let check = HealthCheck::new(health.clone())
+            .store(Arc::clone(&backend.store))
+            .outbox(Arc::clone(&backend.outbox));
+        let api = crate::api::router_with_health(bus.clone(), check);
         let shutdown = until(stopped.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(error) = axum::serve(http, api)
@@ -466,7 +526,7 @@ pub async fn start(config: Config) -> Result<System, StartError> {
     }
 
     let mut ui_addr = None;
-    if let Some((ui_listener, addr, ui_events)) = ui_side {
+    if let Some((ui_listener, addr, ui_options, ui_events)) = ui_side {
         ui_addr = Some(addr);
         let origins = vec![
             format!("http://{addr}"),
@@ -474,12 +534,15 @@ pub async fn start(config: Config) -> Result<System, StartError> {
             format!("http://127.0.0.1:{}", addr.port()),
         ];
         let bff = Bff::new(bus.clone(), origins);
-        let forward = bff.clone().forward(ui_events, until(stopped.clone()));
-        tasks.push(tokio::spawn(async move {
-            if let Err(error) = forward.await {
-                tracing::error!(%error, "ui forwarder stopped");
-            }
-        }));
+        tasks.push(spawn_supervised(supervise(
+            health.part("ui:forwarder"),
+            RestartPolicy::default(),
+            until(stopped.clone()),
+            resubscribing(Arc::clone(broker), ui_options, ui_events, {
+                let (bff, stopped) = (bff.clone(), stopped.clone());
+                move |consumer| bff.clone().forward(consumer, until(stopped.clone()))
+            }),
+        )));
         let ui_router = bff.router();
         let shutdown = until(stopped.clone());
         tasks.push(tokio::spawn(async move {
@@ -497,6 +560,7 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         ui_addr,
         bus,
         embedded: wire.embedded,
+        health,
         stop,
         tasks,
     })

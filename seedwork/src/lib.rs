@@ -134,6 +134,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+pub mod supervision;
 
 pub mod domain;
 pub mod messaging;

@@ -6,12 +6,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use seedwork::application::OutagePolicy;
+use seedwork::application::{ConsumeOptions, OutagePolicy};
 use seedwork::memory::{MemoryBroker, MemoryStore};
 use seedwork::messaging::{
     dead_letter, Message, Publisher, RetryPolicy, Subscriber, SubscriptionOptions,
 };
 use seedwork::prelude::*;
+use seedwork::supervision::{Health, HealthPart};
 use seedwork::testing::contract::store::AccountChanged;
 use tokio::sync::oneshot;
 
@@ -19,6 +20,8 @@ use tokio::sync::oneshot;
 #[derive(Clone)]
 enum Step {
     Unavailable,
+    /// Unavailable until the script's `outage_over` flag is set.
+    UnavailableUntilOver,
     Refuse,
     Fail,
 }
@@ -28,6 +31,7 @@ struct Script {
     steps: Arc<Mutex<VecDeque<Step>>>,
     calls: Arc<Mutex<u32>>,
     succeeded: Arc<tokio::sync::Notify>,
+    outage_over: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Script {
@@ -54,6 +58,17 @@ impl MessageHandler<AccountChanged> for Script {
         let step = self.steps.lock().unwrap().pop_front();
         match step {
             Some(Step::Unavailable) => Err(Error::unavailable("database restarting")),
+            Some(Step::UnavailableUntilOver) => {
+                if !self.outage_over.load(std::sync::atomic::Ordering::SeqCst) {
+                    self.steps
+                        .lock()
+                        .unwrap()
+                        .push_front(Step::UnavailableUntilOver);
+                    return Err(Error::unavailable("database restarting"));
+                }
+                self.succeeded.notify_one();
+                Ok(())
+            }
             Some(Step::Refuse) => Err(DomainError::BusinessRule {
                 rule: "SaldoPositivo",
                 message: "the balance would go negative".into(),
@@ -104,6 +119,14 @@ struct Running {
 /// Starts `Bus::consume_with` on a fresh subscription with `max_deliveries`, then publishes one
 /// message.
 async fn consume(script: &Script, max_deliveries: u32) -> (Running, Message) {
+    consume_reporting(script, max_deliveries, HealthPart::detached("consumer")).await
+}
+
+async fn consume_reporting(
+    script: &Script,
+    max_deliveries: u32,
+    part: HealthPart,
+) -> (Running, Message) {
     let broker = MemoryBroker::new();
     let store = MemoryStore::new();
     let bus = Bus::builder()
@@ -113,10 +136,12 @@ async fn consume(script: &Script, max_deliveries: u32) -> (Running, Message) {
         .unwrap();
     let options = SubscriptionOptions::new(TOPIC, "s").retry(retry(max_deliveries));
     let consumer = broker.subscribe(options.clone()).await.unwrap();
-    let outage = OutagePolicy {
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(4),
-    };
+    let outage = ConsumeOptions::new()
+        .outage(OutagePolicy {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(4),
+        })
+        .report_to(part);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         bus.consume_with(consumer, &outage, async {
@@ -235,6 +260,39 @@ async fn a_failure_then_success_is_handled_on_the_redelivery() {
         .expect("the redelivery succeeded");
     let (broker, store, options) = running.settle().await;
     assert_eq!(script.calls(), 2);
+    assert!(store.inbox_contains("s", message.id()));
+    assert!(broker
+        .published(&options.effective_dead_letter_topic())
+        .is_empty());
+}
+
+#[tokio::test]
+async fn the_loop_reports_down_during_an_outage_and_up_after_it() {
+    let health = Health::new();
+    let part = health.part("consumer:cuentas");
+    let script = Script::new([Step::UnavailableUntilOver]);
+    let (running, message) = consume_reporting(&script, 1, part.clone()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = part.status().unwrap();
+        if !status.up && status.detail.contains("database restarting") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never reported down: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(health.report().down(), ["consumer:cuentas"]);
+    script
+        .outage_over
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(10), script.succeeded.notified())
+        .await
+        .expect("handled once the outage is over");
+    let (broker, store, options) = running.settle().await;
+    assert!(part.status().unwrap().up, "up again after the outage");
     assert!(store.inbox_contains("s", message.id()));
     assert!(broker
         .published(&options.effective_dead_letter_topic())

@@ -5,8 +5,9 @@ use std::fs;
 use std::path::Path;
 
 /// Bottom first: each module may name only those before it.
-const LAYERS: [&str; 7] = [
+const LAYERS: [&str; 8] = [
     "error",
+    "supervision",
     "domain",
     "messaging",
     "uow",

@@ -154,8 +154,30 @@ async fn readme_flow(r: &Running) {
 
 /// Every route of the contract, and the state machine through HTTP.
 async fn every_route(r: &Running) {
-    let (status, health) = get(r, "/health").await;
-    assert_eq!((status, health), (StatusCode::OK, json!({"status": "up"})));
+    // The loops report themselves up as they start: wait for it, bounded.
+    let health = until_ok(r, "/health").await;
+    assert_eq!(health["status"], "up", "{health}");
+    let parts: Vec<&str> = health["parts"]
+        .as_object()
+        .expect("parts")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            "consumer:commands",
+            "consumer:notificaciones",
+            "outbox",
+            "relay",
+            "store",
+            "ui:forwarder"
+        ],
+        "{health}"
+    );
+    for (name, part) in health["parts"].as_object().unwrap() {
+        assert_eq!(part["status"], "up", "{name}: {health}");
+    }
 
     let (status, spec) = get(r, "/spec").await;
     assert_eq!(status, StatusCode::OK);
@@ -690,6 +712,48 @@ async fn asynchronous_command(r: &Running) {
     );
 }
 
+/// A command the domain refuses (its reservation id is taken) is rejected to the command
+/// subscription's dead-letter topic at once, with the reason, and has no effect.
+async fn refused_command_is_dead_lettered(r: &Running) {
+    let id = unique("taken");
+    let (status, _) = post(r, "/vuelos/reserva", &reserva_del_readme(&id)).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut again = reserva_del_readme(&id);
+    again["itinerarios"][0]["odos"][0]["segmentos"][0]["legs"][0]["destino"]["codigo"] =
+        json!("OTRO");
+    let (status, _) = post(r, "/vuelos/reserva-comando", &again).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let broker = r.system.embedded.as_ref().expect("the embedded broker");
+    let dead_letters = "comandos-reserva-aeroalpes-sub-comandos-DLQ";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let dead = loop {
+        let found = broker
+            .published(dead_letters)
+            .into_iter()
+            .find(|m| m.key.as_deref() == Some(id.as_str()));
+        if let Some(dead) = found {
+            break dead;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refused command was not dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let reason = &dead.properties[seedwork::messaging::dead_letter::REASON];
+    assert!(reason.contains("already taken"), "{reason}");
+    assert_eq!(
+        dead.properties[seedwork::messaging::dead_letter::DELIVERIES],
+        "1"
+    );
+    let (_, stored) = get(r, &format!("/vuelos/reserva/{id}")).await;
+    assert_eq!(
+        stored["itinerarios"][0]["odos"][0]["segmentos"][0]["legs"][0]["destino"]["codigo"],
+        "sasads",
+        "the refused command changed nothing"
+    );
+}
+
 /// The page's form: a websocket message becomes a command through the broker, and the
 /// resulting event comes back on the same socket. A foreign origin is refused.
 async fn ui_round_trip(r: &Running) {
@@ -868,6 +932,7 @@ scenarios!(
     pagination,
     bad_input,
     asynchronous_command,
+    refused_command_is_dead_lettered,
     ui_round_trip,
     cliente_reaction,
     correlation_id_flows_to_the_events,

@@ -4,6 +4,7 @@
 mod consulta;
 mod cuerpo;
 pub mod errores;
+pub mod health;
 pub mod spec;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::vuelos::aplicacion::{
 use consulta::{page_response, Consulta, PageParams};
 use cuerpo::Cuerpo;
 use errores::{ApiError, ErrorBody};
+use health::HealthCheck;
 
 /// Largest request body accepted (413 above it).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -43,7 +45,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// `Router::route`/`OpenApiRouter::route` are refused by the crate's `clippy.toml`.)
 pub fn openapi_router() -> OpenApiRouter<Bus> {
     OpenApiRouter::with_openapi(spec::base())
-        .routes(routes!(health))
+        .routes(routes!(health::health))
         .routes(routes!(spec::spec))
         .routes(routes!(crear_sincrono))
         .routes(routes!(crear_asincrono))
@@ -59,13 +61,21 @@ pub fn openapi_router() -> OpenApiRouter<Bus> {
         .routes(routes!(reservas_cliente))
 }
 
-/// The router, over the application's bus: [`openapi_router`], `/spec` serving their
-/// document, a JSON 404 for anything else, and the limits of the edge.
+/// The router, over the application's bus, with a `/health` that reports no parts (always
+/// `up` while the process serves requests). See [`router_with_health`].
 pub fn router(bus: Bus) -> Router {
+    router_with_health(bus, HealthCheck::default())
+}
+
+/// The router, over the application's bus: [`openapi_router`], `/spec` serving their
+/// document, `/health` answering from `health`, a JSON 404 for anything else, and the limits
+/// of the edge.
+pub fn router_with_health(bus: Bus, health: HealthCheck) -> Router {
     let (router, openapi) = openapi_router().split_for_parts();
     router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(Extension(Arc::new(openapi)))
+        .layer(Extension(health))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(
@@ -102,27 +112,12 @@ fn id_de(entrada: &ReservaEntradaDto) -> Answer<String> {
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct Aceptado {}
 
-/// The body of `GET /health`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Salud {
-    /// Always `up` while the process serves requests.
-    #[schema(example = "up")]
-    pub status: &'static str,
-}
-
 fn aceptado(location: Option<String>) -> Response {
     let mut response = (StatusCode::ACCEPTED, Json(Aceptado {})).into_response();
     if let Some(location) = location.and_then(|l| l.parse().ok()) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
-}
-
-/// Liveness.
-#[utoipa::path(get, path = "/health", tag = "system",
-    responses((status = 200, description = "The service is up", body = Salud)))]
-async fn health() -> Json<Salud> {
-    Json(Salud { status: "up" })
 }
 
 /// Create a reservation synchronously (`CrearReserva`).

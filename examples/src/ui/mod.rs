@@ -79,7 +79,10 @@ impl Bff {
     }
 
     /// Forwards every message of `consumer` (subscribed to `eventos-reserva`) to the browsers,
-    /// until `shutdown`. Messages are acknowledged once handed over.
+    /// until `shutdown`. Messages are acknowledged once handed over; a failed acknowledgement
+    /// is logged and the loop goes on (the broker hands the message over again, and a browser
+    /// may see it twice). Returns `Err` only when `receive` fails: run it under
+    /// [`supervise`](seedwork::supervision::supervise), which subscribes again.
     pub async fn forward(
         self,
         mut consumer: Box<dyn Consumer>,
@@ -98,7 +101,9 @@ impl Bff {
                 }
                 Err(error) => tracing::warn!(%error, "event not forwarded"),
             }
-            consumer.ack(&delivery).await?;
+            if let Err(error) = consumer.ack(&delivery).await {
+                tracing::warn!(%error, message_id = %delivery.message.envelope.id, "event forwarded but not acknowledged; it will come again");
+            }
         }
     }
 

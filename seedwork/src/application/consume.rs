@@ -6,6 +6,7 @@ use tracing::Instrument;
 use super::Bus;
 use crate::error::{Error, HandlerKind, Result};
 use crate::messaging::{Consumer, Message};
+use crate::supervision::HealthPart;
 
 /// What happened to a received message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,14 +66,14 @@ impl Bus {
     }
 
     /// Receives from `consumer` until `shutdown` completes, handling each message with
-    /// [`handle_message`](Self::handle_message), with the default [`OutagePolicy`]. See
+    /// [`handle_message`](Self::handle_message), with the default [`ConsumeOptions`]. See
     /// [`consume_with`](Self::consume_with).
     pub async fn consume(
         &self,
         consumer: Box<dyn Consumer>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<()> {
-        self.consume_with(consumer, &OutagePolicy::default(), shutdown)
+        self.consume_with(consumer, &ConsumeOptions::default(), shutdown)
             .await
     }
 
@@ -85,20 +86,26 @@ impl Bus {
     ///   refused however often it came back;
     /// - **an outage** ([`Error::is_transient`]: the store or broker is unreachable, busy or
     ///   restarting) — not settled and not counted: the same delivery is handled again after a
-    ///   backoff that grows up to `outage.max_backoff`, for as long as the outage lasts, so a
-    ///   database restart dead-letters nothing;
+    ///   backoff that grows up to the [`OutagePolicy`]'s `max_backoff`, for as long as the
+    ///   outage lasts, so a database restart dead-letters nothing;
     /// - **any other failure** — negatively acknowledged: redelivered after the subscription's
     ///   backoff and, after its `max_deliveries`, dead-lettered.
     ///
     /// A failed settlement is logged and the loop goes on: the broker delivers the message
     /// again and the inbox recognises it. A transient `receive` failure is waited out the same
-    /// way; any other returns `Err` (the consumer itself is broken): supervise and resubscribe.
+    /// way; any other returns `Err` (the consumer itself is broken): run it under
+    /// [`supervise`](crate::supervision::supervise), which subscribes again.
+    ///
+    /// With [`ConsumeOptions::report_to`], the loop reports its part down while it waits out
+    /// an outage and up again once a message goes through.
     pub async fn consume_with(
         &self,
         mut consumer: Box<dyn Consumer>,
-        outage: &OutagePolicy,
+        options: &ConsumeOptions,
         shutdown: impl Future<Output = ()>,
     ) -> Result<()> {
+        let outage = &options.outage;
+        let health = Reporter::new(options.health.clone());
         let subscription = consumer.options().subscription.clone();
         tokio::pin!(shutdown);
         let mut receive_outages = 0u32;
@@ -114,6 +121,7 @@ impl Bus {
                 }
                 Err(error) if error.is_transient() => {
                     receive_outages += 1;
+                    health.down(&error);
                     let wait = outage.backoff(receive_outages);
                     tracing::warn!(%error, subscription = %subscription, ?wait, "receive failed; waiting for the broker");
                     tokio::select! {
@@ -128,6 +136,7 @@ impl Bus {
                 match self.handle_message(&subscription, &delivery.message).await {
                     Err(error) if error.is_transient() => {
                         outages += 1;
+                        health.down(&error);
                         let wait = outage.backoff(outages);
                         tracing::warn!(
                             %error,
@@ -146,6 +155,7 @@ impl Bus {
                     other => break other,
                 }
             };
+            health.up();
             let settled = match handled {
                 Ok(_) => consumer.ack(&delivery).await,
                 Err(error) if error.is_refusal() => {
@@ -178,6 +188,62 @@ impl Bus {
                     "settling the message failed; it will come back"
                 );
             }
+        }
+    }
+}
+
+/// How [`Bus::consume_with`] runs: how it waits out outages, and where it reports its health.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumeOptions {
+    outage: OutagePolicy,
+    health: Option<HealthPart>,
+}
+
+impl ConsumeOptions {
+    /// The defaults: [`OutagePolicy::default`], no health reporting.
+    pub fn new() -> Self {
+        ConsumeOptions::default()
+    }
+
+    /// How to wait out an unavailable store or broker.
+    pub fn outage(mut self, policy: OutagePolicy) -> Self {
+        self.outage = policy;
+        self
+    }
+
+    /// Reports the loop's state to `part`: down while it waits out an outage (with the error),
+    /// up once a message goes through again.
+    pub fn report_to(mut self, part: HealthPart) -> Self {
+        self.health = Some(part);
+        self
+    }
+}
+
+/// Reports to an optional part, only on changes (the register is shared by the process).
+struct Reporter {
+    part: Option<HealthPart>,
+    down: std::cell::Cell<bool>,
+}
+
+impl Reporter {
+    fn new(part: Option<HealthPart>) -> Self {
+        Reporter {
+            part,
+            down: std::cell::Cell::new(false),
+        }
+    }
+
+    fn down(&self, error: &Error) {
+        if let Some(part) = &self.part {
+            part.down(format!("waiting out an outage: {error}"));
+            self.down.set(true);
+        }
+    }
+
+    fn up(&self) {
+        if let (Some(part), true) = (&self.part, self.down.get()) {
+            part.up();
+            self.down.set(false);
         }
     }
 }

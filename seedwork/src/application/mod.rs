@@ -23,7 +23,7 @@ pub use build_error::{BuildError, BuildProblem};
 pub use builder::BusBuilder;
 pub use bus::Bus;
 pub use command::{Command, CommandHandler};
-pub use consume::{MessageOutcome, OutagePolicy};
+pub use consume::{ConsumeOptions, MessageOutcome, OutagePolicy};
 pub use event_handler::DomainEventHandler;
 pub use message_handler::MessageHandler;
 pub use query::{Query, QueryHandler};

@@ -9,6 +9,7 @@ use futures_util::stream::{self, StreamExt};
 
 use super::{OutboxEntry, OutboxStore, Publisher};
 use crate::error::Result;
+use crate::supervision::HealthPart;
 
 /// What one round of the relay did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,6 +47,7 @@ pub struct OutboxRelay {
     lease: Duration,
     poll_interval: Duration,
     retention: Duration,
+    health: Option<HealthPart>,
 }
 
 impl OutboxRelay {
@@ -61,6 +63,7 @@ impl OutboxRelay {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(250),
             retention: Duration::from_secs(3600),
+            health: None,
         }
     }
 
@@ -92,6 +95,13 @@ impl OutboxRelay {
     /// How long published entries are kept before they are purged.
     pub fn retention(mut self, retention: Duration) -> Self {
         self.retention = retention;
+        self
+    }
+
+    /// Reports each round's outcome to `part`: down while rounds fail (the store or the broker
+    /// is unreachable, or a publish was refused), up again after a round that went through.
+    pub fn report_to(mut self, part: HealthPart) -> Self {
+        self.health = Some(part);
         self
     }
 
@@ -188,9 +198,19 @@ impl OutboxRelay {
         loop {
             let outcome = self.run_once().await;
             let idle = match &outcome {
-                Ok(round) => round.published == 0 && round.released == 0,
+                Ok(round) => {
+                    if let Some(part) = &self.health {
+                        if round.released == 0 {
+                            part.up();
+                        }
+                    }
+                    round.published == 0 && round.released == 0
+                }
                 Err(error) => {
                     tracing::warn!(%error, "outbox relay round failed");
+                    if let Some(part) = &self.health {
+                        part.down(format!("relay rounds fail: {error}"));
+                    }
                     true
                 }
             };

@@ -1,0 +1,181 @@
+//! `GET /health`: whether each part of the process does its job, answered 503 when one does
+//! not — so a load balancer or an orchestrator takes the process out of rotation, and a person
+//! sees which part is down and why.
+//!
+//! Two kinds of parts are reported:
+//! - the long-running loops (the relay, each consumer, the UI forwarder), which report
+//!   themselves to the process's [`Health`] register as they run and as their supervisor
+//!   restarts them;
+//! - the store and the outbox, probed when the request comes: a transaction is opened and
+//!   rolled back, and the outbox says how many messages wait and how old the oldest is.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use seedwork::messaging::OutboxStore;
+use seedwork::supervision::Health;
+use seedwork::uow::TransactionalStore;
+
+/// How long a probe of the store may take before the store counts as down.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What `/health` looks at.
+#[derive(Clone, Default)]
+pub struct HealthCheck {
+    health: Health,
+    store: Option<Arc<dyn TransactionalStore>>,
+    outbox: Option<Arc<dyn OutboxStore>>,
+}
+
+impl HealthCheck {
+    /// Reports the parts registered in `health`, and nothing else until told to probe.
+    pub fn new(health: Health) -> Self {
+        HealthCheck {
+            health,
+            ..HealthCheck::default()
+        }
+    }
+
+    /// Also probes `store` on each request.
+    pub fn store(mut self, store: Arc<dyn TransactionalStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Also reports the outbox's backlog on each request.
+    pub fn outbox(mut self, outbox: Arc<dyn OutboxStore>) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// Every part's status, the probes run now.
+    pub async fn check(&self) -> HealthBody {
+        let mut parts: BTreeMap<String, PartBody> = self
+            .health
+            .report()
+            .parts
+            .into_iter()
+            .map(|(name, status)| {
+                let since_ms = status
+                    .since
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                (
+                    name,
+                    PartBody {
+                        status: if status.up { UP } else { DOWN },
+                        detail: Some(status.detail).filter(|d| !d.is_empty()),
+                        since_ms: Some(since_ms),
+                        pending: None,
+                    },
+                )
+            })
+            .collect();
+        if let Some(store) = &self.store {
+            parts.insert("store".into(), probe_store(&**store).await);
+        }
+        if let Some(outbox) = &self.outbox {
+            parts.insert("outbox".into(), probe_outbox(&**outbox).await);
+        }
+        let up = parts.values().all(|part| part.status == UP);
+        HealthBody {
+            status: if up { UP } else { DOWN },
+            parts,
+        }
+    }
+}
+
+const UP: &str = "up";
+const DOWN: &str = "down";
+
+fn down(detail: String) -> PartBody {
+    PartBody {
+        status: DOWN,
+        detail: Some(detail),
+        since_ms: None,
+        pending: None,
+    }
+}
+
+async fn probe_store(store: &dyn TransactionalStore) -> PartBody {
+    let probe = async {
+        let transaction = store.begin().await?;
+        transaction.rollback().await
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+        Ok(Ok(())) => PartBody::up(),
+        Ok(Err(error)) => down(error.to_string()),
+        Err(_) => down(format!("no answer within {PROBE_TIMEOUT:?}")),
+    }
+}
+
+async fn probe_outbox(outbox: &dyn OutboxStore) -> PartBody {
+    match tokio::time::timeout(PROBE_TIMEOUT, outbox.pending()).await {
+        Ok(Ok(pending)) => PartBody {
+            pending: Some(pending),
+            ..PartBody::up()
+        },
+        Ok(Err(error)) => down(error.to_string()),
+        Err(_) => down(format!("no answer within {PROBE_TIMEOUT:?}")),
+    }
+}
+
+/// The body of `GET /health`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HealthBody {
+    /// `up` when every part is up, else `down` (and the status code is 503).
+    #[schema(example = "up")]
+    pub status: &'static str,
+    /// Each part by name: `store`, `outbox`, `relay`, `consumer:<subscription>`, `ui:forwarder`.
+    pub parts: BTreeMap<String, PartBody>,
+}
+
+/// One part's status.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PartBody {
+    /// `up` or `down`.
+    pub status: &'static str,
+    /// Why it is down, or what is worth knowing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Since when (epoch milliseconds) it has been in this status, for the loops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<u64>,
+    /// For the outbox: messages committed and not yet published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u64>,
+}
+
+impl PartBody {
+    fn up() -> Self {
+        PartBody {
+            status: UP,
+            detail: None,
+            since_ms: None,
+            pending: None,
+        }
+    }
+}
+
+/// Whether each part of the process does its job.
+#[utoipa::path(get, path = "/health", tag = "system",
+    responses(
+        (status = 200, description = "Every part is up", body = HealthBody),
+        (status = 503, description = "At least one part is down; the body says which and why", body = HealthBody),
+    ))]
+pub(super) async fn health(Extension(check): Extension<HealthCheck>) -> Response {
+    let body = check.check().await;
+    let status = if body.status == UP {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
