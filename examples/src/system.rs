@@ -19,7 +19,8 @@ use seedwork::application::{BuildError, Bus, ConsumeOptions};
 use seedwork::domain::Repository;
 use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
 use seedwork::messaging::{
-    Consumer, OutboxRelay, OutboxStore, Publisher, Subscriber, SubscriptionOptions,
+    Consumer, OutboxRelay, OutboxStore, Publisher, Subscriber, SubscriptionKind,
+    SubscriptionOptions,
 };
 use seedwork::supervision::{supervise, Health, RestartPolicy};
 use seedwork::uow::TransactionalStore;
@@ -437,7 +438,10 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         consumers.push(("commands", options, consumer));
     }
     if services.notificaciones {
-        let options = SubscriptionOptions::new(TOPICO_EVENTOS, notificaciones::SUSCRIPCION);
+        // Key_Shared: a reservation's events (created, approved, paid) reach one copy of the
+        // service at a time, in order, however many copies share the subscription.
+        let options = SubscriptionOptions::new(TOPICO_EVENTOS, notificaciones::SUSCRIPCION)
+            .kind(SubscriptionKind::KeyShared);
         let consumer = broker.subscribe(options.clone()).await?;
         consumers.push(("notificaciones", options, consumer));
     }

@@ -20,11 +20,15 @@ type ProducerCache = HashMap<(String, ProducerSchema), Arc<tokio::sync::Mutex<Pr
 /// The schema a producer announces, as a cache key ([`WireSchema::cache_key`]).
 type ProducerSchema = Option<(Codec, Option<u64>)>;
 
+/// The default of [`PulsarBuilder::max_held_back`].
+pub(crate) const DEFAULT_MAX_HELD_BACK: usize = 1000;
+
 /// Settings of a [`PulsarBroker`], set through [`PulsarBuilder`].
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) send_timeout: Duration,
     pub(crate) max_reconnect_backoff: Duration,
+    pub(crate) max_held_back: usize,
 }
 
 /// Configures and connects a [`PulsarBroker`].
@@ -72,6 +76,16 @@ impl PulsarBuilder {
     /// (default 5 s; the pauses start at 100 ms and double).
     pub fn max_reconnect_backoff(mut self, backoff: Duration) -> Self {
         self.settings.max_reconnect_backoff = backoff;
+        self
+    }
+
+    /// The most messages a consumer keeps received but not handed out — held back behind an
+    /// earlier message of their key, or waiting out a nack's backoff (default 1 000, at least
+    /// 1). At the bound the consumer stops reading from the broker until some are handed out,
+    /// so a key stuck in backoff cannot make a process buffer the whole backlog; the broker's
+    /// own prefetch is bounded by this number too.
+    pub fn max_held_back(mut self, max: usize) -> Self {
+        self.settings.max_held_back = max.max(1);
         self
     }
 
@@ -148,6 +162,7 @@ impl PulsarBroker {
             settings: Settings {
                 send_timeout: Duration::from_secs(10),
                 max_reconnect_backoff: Duration::from_secs(5),
+                max_held_back: DEFAULT_MAX_HELD_BACK,
             },
         }
     }

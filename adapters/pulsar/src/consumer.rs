@@ -44,6 +44,8 @@ type RawMessage = pulsar::consumer::Message<Vec<u8>>;
 type RawConsumer = pulsar::Consumer<Vec<u8>, TokioExecutor>;
 
 const FIRST_RECONNECT_PAUSE: Duration = Duration::from_millis(100);
+/// How often a consumer at its held-back bound with nothing due looks again.
+const HELD_BACK_RECHECK: Duration = Duration::from_millis(100);
 
 /// A decoded message waiting to be handed out, or handed out and not yet settled.
 struct Pending {
@@ -376,6 +378,14 @@ impl Consumer for PulsarConsumer {
                 .order
                 .next_due()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            if self.order.held() >= self.broker.settings.max_held_back {
+                // At the bound: read nothing more until a backoff ends (or, if every held
+                // message waits behind one handed out, look again shortly; the caller settles
+                // deliveries between calls).
+                let until = wake_at.min(Instant::now() + HELD_BACK_RECHECK);
+                tokio::time::sleep_until(until).await;
+                continue;
+            }
             let stream = self.stream.as_mut().expect("checked above");
             tokio::select! {
                 item = stream.next() => match item {
@@ -447,6 +457,9 @@ async fn build(
             schema: declared.wire().and_then(|w| w.to_proto()),
             initial_position: InitialPosition::Latest,
             durable: Some(true),
+            receiver_queue_size: Some(
+                u32::try_from(broker.settings.max_held_back).unwrap_or(u32::MAX),
+            ),
             ..Default::default()
         })
         .build::<Vec<u8>>()
@@ -549,6 +562,12 @@ impl<T: Keyed> KeyOrder<T> {
                 self.busy.remove(key);
             }
         }
+    }
+
+    /// How many messages are received and not handed out: waiting behind their key, or
+    /// waiting out a backoff.
+    fn held(&self) -> usize {
+        self.waiting.len() + self.retries.len()
     }
 
     /// When the earliest retry is due.

@@ -10,7 +10,8 @@ use crate::vuelos::infraestructura::schema::v1::{
     EventoReservaAprobada, EventoReservaCancelada, EventoReservaCreada, EventoReservaPagada,
 };
 
-/// The subscription of the notification service (Shared: copies share the work).
+/// The subscription of the notification service (Key_Shared: copies share the work, and each
+/// reservation's events go to one copy at a time, in order).
 pub const SUSCRIPCION: &str = "sub-notificacion-eventos-reservas";
 
 /// One email to send.
