@@ -65,8 +65,8 @@ impl PulsarBuilder {
     }
 
     /// How long a publish may take, from connecting the producer to the broker's receipt,
-    /// before it fails with [`Error::Broker`](seedwork::Error::Broker) (default 10 s). The outbox relay then leaves the
-    /// entry for its next round.
+    /// before it fails with [`Error::Unavailable`](seedwork::Error::Unavailable) (default
+    /// 10 s). The outbox relay then leaves the entry for its next round.
     pub fn send_timeout(mut self, timeout: Duration) -> Self {
         self.settings.send_timeout = timeout;
         self
@@ -89,7 +89,8 @@ impl PulsarBuilder {
         self
     }
 
-    /// Connects to the broker. Fails with [`Error::Broker`](seedwork::Error::Broker) when it cannot be reached.
+    /// Connects to the broker. Fails with [`Error::Unavailable`](seedwork::Error::Unavailable)
+    /// when it cannot be reached, [`Error::Broker`](seedwork::Error::Broker) when it refuses.
     pub async fn connect(self) -> Result<PulsarBroker> {
         let client = Pulsar::builder(self.url.clone(), TokioExecutor)
             // pulsar-rs retries "busy" and "not ready" answers forever by default, so a second

@@ -148,7 +148,7 @@ async fn admin_get(url: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_broker_is_a_broker_error() {
+async fn an_unreachable_broker_is_unavailable() {
     // Nothing listens on port 1 of the loopback interface.
     let outcome = tokio::time::timeout(
         Duration::from_secs(60),
@@ -157,8 +157,11 @@ async fn an_unreachable_broker_is_a_broker_error() {
     .await
     .expect("connect gives up");
     match outcome {
-        Err(Error::Broker(_)) => {}
-        Err(other) => panic!("expected Error::Broker, got {other}"),
+        Err(error @ Error::Unavailable(_)) => {
+            assert!(error.is_transient());
+            assert_eq!(error.kind(), seedwork::ErrorKind::Unavailable);
+        }
+        Err(other) => panic!("expected Error::Unavailable, got {other}"),
         Ok(_) => panic!("connected to nothing"),
     }
 }

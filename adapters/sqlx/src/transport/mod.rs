@@ -117,7 +117,8 @@ impl Default for TransportSettings {
     }
 }
 
-/// The transport's own failures, carried as the source of [`seedwork::Error::Broker`].
+/// The transport's own failures, carried as the source of [`seedwork::Error::Broker`] — or of
+/// [`seedwork::Error::Unavailable`] when the database is unreachable, busy or restarting.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TransportError {
     #[error("the transport's database failed: {0}")]
@@ -157,7 +158,12 @@ pub(crate) enum TransportError {
 
 impl From<TransportError> for seedwork::Error {
     fn from(error: TransportError) -> Self {
-        seedwork::Error::broker(error)
+        match &error {
+            TransportError::Database(source) if crate::error::is_transient(source) => {
+                seedwork::Error::unavailable(error)
+            }
+            _ => seedwork::Error::broker(error),
+        }
     }
 }
 
@@ -994,6 +1000,17 @@ mod tests {
                 .collect();
             assert_eq!(takers.len(), 1, "{key}: {takers:?}");
         }
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_and_a_refusal_is_a_broker_error() {
+        let lost = seedwork::Error::from(TransportError::Database(sqlx::Error::PoolTimedOut));
+        assert!(lost.is_transient(), "{lost:?}");
+        let taken = seedwork::Error::from(TransportError::ExclusiveTaken {
+            topic: "t".into(),
+            subscription: "s".into(),
+        });
+        assert!(matches!(taken, seedwork::Error::Broker(_)), "{taken:?}");
     }
 
     #[test]
