@@ -453,6 +453,9 @@ async fn build(
         .with_topic(&options.topic)
         .with_subscription(&options.subscription)
         .with_subscription_type(sub_type)
+        // The flow permits the client grants the broker: with the receiver queue, what bounds
+        // how far ahead of the held-back messages the broker may dispatch.
+        .with_batch_size(u32::try_from(broker.settings.max_held_back).unwrap_or(u32::MAX))
         .with_options(ConsumerOptions {
             schema: declared.wire().and_then(|w| w.to_proto()),
             initial_position: InitialPosition::Latest,

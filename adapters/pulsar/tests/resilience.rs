@@ -181,3 +181,64 @@ async fn a_payload_that_does_not_fit_the_schema_is_a_codec_error_before_sending(
         other => panic!("expected a codec error, got {other:?}"),
     }
 }
+
+/// How many messages the broker has dispatched to the consumers of `subscription` so far.
+async fn dispatched(topic: &str, subscription: &str) -> u64 {
+    let url = format!(
+        "{}/admin/v2/persistent/public/default/{topic}/stats",
+        support::admin_url()
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&admin_get(&url).await).expect("JSON stats");
+    stats["subscriptions"][subscription]["msgOutCounter"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no msgOutCounter for `{subscription}`: {stats}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Pulsar: scripts/services up pulsar"]
+async fn a_key_stuck_in_backoff_does_not_make_the_consumer_buffer_the_backlog() {
+    const BOUND: usize = 10;
+    const BEHIND: u32 = 200;
+    let broker = PulsarBroker::builder(support::url())
+        .max_held_back(BOUND)
+        .connect()
+        .await
+        .expect("Pulsar is reachable (scripts/services up pulsar)");
+    let topic = unique_topic("held-back");
+    let long_backoff = seedwork::messaging::RetryPolicy {
+        max_deliveries: 5,
+        initial_backoff: Duration::from_secs(60),
+        max_backoff: Duration::from_secs(60),
+        multiplier: 1,
+    };
+    let mut consumer = broker
+        .subscribe(SubscriptionOptions::new(&topic, "s").retry(long_backoff))
+        .await
+        .expect("subscribed");
+    broker
+        .publish(&ping(&topic, 0, Some("stuck")))
+        .await
+        .expect("published");
+    let first = expect_delivery(&mut *consumer).await;
+    assert_eq!(n_of(&first), 0);
+    consumer.nack(&first).await.expect("nacked");
+    for n in 1..=BEHIND {
+        broker
+            .publish(&ping(&topic, n, Some("stuck")))
+            .await
+            .expect("published");
+    }
+    // Every later message waits behind the first one's minute of backoff: nothing can be
+    // handed out, and the consumer must stop reading at its bound.
+    let outcome = tokio::time::timeout(Duration::from_secs(3), consumer.receive()).await;
+    assert!(outcome.is_err(), "a message of the stuck key overtook it");
+    let out = dispatched(&topic, "s").await;
+    let ceiling = (3 * BOUND + 1) as u64;
+    assert!(
+        out <= ceiling,
+        "the broker dispatched {out} of {} messages to a consumer bounded at {BOUND} held back \
+         (ceiling {ceiling}: held back, the client's receiver queue, the nacked one)",
+        BEHIND + 1
+    );
+}
