@@ -267,7 +267,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
             }
             let store = SqliteStore::open(&format!("sqlite://{path}")).await?;
             Backend {
-                transport: Some(Wire::new(SqliteTransport::new(store.pool().clone()), None)),
+                transport: Some(Wire::transport(SqliteTransport::new(store.pool().clone()))),
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(SqliteJsonRepository::<Reserva>::new(&store)),
@@ -277,10 +277,9 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
         Database::Postgres(url) => {
             let store = PostgresStore::open(url).await?;
             Backend {
-                transport: Some(Wire::new(
-                    PostgresTransport::new(store.pool().clone()),
-                    None,
-                )),
+                transport: Some(Wire::transport(PostgresTransport::new(
+                    store.pool().clone(),
+                ))),
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(PostgresJsonRepository::<Reserva>::new(&store)),
@@ -355,6 +354,8 @@ struct Wire {
     publisher: Arc<dyn Publisher>,
     subscriber: Arc<dyn Subscriber>,
     embedded: Option<MemoryBroker>,
+    /// The durable transport's topic log, to purge (none for other brokers).
+    log: Option<Arc<dyn TopicLog>>,
 }
 
 impl Wire {
@@ -364,7 +365,63 @@ impl Wire {
             publisher: broker.clone(),
             subscriber: broker,
             embedded,
+            log: None,
         }
+    }
+
+    fn transport<T: Publisher + Subscriber + TopicLog + 'static>(transport: T) -> Self {
+        let transport = Arc::new(transport);
+        Wire {
+            publisher: transport.clone(),
+            subscriber: transport.clone(),
+            embedded: None,
+            log: Some(transport),
+        }
+    }
+}
+
+/// How long the durable transport keeps a message every subscription has acknowledged, for
+/// inspection, before [`TopicLog::purge_log`] deletes it. Without the purge the log grows with
+/// every message ever sent.
+pub const TOPIC_LOG_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How often the topic log is purged.
+pub const TOPIC_LOG_PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The durable transport's log retention, whichever database it is on.
+#[seedwork::async_trait]
+trait TopicLog: Send + Sync {
+    async fn purge_log(&self, older_than: Duration) -> seedwork::Result<u64>;
+}
+
+#[seedwork::async_trait]
+impl TopicLog for SqliteTransport {
+    async fn purge_log(&self, older_than: Duration) -> seedwork::Result<u64> {
+        SqliteTransport::purge_log(self, older_than).await
+    }
+}
+
+#[seedwork::async_trait]
+impl TopicLog for PostgresTransport {
+    async fn purge_log(&self, older_than: Duration) -> seedwork::Result<u64> {
+        PostgresTransport::purge_log(self, older_than).await
+    }
+}
+
+/// Purges the topic log every [`TOPIC_LOG_PURGE_EVERY`] until `shutdown`; a failed purge is
+/// an error for the supervisor.
+async fn purge_topic_log(
+    log: Arc<dyn TopicLog>,
+    shutdown: impl Future<Output = ()>,
+) -> seedwork::Result<()> {
+    tokio::pin!(shutdown);
+    let mut every = tokio::time::interval(TOPIC_LOG_PURGE_EVERY);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = every.tick() => {}
+        }
+        let purged = log.purge_log(TOPIC_LOG_RETENTION).await?;
+        tracing::debug!(purged, "topic log purged");
     }
 }
 
@@ -504,6 +561,16 @@ pub async fn start(config: Config) -> Result<System, StartError> {
                     Ok(())
                 }
             },
+        )));
+    }
+
+    if let Some(log) = wire.log.clone() {
+        let stopped_purge = stopped.clone();
+        tasks.push(spawn_supervised(supervise(
+            health.part("transport:retention"),
+            RestartPolicy::default(),
+            until(stopped.clone()),
+            move || purge_topic_log(Arc::clone(&log), until(stopped_purge.clone())),
         )));
     }
 

@@ -53,6 +53,10 @@ async fn health_is_503_naming_the_store_while_it_is_locked_and_200_after() {
     })
     .await;
     assert_eq!(up["parts"]["store"]["status"], "up", "{up}");
+    assert_eq!(
+        up["parts"]["transport:retention"]["status"], "up",
+        "the transport's log is purged by a supervised task: {up}"
+    );
 
     // Another process takes SQLite's write lock and keeps it.
     let mut intruder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
