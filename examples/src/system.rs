@@ -15,7 +15,10 @@ use tokio::task::JoinHandle;
 use seedwork::application::{BuildError, Bus};
 use seedwork::domain::Repository;
 use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
-use seedwork::messaging::{OutboxRelay, OutboxStore, Publisher, Subscriber, SubscriptionOptions};
+use seedwork::messaging::{
+    InboxRetention, InboxStore, OutboxRelay, OutboxStore, Publisher, Subscriber,
+    SubscriptionOptions,
+};
 use seedwork::uow::TransactionalStore;
 use seedwork_sqlx::{
     PostgresJsonRepository, PostgresStore, PostgresTransport, SqliteJsonRepository, SqliteStore,
@@ -231,6 +234,7 @@ struct Backend {
     transport: Option<Wire>,
     store: Arc<dyn TransactionalStore>,
     outbox: Arc<dyn OutboxStore>,
+    inbox: Arc<dyn InboxStore>,
     reservas: Arc<dyn Repository<Reserva>>,
     historiales: Arc<dyn Repository<HistorialCliente>>,
 }
@@ -243,6 +247,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 transport: None,
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
+                inbox: Arc::new(store.clone()),
                 reservas: Arc::new(MemoryRepository::<Reserva>::new(store.clone())),
                 historiales: Arc::new(MemoryRepository::<HistorialCliente>::new(store)),
             }
@@ -262,6 +267,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 transport: Some(Wire::new(SqliteTransport::new(store.pool().clone()), None)),
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
+                inbox: Arc::new(store.clone()),
                 reservas: Arc::new(SqliteJsonRepository::<Reserva>::new(&store)),
                 historiales: Arc::new(SqliteJsonRepository::<HistorialCliente>::new(&store)),
             }
@@ -275,6 +281,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 )),
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
+                inbox: Arc::new(store.clone()),
                 reservas: Arc::new(PostgresJsonRepository::<Reserva>::new(&store)),
                 historiales: Arc::new(PostgresJsonRepository::<HistorialCliente>::new(&store)),
             }
@@ -437,6 +444,13 @@ pub async fn start(config: Config) -> Result<System, StartError> {
                 tracing::error!(%error, consumer = name, "consumer stopped");
             }
         }));
+    }
+
+    if services.api || services.notificaciones {
+        // The consumers' inbox keeps processed message ids for the default deduplication
+        // window (7 days); a duplicate arriving later is handled again.
+        let retention = InboxRetention::new(Arc::clone(&backend.inbox));
+        tasks.push(tokio::spawn(retention.run(until(stopped.clone()))));
     }
 
     if services.api || services.ui {
