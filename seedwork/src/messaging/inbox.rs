@@ -64,8 +64,8 @@ impl InboxRetention {
         self
     }
 
-    /// How often to purge (at least once a millisecond is allowed; an hour by default). An
-    /// entry lives at most `window + interval`.
+    /// How often to purge (an hour by default; at least 1 ms). An entry lives at most
+    /// `window + interval`.
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = interval.max(Duration::from_millis(1));
         self
