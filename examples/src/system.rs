@@ -19,8 +19,8 @@ use seedwork::application::{BuildError, Bus, ConsumeOptions};
 use seedwork::domain::Repository;
 use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
 use seedwork::messaging::{
-    Consumer, OutboxRelay, OutboxStore, Publisher, Subscriber, SubscriptionKind,
-    SubscriptionOptions,
+    Consumer, InboxRetention, InboxStore, OutboxRelay, OutboxStore, Publisher, Subscriber,
+    SubscriptionKind, SubscriptionOptions,
 };
 use seedwork::supervision::{supervise, Health, RestartPolicy};
 use seedwork::uow::TransactionalStore;
@@ -239,6 +239,7 @@ struct Backend {
     transport: Option<Wire>,
     store: Arc<dyn TransactionalStore>,
     outbox: Arc<dyn OutboxStore>,
+    inbox: Arc<dyn InboxStore>,
     reservas: Arc<dyn Repository<Reserva>>,
     historiales: Arc<dyn Repository<HistorialCliente>>,
 }
@@ -251,6 +252,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 transport: None,
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
+                inbox: Arc::new(store.clone()),
                 reservas: Arc::new(MemoryRepository::<Reserva>::new(store.clone())),
                 historiales: Arc::new(MemoryRepository::<HistorialCliente>::new(store)),
             }
@@ -270,6 +272,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 transport: Some(Wire::transport(SqliteTransport::new(store.pool().clone()))),
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
+                inbox: Arc::new(store.clone()),
                 reservas: Arc::new(SqliteJsonRepository::<Reserva>::new(&store)),
                 historiales: Arc::new(SqliteJsonRepository::<HistorialCliente>::new(&store)),
             }
@@ -282,6 +285,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 ))),
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
+                inbox: Arc::new(store.clone()),
                 reservas: Arc::new(PostgresJsonRepository::<Reserva>::new(&store)),
                 historiales: Arc::new(PostgresJsonRepository::<HistorialCliente>::new(&store)),
             }
@@ -537,6 +541,13 @@ pub async fn start(config: Config) -> Result<System, StartError> {
                 }
             }),
         )));
+    }
+
+    if services.api || services.notificaciones {
+        // The consumers' inbox keeps processed message ids for the default deduplication
+        // window (7 days); a duplicate arriving later is handled again.
+        let retention = InboxRetention::new(Arc::clone(&backend.inbox));
+        tasks.push(tokio::spawn(retention.run(until(stopped.clone()))));
     }
 
     if services.api || services.ui {

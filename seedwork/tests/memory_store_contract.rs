@@ -10,6 +10,7 @@ fn fresh() -> StoreUnderTest {
     StoreUnderTest {
         store: Arc::new(memory.clone()),
         outbox: Arc::new(memory.clone()),
+        inbox: Arc::new(memory.clone()),
         accounts: Arc::new(MemoryRepository::<Account>::new(memory)),
     }
 }

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use seedwork::application::MessageOutcome;
 use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
 use seedwork::messaging::{
-    IntegrationMessage, Message, OutboxEntry, OutboxRelay, OutboxStore, Publisher, Subscriber,
-    SubscriptionOptions,
+    IntegrationMessage, Message, OutboxEntry, OutboxLag, OutboxRelay, OutboxStore, ParkedEntry,
+    PublishFailure, Publisher, Subscriber, SubscriptionOptions,
 };
 use seedwork::prelude::*;
 use seedwork::testing::contract::store::{Account, AccountChanged};
@@ -38,6 +38,37 @@ impl OutboxStore for DiesBeforeMarking {
 
     async fn release(&self, _claimant: &str, _sequences: &[u64]) -> Result<()> {
         Err(Error::other("the relay process was killed"))
+    }
+
+    async fn renew(&self, claimant: &str, sequences: &[u64], lease: Duration) -> Result<u64> {
+        self.0.renew(claimant, sequences, lease).await
+    }
+
+    async fn record_failures(
+        &self,
+        claimant: &str,
+        failures: &[PublishFailure],
+        max_attempts: u32,
+    ) -> Result<Vec<u64>> {
+        self.0
+            .record_failures(claimant, failures, max_attempts)
+            .await
+    }
+
+    async fn parked(&self, after: Option<u64>, limit: usize) -> Result<Vec<ParkedEntry>> {
+        self.0.parked(after, limit).await
+    }
+
+    async fn redrive(&self, sequence: u64) -> Result<()> {
+        self.0.redrive(sequence).await
+    }
+
+    async fn discard(&self, sequence: u64) -> Result<()> {
+        self.0.discard(sequence).await
+    }
+
+    async fn lag(&self) -> Result<OutboxLag> {
+        self.0.lag().await
     }
 
     async fn purge_published(&self, older_than: Duration) -> Result<u64> {

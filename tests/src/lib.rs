@@ -37,7 +37,8 @@ impl<P> SwitchablePublisher<P> {
 impl<P: Publisher> Publisher for SwitchablePublisher<P> {
     async fn publish(&self, message: &Message) -> Result<()> {
         if !self.up.load(Ordering::SeqCst) {
-            return Err(Error::broker("connection refused"));
+            // An outage, not a refusal: the relay must keep the entries, never park them.
+            return Err(Error::unavailable("connection refused"));
         }
         self.inner.publish(message).await
     }

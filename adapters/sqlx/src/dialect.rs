@@ -100,7 +100,8 @@ pub trait Dialect: sealed::Sealed + Send + Sync + Sized + 'static {
 #[derive(Debug, Clone, Copy)]
 pub struct Statements {
     /// Binds the scan size; returns `sequence, message_key, lease_owner, lease_until` of the
-    /// first unpublished outbox rows the claimant may lock, in sequence order.
+    /// first unpublished outbox rows the claimant may lock, in sequence order, leaving out
+    /// parked rows and every row behind a parked row of its key.
     pub scan_outbox: &'static str,
     /// Binds the last scanned sequence and the keys; returns `sequence, message_key` of every
     /// unpublished row of those keys up to that sequence, locked or not.
@@ -114,6 +115,24 @@ pub struct Statements {
     pub mark_published: &'static str,
     /// Binds the claimant and the sequences; drops the claimant's leases on unpublished rows.
     pub release: &'static str,
+    /// Binds the new lease end, the claimant and the sequences; extends the claimant's leases
+    /// on unpublished rows.
+    pub renew: &'static str,
+    /// Binds the error text, the attempt limit, the time, the sequence and the claimant; counts
+    /// a failed publish of a row the claimant holds, drops the lease, parks the row at the
+    /// limit, and returns its `parked_at` (no row when the claimant did not hold it).
+    pub record_failure: &'static str,
+    /// Binds the sequence to list after (0 for all) and the limit; returns `sequence, topic,
+    /// message_key, envelope, properties, attempts, last_error, parked_at` of parked rows in
+    /// sequence order.
+    pub parked: &'static str,
+    /// Binds the sequence; puts a parked row back to pending with no attempts.
+    pub redrive: &'static str,
+    /// Binds the sequence; deletes a parked row.
+    pub discard: &'static str,
+    /// Returns `oldest` (the `created_at` of the oldest unpublished, unparked row, or NULL),
+    /// `pending` and `parked` (row counts).
+    pub lag: &'static str,
     /// Binds the cut-off time; deletes rows published at or before it.
     pub purge: &'static str,
     /// Returns the number of unpublished rows.
@@ -122,6 +141,8 @@ pub struct Statements {
     pub insert_outbox: &'static str,
     /// Binds `consumer, message_id, processed_at`; inserts nothing when the pair is known.
     pub insert_inbox: &'static str,
+    /// Binds the cut-off time; deletes inbox rows processed at or before it.
+    pub purge_inbox: &'static str,
     /// Binds the aggregate type and id; returns `version, data` (JSON as text).
     pub aggregate_get: &'static str,
     /// As `aggregate_get`, inside a transaction, holding the row until the commit where the

@@ -8,9 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use seedwork::messaging::{OutboxEntry, OutboxStore};
+use seedwork::messaging::{
+    InboxStore, OutboxEntry, OutboxLag, OutboxStore, ParkedEntry, PublishFailure,
+};
 use seedwork::uow::{Transaction, TransactionalStore};
-use seedwork::Result;
+use seedwork::{Error, Result};
 
 use crate::dialect::{column, on, statement, Bind, Dialect};
 use crate::error::{Operation, SqlxError};
@@ -18,8 +20,8 @@ use crate::shared::claim::{self, ScannedRow};
 use crate::shared::{int_param, millis, now_millis, rows};
 use crate::transaction::SqlTransaction;
 
-/// A transactional store with outbox and inbox on dialect `D`: the [`TransactionalStore`] and
-/// [`OutboxStore`] of `seedwork`. Use it by its backend's name,
+/// A transactional store with outbox and inbox on dialect `D`: the [`TransactionalStore`],
+/// [`OutboxStore`] and [`InboxStore`] of `seedwork`. Use it by its backend's name,
 /// [`SqliteStore`](crate::SqliteStore) or [`PostgresStore`](crate::PostgresStore).
 ///
 /// Cheap to clone (it shares the pool). Create it with the backend's `connect` or `open`, or
@@ -191,6 +193,114 @@ impl<D: Dialect> SqlStore<D> {
     fn sequence_params(sequences: &[u64]) -> Vec<i64> {
         sequences.iter().copied().map(int_param).collect()
     }
+
+    /// Runs a statement that returns one row on a pooled connection, outside any transaction.
+    async fn fetch_one(
+        &self,
+        operation: Operation,
+        query: crate::dialect::Statement<'static, D::Db>,
+    ) -> Result<crate::dialect::DbRow<D>, SqlxError> {
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        query
+            .fetch_one(on::<D>(&mut connection))
+            .await
+            .map_err(SqlxError::statement(operation))
+    }
+
+    async fn record_failures(
+        &self,
+        claimant: &str,
+        failures: &[PublishFailure],
+        max_attempts: u32,
+    ) -> Result<Vec<u64>, SqlxError> {
+        let operation = Operation::RecordFailure;
+        let now = now_millis();
+        let mut tx = begin::<D>(&self.pool).await?;
+        let mut parked = Vec::new();
+        for failure in failures {
+            let row = statement::<D>(D::SQL.record_failure)
+                .arg(failure.error.clone())
+                .arg(i64::from(max_attempts))
+                .arg(now)
+                .arg(int_param(failure.sequence))
+                .arg(claimant.to_string())
+                .fetch_optional(on::<D>(&mut tx))
+                .await
+                .map_err(SqlxError::statement(operation))?;
+            if let Some(row) = row {
+                let parked_at: Option<i64> = column::<D, _>(&row, "parked_at")
+                    .map_err(SqlxError::column(operation, "parked_at"))?;
+                if parked_at.is_some() {
+                    parked.push(failure.sequence);
+                }
+            }
+        }
+        tx.commit().await.map_err(SqlxError::Commit)?;
+        Ok(parked)
+    }
+
+    async fn parked(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ParkedEntry>, SqlxError> {
+        let operation = Operation::ListParked;
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let rows = statement::<D>(D::SQL.parked)
+            .arg(after.map_or(0, int_param))
+            .arg(int_param(limit as u64))
+            .fetch_all(on::<D>(&mut connection))
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        rows.iter()
+            .map(|row| {
+                let read = |name| SqlxError::column(operation, name);
+                let sequence: i64 = column::<D, _>(row, "sequence").map_err(read("sequence"))?;
+                let topic: String = column::<D, _>(row, "topic").map_err(read("topic"))?;
+                let key: Option<String> =
+                    column::<D, _>(row, "message_key").map_err(read("message_key"))?;
+                let envelope: String = column::<D, _>(row, "envelope").map_err(read("envelope"))?;
+                let properties: String =
+                    column::<D, _>(row, "properties").map_err(read("properties"))?;
+                let attempts: i64 = column::<D, _>(row, "attempts").map_err(read("attempts"))?;
+                let last_error: Option<String> =
+                    column::<D, _>(row, "last_error").map_err(read("last_error"))?;
+                let parked_at: Option<i64> =
+                    column::<D, _>(row, "parked_at").map_err(read("parked_at"))?;
+                Ok(ParkedEntry {
+                    sequence: u64::try_from(sequence).unwrap_or_default(),
+                    message: rows::decode(topic, key, &envelope, &properties)?,
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    last_error: last_error.unwrap_or_default(),
+                    parked_at: parked_at.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Runs `sql` (binding one sequence) on a parked row; `NotFound` when none matched.
+    async fn on_parked(
+        &self,
+        operation: Operation,
+        sql: &'static str,
+        sequence: u64,
+    ) -> Result<()> {
+        let query = statement::<D>(sql).arg(int_param(sequence));
+        if self.execute(operation, query).await? == 0 {
+            return Err(Error::not_found("parked outbox entry", sequence));
+        }
+        // The row, or those its key held back, can be claimed now.
+        self.signal.notify_one();
+        Ok(())
+    }
 }
 
 /// Opens a transaction the way dialect `D` wants (SQLite: `BEGIN IMMEDIATE`).
@@ -256,6 +366,71 @@ impl<D: Dialect> OutboxStore for SqlStore<D> {
         Ok(())
     }
 
+    async fn renew(&self, claimant: &str, sequences: &[u64], lease: Duration) -> Result<u64> {
+        if sequences.is_empty() {
+            return Ok(0);
+        }
+        let operation = Operation::Renew;
+        let list =
+            D::sequences(&Self::sequence_params(sequences)).map_err(SqlxError::list(operation))?;
+        let query = statement::<D>(D::SQL.renew)
+            .arg(now_millis().saturating_add(millis(lease)))
+            .arg(claimant.to_string())
+            .arg(list);
+        Ok(self.execute(operation, query).await?)
+    }
+
+    async fn record_failures(
+        &self,
+        claimant: &str,
+        failures: &[PublishFailure],
+        max_attempts: u32,
+    ) -> Result<Vec<u64>> {
+        if failures.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(SqlStore::record_failures(self, claimant, failures, max_attempts).await?)
+    }
+
+    async fn parked(&self, after: Option<u64>, limit: usize) -> Result<Vec<ParkedEntry>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(SqlStore::parked(self, after, limit).await?)
+    }
+
+    async fn redrive(&self, sequence: u64) -> Result<()> {
+        self.on_parked(Operation::Redrive, D::SQL.redrive, sequence)
+            .await
+    }
+
+    async fn discard(&self, sequence: u64) -> Result<()> {
+        self.on_parked(Operation::Discard, D::SQL.discard, sequence)
+            .await
+    }
+
+    async fn lag(&self) -> Result<OutboxLag> {
+        let operation = Operation::Lag;
+        let row = self
+            .fetch_one(operation, statement::<D>(D::SQL.lag))
+            .await?;
+        let oldest: Option<i64> =
+            column::<D, _>(&row, "oldest").map_err(SqlxError::column(operation, "oldest"))?;
+        let pending: i64 =
+            column::<D, _>(&row, "pending").map_err(SqlxError::column(operation, "pending"))?;
+        let parked: i64 =
+            column::<D, _>(&row, "parked").map_err(SqlxError::column(operation, "parked"))?;
+        let age = |created_at: i64| {
+            let millis = now_millis().saturating_sub(created_at).max(0);
+            Duration::from_millis(u64::try_from(millis).unwrap_or_default())
+        };
+        Ok(OutboxLag {
+            oldest_pending_age: oldest.map(age),
+            pending: u64::try_from(pending).unwrap_or_default(),
+            parked: u64::try_from(parked).unwrap_or_default(),
+        })
+    }
+
     async fn purge_published(&self, older_than: Duration) -> Result<u64> {
         let cutoff = now_millis().saturating_sub(millis(older_than));
         let query = statement::<D>(D::SQL.purge).arg(cutoff);
@@ -264,15 +439,9 @@ impl<D: Dialect> OutboxStore for SqlStore<D> {
 
     async fn pending(&self) -> Result<u64> {
         let operation = Operation::Pending;
-        let mut connection = self
-            .pool
-            .acquire()
-            .await
-            .map_err(SqlxError::statement(operation))?;
-        let row = statement::<D>(D::SQL.pending)
-            .fetch_one(on::<D>(&mut connection))
-            .await
-            .map_err(SqlxError::statement(operation))?;
+        let row = self
+            .fetch_one(operation, statement::<D>(D::SQL.pending))
+            .await?;
         let count: i64 =
             column::<D, _>(&row, "pending").map_err(SqlxError::column(operation, "pending"))?;
         Ok(u64::try_from(count).unwrap_or_default())
@@ -280,5 +449,14 @@ impl<D: Dialect> OutboxStore for SqlStore<D> {
 
     fn commit_signal(&self) -> Option<Arc<Notify>> {
         Some(Arc::clone(&self.signal))
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> InboxStore for SqlStore<D> {
+    async fn purge_inbox(&self, older_than: Duration) -> Result<u64> {
+        let cutoff = now_millis().saturating_sub(millis(older_than));
+        let query = statement::<D>(D::SQL.purge_inbox).arg(cutoff);
+        Ok(self.execute(Operation::InboxPurge, query).await?)
     }
 }

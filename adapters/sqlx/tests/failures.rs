@@ -58,7 +58,11 @@ async fn commit_fails_and_leaves_nothing(under_test: &StoreUnderTest, bus: &Bus)
         .await
         .unwrap();
     let err = uow.commit().await.expect_err("the commit must fail");
-    assert!(matches!(err, Error::Store(_)), "a store error, got {err:?}");
+    // A connection lost mid-commit is an outage: `Unavailable`, which a caller may retry.
+    assert!(
+        matches!(err, Error::Store(_) | Error::Unavailable(_)),
+        "a store error, got {err:?}"
+    );
     assert!(
         under_test
             .accounts

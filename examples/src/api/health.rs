@@ -7,7 +7,8 @@
 //!   themselves to the process's [`Health`] register as they run and as their supervisor
 //!   restarts them;
 //! - the store and the outbox, probed when the request comes: a transaction is opened and
-//!   rolled back, and the outbox says how many messages wait and how old the oldest is.
+//!   rolled back, and the outbox says how many messages wait, how old the oldest is (down past
+//!   [`OUTBOX_LAG_LIMIT`]) and how many are parked.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +26,9 @@ use seedwork::uow::TransactionalStore;
 
 /// How long a probe of the store may take before the store counts as down.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How old the oldest unpublished outbox message may be before the outbox counts as down: the
+/// relay is not keeping up, or cannot reach the broker.
+pub const OUTBOX_LAG_LIMIT: Duration = Duration::from_secs(60);
 
 /// What `/health` looks at.
 #[derive(Clone, Default)]
@@ -74,6 +78,8 @@ impl HealthCheck {
                         detail: Some(status.detail).filter(|d| !d.is_empty()),
                         since_ms: Some(since_ms),
                         pending: None,
+                        parked: None,
+                        oldest_pending_ms: None,
                     },
                 )
             })
@@ -101,6 +107,8 @@ fn down(detail: String) -> PartBody {
         detail: Some(detail),
         since_ms: None,
         pending: None,
+        parked: None,
+        oldest_pending_ms: None,
     }
 }
 
@@ -117,11 +125,31 @@ async fn probe_store(store: &dyn TransactionalStore) -> PartBody {
 }
 
 async fn probe_outbox(outbox: &dyn OutboxStore) -> PartBody {
-    match tokio::time::timeout(PROBE_TIMEOUT, outbox.pending()).await {
-        Ok(Ok(pending)) => PartBody {
-            pending: Some(pending),
-            ..PartBody::up()
-        },
+    match tokio::time::timeout(PROBE_TIMEOUT, outbox.lag()).await {
+        Ok(Ok(lag)) => {
+            let age = lag.oldest_pending_age;
+            let behind = age.is_some_and(|age| age > OUTBOX_LAG_LIMIT);
+            let detail = match (behind, lag.parked) {
+                (true, _) => Some(format!(
+                    "the oldest unpublished message waits for {:?} (limit {OUTBOX_LAG_LIMIT:?})",
+                    age.unwrap_or_default()
+                )),
+                (false, 0) => None,
+                (false, parked) => Some(format!(
+                    "{parked} message(s) parked after failing to publish; an operator must \
+                     re-drive or discard them"
+                )),
+            };
+            PartBody {
+                status: if behind { DOWN } else { UP },
+                detail,
+                since_ms: None,
+                pending: Some(lag.pending),
+                parked: Some(lag.parked),
+                oldest_pending_ms: age
+                    .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
+            }
+        }
         Ok(Err(error)) => down(error.to_string()),
         Err(_) => down(format!("no answer within {PROBE_TIMEOUT:?}")),
     }
@@ -148,9 +176,15 @@ pub struct PartBody {
     /// Since when (epoch milliseconds) it has been in this status, for the loops.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since_ms: Option<u64>,
-    /// For the outbox: messages committed and not yet published.
+    /// For the outbox: messages committed and not yet published (parked ones excluded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<u64>,
+    /// For the outbox: messages parked after failing to publish, waiting for an operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parked: Option<u64>,
+    /// For the outbox: how long the oldest unpublished message has waited (the relay's lag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_pending_ms: Option<u64>,
 }
 
 impl PartBody {
@@ -160,6 +194,8 @@ impl PartBody {
             detail: None,
             since_ms: None,
             pending: None,
+            parked: None,
+            oldest_pending_ms: None,
         }
     }
 }

@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
 use crate::error::{Error, Result};
-use crate::messaging::{Message, OutboxEntry, OutboxStore};
+use crate::messaging::{
+    now_millis, InboxStore, Message, OutboxEntry, OutboxLag, OutboxStore, ParkedEntry,
+    PublishFailure,
+};
 use crate::uow::{Transaction, TransactionalStore};
 
 /// A stored value with its version.
@@ -21,8 +24,24 @@ pub(crate) struct Row {
 
 struct OutboxRow {
     message: Message,
+    committed_at: Instant,
     lease: Option<(String, Instant)>,
     published_at: Option<Instant>,
+    /// Failed publishes (outages not counted).
+    attempts: u32,
+    last_error: Option<String>,
+    /// When the relay gave up on it (milliseconds since the epoch).
+    parked_at: Option<i64>,
+}
+
+impl OutboxRow {
+    fn held_by(&self, claimant: &str) -> bool {
+        matches!(&self.lease, Some((holder, _)) if holder == claimant)
+    }
+
+    fn is_parked(&self) -> bool {
+        self.parked_at.is_some() && self.published_at.is_none()
+    }
 }
 
 #[derive(Default)]
@@ -30,7 +49,8 @@ struct Data {
     tables: HashMap<&'static str, BTreeMap<String, Row>>,
     outbox: BTreeMap<u64, OutboxRow>,
     next_sequence: u64,
-    inbox: HashSet<(String, String)>,
+    /// Processed message ids per consumer, with when they were recorded.
+    inbox: HashMap<(String, String), Instant>,
 }
 
 struct Shared {
@@ -90,6 +110,8 @@ pub struct OutboxSnapshot {
     pub message: Message,
     /// Whether a relay marked it published.
     pub published: bool,
+    /// Whether the relay parked it (see [`OutboxStore::parked`]).
+    pub parked: bool,
 }
 
 impl MemoryStore {
@@ -145,6 +167,7 @@ impl MemoryStore {
                 sequence: *sequence,
                 message: row.message.clone(),
                 published: row.published_at.is_some(),
+                parked: row.is_parked(),
             })
             .collect()
     }
@@ -154,7 +177,7 @@ impl MemoryStore {
         self.shared
             .read()
             .inbox
-            .contains(&(consumer.to_string(), message_id.to_string()))
+            .contains_key(&(consumer.to_string(), message_id.to_string()))
     }
 }
 
@@ -270,7 +293,7 @@ impl MemoryTransaction {
                 .shared
                 .read()
                 .inbox
-                .contains(&(consumer.to_string(), message_id.to_string()))
+                .contains_key(&(consumer.to_string(), message_id.to_string()))
     }
 }
 
@@ -309,6 +332,7 @@ impl Transaction for MemoryTransaction {
 
     async fn commit(self: Box<Self>) -> Result<()> {
         let mut wrote_outbox = false;
+        let now = Instant::now();
         {
             let mut data = self.shared.write();
             for op in self.staged {
@@ -330,14 +354,18 @@ impl Transaction for MemoryTransaction {
                                 sequence,
                                 OutboxRow {
                                     message,
+                                    committed_at: now,
                                     lease: None,
                                     published_at: None,
+                                    attempts: 0,
+                                    last_error: None,
+                                    parked_at: None,
                                 },
                             );
                         }
                     }
                     Op::Inbox(consumer, message_id) => {
-                        data.inbox.insert((consumer, message_id));
+                        data.inbox.insert((consumer, message_id), now);
                     }
                 }
             }
@@ -381,6 +409,13 @@ impl OutboxStore for MemoryStore {
             if keyed && blocked.contains(&key) {
                 continue;
             }
+            if row.parked_at.is_some() {
+                // Parked: skipped, and its key's later entries wait behind it.
+                if keyed {
+                    blocked.insert(key);
+                }
+                continue;
+            }
             let held_by_other = matches!(
                 &row.lease,
                 Some((holder, expires)) if holder != claimant && *expires > now
@@ -405,7 +440,7 @@ impl OutboxStore for MemoryStore {
         let mut data = self.shared.write();
         for sequence in sequences {
             if let Some(row) = data.outbox.get_mut(sequence) {
-                if matches!(&row.lease, Some((holder, _)) if holder == claimant) {
+                if row.held_by(claimant) && row.published_at.is_none() {
                     row.lease = None;
                     row.published_at = Some(now);
                 }
@@ -418,12 +453,125 @@ impl OutboxStore for MemoryStore {
         let mut data = self.shared.write();
         for sequence in sequences {
             if let Some(row) = data.outbox.get_mut(sequence) {
-                if matches!(&row.lease, Some((holder, _)) if holder == claimant) {
+                if row.held_by(claimant) {
                     row.lease = None;
                 }
             }
         }
         Ok(())
+    }
+
+    async fn renew(&self, claimant: &str, sequences: &[u64], lease: Duration) -> Result<u64> {
+        let until = Instant::now() + lease;
+        let mut data = self.shared.write();
+        let mut renewed = 0;
+        for sequence in sequences {
+            if let Some(row) = data.outbox.get_mut(sequence) {
+                if row.held_by(claimant) && row.published_at.is_none() {
+                    row.lease = Some((claimant.to_string(), until));
+                    renewed += 1;
+                }
+            }
+        }
+        Ok(renewed)
+    }
+
+    async fn record_failures(
+        &self,
+        claimant: &str,
+        failures: &[PublishFailure],
+        max_attempts: u32,
+    ) -> Result<Vec<u64>> {
+        let now = now_millis();
+        let mut data = self.shared.write();
+        let mut parked = Vec::new();
+        for failure in failures {
+            let Some(row) = data.outbox.get_mut(&failure.sequence) else {
+                continue;
+            };
+            if !row.held_by(claimant) || row.published_at.is_some() || row.parked_at.is_some() {
+                continue;
+            }
+            row.lease = None;
+            row.attempts = row.attempts.saturating_add(1);
+            row.last_error = Some(failure.error.clone());
+            if row.attempts >= max_attempts {
+                row.parked_at = Some(now);
+                parked.push(failure.sequence);
+            }
+        }
+        Ok(parked)
+    }
+
+    async fn parked(&self, after: Option<u64>, limit: usize) -> Result<Vec<ParkedEntry>> {
+        let data = self.shared.read();
+        let start = match after {
+            Some(sequence) => Bound::Excluded(sequence),
+            None => Bound::Unbounded,
+        };
+        Ok(data
+            .outbox
+            .range((start, Bound::Unbounded))
+            .filter_map(|(sequence, row)| {
+                let parked_at = row.parked_at.filter(|_| row.published_at.is_none())?;
+                Some(ParkedEntry {
+                    sequence: *sequence,
+                    message: row.message.clone(),
+                    attempts: row.attempts,
+                    last_error: row.last_error.clone().unwrap_or_default(),
+                    parked_at,
+                })
+            })
+            .take(limit)
+            .collect())
+    }
+
+    async fn redrive(&self, sequence: u64) -> Result<()> {
+        {
+            let mut data = self.shared.write();
+            match data.outbox.get_mut(&sequence) {
+                Some(row) if row.is_parked() => {
+                    row.parked_at = None;
+                    row.attempts = 0;
+                    row.last_error = None;
+                    row.lease = None;
+                }
+                _ => return Err(Error::not_found("parked outbox entry", sequence)),
+            }
+        }
+        self.shared.signal.notify_one();
+        Ok(())
+    }
+
+    async fn discard(&self, sequence: u64) -> Result<()> {
+        {
+            let mut data = self.shared.write();
+            if !data.outbox.get(&sequence).is_some_and(OutboxRow::is_parked) {
+                return Err(Error::not_found("parked outbox entry", sequence));
+            }
+            data.outbox.remove(&sequence);
+        }
+        // The key's later entries are free to go.
+        self.shared.signal.notify_one();
+        Ok(())
+    }
+
+    async fn lag(&self) -> Result<OutboxLag> {
+        let now = Instant::now();
+        let data = self.shared.read();
+        let mut lag = OutboxLag::default();
+        for row in data.outbox.values().filter(|r| r.published_at.is_none()) {
+            if row.parked_at.is_some() {
+                lag.parked += 1;
+            } else {
+                lag.pending += 1;
+                if lag.oldest_pending_age.is_none() {
+                    // Sequence order is commit order: the first one is the oldest.
+                    lag.oldest_pending_age = Some(now.saturating_duration_since(row.committed_at));
+                }
+            }
+        }
+        Ok(lag)
     }
 
     async fn purge_published(&self, older_than: Duration) -> Result<u64> {
@@ -448,5 +596,17 @@ impl OutboxStore for MemoryStore {
 
     fn commit_signal(&self) -> Option<Arc<Notify>> {
         Some(Arc::clone(&self.shared.signal))
+    }
+}
+
+#[async_trait]
+impl InboxStore for MemoryStore {
+    async fn purge_inbox(&self, older_than: Duration) -> Result<u64> {
+        let now = Instant::now();
+        let mut data = self.shared.write();
+        let before = data.inbox.len();
+        data.inbox
+            .retain(|_, recorded| now.saturating_duration_since(*recorded) < older_than);
+        Ok((before - data.inbox.len()) as u64)
     }
 }

@@ -7,17 +7,24 @@ use uuid::Uuid;
 
 use futures_util::stream::{self, StreamExt};
 
-use super::{OutboxEntry, OutboxStore, Publisher};
-use crate::error::Result;
+use super::{OutboxEntry, OutboxStore, PublishFailure, Publisher};
+use crate::error::{Error, Result};
 use crate::supervision::HealthPart;
 
-/// What one round of the relay did.
+/// What one round of the relay did. Every claimed entry is counted in exactly one field.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RelayRound {
     /// Entries published and marked.
     pub published: usize,
-    /// Entries given back because their publish (or an earlier one with the same key) failed.
+    /// Entries given back without counting a failure: the broker was unavailable
+    /// ([`Error::is_transient`]), or an earlier entry of the same key failed.
     pub released: usize,
+    /// Entries whose publish failed for a reason of their own: the failure was counted and they
+    /// were given back to be tried again.
+    pub failed: usize,
+    /// Entries whose publish failed for a reason of their own for the
+    /// [`max_attempts`](OutboxRelay::max_attempts)th time: parked for an operator.
+    pub parked: usize,
 }
 
 /// What publishing one key's entries did.
@@ -25,7 +32,26 @@ pub struct RelayRound {
 struct ChainOutcome {
     published: Vec<u64>,
     released: Vec<u64>,
-    error: Option<crate::error::Error>,
+    /// The entry whose publish failed, when the failure was its own (not an outage).
+    failed: Option<PublishFailure>,
+    error: Option<Error>,
+}
+
+/// The longest error text kept with a failed entry: enough to diagnose, bounded so that a
+/// publisher that echoes a whole payload does not bloat the outbox.
+const MAX_ERROR_TEXT: usize = 2000;
+
+fn error_text(error: &Error) -> String {
+    let mut text = error.to_string();
+    if text.len() > MAX_ERROR_TEXT {
+        let mut end = MAX_ERROR_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// Moves committed messages from an [`OutboxStore`] to a [`Publisher`]: at least once, in order
@@ -35,9 +61,18 @@ struct ChainOutcome {
 /// A key's entries are published one after the other in sequence order; different keys (and
 /// entries without a key) are published concurrently, up to [`max_in_flight`](Self::max_in_flight)
 /// at a time, so a networked broker's round trips overlap. When a publish fails, later entries
-/// with the same key are not attempted in that round, so a key's order survives a broker outage. If the process dies between
-/// publishing and marking, the lease expires and the entries are published again: consumers
-/// deduplicate with their inbox. Several relays may share one store.
+/// with the same key are not attempted in that round, so a key's order survives a broker
+/// outage. While publishes are outstanding the relay renews its lease every third of it, so a
+/// slow broker does not let another relay claim and publish the same entries again. If the
+/// process dies between publishing and marking, the lease expires and the entries are
+/// published again: consumers deduplicate with their inbox. Several relays may share one store.
+///
+/// A failure that [`is_transient`](Error::is_transient) (the broker is unreachable) is never
+/// held against the entry. Any other failure is the entry's own — its payload does not fit the
+/// topic's schema, the broker refuses it — and is counted; after
+/// [`max_attempts`](Self::max_attempts) of them the entry is **parked**: it stays in the outbox
+/// with its last error ([`OutboxStore::parked`]), later entries of its key wait behind it, and
+/// every other key keeps flowing until an operator re-drives or discards it.
 pub struct OutboxRelay {
     store: Arc<dyn OutboxStore>,
     publisher: Arc<dyn Publisher>,
@@ -47,12 +82,13 @@ pub struct OutboxRelay {
     lease: Duration,
     poll_interval: Duration,
     retention: Duration,
+    max_attempts: u32,
     health: Option<HealthPart>,
 }
 
 impl OutboxRelay {
     /// A relay with defaults: batches of 100, 16 keys in flight, 30 s lease, 250 ms poll,
-    /// published rows kept 1 h.
+    /// published rows kept 1 h, an entry parked after 5 failures of its own.
     pub fn new(store: Arc<dyn OutboxStore>, publisher: Arc<dyn Publisher>) -> Self {
         OutboxRelay {
             store,
@@ -63,6 +99,7 @@ impl OutboxRelay {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(250),
             retention: Duration::from_secs(3600),
+            max_attempts: 5,
             health: None,
         }
     }
@@ -89,6 +126,13 @@ impl OutboxRelay {
     /// How long to sleep when the outbox is empty and the store gives no commit signal.
     pub fn poll_interval(mut self, poll_interval: Duration) -> Self {
         self.poll_interval = poll_interval;
+        self
+    }
+
+    /// After how many failed publishes of its own (outages not counted) an entry is parked
+    /// (at least 1).
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts.max(1);
         self
     }
 
@@ -131,17 +175,20 @@ impl OutboxRelay {
                 None => chains.push(vec![entry]),
             }
         }
-        let outcomes: Vec<ChainOutcome> = stream::iter(chains)
+        let claimed: Vec<u64> = chains.iter().flatten().map(|e| e.sequence).collect();
+        let publishing = stream::iter(chains)
             .map(|chain| self.publish_chain(chain))
             .buffer_unordered(self.max_in_flight)
-            .collect()
-            .await;
+            .collect::<Vec<ChainOutcome>>();
+        let outcomes = self.renewing(&claimed, publishing).await;
         let mut published = Vec::new();
         let mut released = Vec::new();
+        let mut failures = Vec::new();
         let mut first_error = None;
         for outcome in outcomes {
             published.extend(outcome.published);
             released.extend(outcome.released);
+            failures.extend(outcome.failed);
             if let Some(error) = outcome.error {
                 first_error.get_or_insert(error);
             }
@@ -151,10 +198,27 @@ impl OutboxRelay {
                 .mark_published(&self.claimant, &published)
                 .await?;
         }
+        let mut parked = Vec::new();
+        if !failures.is_empty() {
+            parked = self
+                .store
+                .record_failures(&self.claimant, &failures, self.max_attempts)
+                .await?;
+            for failure in failures.iter().filter(|f| parked.contains(&f.sequence)) {
+                tracing::error!(
+                    sequence = failure.sequence,
+                    attempts = self.max_attempts,
+                    error = %failure.error,
+                    "outbox entry parked: it failed too often; later entries of its key wait \
+                     until it is re-driven or discarded"
+                );
+            }
+        }
         if !released.is_empty() {
             self.store.release(&self.claimant, &released).await?;
         }
-        if published.is_empty() {
+        if published.is_empty() && failures.is_empty() {
+            // Nothing moved and nothing was the entries' fault: the broker is out.
             if let Some(error) = first_error {
                 return Err(error);
             }
@@ -162,7 +226,39 @@ impl OutboxRelay {
         Ok(RelayRound {
             published: published.len(),
             released: released.len(),
+            failed: failures.len() - parked.len(),
+            parked: parked.len(),
         })
+    }
+
+    /// Drives `publishing` to its end, renewing the lease on `claimed` every third of the lease
+    /// meanwhile: entries published but not yet marked need it as much as those in flight.
+    async fn renewing<T>(&self, claimed: &[u64], publishing: impl Future<Output = T>) -> T {
+        let every = (self.lease / 3).max(Duration::from_millis(1));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(publishing);
+        loop {
+            tokio::select! {
+                done = &mut publishing => return done,
+                _ = ticks.tick() => {}
+            }
+            let renewing = self.store.renew(&self.claimant, claimed, self.lease);
+            // Keep publishing while the renewal runs: a slow store must not hold up the broker.
+            let renewed = tokio::select! {
+                done = &mut publishing => return done,
+                renewed = renewing => renewed,
+            };
+            match renewed {
+                Ok(count) if count < claimed.len() as u64 => tracing::debug!(
+                    renewed = count,
+                    claimed = claimed.len(),
+                    "outbox lease renewal: entries no longer held (published, or their lease lost)"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "outbox lease renewal failed"),
+            }
+        }
     }
 
     /// Publishes one key's entries in order, stopping at the first failure.
@@ -176,10 +272,18 @@ impl OutboxRelay {
                     tracing::warn!(
                         sequence = entry.sequence,
                         topic = %entry.message.topic,
+                        transient = error.is_transient(),
                         %error,
                         "outbox publish failed; the entry stays for a later round"
                     );
-                    outcome.released.push(entry.sequence);
+                    if error.is_transient() {
+                        outcome.released.push(entry.sequence);
+                    } else {
+                        outcome.failed = Some(PublishFailure {
+                            sequence: entry.sequence,
+                            error: error_text(&error),
+                        });
+                    }
                     outcome.error = Some(error);
                     break;
                 }
@@ -204,7 +308,7 @@ impl OutboxRelay {
                             part.up();
                         }
                     }
-                    round.published == 0 && round.released == 0
+                    *round == RelayRound::default()
                 }
                 Err(error) => {
                     tracing::warn!(%error, "outbox relay round failed");
@@ -221,7 +325,11 @@ impl OutboxRelay {
                     tracing::warn!(%error, "outbox purge failed");
                 }
             }
-            if !idle && outcome.as_ref().map(|r| r.released == 0).unwrap_or(false) {
+            // Straight on while everything claimed went out (or was parked); after a failure,
+            // wait a poll interval before trying again.
+            let gave_back =
+                !matches!(&outcome, Ok(round) if round.released == 0 && round.failed == 0);
+            if !idle && !gave_back {
                 continue;
             }
             let wait = async {

@@ -4,10 +4,15 @@
 use crate::dialect::{Statements, TransportStatements};
 
 pub(super) const STATEMENTS: Statements = Statements {
-    // Candidate rows locked by another relay's claim are skipped, not waited for.
-    scan_outbox: "SELECT sequence, message_key, lease_owner, lease_until \
-        FROM seedwork_outbox WHERE published_at IS NULL ORDER BY sequence LIMIT $1 \
-        FOR UPDATE SKIP LOCKED",
+    // Candidate rows locked by another relay's claim are skipped, not waited for. Parked rows,
+    // and the rows behind a parked row of their key, are never candidates: however many they
+    // are, they cannot fill the scan.
+    scan_outbox: "SELECT o.sequence, o.message_key, o.lease_owner, o.lease_until \
+        FROM seedwork_outbox o WHERE o.published_at IS NULL AND o.parked_at IS NULL \
+        AND NOT EXISTS (SELECT 1 FROM seedwork_outbox p WHERE p.parked_at IS NOT NULL \
+        AND p.published_at IS NULL AND p.message_key = o.message_key \
+        AND p.sequence < o.sequence) \
+        ORDER BY o.sequence LIMIT $1 FOR UPDATE OF o SKIP LOCKED",
     // Locked or not: a key's earlier row held elsewhere must block the key.
     key_history: "SELECT sequence, message_key FROM seedwork_outbox \
         WHERE published_at IS NULL AND sequence <= $1 AND message_key = ANY($2)",
@@ -22,6 +27,26 @@ pub(super) const STATEMENTS: Statements = Statements {
     release: "UPDATE seedwork_outbox SET lease_owner = NULL, \
         lease_until = NULL WHERE lease_owner = $1 AND published_at IS NULL \
         AND sequence = ANY($2)",
+    renew: "UPDATE seedwork_outbox SET lease_until = $1 \
+        WHERE lease_owner = $2 AND published_at IS NULL AND sequence = ANY($3)",
+    record_failure: "UPDATE seedwork_outbox SET attempts = attempts + 1, last_error = $1, \
+        parked_at = CASE WHEN attempts + 1 >= $2 THEN $3::bigint ELSE NULL END, \
+        lease_owner = NULL, lease_until = NULL \
+        WHERE sequence = $4 AND lease_owner = $5 AND published_at IS NULL \
+        AND parked_at IS NULL RETURNING parked_at",
+    parked: "SELECT sequence, topic, message_key, envelope::text AS envelope, \
+        properties::text AS properties, attempts, last_error, parked_at FROM seedwork_outbox \
+        WHERE parked_at IS NOT NULL AND published_at IS NULL AND sequence > $1 \
+        ORDER BY sequence LIMIT $2",
+    redrive: "UPDATE seedwork_outbox SET parked_at = NULL, attempts = 0, last_error = NULL, \
+        lease_owner = NULL, lease_until = NULL \
+        WHERE sequence = $1 AND parked_at IS NOT NULL AND published_at IS NULL",
+    discard: "DELETE FROM seedwork_outbox \
+        WHERE sequence = $1 AND parked_at IS NOT NULL AND published_at IS NULL",
+    lag: "SELECT MIN(created_at) FILTER (WHERE parked_at IS NULL) AS oldest, \
+        COUNT(*) FILTER (WHERE parked_at IS NULL) AS pending, \
+        COUNT(*) FILTER (WHERE parked_at IS NOT NULL) AS parked \
+        FROM seedwork_outbox WHERE published_at IS NULL",
     purge: "DELETE FROM seedwork_outbox WHERE published_at IS NOT NULL AND published_at <= $1",
     pending: "SELECT COUNT(*) AS pending FROM seedwork_outbox WHERE published_at IS NULL",
     insert_outbox: "INSERT INTO seedwork_outbox \
@@ -29,6 +54,7 @@ pub(super) const STATEMENTS: Statements = Statements {
         VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)",
     insert_inbox: "INSERT INTO seedwork_inbox \
         (consumer, message_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    purge_inbox: "DELETE FROM seedwork_inbox WHERE processed_at <= $1",
     aggregate_get: "SELECT version, data::text AS data FROM seedwork_aggregates \
         WHERE aggregate_type = $1 AND id = $2",
     aggregate_get_for_update: "SELECT version, data::text AS data \

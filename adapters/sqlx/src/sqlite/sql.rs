@@ -4,8 +4,12 @@
 use crate::dialect::{Statements, TransportStatements};
 
 pub(super) const STATEMENTS: Statements = Statements {
-    scan_outbox: "SELECT sequence, message_key, lease_owner, lease_until \
-        FROM seedwork_outbox WHERE published_at IS NULL ORDER BY sequence LIMIT ?",
+    scan_outbox: "SELECT o.sequence, o.message_key, o.lease_owner, o.lease_until \
+        FROM seedwork_outbox o WHERE o.published_at IS NULL AND o.parked_at IS NULL \
+        AND NOT EXISTS (SELECT 1 FROM seedwork_outbox p WHERE p.parked_at IS NOT NULL \
+        AND p.published_at IS NULL AND p.message_key = o.message_key \
+        AND p.sequence < o.sequence) \
+        ORDER BY o.sequence LIMIT ?",
     key_history: "SELECT sequence, message_key FROM seedwork_outbox \
         WHERE published_at IS NULL AND sequence <= ? \
         AND message_key IN (SELECT value FROM json_each(?))",
@@ -20,6 +24,26 @@ pub(super) const STATEMENTS: Statements = Statements {
     release: "UPDATE seedwork_outbox SET lease_owner = NULL, \
         lease_until = NULL WHERE lease_owner = ? AND published_at IS NULL \
         AND sequence IN (SELECT value FROM json_each(?))",
+    renew: "UPDATE seedwork_outbox SET lease_until = ? \
+        WHERE lease_owner = ? AND published_at IS NULL \
+        AND sequence IN (SELECT value FROM json_each(?))",
+    record_failure: "UPDATE seedwork_outbox SET attempts = attempts + 1, last_error = ?, \
+        parked_at = CASE WHEN attempts + 1 >= ? THEN ? ELSE NULL END, \
+        lease_owner = NULL, lease_until = NULL \
+        WHERE sequence = ? AND lease_owner = ? AND published_at IS NULL AND parked_at IS NULL \
+        RETURNING parked_at",
+    parked: "SELECT sequence, topic, message_key, envelope, properties, attempts, last_error, \
+        parked_at FROM seedwork_outbox \
+        WHERE parked_at IS NOT NULL AND published_at IS NULL AND sequence > ? \
+        ORDER BY sequence LIMIT ?",
+    redrive: "UPDATE seedwork_outbox SET parked_at = NULL, attempts = 0, last_error = NULL, \
+        lease_owner = NULL, lease_until = NULL \
+        WHERE sequence = ? AND parked_at IS NOT NULL AND published_at IS NULL",
+    discard: "DELETE FROM seedwork_outbox \
+        WHERE sequence = ? AND parked_at IS NOT NULL AND published_at IS NULL",
+    lag: "SELECT MIN(CASE WHEN parked_at IS NULL THEN created_at END) AS oldest, \
+        COUNT(CASE WHEN parked_at IS NULL THEN 1 END) AS pending, \
+        COUNT(parked_at) AS parked FROM seedwork_outbox WHERE published_at IS NULL",
     purge: "DELETE FROM seedwork_outbox WHERE published_at IS NOT NULL AND published_at <= ?",
     pending: "SELECT COUNT(*) AS pending FROM seedwork_outbox WHERE published_at IS NULL",
     insert_outbox: "INSERT INTO seedwork_outbox \
@@ -27,6 +51,7 @@ pub(super) const STATEMENTS: Statements = Statements {
         VALUES (?, ?, ?, ?, ?, ?)",
     insert_inbox: "INSERT INTO seedwork_inbox \
         (consumer, message_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    purge_inbox: "DELETE FROM seedwork_inbox WHERE processed_at <= ?",
     aggregate_get: AGGREGATE_GET,
     // Writers are serialised by `BEGIN IMMEDIATE`: a plain read inside the transaction is
     // already stable.

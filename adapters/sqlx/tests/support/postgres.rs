@@ -46,6 +46,7 @@ pub fn under_test(store: &PostgresStore) -> StoreUnderTest {
     StoreUnderTest {
         store: Arc::new(store.clone()),
         outbox: Arc::new(store.clone()),
+        inbox: Arc::new(store.clone()),
         accounts: Arc::new(PostgresJsonRepository::<Account>::new(store)),
     }
 }

@@ -22,6 +22,7 @@ pub fn under_test(store: &SqliteStore) -> StoreUnderTest {
     StoreUnderTest {
         store: Arc::new(store.clone()),
         outbox: Arc::new(store.clone()),
+        inbox: Arc::new(store.clone()),
         accounts: Arc::new(SqliteJsonRepository::<Account>::new(store)),
     }
 }

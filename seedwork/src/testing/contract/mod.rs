@@ -36,6 +36,13 @@ macro_rules! store_contract_tests {
             relay_crash_resends_and_inbox_absorbs,
             concurrent_relays_send_each_entry_once,
             list_pages_in_id_order,
+            poison_entries_are_parked_and_other_keys_keep_flowing,
+            a_parked_entry_holds_back_its_key_until_discarded,
+            redrive_publishes_a_parked_entry_and_its_key_follows,
+            transient_failures_never_park,
+            lag_reports_age_pending_and_parked,
+            renewal_keeps_a_slow_claim,
+            inbox_purge_forgets_entries_past_the_window,
         );
     };
 }

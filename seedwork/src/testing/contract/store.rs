@@ -21,7 +21,8 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::messaging::{
-    IntegrationEvent, IntegrationMessage, Message, MessageKind, OutboxRelay, OutboxStore, Publisher,
+    InboxStore, IntegrationEvent, IntegrationMessage, Message, MessageKind, OutboxLag, OutboxRelay,
+    OutboxStore, Publisher, RelayRound,
 };
 use crate::uow::{TransactionalStore, UnitOfWork};
 
@@ -145,6 +146,8 @@ pub struct StoreUnderTest {
     pub store: Arc<dyn TransactionalStore>,
     /// The same store's outbox, as a relay reads it.
     pub outbox: Arc<dyn OutboxStore>,
+    /// The same store's inbox, as its retention task purges it.
+    pub inbox: Arc<dyn InboxStore>,
     /// The backend's repository for [`Account`].
     pub accounts: Arc<dyn Repository<Account>>,
 }
@@ -607,11 +610,22 @@ pub async fn outbox_claims_respect_leases_and_key_order(s: &StoreUnderTest) {
     assert_eq!(purged, 5, "purge removes the published entries");
 }
 
-/// A publisher that records what it sent and can be told to fail for some keys.
+/// A publisher that records what it sent and can be told to fail for some keys: as an outage
+/// ([`Error::Unavailable`], transient) or as a refusal of the message itself
+/// ([`Error::Broker`], counted against the entry).
 #[derive(Default, Clone)]
 pub struct RecordingPublisher {
     sent: Arc<Mutex<Vec<Message>>>,
+    attempts: Arc<Mutex<Vec<Message>>>,
     failing_keys: Arc<Mutex<HashSet<String>>>,
+    refused: Arc<Mutex<HashSet<Refusal>>>,
+}
+
+/// A refused `(key, amount)`; amount `None` refuses every message of the key.
+type Refusal = (String, Option<i64>);
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl RecordingPublisher {
@@ -620,9 +634,10 @@ impl RecordingPublisher {
         RecordingPublisher::default()
     }
 
-    /// Makes publishes of messages keyed `key` fail (`true`) or succeed again (`false`).
+    /// Makes publishes of messages keyed `key` fail as an outage (`true`: the broker is
+    /// unavailable for them) or succeed again (`false`).
     pub fn fail_key(&self, key: &str, fail: bool) {
-        let mut keys = self.failing_keys.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = locked(&self.failing_keys);
         if fail {
             keys.insert(key.to_string());
         } else {
@@ -630,9 +645,28 @@ impl RecordingPublisher {
         }
     }
 
+    /// Makes the broker refuse (`true`) or accept again (`false`) the messages keyed `key` —
+    /// only the one with `amount` (the suite's [`AccountChanged::amount`]) when given.
+    pub fn refuse(&self, key: &str, amount: Option<i64>, refuse: bool) {
+        let mut refused = locked(&self.refused);
+        if refuse {
+            refused.insert((key.to_string(), amount));
+        } else {
+            refused.remove(&(key.to_string(), amount));
+        }
+    }
+
     /// Everything sent so far, in order.
     pub fn sent(&self) -> Vec<Message> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        locked(&self.sent).clone()
+    }
+
+    /// How many publishes of messages keyed `key` were attempted, successful or not.
+    pub fn attempts_for(&self, key: &str) -> usize {
+        locked(&self.attempts)
+            .iter()
+            .filter(|m| m.key.as_deref() == Some(key))
+            .count()
     }
 }
 
@@ -641,19 +675,18 @@ impl Publisher for RecordingPublisher {
     async fn publish(&self, message: &Message) -> Result<()> {
         // Yield like a network call would, so concurrent relays interleave.
         tokio::task::yield_now().await;
-        let failing = message.key.as_ref().is_some_and(|key| {
-            self.failing_keys
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(key)
-        });
-        if failing {
-            return Err(Error::broker("broker unavailable for this key"));
+        locked(&self.attempts).push(message.clone());
+        let key = message.key.clone().unwrap_or_default();
+        if locked(&self.failing_keys).contains(&key) {
+            return Err(Error::unavailable("broker unavailable for this key"));
         }
-        self.sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(message.clone());
+        let amount = message.envelope.data["amount"].as_i64();
+        let refused = locked(&self.refused);
+        if refused.contains(&(key.clone(), None)) || refused.contains(&(key, amount)) {
+            return Err(Error::broker("the broker refuses this message"));
+        }
+        drop(refused);
+        locked(&self.sent).push(message.clone());
         Ok(())
     }
 }
@@ -863,6 +896,428 @@ pub async fn list_pages_in_id_order(s: &StoreUnderTest) {
     assert_eq!(tail, ["page-6", "page-7"]);
 }
 
+/// Adds one round's counts to a running total.
+fn add_round(total: &mut RelayRound, round: RelayRound) {
+    total.published += round.published;
+    total.released += round.released;
+    total.failed += round.failed;
+    total.parked += round.parked;
+}
+
+async fn lag_of(outbox: &dyn OutboxStore) -> OutboxLag {
+    outbox.lag().await.expect("lag")
+}
+
+/// Entries the broker refuses for good are parked after `max_attempts` failures; a claim skips
+/// them and the entries they hold back — more of them than a batch, and more than a backend's
+/// scan window — so every other key keeps flowing.
+pub async fn poison_entries_are_parked_and_other_keys_keep_flowing(s: &StoreUnderTest) {
+    const MAX_ATTEMPTS: u32 = 3;
+    const BATCH: usize = 2;
+    const HELD_BACK: usize = 80;
+    let bus = s.bus();
+    let poison: Vec<String> = (0..3).map(|n| unique(&format!("poison{n}"))).collect();
+    let good: Vec<String> = (0..3).map(|n| unique(&format!("good{n}"))).collect();
+    let mut keys: Vec<&str> = poison.iter().map(String::as_str).collect();
+    keys.extend(std::iter::repeat_n(poison[0].as_str(), HELD_BACK));
+    keys.extend(good.iter().map(String::as_str));
+    commit_messages(s, &bus, &keys).await;
+    let publisher = RecordingPublisher::new();
+    for key in &poison {
+        publisher.refuse(key, None, true);
+    }
+    let relay = OutboxRelay::new(Arc::clone(&s.outbox), Arc::new(publisher.clone()))
+        .batch_size(BATCH)
+        .max_attempts(MAX_ATTEMPTS);
+
+    let mut total = RelayRound::default();
+    for _ in 0..100 {
+        add_round(&mut total, relay.run_once().await.expect("round"));
+        if total.parked == poison.len() && total.published == good.len() {
+            break;
+        }
+    }
+    assert_eq!(total.parked, 3, "every poison entry is parked: {total:?}");
+    assert_eq!(total.published, 3, "every good entry went out: {total:?}");
+    assert_eq!(
+        total.failed,
+        3 * (MAX_ATTEMPTS as usize - 1),
+        "each poison entry failed max_attempts - 1 times before the failure that parked it"
+    );
+    for key in &poison {
+        assert_eq!(
+            publisher.attempts_for(key),
+            MAX_ATTEMPTS as usize,
+            "a parked entry is not tried again, and the entries behind it are never tried"
+        );
+    }
+    let sent = publisher.sent();
+    assert_eq!(sent.len(), 3);
+    for key in &good {
+        assert_eq!(amounts_for(&sent, key).len(), 1, "{key} sent once");
+    }
+    let lag = lag_of(&*s.outbox).await;
+    assert_eq!(
+        (lag.pending, lag.parked),
+        (HELD_BACK as u64, 3),
+        "the held-back entries are pending, the poison ones parked"
+    );
+
+    let parked = s.outbox.parked(None, 10).await.expect("parked");
+    let parked_keys: Vec<_> = parked
+        .iter()
+        .filter_map(|p| p.message.key.clone())
+        .collect();
+    assert_eq!(
+        parked_keys, poison,
+        "parked entries listed in sequence order"
+    );
+    for entry in &parked {
+        assert_eq!(entry.attempts, MAX_ATTEMPTS);
+        assert!(
+            entry.last_error.contains("refuses"),
+            "the last error is kept: {:?}",
+            entry.last_error
+        );
+    }
+    let page = s
+        .outbox
+        .parked(Some(parked[0].sequence), 1)
+        .await
+        .expect("parked page");
+    assert_eq!(page.len(), 1);
+    assert_eq!(
+        page[0].sequence, parked[1].sequence,
+        "listing pages by sequence"
+    );
+
+    let late = unique("late");
+    commit_messages(s, &bus, &[&late]).await;
+    let round = relay.run_once().await.expect("round");
+    assert_eq!(
+        (round.published, round.failed, round.parked),
+        (1, 0, 0),
+        "a new entry goes out at once, past every parked and held-back entry"
+    );
+    assert_eq!(amounts_for(&publisher.sent(), &late).len(), 1);
+}
+
+/// The later entries of a parked entry's key wait behind it (order per key) while other keys
+/// flow; discarding it releases them, in order.
+pub async fn a_parked_entry_holds_back_its_key_until_discarded(s: &StoreUnderTest) {
+    let bus = s.bus();
+    let (held, free) = (unique("held"), unique("free"));
+    commit_messages(s, &bus, &[&held, &free, &held, &free, &held]).await;
+    let publisher = RecordingPublisher::new();
+    publisher.refuse(&held, Some(0), true);
+    let relay =
+        OutboxRelay::new(Arc::clone(&s.outbox), Arc::new(publisher.clone())).max_attempts(1);
+
+    let round = relay.run_once().await.expect("round");
+    assert_eq!(
+        round,
+        RelayRound {
+            published: 2,
+            released: 2,
+            failed: 0,
+            parked: 1
+        }
+    );
+    assert_eq!(amounts_for(&publisher.sent(), &free), vec![1, 3]);
+    let probe = s
+        .outbox
+        .claim("probe", 10, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert!(
+        probe.is_empty(),
+        "entries behind a parked one are not claimed: {probe:?}"
+    );
+    assert_eq!(
+        relay.run_once().await.expect("round"),
+        RelayRound::default()
+    );
+    let lag = lag_of(&*s.outbox).await;
+    assert_eq!((lag.pending, lag.parked), (2, 1));
+
+    commit_messages(s, &bus, &[&free]).await;
+    assert_eq!(
+        relay.run_once().await.expect("round").published,
+        1,
+        "other keys keep flowing"
+    );
+
+    let parked = s.outbox.parked(None, 10).await.expect("parked");
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].message.envelope.data["amount"], 0);
+    s.outbox.discard(parked[0].sequence).await.expect("discard");
+    let again = s.outbox.discard(parked[0].sequence).await;
+    assert!(
+        matches!(again, Err(Error::NotFound { .. })),
+        "a discarded entry is gone: {again:?}"
+    );
+    let round = relay.run_once().await.expect("round");
+    assert_eq!(round.published, 2);
+    assert_eq!(
+        amounts_for(&publisher.sent(), &held),
+        vec![2, 4],
+        "the held-back entries follow, in order"
+    );
+    assert_eq!(lag_of(&*s.outbox).await, OutboxLag::default());
+}
+
+/// Re-driving a parked entry puts it back with its attempt count reset; once its cause is
+/// fixed it is published, and its key's held-back entries follow in order.
+pub async fn redrive_publishes_a_parked_entry_and_its_key_follows(s: &StoreUnderTest) {
+    let bus = s.bus();
+    let key = unique("k");
+    commit_messages(s, &bus, &[&key, &key]).await;
+    let publisher = RecordingPublisher::new();
+    publisher.refuse(&key, Some(0), true);
+    let relay =
+        OutboxRelay::new(Arc::clone(&s.outbox), Arc::new(publisher.clone())).max_attempts(2);
+
+    let first = relay.run_once().await.expect("round");
+    assert_eq!((first.failed, first.parked, first.released), (1, 0, 1));
+    let second = relay.run_once().await.expect("round");
+    assert_eq!((second.failed, second.parked, second.released), (0, 1, 1));
+    let parked = s.outbox.parked(None, 10).await.expect("parked");
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].attempts, 2);
+
+    let not_parked = s.outbox.redrive(parked[0].sequence + 1).await;
+    assert!(
+        matches!(not_parked, Err(Error::NotFound { .. })),
+        "only a parked entry can be re-driven: {not_parked:?}"
+    );
+    s.outbox.redrive(parked[0].sequence).await.expect("redrive");
+    assert!(s.outbox.parked(None, 10).await.expect("parked").is_empty());
+    let retried = relay.run_once().await.expect("round");
+    assert_eq!(
+        (retried.failed, retried.parked),
+        (1, 0),
+        "the attempt count starts again from zero after a re-drive"
+    );
+
+    publisher.refuse(&key, Some(0), false);
+    let round = relay.run_once().await.expect("round");
+    assert_eq!(round.published, 2);
+    assert_eq!(amounts_for(&publisher.sent(), &key), vec![0, 1]);
+    assert_eq!(lag_of(&*s.outbox).await, OutboxLag::default());
+}
+
+/// A broker outage ([`Error::is_transient`]) is never counted against an entry: however many
+/// rounds fail, nothing is parked, and everything goes out in order when the broker is back.
+pub async fn transient_failures_never_park(s: &StoreUnderTest) {
+    let bus = s.bus();
+    let (down, up) = (unique("down"), unique("up"));
+    commit_messages(s, &bus, &[&down, &down, &up]).await;
+    let publisher = RecordingPublisher::new();
+    publisher.fail_key(&down, true);
+    let relay =
+        OutboxRelay::new(Arc::clone(&s.outbox), Arc::new(publisher.clone())).max_attempts(1);
+
+    let round = relay.run_once().await.expect("round");
+    assert_eq!(
+        round,
+        RelayRound {
+            published: 1,
+            released: 2,
+            failed: 0,
+            parked: 0
+        }
+    );
+    for _ in 0..9 {
+        match relay.run_once().await {
+            Err(error) => assert!(error.is_transient(), "the outage surfaces: {error}"),
+            Ok(round) => panic!("a round with only an outage reports it, got {round:?}"),
+        }
+    }
+    assert_eq!(publisher.attempts_for(&down), 10);
+    let lag = lag_of(&*s.outbox).await;
+    assert_eq!((lag.pending, lag.parked), (2, 0), "an outage parks nothing");
+    assert!(s.outbox.parked(None, 10).await.expect("parked").is_empty());
+
+    publisher.fail_key(&down, false);
+    assert_eq!(relay.run_once().await.expect("round").published, 2);
+    assert_eq!(amounts_for(&publisher.sent(), &down), vec![0, 1]);
+}
+
+/// `lag` reports the age of the oldest pending entry and the pending and parked counts; entries
+/// held back by a parked entry count as pending.
+pub async fn lag_reports_age_pending_and_parked(s: &StoreUnderTest) {
+    assert_eq!(lag_of(&*s.outbox).await, OutboxLag::default(), "empty");
+    let bus = s.bus();
+    let (a, b) = (unique("a"), unique("b"));
+    let before = std::time::Instant::now();
+    commit_messages(s, &bus, &[&a, &b, &a]).await;
+    let deadline = before + Duration::from_secs(5);
+    let lag = loop {
+        let lag = lag_of(&*s.outbox).await;
+        if lag.oldest_pending_age >= Some(Duration::from_millis(20)) {
+            break lag;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the oldest entry ages: {lag:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!((lag.pending, lag.parked), (3, 0));
+    let age = lag.oldest_pending_age.unwrap_or_default();
+    assert!(
+        age <= before.elapsed() + Duration::from_millis(50),
+        "the age is measured from the commit: {age:?}"
+    );
+
+    let publisher = RecordingPublisher::new();
+    publisher.refuse(&b, None, true);
+    let relay =
+        OutboxRelay::new(Arc::clone(&s.outbox), Arc::new(publisher.clone())).max_attempts(1);
+    let round = relay.run_once().await.expect("round");
+    assert_eq!((round.published, round.parked), (2, 1));
+    assert_eq!(
+        lag_of(&*s.outbox).await,
+        OutboxLag {
+            oldest_pending_age: None,
+            pending: 0,
+            parked: 1
+        },
+        "a parked entry is not pending"
+    );
+
+    commit_messages(s, &bus, &[&b]).await;
+    let lag = lag_of(&*s.outbox).await;
+    assert_eq!((lag.pending, lag.parked), (1, 1), "held back is pending");
+    assert!(lag.oldest_pending_age.is_some());
+}
+
+/// A claimant that renews its lease keeps its entries past the original lease; another
+/// claimant gets them only once the renewals stop and the lease runs out.
+pub async fn renewal_keeps_a_slow_claim(s: &StoreUnderTest) {
+    let bus = s.bus();
+    let key = unique("slow");
+    commit_messages(s, &bus, &[&key, &key]).await;
+    let lease = Duration::from_millis(600);
+    let claimed = s.outbox.claim("slow", 10, lease).await.expect("claim");
+    let sequences: Vec<u64> = claimed.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences.len(), 2);
+
+    let start = std::time::Instant::now();
+    while start.elapsed() < lease * 5 / 2 {
+        tokio::time::sleep(lease / 6).await;
+        let renewed = s
+            .outbox
+            .renew("slow", &sequences, lease)
+            .await
+            .expect("renew");
+        assert_eq!(renewed, 2, "the holder renews both entries");
+        let other = s.outbox.claim("other", 10, lease).await.expect("claim");
+        assert!(
+            other.is_empty(),
+            "a renewed lease holds past its original end ({:?} in): {other:?}",
+            start.elapsed()
+        );
+    }
+    assert_eq!(
+        s.outbox
+            .renew("other", &sequences, lease)
+            .await
+            .expect("renew"),
+        0,
+        "only the holder renews"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let taken = loop {
+        let taken = s.outbox.claim("other", 10, lease).await.expect("claim");
+        if !taken.is_empty() {
+            break taken;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease runs out once renewals stop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(taken.len(), 2);
+    assert_eq!(
+        s.outbox
+            .renew("slow", &sequences, lease)
+            .await
+            .expect("renew"),
+        0,
+        "a lost lease is not renewed"
+    );
+    s.outbox
+        .mark_published("other", &sequences)
+        .await
+        .expect("mark");
+    assert_eq!(
+        s.outbox
+            .renew("other", &sequences, lease)
+            .await
+            .expect("renew"),
+        0,
+        "published entries are not renewed"
+    );
+}
+
+/// The inbox keeps entries for the retention window: within it a duplicate is recognised,
+/// after a purge of older entries the same message is accepted (handled) again.
+pub async fn inbox_purge_forgets_entries_past_the_window(s: &StoreUnderTest) {
+    let bus = s.bus();
+    let (old, new) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let record = |id: String| {
+        let bus = bus.clone();
+        async move {
+            let mut uow = bus.unit_of_work().await.expect("begin");
+            let fresh = uow.record_inbox("janitor", &id).await.expect("inbox");
+            uow.commit().await.expect("commit");
+            fresh
+        }
+    };
+    assert!(record(old.clone()).await);
+    let recorded_old = std::time::Instant::now();
+    // The two entries must be told apart by their recording time.
+    while recorded_old.elapsed() < Duration::from_millis(200) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(record(new.clone()).await);
+
+    assert_eq!(
+        s.inbox
+            .purge_inbox(Duration::from_secs(3600))
+            .await
+            .expect("purge"),
+        0,
+        "nothing is older than an hour"
+    );
+    assert!(!record(old.clone()).await, "still a duplicate");
+    // Old is older than this window; new is 200 ms younger than old, so within it.
+    let window = recorded_old
+        .elapsed()
+        .saturating_sub(Duration::from_millis(100));
+    assert_eq!(
+        s.inbox.purge_inbox(window).await.expect("purge"),
+        1,
+        "only the entry older than the window is purged"
+    );
+    assert!(
+        record(old.clone()).await,
+        "a duplicate arriving after the window is handled again"
+    );
+    assert!(
+        !record(new.clone()).await,
+        "within the window, still a duplicate"
+    );
+    assert_eq!(
+        s.inbox.purge_inbox(Duration::ZERO).await.expect("purge"),
+        2,
+        "a zero window forgets everything"
+    );
+}
+
 /// Runs every check, each on a fresh store from `fresh`.
 pub async fn run_all<F, Fut>(fresh: F)
 where
@@ -882,4 +1337,11 @@ where
     relay_crash_resends_and_inbox_absorbs(&fresh().await).await;
     concurrent_relays_send_each_entry_once(&fresh().await).await;
     list_pages_in_id_order(&fresh().await).await;
+    poison_entries_are_parked_and_other_keys_keep_flowing(&fresh().await).await;
+    a_parked_entry_holds_back_its_key_until_discarded(&fresh().await).await;
+    redrive_publishes_a_parked_entry_and_its_key_follows(&fresh().await).await;
+    transient_failures_never_park(&fresh().await).await;
+    lag_reports_age_pending_and_parked(&fresh().await).await;
+    renewal_keeps_a_slow_claim(&fresh().await).await;
+    inbox_purge_forgets_entries_past_the_window(&fresh().await).await;
 }
