@@ -171,22 +171,39 @@ impl<D: Dialect> SqlStore<D> {
             .await
             .map_err(SqlxError::statement(operation))?;
         tx.commit().await.map_err(SqlxError::Commit)?;
-        rows.iter()
-            .map(|row| {
-                let read = |name| SqlxError::column(operation, name);
-                let sequence: i64 = column::<D, _>(row, "sequence").map_err(read("sequence"))?;
-                let topic: String = column::<D, _>(row, "topic").map_err(read("topic"))?;
-                let key: Option<String> =
-                    column::<D, _>(row, "message_key").map_err(read("message_key"))?;
-                let envelope: String = column::<D, _>(row, "envelope").map_err(read("envelope"))?;
-                let properties: String =
-                    column::<D, _>(row, "properties").map_err(read("properties"))?;
-                Ok(OutboxEntry {
-                    sequence: u64::try_from(sequence).unwrap_or_default(),
-                    message: rows::decode(topic, key, &envelope, &properties)?,
-                })
-            })
-            .collect()
+        let mut entries = Vec::with_capacity(rows.len());
+        let mut unreadable = Vec::new();
+        for row in &rows {
+            let read = |name| SqlxError::column(operation, name);
+            let sequence: i64 = column::<D, _>(row, "sequence").map_err(read("sequence"))?;
+            let sequence = u64::try_from(sequence).unwrap_or_default();
+            let topic: String = column::<D, _>(row, "topic").map_err(read("topic"))?;
+            let key: Option<String> =
+                column::<D, _>(row, "message_key").map_err(read("message_key"))?;
+            let envelope: String = column::<D, _>(row, "envelope").map_err(read("envelope"))?;
+            let properties: String =
+                column::<D, _>(row, "properties").map_err(read("properties"))?;
+            match rows::decode(topic, key, &envelope, &properties) {
+                Ok(message) => entries.push(OutboxEntry { sequence, message }),
+                // No publish can ever succeed for it: park it at once rather than fail every
+                // claim that reaches it.
+                Err(error) => unreadable.push(PublishFailure {
+                    sequence,
+                    error: format!("the stored message does not read back: {error}"),
+                }),
+            }
+        }
+        if !unreadable.is_empty() {
+            for failure in &unreadable {
+                tracing::error!(
+                    sequence = failure.sequence,
+                    error = %failure.error,
+                    "outbox entry parked: it does not read back"
+                );
+            }
+            self.record_failures(claimant, &unreadable, 1).await?;
+        }
+        Ok(entries)
     }
 
     /// The outbox sequences as the signed integers the tables hold.
@@ -277,7 +294,9 @@ impl<D: Dialect> SqlStore<D> {
                     column::<D, _>(row, "parked_at").map_err(read("parked_at"))?;
                 Ok(ParkedEntry {
                     sequence: u64::try_from(sequence).unwrap_or_default(),
-                    message: rows::decode(topic, key, &envelope, &properties)?,
+                    message: rows::decode(topic.clone(), key.clone(), &envelope, &properties).ok(),
+                    topic,
+                    key,
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                     last_error: last_error.unwrap_or_default(),
                     parked_at: parked_at.unwrap_or_default(),

@@ -516,7 +516,9 @@ impl OutboxStore for MemoryStore {
                 let parked_at = row.parked_at.filter(|_| row.published_at.is_none())?;
                 Some(ParkedEntry {
                     sequence: *sequence,
-                    message: row.message.clone(),
+                    topic: row.message.topic.clone(),
+                    key: row.message.key.clone(),
+                    message: Some(row.message.clone()),
                     attempts: row.attempts,
                     last_error: row.last_error.clone().unwrap_or_default(),
                     parked_at,

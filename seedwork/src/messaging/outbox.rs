@@ -38,8 +38,15 @@ pub struct PublishFailure {
 pub struct ParkedEntry {
     /// Its position in the outbox.
     pub sequence: u64,
-    /// The message that could not be published.
-    pub message: Message,
+    /// The topic it was meant for.
+    pub topic: String,
+    /// Its ordering key: later entries with this key wait behind it.
+    pub key: Option<String>,
+    /// The message that could not be published; `None` when what the store holds no longer
+    /// reads back as a message at all (a corrupt or incompatible stored envelope — then
+    /// [`last_error`](Self::last_error) says why, and only [`discard`](OutboxStore::discard)
+    /// helps).
+    pub message: Option<Message>,
     /// How many publishes failed (outages not counted).
     pub attempts: u32,
     /// What the last failed publish reported.
