@@ -385,7 +385,7 @@ impl Wire {
 }
 
 /// How long the durable transport keeps a message every subscription has acknowledged, for
-/// inspection, before [`TopicLog::purge_log`] deletes it. Without the purge the log grows with
+/// inspection, before the retention task deletes it. Without the purge the log grows with
 /// every message ever sent.
 pub const TOPIC_LOG_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// How often the topic log is purged.

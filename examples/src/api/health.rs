@@ -59,6 +59,11 @@ impl HealthCheck {
         self
     }
 
+    /// The outbox it reports on, if any (the operators' routes work on the same one).
+    pub fn outbox_store(&self) -> Option<Arc<dyn OutboxStore>> {
+        self.outbox.clone()
+    }
+
     /// Every part's status, the probes run now.
     pub async fn check(&self) -> HealthBody {
         let mut parts: BTreeMap<String, PartBody> = self

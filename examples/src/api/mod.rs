@@ -5,6 +5,7 @@ mod consulta;
 mod cuerpo;
 pub mod errores;
 pub mod health;
+pub mod outbox;
 pub mod spec;
 
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub fn openapi_router() -> OpenApiRouter<Bus> {
     OpenApiRouter::with_openapi(spec::base())
         .routes(routes!(health::health))
         .routes(routes!(spec::spec))
+        .routes(routes!(outbox::parked))
+        .routes(routes!(outbox::redrive))
+        .routes(routes!(outbox::discard))
         .routes(routes!(crear_sincrono))
         .routes(routes!(crear_asincrono))
         .routes(routes!(crear_asincrono_commando))
@@ -75,6 +79,7 @@ pub fn router_with_health(bus: Bus, health: HealthCheck) -> Router {
     router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(Extension(Arc::new(openapi)))
+        .layer(Extension(outbox::ParkedOutbox(health.outbox_store())))
         .layer(Extension(health))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())

@@ -964,10 +964,7 @@ pub async fn poison_entries_are_parked_and_other_keys_keep_flowing(s: &StoreUnde
     );
 
     let parked = s.outbox.parked(None, 10).await.expect("parked");
-    let parked_keys: Vec<_> = parked
-        .iter()
-        .filter_map(|p| p.key.clone())
-        .collect();
+    let parked_keys: Vec<_> = parked.iter().filter_map(|p| p.key.clone()).collect();
     assert_eq!(
         parked_keys, poison,
         "parked entries listed in sequence order"
