@@ -30,7 +30,7 @@ use seedwork_sqlx::{
 };
 
 use crate::api::health::HealthCheck;
-use crate::cliente::HistorialCliente;
+use crate::cliente::EntradaHistorialCliente;
 use crate::notificaciones::{self, EnviadorCorreo};
 use crate::ui::{self, Bff};
 use crate::vuelos::dominio::Reserva;
@@ -240,7 +240,7 @@ struct Backend {
     store: Arc<dyn TransactionalStore>,
     outbox: Arc<dyn OutboxStore>,
     reservas: Arc<dyn Repository<Reserva>>,
-    historiales: Arc<dyn Repository<HistorialCliente>>,
+    historiales: Arc<dyn Repository<EntradaHistorialCliente>>,
 }
 
 async fn backend(database: &Database) -> Result<Backend, StartError> {
@@ -252,7 +252,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(MemoryRepository::<Reserva>::new(store.clone())),
-                historiales: Arc::new(MemoryRepository::<HistorialCliente>::new(store)),
+                historiales: Arc::new(MemoryRepository::<EntradaHistorialCliente>::new(store)),
             }
         }
         Database::Sqlite(path) => {
@@ -271,7 +271,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(SqliteJsonRepository::<Reserva>::new(&store)),
-                historiales: Arc::new(SqliteJsonRepository::<HistorialCliente>::new(&store)),
+                historiales: Arc::new(SqliteJsonRepository::<EntradaHistorialCliente>::new(&store)),
             }
         }
         Database::Postgres(url) => {
@@ -283,7 +283,9 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(PostgresJsonRepository::<Reserva>::new(&store)),
-                historiales: Arc::new(PostgresJsonRepository::<HistorialCliente>::new(&store)),
+                historiales: Arc::new(PostgresJsonRepository::<EntradaHistorialCliente>::new(
+                    &store,
+                )),
             }
         }
     })
