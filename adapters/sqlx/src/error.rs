@@ -184,10 +184,14 @@ pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
             let Some(code) = database.code() else {
                 return false;
             };
-            // SQLite reports (extended) result codes as decimal numbers; 5 is SQLITE_BUSY and
-            // 6 SQLITE_LOCKED, whatever their extended detail in the upper bits.
-            if let Ok(sqlite_code) = code.parse::<i32>() {
-                return matches!(sqlite_code & 0xff, 5 | 6);
+            // SQLite reports (extended) result codes as decimal numbers of at most four digits;
+            // 5 is SQLITE_BUSY and 6 SQLITE_LOCKED, whatever their extended detail in the upper
+            // bits. A PostgreSQL SQLSTATE has five characters, and many are all digits (22021,
+            // 23505…): read as a SQLite code, 22021 & 0xff would be 5, "busy".
+            if code.len() < 5 {
+                if let Ok(sqlite_code) = code.parse::<i32>() {
+                    return matches!(sqlite_code & 0xff, 5 | 6);
+                }
             }
             // PostgreSQL SQLSTATEs: class 08 connection exceptions, 53 insufficient resources
             // (too many connections), 57P01–57P03 shutdown and startup, 40001 serialization
@@ -357,6 +361,18 @@ mod tests {
             let typed = error.source().unwrap().downcast_ref::<SqlxError>().unwrap();
             assert!(matches!(typed, SqlxError::Statement { .. }));
         }
+    }
+
+    #[test]
+    fn sqlstates_made_of_digits_are_not_read_as_sqlite_codes() {
+        // 22021 & 0xff == 5 (SQLITE_BUSY), 23302 & 0xff == 6 (SQLITE_LOCKED): neither is busy.
+        for code in ["22021", "23302"] {
+            let error = refused(code);
+            assert!(!error.is_transient(), "{code}: {error:?}");
+        }
+        assert!(refused("5").is_transient(), "SQLITE_BUSY");
+        assert!(refused("517").is_transient(), "SQLITE_BUSY_SNAPSHOT");
+        assert!(refused("40001").is_transient(), "serialization failure");
     }
 
     #[test]
