@@ -10,5 +10,6 @@ pub mod api;
 pub mod cliente;
 pub mod notificaciones;
 pub mod system;
+pub mod texto;
 pub mod ui;
 pub mod vuelos;

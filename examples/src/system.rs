@@ -30,7 +30,7 @@ use seedwork_sqlx::{
 };
 
 use crate::api::health::HealthCheck;
-use crate::cliente::HistorialCliente;
+use crate::cliente::EntradaHistorialCliente;
 use crate::notificaciones::{self, EnviadorCorreo};
 use crate::ui::{self, Bff};
 use crate::vuelos::dominio::Reserva;
@@ -241,7 +241,7 @@ struct Backend {
     outbox: Arc<dyn OutboxStore>,
     inbox: Arc<dyn InboxStore>,
     reservas: Arc<dyn Repository<Reserva>>,
-    historiales: Arc<dyn Repository<HistorialCliente>>,
+    historiales: Arc<dyn Repository<EntradaHistorialCliente>>,
 }
 
 async fn backend(database: &Database) -> Result<Backend, StartError> {
@@ -254,7 +254,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 outbox: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
                 reservas: Arc::new(MemoryRepository::<Reserva>::new(store.clone())),
-                historiales: Arc::new(MemoryRepository::<HistorialCliente>::new(store)),
+                historiales: Arc::new(MemoryRepository::<EntradaHistorialCliente>::new(store)),
             }
         }
         Database::Sqlite(path) => {
@@ -274,7 +274,7 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 outbox: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
                 reservas: Arc::new(SqliteJsonRepository::<Reserva>::new(&store)),
-                historiales: Arc::new(SqliteJsonRepository::<HistorialCliente>::new(&store)),
+                historiales: Arc::new(SqliteJsonRepository::<EntradaHistorialCliente>::new(&store)),
             }
         }
         Database::Postgres(url) => {
@@ -287,7 +287,9 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 outbox: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
                 reservas: Arc::new(PostgresJsonRepository::<Reserva>::new(&store)),
-                historiales: Arc::new(PostgresJsonRepository::<HistorialCliente>::new(&store)),
+                historiales: Arc::new(PostgresJsonRepository::<EntradaHistorialCliente>::new(
+                    &store,
+                )),
             }
         }
     })

@@ -198,10 +198,14 @@ pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
             let Some(code) = database.code() else {
                 return false;
             };
-            // SQLite reports (extended) result codes as decimal numbers; 5 is SQLITE_BUSY and
-            // 6 SQLITE_LOCKED, whatever their extended detail in the upper bits.
-            if let Ok(sqlite_code) = code.parse::<i32>() {
-                return matches!(sqlite_code & 0xff, 5 | 6);
+            // SQLite reports (extended) result codes as decimal numbers of at most four digits;
+            // 5 is SQLITE_BUSY and 6 SQLITE_LOCKED, whatever their extended detail in the upper
+            // bits. A PostgreSQL SQLSTATE has five characters, and many are all digits (22021,
+            // 23505…): read as a SQLite code, 22021 & 0xff would be 5, "busy".
+            if code.len() < 5 {
+                if let Ok(sqlite_code) = code.parse::<i32>() {
+                    return matches!(sqlite_code & 0xff, 5 | 6);
+                }
             }
             // PostgreSQL SQLSTATEs: class 08 connection exceptions, 53 insufficient resources
             // (too many connections), 57P01–57P03 shutdown and startup, 40001 serialization
@@ -214,18 +218,51 @@ pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether the database refused a statement because of a value it was given — one it cannot
+/// store or compare — rather than because it failed.
+///
+/// - PostgreSQL: SQLSTATE class `22`, data exception: among others `22021`
+///   (character_not_in_repertoire: a NUL character in `text`), `22P05` (untranslatable
+///   character: the `\u0000` escape in `jsonb`), `22001` (a string too long for its column) and
+///   `22P02` (invalid text representation); and `54000` (program_limit_exceeded: a key too large
+///   for its index, a `jsonb` document over its size limit).
+/// - SQLite: `SQLITE_TOOBIG` (code 18): a string or document over the length limit.
+///
+/// Each driver reports its own kind of code through the same `code()`: a five-character
+/// SQLSTATE for PostgreSQL, a decimal number (at most four digits) for SQLite, so the two sets
+/// cannot be mistaken for each other.
+fn refuses_value(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database) = error else {
+        return false;
+    };
+    match database.code().as_deref() {
+        Some(code) if code.len() == 5 => code.starts_with("22") || code == "54000",
+        Some(code) => code == "18",
+        None => false,
+    }
+}
+
 impl From<SqlxError> for seedwork::Error {
-    /// Data that cannot be encoded, or stored data that cannot be read back (a JSON document, a
-    /// column), becomes [`seedwork::Error::Codec`], a fault of the system; a savepoint name that
-    /// breaks the transaction's contract becomes [`seedwork::Error::UnitOfWork`]; a database
-    /// that cannot be reached, is busy or is restarting ([`is_transient`]) becomes
-    /// [`seedwork::Error::Unavailable`]; everything else [`seedwork::Error::Store`]. The typed
-    /// error is the boxed source.
+    /// A database that cannot be reached, is busy or is restarting ([`is_transient`]) becomes
+    /// [`seedwork::Error::Unavailable`]. A statement the database refused because of a value it
+    /// was given (see [`refuses_value`]: a NUL character on PostgreSQL, a key too large for an
+    /// index…) becomes [`seedwork::Error::InvalidInput`], the caller's fault (a 4xx, not a 500),
+    /// so an application is protected even where it did not check its input first. Data that
+    /// cannot be encoded, or stored data that cannot be read back (a JSON document, a column),
+    /// becomes [`seedwork::Error::Codec`], a fault of the system; a savepoint name that breaks
+    /// the transaction's contract becomes [`seedwork::Error::UnitOfWork`]; everything else
+    /// [`seedwork::Error::Store`]. The typed error is the boxed source.
     fn from(error: SqlxError) -> Self {
         if error.driver_error().is_some_and(is_transient) {
             return seedwork::Error::unavailable(error);
         }
         match error {
+            SqlxError::Statement {
+                operation,
+                ref source,
+            } if refuses_value(source) => {
+                seedwork::Error::invalid_input(format!("value for {operation}"), error)
+            }
             SqlxError::Encode { ref type_name, .. } | SqlxError::Decode { ref type_name, .. } => {
                 seedwork::Error::codec(type_name.clone(), error)
             }
@@ -280,6 +317,91 @@ mod tests {
         assert!(error.to_string().contains("aggregate get"), "{error}");
         let typed = error.source().unwrap().downcast_ref::<SqlxError>().unwrap();
         assert!(typed.source().unwrap().is::<sqlx::Error>());
+    }
+
+    /// A database error with a given code, as a driver reports it.
+    #[derive(Debug)]
+    struct Refusal(&'static str);
+
+    impl fmt::Display for Refusal {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "refused ({})", self.0)
+        }
+    }
+
+    impl std::error::Error for Refusal {}
+
+    impl sqlx::error::DatabaseError for Refusal {
+        fn message(&self) -> &str {
+            "refused"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn refused(code: &'static str) -> seedwork::Error {
+        seedwork::Error::from(SqlxError::Statement {
+            operation: Operation::AggregateInsert,
+            source: sqlx::Error::Database(Box::new(Refusal(code))),
+        })
+    }
+
+    #[test]
+    fn values_the_database_cannot_store_are_invalid_input() {
+        // 22021: NUL in text; 22P05: \u0000 in jsonb; 22001: too long; 54000: index key too
+        // large; 18: SQLITE_TOOBIG.
+        for code in ["22021", "22P05", "22001", "22P02", "54000", "18"] {
+            let error = refused(code);
+            assert!(
+                matches!(&error, seedwork::Error::InvalidInput { type_name, .. }
+                    if type_name == "value for aggregate insert"),
+                "{code}: {error:?}"
+            );
+            assert_eq!(error.kind(), ErrorKind::Invalid, "{code}");
+            assert!(error.to_string().contains(code), "{code}: {error}");
+            let typed = error.source().unwrap().downcast_ref::<SqlxError>().unwrap();
+            assert!(matches!(typed, SqlxError::Statement { .. }));
+        }
+    }
+
+    #[test]
+    fn sqlstates_made_of_digits_are_not_read_as_sqlite_codes() {
+        // 22021 & 0xff == 5 (SQLITE_BUSY), 23302 & 0xff == 6 (SQLITE_LOCKED): neither is busy.
+        for code in ["22021", "23302"] {
+            let error = refused(code);
+            assert!(!error.is_transient(), "{code}: {error:?}");
+        }
+        assert!(refused("5").is_transient(), "SQLITE_BUSY");
+        assert!(refused("517").is_transient(), "SQLITE_BUSY_SNAPSHOT");
+        assert!(refused("40001").is_transient(), "serialization failure");
+    }
+
+    #[test]
+    fn other_database_errors_stay_store_errors() {
+        // 23505: unique violation; 42P01: undefined table; 54001: statement too complex;
+        // 2067: SQLITE_CONSTRAINT_UNIQUE; 1: SQLITE_ERROR. (Busy, locked, serialization
+        // failures and the like are `Unavailable`, see `is_transient`.)
+        for code in ["23505", "42P01", "54001", "2067", "1", "22"] {
+            let error = refused(code);
+            assert!(
+                matches!(error, seedwork::Error::Store(_)),
+                "{code}: {error:?}"
+            );
+            assert_eq!(error.kind(), ErrorKind::Internal, "{code}");
+        }
     }
 
     #[test]

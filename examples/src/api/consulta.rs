@@ -49,8 +49,12 @@ pub struct PageParams {
 
 impl PageParams {
     /// The page requested; `Err` (400) for a limit of 0 or above
-    /// [`PageRequest::MAX_LIMIT`] — refused, not clamped.
+    /// [`PageRequest::MAX_LIMIT`] — refused, not clamped — and for a cursor that cannot be one
+    /// ([`crate::texto::cursor`]: a control character such as NUL, or overlong).
     pub fn page(self) -> Result<PageRequest, ApiError> {
+        if let Some(after) = &self.after {
+            crate::texto::cursor("after", after)?;
+        }
         let first = PageRequest::first(self.limit.unwrap_or(PageRequest::DEFAULT_LIMIT))?;
         Ok(match self.after.filter(|after| !after.is_empty()) {
             Some(after) => first.after(after),
@@ -74,7 +78,7 @@ pub fn page_response<T: Serialize>(page: Page<T>) -> Response {
 }
 
 /// Percent-encodes everything but the URL-unreserved characters (RFC 3986).
-fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

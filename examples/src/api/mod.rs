@@ -6,12 +6,13 @@ mod cuerpo;
 pub mod errores;
 pub mod health;
 pub mod outbox;
+mod ruta;
 pub mod spec;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
@@ -30,10 +31,11 @@ use crate::vuelos::aplicacion::{
     AprobarReserva, CancelarReserva, CrearReserva, ObtenerReserva, ObtenerReservasCanceladas,
     ObtenerReservasNoPagadas, ObtenerTodasReservas, PagarReserva, SolicitarReserva,
 };
-use consulta::{page_response, Consulta, PageParams};
+use consulta::{page_response, percent_encode, Consulta, PageParams};
 use cuerpo::Cuerpo;
 use errores::{ApiError, ErrorBody};
 use health::HealthCheck;
+use ruta::Id;
 
 /// Largest request body accepted (413 above it).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -102,13 +104,13 @@ fn correlation_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// The reservation's id: the body's (checked as an id), or a new one.
 fn id_de(entrada: &ReservaEntradaDto) -> Answer<String> {
     match &entrada.id {
-        Some(id) if id.trim().is_empty() => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid id: the reservation id cannot be blank",
-        )),
-        Some(id) => Ok(id.clone()),
+        Some(id) => {
+            crate::texto::identificador("id", id)?;
+            Ok(id.clone())
+        }
         None => Ok(uuid::Uuid::new_v4().to_string()),
     }
 }
@@ -156,7 +158,11 @@ async fn solicitar(bus: &Bus, headers: &HeaderMap, entrada: ReservaEntradaDto) -
     let id = bus
         .dispatch_correlated(solicitud, correlation_id(headers))
         .await?;
-    Ok(aceptado(Some(format!("/vuelos/reserva-query/{id}"))))
+    // Percent-encoded, any id makes a valid URL and header value.
+    Ok(aceptado(Some(format!(
+        "/vuelos/reserva-query/{}",
+        percent_encode(&id)
+    ))))
 }
 
 /// Create a reservation asynchronously (`SolicitarReserva`): checked now, then sent as
@@ -205,9 +211,10 @@ async fn crear_asincrono_commando(
     params(("id" = String, Path, description = "The reservation")),
     responses(
         (status = 200, description = "The reservation", body = ReservaDto),
+        (status = 400, description = "An id that cannot be one: blank, a control character such as NUL, over 128 characters, or not UTF-8", body = ErrorBody),
         (status = 404, description = "No such reservation", body = ErrorBody),
     ))]
-async fn obtener(State(bus): State<Bus>, Path(id): Path<String>) -> Answer<Json<ReservaDto>> {
+async fn obtener(State(bus): State<Bus>, Id(id): Id) -> Answer<Json<ReservaDto>> {
     Ok(Json(bus.query(ObtenerReserva { id }).await?))
 }
 
@@ -216,9 +223,10 @@ async fn obtener(State(bus): State<Bus>, Path(id): Path<String>) -> Answer<Json<
     params(("id" = String, Path, description = "The reservation")),
     responses(
         (status = 200, description = "The reservation", body = ReservaDto),
+        (status = 400, description = "An id that cannot be one: blank, a control character such as NUL, over 128 characters, or not UTF-8", body = ErrorBody),
         (status = 404, description = "No such reservation", body = ErrorBody),
     ))]
-async fn obtener_query(State(bus): State<Bus>, Path(id): Path<String>) -> Answer<Json<ReservaDto>> {
+async fn obtener_query(State(bus): State<Bus>, Id(id): Id) -> Answer<Json<ReservaDto>> {
     Ok(Json(bus.query(ObtenerReserva { id }).await?))
 }
 
@@ -227,14 +235,11 @@ async fn obtener_query(State(bus): State<Bus>, Path(id): Path<String>) -> Answer
     params(("id" = String, Path, description = "The reservation")),
     responses(
         (status = 202, description = "Done", body = Aceptado),
+        (status = 400, description = "An id that cannot be one: blank, a control character such as NUL, over 128 characters, or not UTF-8", body = ErrorBody),
         (status = 404, description = "No such reservation", body = ErrorBody),
         (status = 409, description = "Not allowed in the reservation's state, or changed concurrently", body = ErrorBody),
     ))]
-async fn aprobar(
-    State(bus): State<Bus>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Answer<Response> {
+async fn aprobar(State(bus): State<Bus>, headers: HeaderMap, Id(id): Id) -> Answer<Response> {
     bus.dispatch_correlated(AprobarReserva { id }, correlation_id(&headers))
         .await?;
     Ok(aceptado(None))
@@ -245,14 +250,11 @@ async fn aprobar(
     params(("id" = String, Path, description = "The reservation")),
     responses(
         (status = 202, description = "Done", body = Aceptado),
+        (status = 400, description = "An id that cannot be one: blank, a control character such as NUL, over 128 characters, or not UTF-8", body = ErrorBody),
         (status = 404, description = "No such reservation", body = ErrorBody),
         (status = 409, description = "Not allowed in the reservation's state, or changed concurrently", body = ErrorBody),
     ))]
-async fn cancelar(
-    State(bus): State<Bus>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Answer<Response> {
+async fn cancelar(State(bus): State<Bus>, headers: HeaderMap, Id(id): Id) -> Answer<Response> {
     bus.dispatch_correlated(CancelarReserva { id }, correlation_id(&headers))
         .await?;
     Ok(aceptado(None))
@@ -263,14 +265,11 @@ async fn cancelar(
     params(("id" = String, Path, description = "The reservation")),
     responses(
         (status = 202, description = "Done", body = Aceptado),
+        (status = 400, description = "An id that cannot be one: blank, a control character such as NUL, over 128 characters, or not UTF-8", body = ErrorBody),
         (status = 404, description = "No such reservation", body = ErrorBody),
         (status = 409, description = "Not allowed in the reservation's state, or changed concurrently", body = ErrorBody),
     ))]
-async fn pagar(
-    State(bus): State<Bus>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Answer<Response> {
+async fn pagar(State(bus): State<Bus>, headers: HeaderMap, Id(id): Id) -> Answer<Response> {
     bus.dispatch_correlated(PagarReserva { id }, correlation_id(&headers))
         .await?;
     Ok(aceptado(None))
@@ -282,7 +281,7 @@ async fn pagar(
     responses(
         (status = 200, description = "One page of reservations", body = [ReservaDto],
             headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
-        (status = 400, description = "A bad `limit` (not a number, 0, or above 500)", body = ErrorBody),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500), or an `after` with a control character", body = ErrorBody),
     ))]
 async fn todas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Answer<Response> {
     let pagina = p.page()?;
@@ -298,7 +297,7 @@ async fn todas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Ans
     responses(
         (status = 200, description = "One page of reservations", body = [ReservaDto],
             headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
-        (status = 400, description = "A bad `limit` (not a number, 0, or above 500)", body = ErrorBody),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500), or an `after` with a control character", body = ErrorBody),
     ))]
 async fn canceladas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Answer<Response> {
     let pagina = p.page()?;
@@ -314,7 +313,7 @@ async fn canceladas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -
     responses(
         (status = 200, description = "One page of reservations", body = [ReservaDto],
             headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
-        (status = 400, description = "A bad `limit` (not a number, 0, or above 500)", body = ErrorBody),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500), or an `after` with a control character", body = ErrorBody),
     ))]
 async fn no_pagadas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Answer<Response> {
     let pagina = p.page()?;
@@ -330,11 +329,11 @@ async fn no_pagadas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -
     responses(
         (status = 200, description = "One page of reservation ids", body = [String],
             headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
-        (status = 400, description = "A bad `limit` (not a number, 0, or above 500), or an `after` that is not one of the client's reservations", body = ErrorBody),
+        (status = 400, description = "A client id that cannot be one (blank, a control character such as NUL, over 128 characters), a bad `limit` (not a number, 0, or above 500), or an `after` that is not a cursor of this client's listing", body = ErrorBody),
     ))]
 async fn reservas_cliente(
     State(bus): State<Bus>,
-    Path(id): Path<String>,
+    Id(id): Id,
     Consulta(p): Consulta<PageParams>,
 ) -> Answer<Response> {
     let pagina = p.page()?;

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -77,7 +78,10 @@ impl From<ParkedEntry> for ParkedBody {
     }
 }
 
-fn sequence_of(raw: &str) -> Result<u64, ApiError> {
+/// The `{sequence}` of the path; every refusal is a JSON 400.
+fn sequence_of(path: Result<Path<String>, PathRejection>) -> Result<u64, ApiError> {
+    let Path(raw) =
+        path.map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text()))?;
     raw.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -95,8 +99,10 @@ fn sequence_of(raw: &str) -> Result<u64, ApiError> {
     ))]
 pub(super) async fn parked(
     Extension(outbox): Extension<ParkedOutbox>,
-    Query(params): Query<ParkedParams>,
+    params: Result<Query<ParkedParams>, QueryRejection>,
 ) -> Result<Json<Vec<ParkedBody>>, ApiError> {
+    let Query(params) = params
+        .map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text()))?;
     let limit = params.limit.unwrap_or(50);
     if !(1..=MAX_PARKED_PAGE).contains(&limit) {
         return Err(ApiError::new(
@@ -118,9 +124,9 @@ pub(super) async fn parked(
     ))]
 pub(super) async fn redrive(
     Extension(outbox): Extension<ParkedOutbox>,
-    Path(sequence): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let sequence = sequence_of(&sequence)?;
+    let sequence = sequence_of(path)?;
     outbox.store()?.redrive(sequence).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -135,9 +141,9 @@ pub(super) async fn redrive(
     ))]
 pub(super) async fn discard(
     Extension(outbox): Extension<ParkedOutbox>,
-    Path(sequence): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let sequence = sequence_of(&sequence)?;
+    let sequence = sequence_of(path)?;
     outbox.store()?.discard(sequence).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

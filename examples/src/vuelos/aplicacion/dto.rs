@@ -6,8 +6,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use seedwork::domain::Entity;
+use seedwork::domain::{DomainError, Entity};
 
+use crate::texto;
 use crate::vuelos::dominio::{Aeropuerto, Itinerario, Reserva};
 
 /// An airport as JSON.
@@ -79,6 +80,36 @@ pub struct ReservaEntradaDto {
     pub fecha_actualizacion: Option<String>,
     /// The itineraries.
     pub itinerarios: Vec<ItinerarioDto>,
+}
+
+impl ReservaEntradaDto {
+    /// Checks the text of the request against what the system can store and route
+    /// ([`crate::texto`]): the ids, and every airport's name (its code is a
+    /// [`Codigo`](crate::vuelos::dominio::Codigo), which checks itself). A refusal names the
+    /// field by its path in the body, e.g. `itinerarios[0].odos[0].segmentos[0].legs[0].origen.nombre`.
+    pub fn validar(&self) -> Result<(), DomainError> {
+        if let Some(id) = &self.id {
+            texto::identificador("id", id)?;
+        }
+        if let Some(id_cliente) = &self.id_cliente {
+            texto::identificador("id_cliente", id_cliente)?;
+        }
+        for (i, itinerario) in self.itinerarios.iter().enumerate() {
+            for (o, odo) in itinerario.odos.iter().enumerate() {
+                for (s, segmento) in odo.segmentos.iter().enumerate() {
+                    for (l, leg) in segmento.legs.iter().enumerate() {
+                        let ruta = format!("itinerarios[{i}].odos[{o}].segmentos[{s}].legs[{l}]");
+                        for (lado, aeropuerto) in
+                            [("origen", &leg.origen), ("destino", &leg.destino)]
+                        {
+                            texto::libre(&format!("{ruta}.{lado}.nombre"), &aeropuerto.nombre)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A reservation as the API returns it.

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use seedwork::domain::DomainError;
 
 use super::dto::{AeropuertoDto, ItinerarioDto, LegDto, ReservaEntradaDto, CLIENTE_ANONIMO};
+use crate::texto;
 use crate::vuelos::dominio::{Aeropuerto, Codigo, Itinerario, Leg, Odo, Reserva, Segmento};
 
 /// Builds a new, pending `Reserva` from a request (the tutorial's `FabricaVuelos`): parses the
@@ -17,8 +18,12 @@ use crate::vuelos::dominio::{Aeropuerto, Codigo, Itinerario, Leg, Odo, Reserva, 
 /// [`CLIENTE_ANONIMO`]; missing dates mean now.
 ///
 /// Every path that creates a reservation goes through it: the synchronous command, the
-/// request sent through the broker (checked before it is sent) and the broker's consumer.
+/// request sent through the broker (checked before it is sent) and the broker's consumer. So it
+/// is also where text no backend can store (a NUL character, an overlong id) is refused
+/// ([`ReservaEntradaDto::validar`]), whichever way the request came in.
 pub fn fabricar_reserva(id: String, dto: &ReservaEntradaDto) -> Result<Reserva, DomainError> {
+    texto::identificador("id", &id)?;
+    dto.validar()?;
     let ahora = Utc::now();
     let fecha_o_ahora = |field: &str, value: &Option<String>| match value {
         Some(value) => fecha(field, value),

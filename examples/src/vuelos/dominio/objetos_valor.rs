@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use seedwork::domain::{DomainError, ValueObject};
 
 /// An airport code. The tutorial's own examples use codes that are not IATA (`"sasads"`), so
-/// any non-blank code of up to 16 characters is accepted.
+/// any non-blank code of up to 16 characters without control characters is accepted.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Codigo(String);
@@ -28,6 +28,15 @@ impl Codigo {
             return Err(DomainError::invalid_value(
                 "codigo",
                 "an airport code has at most 16 characters",
+            ));
+        }
+        if let Some(c) = trimmed.chars().find(|c| c.is_control()) {
+            return Err(DomainError::invalid_value(
+                "codigo",
+                format!(
+                    "an airport code cannot hold control characters (found U+{:04X})",
+                    u32::from(c)
+                ),
             ));
         }
         Ok(Codigo(trimmed.to_string()))
