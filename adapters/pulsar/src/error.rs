@@ -129,7 +129,8 @@ impl PulsarError {
 /// Whether a client error means the broker is out of reach or busy for now. The refusals that
 /// no retry changes — an incompatible schema, a bad topic name, authentication and
 /// authorization, a terminated topic, an operation the broker does not allow, a frame the
-/// client cannot encode or decode — are not transient; every connection-level failure is.
+/// client cannot encode or decode, an exclusive subscription another consumer holds — are not
+/// transient; every connection-level failure is.
 pub(crate) fn is_transient(error: &pulsar::Error) -> bool {
     match error {
         pulsar::Error::Connection(connection) => is_transient_connection(connection),
@@ -192,6 +193,7 @@ fn is_transient_server_error(error: pulsar::message::proto::ServerError) -> bool
         error,
         ServerError::AuthenticationError
             | ServerError::AuthorizationError
+            | ServerError::ConsumerBusy
             | ServerError::ChecksumError
             | ServerError::UnsupportedVersionError
             | ServerError::TopicTerminatedError
