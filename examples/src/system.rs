@@ -31,7 +31,7 @@ use seedwork_sqlx::{
 
 use crate::api::health::HealthCheck;
 use crate::cliente::HistorialCliente;
-use crate::notificaciones::{self, EnviadorCorreo};
+use crate::notificaciones::{self, EnviadorCorreo, NotificacionesReserva};
 use crate::ui::{self, Bff};
 use crate::vuelos::dominio::Reserva;
 use crate::vuelos::infraestructura::consumidores::SUSCRIPCION_COMANDOS;
@@ -241,6 +241,7 @@ struct Backend {
     outbox: Arc<dyn OutboxStore>,
     reservas: Arc<dyn Repository<Reserva>>,
     historiales: Arc<dyn Repository<HistorialCliente>>,
+    notificaciones: Arc<dyn Repository<NotificacionesReserva>>,
 }
 
 async fn backend(database: &Database) -> Result<Backend, StartError> {
@@ -252,7 +253,8 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(MemoryRepository::<Reserva>::new(store.clone())),
-                historiales: Arc::new(MemoryRepository::<HistorialCliente>::new(store)),
+                historiales: Arc::new(MemoryRepository::<HistorialCliente>::new(store.clone())),
+                notificaciones: Arc::new(MemoryRepository::<NotificacionesReserva>::new(store)),
             }
         }
         Database::Sqlite(path) => {
@@ -272,6 +274,9 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(SqliteJsonRepository::<Reserva>::new(&store)),
                 historiales: Arc::new(SqliteJsonRepository::<HistorialCliente>::new(&store)),
+                notificaciones: Arc::new(SqliteJsonRepository::<NotificacionesReserva>::new(
+                    &store,
+                )),
             }
         }
         Database::Postgres(url) => {
@@ -285,6 +290,9 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 outbox: Arc::new(store.clone()),
                 reservas: Arc::new(PostgresJsonRepository::<Reserva>::new(&store)),
                 historiales: Arc::new(PostgresJsonRepository::<HistorialCliente>::new(&store)),
+                notificaciones: Arc::new(PostgresJsonRepository::<NotificacionesReserva>::new(
+                    &store,
+                )),
             }
         }
     })
@@ -422,6 +430,7 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         .store(Arc::clone(&backend.store))
         .provide_arc(backend.reservas)
         .provide_arc(backend.historiales)
+        .provide_arc(backend.notificaciones)
         .provide_arc(config.correo)
         .registered()
         .build()?;
