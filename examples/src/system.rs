@@ -31,7 +31,7 @@ use seedwork_sqlx::{
 
 use crate::api::health::HealthCheck;
 use crate::cliente::EntradaHistorialCliente;
-use crate::notificaciones::{self, EnviadorCorreo};
+use crate::notificaciones::{self, EnviadorCorreo, NotificacionesReserva};
 use crate::ui::{self, Bff};
 use crate::vuelos::dominio::Reserva;
 use crate::vuelos::infraestructura::consumidores::SUSCRIPCION_COMANDOS;
@@ -242,6 +242,7 @@ struct Backend {
     inbox: Arc<dyn InboxStore>,
     reservas: Arc<dyn Repository<Reserva>>,
     historiales: Arc<dyn Repository<EntradaHistorialCliente>>,
+    notificaciones: Arc<dyn Repository<NotificacionesReserva>>,
 }
 
 async fn backend(database: &Database) -> Result<Backend, StartError> {
@@ -254,7 +255,10 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 outbox: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
                 reservas: Arc::new(MemoryRepository::<Reserva>::new(store.clone())),
-                historiales: Arc::new(MemoryRepository::<EntradaHistorialCliente>::new(store)),
+                historiales: Arc::new(MemoryRepository::<EntradaHistorialCliente>::new(
+                    store.clone(),
+                )),
+                notificaciones: Arc::new(MemoryRepository::<NotificacionesReserva>::new(store)),
             }
         }
         Database::Sqlite(path) => {
@@ -275,6 +279,9 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 inbox: Arc::new(store.clone()),
                 reservas: Arc::new(SqliteJsonRepository::<Reserva>::new(&store)),
                 historiales: Arc::new(SqliteJsonRepository::<EntradaHistorialCliente>::new(&store)),
+                notificaciones: Arc::new(SqliteJsonRepository::<NotificacionesReserva>::new(
+                    &store,
+                )),
             }
         }
         Database::Postgres(url) => {
@@ -288,6 +295,9 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
                 inbox: Arc::new(store.clone()),
                 reservas: Arc::new(PostgresJsonRepository::<Reserva>::new(&store)),
                 historiales: Arc::new(PostgresJsonRepository::<EntradaHistorialCliente>::new(
+                    &store,
+                )),
+                notificaciones: Arc::new(PostgresJsonRepository::<NotificacionesReserva>::new(
                     &store,
                 )),
             }
@@ -485,6 +495,7 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         .store(Arc::clone(&backend.store))
         .provide_arc(backend.reservas)
         .provide_arc(backend.historiales)
+        .provide_arc(backend.notificaciones)
         .provide_arc(config.correo)
         .registered()
         .build()?;

@@ -1,5 +1,6 @@
 //! Helpers shared by the workspace's end-to-end tests.
 
+pub mod faults;
 pub mod processes;
 pub mod system;
 

@@ -199,6 +199,7 @@ async fn every_route(r: &Running) {
         "/vuelos/reservas/canceladas",
         "/vuelos/reservas/no-pagadas",
         "/clientes/{id}/reservas",
+        "/notificaciones",
     ] {
         assert!(spec["paths"].get(path).is_some(), "/spec documents {path}");
     }
@@ -251,6 +252,36 @@ async fn every_route(r: &Running) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The record commits with the inbox entry; the sender ran inside that unit of work, so
+    // the record is there by now or within a moment.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, record) = get(r, &format!("/notificaciones?id_reserva={pagada}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let tipos: Vec<&str> = record
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|n| n["tipo"].as_str())
+            .collect();
+        if tipos == ["Creada", "Aprobada", "Pagada"] {
+            let secuencias: Vec<u64> = record
+                .as_array()
+                .expect("a list")
+                .iter()
+                .filter_map(|n| n["secuencia"].as_u64())
+                .collect();
+            assert_eq!(secuencias, [1, 2, 3]);
+            break;
+        }
+        assert!(
+            tipos.len() < 3 && tokio::time::Instant::now() < deadline,
+            "the record holds created, approved and paid, once each, in order: {record}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = get(r, "/notificaciones").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "id_reserva is required");
 }
 
 /// `/spec` and the router are one declaration: every operation the document lists is served
@@ -279,6 +310,7 @@ async fn spec_covers_every_route(r: &Running) {
         ("get", "/vuelos/reservas/canceladas"),
         ("get", "/vuelos/reservas/no-pagadas"),
         ("get", "/clientes/{id}/reservas"),
+        ("get", "/notificaciones"),
         ("get", "/outbox/parked"),
         ("post", "/outbox/parked/{sequence}/redrive"),
         ("delete", "/outbox/parked/{sequence}"),

@@ -16,16 +16,17 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use seedwork::application::Bus;
 
 use crate::cliente::ObtenerReservasCliente;
+use crate::notificaciones::{NotificacionEnviada, ObtenerNotificaciones};
 use crate::vuelos::aplicacion::dto::{ReservaDto, ReservaEntradaDto};
 use crate::vuelos::aplicacion::{
     AprobarReserva, CancelarReserva, CrearReserva, ObtenerReserva, ObtenerReservasCanceladas,
@@ -65,6 +66,7 @@ pub fn openapi_router() -> OpenApiRouter<Bus> {
         .routes(routes!(canceladas))
         .routes(routes!(no_pagadas))
         .routes(routes!(reservas_cliente))
+        .routes(routes!(notificaciones))
 }
 
 /// The router, over the application's bus, with a `/health` that reports no parts (always
@@ -341,6 +343,36 @@ async fn reservas_cliente(
         bus.query(ObtenerReservasCliente {
             id_cliente: id,
             pagina,
+        })
+        .await?,
+    ))
+}
+
+/// Which reservation's notifications to read.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificacionesParams {
+    /// The reservation.
+    pub id_reserva: String,
+}
+
+/// The notifications recorded for a reservation, in the order they were handled
+/// (`ObtenerNotificaciones`); empty when none was. The record is exactly once per event (it
+/// commits with the notifier's inbox entry), while the email itself is at least once: see
+/// the `notificaciones` module.
+#[utoipa::path(get, path = "/notificaciones", tag = "notificaciones",
+    params(NotificacionesParams),
+    responses(
+        (status = 200, description = "The notifications, oldest first", body = [NotificacionEnviada]),
+        (status = 400, description = "No `id_reserva`", body = ErrorBody),
+    ))]
+async fn notificaciones(
+    State(bus): State<Bus>,
+    Consulta(p): Consulta<NotificacionesParams>,
+) -> Answer<Json<Vec<NotificacionEnviada>>> {
+    Ok(Json(
+        bus.query(ObtenerNotificaciones {
+            id_reserva: p.id_reserva,
         })
         .await?,
     ))

@@ -22,6 +22,7 @@ use super::errores::ErrorBody;
     tags(
         (name = "vuelos", description = "Flight reservations"),
         (name = "cliente", description = "Clients' read model"),
+        (name = "notificaciones", description = "The notification service's record of what it sent"),
         (name = "system", description = "Operation"),
     )
 )]

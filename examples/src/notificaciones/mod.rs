@@ -1,9 +1,26 @@
 //! `notificaciones`: reads `eventos-reserva` with a subscription of its own and "sends the
 //! email" for each event, through an [`EnviadorCorreo`] whose default writes the tutorial's lines
 //! to standard output.
+//!
+//! # What is exactly once, and what is not
+//!
+//! Each handled event is **recorded** in [`NotificacionesReserva`], the reservation's log of
+//! sent notifications, in the same unit of work as the consumer's inbox entry: the record and
+//! the inbox commit together or not at all, so however often the broker delivers an event, and
+//! whenever the process dies, the record holds it exactly once (`GET /notificaciones`).
+//!
+//! The **sending itself** (the console lines of [`CorreoEnConsola`], or a mail gateway) happens
+//! inside that unit of work, before it commits, and cannot be rolled back: a process killed
+//! between the two sends again when the event is delivered again. The email is at least once;
+//! the record is exactly once. A gateway that takes an idempotency key makes the email exactly
+//! once too: give it [`NotificacionEnviada::id_mensaje`].
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use seedwork::domain::{AggregateState, Repository};
 use seedwork::prelude::*;
 
 use crate::vuelos::infraestructura::schema::v1::{
@@ -85,17 +102,162 @@ fn notificacion_cambio(id_reserva: &str, estado: &str, fecha: i64) -> Notificaci
 /// The sender, as provided to the bus.
 pub type Correo = Dep<dyn EnviadorCorreo>;
 
+/// Which event a notification was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum TipoNotificacion {
+    /// `EventoReservaCreada`.
+    Creada,
+    /// `EventoReservaAprobada`.
+    Aprobada,
+    /// `EventoReservaCancelada`.
+    Cancelada,
+    /// `EventoReservaPagada`.
+    Pagada,
+}
+
+/// One notification sent, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificacionEnviada {
+    /// The id of the event it was sent for (the envelope's id): what the inbox deduplicates
+    /// on, and the idempotency key to give a mail gateway.
+    pub id_mensaje: String,
+    /// The reservation.
+    pub id_reserva: String,
+    /// Which event.
+    pub tipo: TipoNotificacion,
+    /// Its position among the reservation's notifications, from 1, in the order they were
+    /// handled (so the order of a reservation's events can be checked after the fact).
+    pub secuencia: u32,
+    /// When it was recorded, epoch milliseconds (the handling process's clock).
+    pub registrada_en: i64,
+}
+
+/// The notifications sent about one reservation, in the order they were handled (aggregate
+/// root of the notification service's record). Keyed by reservation, so one read answers
+/// "what was this reservation notified of", on every store, through the generic repository.
+#[derive(Debug, Clone, Serialize, Deserialize, seedwork::AggregateRoot)]
+pub struct NotificacionesReserva {
+    #[aggregate(id)]
+    id_reserva: String,
+    enviadas: Vec<NotificacionEnviada>,
+    #[serde(skip)]
+    state: AggregateState,
+}
+
+impl NotificacionesReserva {
+    /// The notifications, in the order they were handled.
+    pub fn enviadas(&self) -> &[NotificacionEnviada] {
+        &self.enviadas
+    }
+
+    fn anotar(&mut self, id_mensaje: &str, tipo: TipoNotificacion) {
+        let secuencia = u32::try_from(self.enviadas.len() + 1).unwrap_or(u32::MAX);
+        self.enviadas.push(NotificacionEnviada {
+            id_mensaje: id_mensaje.to_string(),
+            id_reserva: self.id_reserva.clone(),
+            tipo,
+            secuencia,
+            registrada_en: seedwork::messaging::now_millis(),
+        });
+    }
+}
+
+/// The record, as provided to the bus.
+pub type Registro = Dep<dyn Repository<NotificacionesReserva>>;
+
+/// The notifications recorded for a reservation, in the order they were handled (empty when
+/// none was).
+#[derive(Debug, Clone, Query)]
+#[query(output = Vec<NotificacionEnviada>)]
+pub struct ObtenerNotificaciones {
+    /// The reservation.
+    pub id_reserva: String,
+}
+
+#[seedwork::query_handler]
+async fn obtener_notificaciones(
+    query: ObtenerNotificaciones,
+    registro: Registro,
+) -> Result<Vec<NotificacionEnviada>> {
+    Ok(registro
+        .get(&query.id_reserva)
+        .await?
+        .map(|r| r.enviadas)
+        .unwrap_or_default())
+}
+
+/// Records the notification for the event `id_mensaje` in the unit of work that also holds
+/// the inbox entry, so both commit together (see the module's docs).
+async fn registrar(
+    uow: &mut UnitOfWork,
+    registro: &Registro,
+    id_reserva: &str,
+    id_mensaje: &str,
+    tipo: TipoNotificacion,
+) -> Result<()> {
+    if let Some(mut log) = registro
+        .get_for_update(uow, &id_reserva.to_string())
+        .await?
+    {
+        log.anotar(id_mensaje, tipo);
+        return registro.update(uow, &mut log).await;
+    }
+    let mut log = NotificacionesReserva {
+        id_reserva: id_reserva.to_string(),
+        enviadas: Vec::new(),
+        state: AggregateState::new(),
+    };
+    log.anotar(id_mensaje, tipo);
+    match registro.add(uow, &mut log).await {
+        // Another transaction recorded this reservation's first notification meanwhile (two
+        // notifiers, a Key_Shared hand-over): append to that record instead.
+        Err(Error::Conflict { .. }) => {
+            let mut log = registro
+                .get_for_update(uow, &id_reserva.to_string())
+                .await?
+                .ok_or_else(|| Error::not_found("NotificacionesReserva", id_reserva))?;
+            log.anotar(id_mensaje, tipo);
+            registro.update(uow, &mut log).await
+        }
+        other => other,
+    }
+}
+
 #[seedwork::message_handler]
-async fn notificar_reserva_creada(m: Envelope<EventoReservaCreada>, correo: Correo) -> Result<()> {
-    correo.enviar(&notificacion_reserva_creada(&m.data)).await
+async fn notificar_reserva_creada(
+    m: Envelope<EventoReservaCreada>,
+    uow: &mut UnitOfWork,
+    correo: Correo,
+    registro: Registro,
+) -> Result<()> {
+    let e = &m.data;
+    registrar(
+        uow,
+        &registro,
+        &e.id_reserva,
+        &m.id,
+        TipoNotificacion::Creada,
+    )
+    .await?;
+    correo.enviar(&notificacion_reserva_creada(e)).await
 }
 
 #[seedwork::message_handler]
 async fn notificar_reserva_aprobada(
     m: Envelope<EventoReservaAprobada>,
+    uow: &mut UnitOfWork,
     correo: Correo,
+    registro: Registro,
 ) -> Result<()> {
     let e = &m.data;
+    registrar(
+        uow,
+        &registro,
+        &e.id_reserva,
+        &m.id,
+        TipoNotificacion::Aprobada,
+    )
+    .await?;
     correo
         .enviar(&notificacion_cambio(
             &e.id_reserva,
@@ -108,9 +270,19 @@ async fn notificar_reserva_aprobada(
 #[seedwork::message_handler]
 async fn notificar_reserva_cancelada(
     m: Envelope<EventoReservaCancelada>,
+    uow: &mut UnitOfWork,
     correo: Correo,
+    registro: Registro,
 ) -> Result<()> {
     let e = &m.data;
+    registrar(
+        uow,
+        &registro,
+        &e.id_reserva,
+        &m.id,
+        TipoNotificacion::Cancelada,
+    )
+    .await?;
     correo
         .enviar(&notificacion_cambio(
             &e.id_reserva,
@@ -121,8 +293,21 @@ async fn notificar_reserva_cancelada(
 }
 
 #[seedwork::message_handler]
-async fn notificar_reserva_pagada(m: Envelope<EventoReservaPagada>, correo: Correo) -> Result<()> {
+async fn notificar_reserva_pagada(
+    m: Envelope<EventoReservaPagada>,
+    uow: &mut UnitOfWork,
+    correo: Correo,
+    registro: Registro,
+) -> Result<()> {
     let e = &m.data;
+    registrar(
+        uow,
+        &registro,
+        &e.id_reserva,
+        &m.id,
+        TipoNotificacion::Pagada,
+    )
+    .await?;
     correo
         .enviar(&notificacion_cambio(
             &e.id_reserva,
