@@ -607,7 +607,8 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         })?);
         let check = HealthCheck::new(health.clone())
             .store(Arc::clone(&backend.store))
-            .outbox(Arc::clone(&backend.outbox));
+            .outbox(Arc::clone(&backend.outbox))
+            .broker(Arc::clone(&wire.publisher));
         let api = crate::api::router_with_health(bus.clone(), check);
         let shutdown = until(stopped.clone());
         tasks.push(tokio::spawn(async move {

@@ -213,6 +213,23 @@ async fn services_run_as_processes_and_share_a_subscription() {
     drop(api);
 }
 
+/// Asks `url` (a `/health`) until it answers `status`, within a minute; its body.
+async fn health_until(http: &reqwest::Client, url: &str, status: StatusCode) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = http.get(url).send().await {
+            if response.status() == status {
+                return response.json().await.expect("a JSON health body");
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} never answered {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Pulsar and PostgreSQL: scripts/services up"]
 async fn a_broker_outage_loses_no_event_and_duplicates_none() {
@@ -234,6 +251,9 @@ async fn a_broker_outage_loses_no_event_and_duplicates_none() {
     expect_each_notified_once(&[&notifier], std::slice::from_ref(&warm_up)).await;
 
     pulsar_service("down");
+    let health = format!("http://127.0.0.1:{api_port}/health");
+    let down = health_until(&http, &health, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(down["parts"]["broker"]["status"], "down", "{down}");
     let outcome = create_reservations(&http, api_port, 6);
     // Bring the broker back even if the API misbehaved, so later tests have one.
     let accepted = tokio::time::timeout(Duration::from_secs(60), outcome).await;
@@ -241,6 +261,8 @@ async fn a_broker_outage_loses_no_event_and_duplicates_none() {
     let ids = accepted.expect("the API answered while the broker was down");
 
     expect_each_notified_once(&[&notifier], &ids).await;
+    let up = health_until(&http, &health, StatusCode::OK).await;
+    assert_eq!(up["parts"]["broker"]["status"], "up", "{up}");
     for id in ids.iter().skip(1).step_by(2) {
         let stored = http
             .get(format!(
@@ -431,11 +453,28 @@ async fn per_key_order_survives_a_broker_restart_during_a_backoff() {
     let held_key = first.message.key.clone().expect("keyed");
     consumer.nack(&first).await.expect("nacked");
 
+    broker
+        .check()
+        .await
+        .expect("the broker answers a health check");
     pulsar_service("down");
     // While the broker is down the consumer hands out nothing new beyond what it holds; give
     // the outage a moment to be noticed by receiving with a short bound, then bring it back.
     let _ = tokio::time::timeout(Duration::from_secs(2), consumer.receive()).await;
+    let down = broker
+        .check()
+        .await
+        .expect_err("a stopped broker fails its health check");
+    assert!(down.is_transient(), "an outage, not a refusal: {down:?}");
     pulsar_service("up");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while let Err(error) = broker.check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the broker never answered its health check again: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     // After the restart, a's first message fails once more: a's later ones, redelivered

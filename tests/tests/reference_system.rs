@@ -166,6 +166,7 @@ async fn every_route(r: &Running) {
     assert_eq!(
         parts,
         [
+            "broker",
             "consumer:commands",
             "consumer:notificaciones",
             "outbox",

@@ -20,6 +20,9 @@ type ProducerCache = HashMap<(String, ProducerSchema), Arc<tokio::sync::Mutex<Pr
 /// The schema a producer announces, as a cache key ([`WireSchema::cache_key`]).
 type ProducerSchema = Option<(Codec, Option<u64>)>;
 
+/// The topic [`Publisher::check`] looks up (a lookup creates nothing).
+const HEALTH_PROBE_TOPIC: &str = "persistent://public/default/seedwork-health-probe";
+
 /// The default of [`PulsarBuilder::max_held_back`].
 pub(crate) const DEFAULT_MAX_HELD_BACK: usize = 1000;
 
@@ -273,6 +276,20 @@ impl Inner {
 
 #[async_trait]
 impl Publisher for PulsarBroker {
+    /// Asks the broker which of its nodes owns a probe topic (a lookup round trip; nothing is
+    /// created), within the send timeout.
+    async fn check(&self) -> Result<()> {
+        let lookup = self.inner.client.lookup_topic(HEALTH_PROBE_TOPIC);
+        match tokio::time::timeout(self.inner.settings.send_timeout, lookup).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(source)) => Err(PulsarError::Check { source }.into()),
+            Err(_) => Err(PulsarError::CheckTimeout {
+                timeout: self.inner.settings.send_timeout,
+            }
+            .into()),
+        }
+    }
+
     async fn publish(&self, message: &Message) -> Result<()> {
         let declared = self.inner.schemas.encoding_for(&message.topic);
         let wire = declared.to_pulsar(message)?;

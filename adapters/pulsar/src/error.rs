@@ -101,6 +101,15 @@ pub(crate) enum PulsarError {
     /// The consumer lost its stream and has not rebuilt it yet.
     #[error("the consumer of `{topic}` is reconnecting to the broker")]
     Reconnecting { topic: String },
+    /// A health check's lookup failed.
+    #[error("checking the broker: {source}")]
+    Check {
+        #[source]
+        source: pulsar::Error,
+    },
+    /// A health check's lookup got no answer in time.
+    #[error("checking the broker: no answer within {timeout:?}")]
+    CheckTimeout { timeout: Duration },
 }
 
 impl PulsarError {
@@ -113,11 +122,14 @@ impl PulsarError {
             | PulsarError::Send { source, .. }
             | PulsarError::Receipt { source, .. }
             | PulsarError::Subscribe { source, .. }
-            | PulsarError::FetchSchema { source, .. } => is_transient(source),
+            | PulsarError::FetchSchema { source, .. }
+            | PulsarError::Check { source } => is_transient(source),
             PulsarError::Ack { source, .. } | PulsarError::AckDeadLetter { source, .. } => {
                 is_transient_consumer(source)
             }
-            PulsarError::SendTimeout { .. } | PulsarError::Reconnecting { .. } => true,
+            PulsarError::SendTimeout { .. }
+            | PulsarError::Reconnecting { .. }
+            | PulsarError::CheckTimeout { .. } => true,
             PulsarError::Encode { .. }
             | PulsarError::WriterSchema { .. }
             | PulsarError::UnknownDelivery { .. }

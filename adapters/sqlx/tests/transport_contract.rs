@@ -338,3 +338,16 @@ async fn postgres_wakes_consumers_of_another_process() {
     expect_quiet(&mut *consumer).await;
     assert_woken_by_publishes(&publisher, &mut *consumer, &topic).await;
 }
+
+/// `Publisher::check` makes a round trip to the transport's database: `Ok` while it answers,
+/// `Error::Unavailable` once its pool is closed.
+#[tokio::test]
+async fn check_reports_whether_the_database_answers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_store(&dir.path().join("transport.db")).await;
+    let transport = SqliteTransport::new(store.pool().clone());
+    transport.check().await.expect("the database answers");
+    store.pool().close().await;
+    let error = transport.check().await.expect_err("the pool is closed");
+    assert!(error.is_transient(), "{error:?}");
+}

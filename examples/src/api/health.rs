@@ -7,7 +7,8 @@
 //!   themselves to the process's [`Health`] register as they run and as their supervisor
 //!   restarts them;
 //! - the store and the outbox, probed when the request comes: a transaction is opened and
-//!   rolled back, and the outbox says how many messages wait, how old the oldest is (down past
+//!   rolled back, the broker is asked for a round trip ([`Publisher::check`]), and the outbox
+//!   says how many messages wait, how old the oldest is (down past
 //!   [`OUTBOX_LAG_LIMIT`]) and how many are parked.
 
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use seedwork::messaging::OutboxStore;
+use seedwork::messaging::{OutboxStore, Publisher};
 use seedwork::supervision::Health;
 use seedwork::uow::TransactionalStore;
 
@@ -36,6 +37,7 @@ pub struct HealthCheck {
     health: Health,
     store: Option<Arc<dyn TransactionalStore>>,
     outbox: Option<Arc<dyn OutboxStore>>,
+    broker: Option<Arc<dyn Publisher>>,
 }
 
 impl HealthCheck {
@@ -50,6 +52,12 @@ impl HealthCheck {
     /// Also probes `store` on each request.
     pub fn store(mut self, store: Arc<dyn TransactionalStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Also checks on each request that `broker` can be reached ([`Publisher::check`]).
+    pub fn broker(mut self, broker: Arc<dyn Publisher>) -> Self {
+        self.broker = Some(broker);
         self
     }
 
@@ -95,6 +103,9 @@ impl HealthCheck {
         if let Some(outbox) = &self.outbox {
             parts.insert("outbox".into(), probe_outbox(&**outbox).await);
         }
+        if let Some(broker) = &self.broker {
+            parts.insert("broker".into(), probe_broker(&**broker).await);
+        }
         let up = parts.values().all(|part| part.status == UP);
         HealthBody {
             status: if up { UP } else { DOWN },
@@ -123,6 +134,14 @@ async fn probe_store(store: &dyn TransactionalStore) -> PartBody {
         transaction.rollback().await
     };
     match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+        Ok(Ok(())) => PartBody::up(),
+        Ok(Err(error)) => down(error.to_string()),
+        Err(_) => down(format!("no answer within {PROBE_TIMEOUT:?}")),
+    }
+}
+
+async fn probe_broker(broker: &dyn Publisher) -> PartBody {
+    match tokio::time::timeout(PROBE_TIMEOUT, broker.check()).await {
         Ok(Ok(())) => PartBody::up(),
         Ok(Err(error)) => down(error.to_string()),
         Err(_) => down(format!("no answer within {PROBE_TIMEOUT:?}")),
@@ -166,7 +185,8 @@ pub struct HealthBody {
     /// `up` when every part is up, else `down` (and the status code is 503).
     #[schema(example = "up")]
     pub status: &'static str,
-    /// Each part by name: `store`, `outbox`, `relay`, `consumer:<subscription>`, `ui:forwarder`.
+    /// Each part by name: `store`, `outbox`, `broker`, `relay`, `consumer:<name>`,
+    /// `ui:forwarder`, `transport:retention`.
     pub parts: BTreeMap<String, PartBody>,
 }
 

@@ -13,11 +13,25 @@ use crate::error::Result;
 pub trait Publisher: Send + Sync {
     /// Sends one message to `message.topic`.
     async fn publish(&self, message: &Message) -> Result<()>;
+
+    /// Checks, with a real round trip where there is one, that the broker can be reached now:
+    /// what a health check reports as "broker connected". An outage is
+    /// [`Error::Unavailable`](crate::error::Error::Unavailable).
+    ///
+    /// The default answers `Ok`, which is right for a broker inside the process (reachable
+    /// whenever the process runs); a networked broker overrides it.
+    async fn check(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl<P: Publisher + ?Sized> Publisher for std::sync::Arc<P> {
     async fn publish(&self, message: &Message) -> Result<()> {
         (**self).publish(message).await
+    }
+
+    async fn check(&self) -> Result<()> {
+        (**self).check().await
     }
 }

@@ -102,6 +102,14 @@ async fn settle<D: Dialect>(
 
 #[async_trait]
 impl<D: Dialect> Backend for SqlBackend<D> {
+    async fn check(&self) -> Outcome<()> {
+        let mut connection = self.pool.acquire().await?;
+        statement::<D>("SELECT 1")
+            .execute(on::<D>(&mut connection))
+            .await?;
+        Ok(())
+    }
+
     async fn append(&self, message: &EncodedMessage<'_>, now: i64) -> Outcome<()> {
         let mut tx = self.begin().await?;
         append_in::<D>(&mut tx, message, now).await?;

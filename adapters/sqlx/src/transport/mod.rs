@@ -447,6 +447,8 @@ pub(crate) struct Claimed {
 /// so that [`TransportConsumer`] is one type for both backends.
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + 'static {
+    /// Whether the database answers now.
+    async fn check(&self) -> Outcome<()>;
     /// Appends to the log and to every subscription of the topic, in one transaction.
     async fn append(&self, message: &EncodedMessage<'_>, now: i64) -> Outcome<()>;
     /// Creates the subscription if needed and registers a consumer; returns (subscription id,
@@ -615,6 +617,11 @@ impl<D: Dialect> SqlTransport<D> {
 impl<D: Dialect> Publisher for SqlTransport<D> {
     async fn publish(&self, message: &Message) -> Result<()> {
         self.core.publish(message).await
+    }
+
+    /// Runs a trivial statement on the transport's database.
+    async fn check(&self) -> Result<()> {
+        Ok(self.core.shared.backend.check().await?)
     }
 }
 
