@@ -97,14 +97,32 @@ impl HealthCheck {
                 )
             })
             .collect();
-        if let Some(store) = &self.store {
-            parts.insert("store".into(), probe_store(&**store).await);
-        }
-        if let Some(outbox) = &self.outbox {
-            parts.insert("outbox".into(), probe_outbox(&**outbox).await);
-        }
-        if let Some(broker) = &self.broker {
-            parts.insert("broker".into(), probe_broker(&**broker).await);
+        // The probes run side by side, so an answer takes at most one PROBE_TIMEOUT however
+        // many backends are down.
+        let (store, outbox, broker) = tokio::join!(
+            async {
+                match &self.store {
+                    Some(store) => Some(probe_store(&**store).await),
+                    None => None,
+                }
+            },
+            async {
+                match &self.outbox {
+                    Some(outbox) => Some(probe_outbox(&**outbox).await),
+                    None => None,
+                }
+            },
+            async {
+                match &self.broker {
+                    Some(broker) => Some(probe_broker(&**broker).await),
+                    None => None,
+                }
+            },
+        );
+        for (name, probed) in [("store", store), ("outbox", outbox), ("broker", broker)] {
+            if let Some(part) = probed {
+                parts.insert(name.into(), part);
+            }
         }
         let up = parts.values().all(|part| part.status == UP);
         HealthBody {
