@@ -32,6 +32,43 @@ pub struct SqlStore<D: Dialect> {
     signal: Arc<Notify>,
 }
 
+/// An outbox row's message columns as stored, before decoding: the claim and the parked listing
+/// read the same columns, and a row whose envelope does not decode still has its sequence,
+/// topic and key.
+struct StoredMessage {
+    sequence: u64,
+    topic: String,
+    key: Option<String>,
+    envelope: String,
+    properties: String,
+}
+
+impl StoredMessage {
+    fn read<D: Dialect>(
+        row: &crate::dialect::DbRow<D>,
+        operation: Operation,
+    ) -> Result<Self, SqlxError> {
+        let read = |name| SqlxError::column(operation, name);
+        let sequence: i64 = column::<D, _>(row, "sequence").map_err(read("sequence"))?;
+        Ok(StoredMessage {
+            sequence: u64::try_from(sequence).unwrap_or_default(),
+            topic: column::<D, _>(row, "topic").map_err(read("topic"))?,
+            key: column::<D, _>(row, "message_key").map_err(read("message_key"))?,
+            envelope: column::<D, _>(row, "envelope").map_err(read("envelope"))?,
+            properties: column::<D, _>(row, "properties").map_err(read("properties"))?,
+        })
+    }
+
+    fn decode(&self) -> Result<seedwork::messaging::Message, SqlxError> {
+        rows::decode(
+            self.topic.clone(),
+            self.key.clone(),
+            &self.envelope,
+            &self.properties,
+        )
+    }
+}
+
 impl<D: Dialect> Clone for SqlStore<D> {
     fn clone(&self) -> Self {
         SqlStore {
@@ -174,16 +211,9 @@ impl<D: Dialect> SqlStore<D> {
         let mut entries = Vec::with_capacity(rows.len());
         let mut unreadable = Vec::new();
         for row in &rows {
-            let read = |name| SqlxError::column(operation, name);
-            let sequence: i64 = column::<D, _>(row, "sequence").map_err(read("sequence"))?;
-            let sequence = u64::try_from(sequence).unwrap_or_default();
-            let topic: String = column::<D, _>(row, "topic").map_err(read("topic"))?;
-            let key: Option<String> =
-                column::<D, _>(row, "message_key").map_err(read("message_key"))?;
-            let envelope: String = column::<D, _>(row, "envelope").map_err(read("envelope"))?;
-            let properties: String =
-                column::<D, _>(row, "properties").map_err(read("properties"))?;
-            match rows::decode(topic, key, &envelope, &properties) {
+            let stored = StoredMessage::read::<D>(row, operation)?;
+            let sequence = stored.sequence;
+            match stored.decode() {
                 Ok(message) => entries.push(OutboxEntry { sequence, message }),
                 // No publish can ever succeed for it: park it at once rather than fail every
                 // claim that reaches it.
@@ -280,23 +310,17 @@ impl<D: Dialect> SqlStore<D> {
         rows.iter()
             .map(|row| {
                 let read = |name| SqlxError::column(operation, name);
-                let sequence: i64 = column::<D, _>(row, "sequence").map_err(read("sequence"))?;
-                let topic: String = column::<D, _>(row, "topic").map_err(read("topic"))?;
-                let key: Option<String> =
-                    column::<D, _>(row, "message_key").map_err(read("message_key"))?;
-                let envelope: String = column::<D, _>(row, "envelope").map_err(read("envelope"))?;
-                let properties: String =
-                    column::<D, _>(row, "properties").map_err(read("properties"))?;
+                let stored = StoredMessage::read::<D>(row, operation)?;
                 let attempts: i64 = column::<D, _>(row, "attempts").map_err(read("attempts"))?;
                 let last_error: Option<String> =
                     column::<D, _>(row, "last_error").map_err(read("last_error"))?;
                 let parked_at: Option<i64> =
                     column::<D, _>(row, "parked_at").map_err(read("parked_at"))?;
                 Ok(ParkedEntry {
-                    sequence: u64::try_from(sequence).unwrap_or_default(),
-                    message: rows::decode(topic.clone(), key.clone(), &envelope, &properties).ok(),
-                    topic,
-                    key,
+                    sequence: stored.sequence,
+                    topic: stored.topic.clone(),
+                    key: stored.key.clone(),
+                    message: stored.decode().ok(),
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                     last_error: last_error.unwrap_or_default(),
                     parked_at: parked_at.unwrap_or_default(),
