@@ -20,8 +20,8 @@ pub fn default_example_binary() -> PathBuf {
     BUILT.get_or_init(|| build_example(&[])).clone()
 }
 
-/// Builds the example with `features` and returns the path cargo reports for that build (each
-/// feature set has its own file, so builds with different features do not replace each other).
+/// Builds the example with `features` and returns a copy of it that later builds with other
+/// features do not replace.
 fn build_example(features: &[&str]) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -56,7 +56,18 @@ fn build_example(features: &[&str]) -> PathBuf {
             message["reason"] == "compiler-artifact" && message["target"]["name"] == "alpespartners"
         })
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .map(|built| keep_per_features(&built, features))
         .expect("cargo reports the example's executable")
+}
+
+/// Cargo puts the example at one path whatever its features, so a later build with other
+/// features would replace the binary an earlier test is about to start: keep a copy per
+/// feature set and return that.
+fn keep_per_features(built: &std::path::Path, features: &[&str]) -> PathBuf {
+    let name = format!("alpespartners-features-{}", features.join("-"));
+    let kept = built.with_file_name(name);
+    std::fs::copy(built, &kept).expect("the example binary copies");
+    kept
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; good enough for tests).
