@@ -697,6 +697,7 @@ impl Transport {
             options,
             wake,
             pending: None,
+            unsettled_acks: Vec::new(),
             heartbeat: AbortOnDrop(heartbeat),
             lost,
         })
@@ -745,6 +746,10 @@ pub struct TransportConsumer {
     options: SubscriptionOptions,
     wake: Arc<Notify>,
     pending: Option<ClaimTask>,
+    /// Acknowledgements the database did not take (a dropped connection): the row stays
+    /// leased to this live consumer, so nobody would deliver it again; they are retried
+    /// before the next claim.
+    unsettled_acks: Vec<(i64, i64)>,
     heartbeat: AbortOnDrop,
     lost: Arc<AtomicBool>,
 }
@@ -805,6 +810,15 @@ fn delivery_of(claimed: Claimed) -> std::result::Result<Delivery, StoredDataErro
 #[async_trait]
 impl Consumer for TransportConsumer {
     async fn receive(&mut self) -> Result<Delivery> {
+        while let Some(&(sequence, attempt)) = self.unsettled_acks.last() {
+            // Still failing: the database is not back yet; the caller waits and comes again.
+            self.shared
+                .backend
+                .ack(&self.consumer, sequence, attempt)
+                .await?;
+            self.unsettled_acks.pop();
+            self.wake.notify_waiters();
+        }
         loop {
             if self.lost.load(Ordering::SeqCst) {
                 return Err(TransportError::Lost.into());
@@ -841,12 +855,19 @@ impl Consumer for TransportConsumer {
 
     async fn ack(&mut self, delivery: &Delivery) -> Result<()> {
         let (sequence, attempt) = Self::settled(delivery)?;
-        if !self
+        let acked = match self
             .shared
             .backend
             .ack(&self.consumer, sequence, attempt)
-            .await?
+            .await
         {
+            Ok(acked) => acked,
+            Err(failure) => {
+                self.unsettled_acks.push((sequence, attempt));
+                return Err(failure.into());
+            }
+        };
+        if !acked {
             return Err(Self::not_in_flight(delivery).into());
         }
         // A later message of the same key may be waiting for this one.
