@@ -12,6 +12,10 @@ use seedwork::testing::contract::broker::{
     expect_delivery, expect_quiet, n_of, ping, unique_topic,
 };
 use seedwork_sqlx::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use seedwork_sqlx::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
+};
+use seedwork_sqlx::sqlx::Connection;
 
 mod support;
 use seedwork_sqlx::{
@@ -350,4 +354,151 @@ async fn check_reports_whether_the_database_answers() {
     store.pool().close().await;
     let error = transport.check().await.expect_err("the pool is closed");
     assert!(error.is_transient(), "{error:?}");
+}
+
+/// The three ways a settlement can fail to reach the database, for
+/// [`a_settlement_the_database_did_not_take_is_retried`].
+#[derive(Debug, Clone, Copy)]
+enum Settle {
+    Ack,
+    Nack,
+    Reject,
+}
+
+/// A transport whose database is busy for as long as [`Locked::hold`] holds SQLite's writer
+/// lock from another connection: each write fails after a 50 ms busy timeout.
+struct Locked {
+    transport: SqliteTransport,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Locked {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("transport.db");
+        // Creates and migrates the file.
+        sqlite_store(&path).await.pool().close().await;
+        let url = format!("sqlite://{}", path.display());
+        let options: SqliteConnectOptions = url.parse().expect("sqlite url");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(
+                options
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_millis(50)),
+            )
+            .await
+            .expect("open pool");
+        let settings = TransportSettings {
+            consumer_lease: Duration::from_secs(30),
+            ..TransportSettings::default()
+        };
+        Locked {
+            transport: SqliteTransport::with_settings(pool, settings),
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// Takes the writer lock until the returned connection commits.
+    async fn hold(&self) -> SqliteConnection {
+        let mut connection = SqliteConnection::connect(&self.url)
+            .await
+            .expect("locker connection");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut connection)
+            .await
+            .expect("take the writer lock");
+        connection
+    }
+}
+
+async fn release(mut locker: SqliteConnection) {
+    sqlx::query("COMMIT")
+        .execute(&mut locker)
+        .await
+        .expect("release the writer lock");
+}
+
+/// A settlement that fails because the database did not take it (here: busy) is kept by the
+/// consumer and applied before its next claim. Forgotten, the row would stay leased to this
+/// consumer — alive, so nobody would take it over — and the key's later messages would wait
+/// behind it for good.
+async fn a_settlement_the_database_did_not_take_is_retried(settle: Settle) {
+    let locked = Locked::new().await;
+    let transport = &locked.transport;
+    let topic = unique_topic("unsettled");
+    let dead_letters = format!("{topic}-dead");
+    let options = SubscriptionOptions::new(&topic, "s")
+        .retry(seedwork::messaging::RetryPolicy {
+            max_deliveries: 5,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(20),
+            multiplier: 1,
+        })
+        .dead_letter_topic(&dead_letters);
+    let mut graveyard = transport
+        .subscribe(SubscriptionOptions::new(&dead_letters, "inspect"))
+        .await
+        .expect("subscribe to the dead letters");
+    let mut consumer = transport.subscribe(options).await.expect("subscribe");
+    transport
+        .publish(&ping(&topic, 1, Some("k")))
+        .await
+        .expect("publish 1");
+    transport
+        .publish(&ping(&topic, 2, Some("k")))
+        .await
+        .expect("publish 2");
+    let first = expect_delivery(&mut *consumer).await;
+    assert_eq!(n_of(&first), 1);
+
+    let locker = locked.hold().await;
+    let failed = match settle {
+        Settle::Ack => consumer.ack(&first).await,
+        Settle::Nack => consumer.nack(&first).await,
+        Settle::Reject => consumer.reject(&first, "refused").await,
+    };
+    let error = failed.expect_err("the database is locked");
+    assert!(error.is_transient(), "{settle:?}: {error:?}");
+    release(locker).await;
+
+    // What the settlement would have done happens now; then the key moves on.
+    let mut seen = Vec::new();
+    loop {
+        let delivery = expect_delivery(&mut *consumer).await;
+        seen.push(n_of(&delivery));
+        consumer.ack(&delivery).await.expect("ack");
+        if n_of(&delivery) == 2 {
+            break;
+        }
+    }
+    let expected = match settle {
+        Settle::Ack | Settle::Reject => vec![2],
+        Settle::Nack => vec![1, 2],
+    };
+    assert_eq!(seen, expected, "{settle:?}: deliveries after the failure");
+    if matches!(settle, Settle::Reject) {
+        let dead = expect_delivery(&mut *graveyard).await;
+        assert_eq!(n_of(&dead), 1);
+        graveyard.ack(&dead).await.expect("ack the dead letter");
+    }
+    expect_quiet(&mut *consumer).await;
+    expect_quiet(&mut *graveyard).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_the_database_did_not_take_is_retried() {
+    a_settlement_the_database_did_not_take_is_retried(Settle::Ack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nack_the_database_did_not_take_is_retried() {
+    a_settlement_the_database_did_not_take_is_retried(Settle::Nack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reject_the_database_did_not_take_is_retried() {
+    a_settlement_the_database_did_not_take_is_retried(Settle::Reject).await;
 }

@@ -67,7 +67,7 @@
 //! poll every [`TransportSettings::poll_interval`]. Timestamps come from each process's clock,
 //! so processes sharing a PostgreSQL database should keep their clocks in sync.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -697,7 +697,7 @@ impl Transport {
             options,
             wake,
             pending: None,
-            unsettled_acks: Vec::new(),
+            unsettled: VecDeque::new(),
             heartbeat: AbortOnDrop(heartbeat),
             lost,
         })
@@ -746,10 +746,10 @@ pub struct TransportConsumer {
     options: SubscriptionOptions,
     wake: Arc<Notify>,
     pending: Option<ClaimTask>,
-    /// Acknowledgements the database did not take (a dropped connection): the row stays
-    /// leased to this live consumer, so nobody would deliver it again; they are retried
-    /// before the next claim.
-    unsettled_acks: Vec<(i64, i64)>,
+    /// Settlements the database did not take (a dropped connection, a busy database): the
+    /// row stays leased to this live consumer, so nobody would deliver it again; they are
+    /// retried, oldest first, before the next claim.
+    unsettled: VecDeque<Unsettled>,
     heartbeat: AbortOnDrop,
     lost: Arc<AtomicBool>,
 }
@@ -810,15 +810,8 @@ fn delivery_of(claimed: Claimed) -> std::result::Result<Delivery, StoredDataErro
 #[async_trait]
 impl Consumer for TransportConsumer {
     async fn receive(&mut self) -> Result<Delivery> {
-        while let Some(&(sequence, attempt)) = self.unsettled_acks.last() {
-            // Still failing: the database is not back yet; the caller waits and comes again.
-            self.shared
-                .backend
-                .ack(&self.consumer, sequence, attempt)
-                .await?;
-            self.unsettled_acks.pop();
-            self.wake.notify_waiters();
-        }
+        // Still failing: the database is not back yet; the caller waits and comes again.
+        self.settle_unsettled().await?;
         loop {
             if self.lost.load(Ordering::SeqCst) {
                 return Err(TransportError::Lost.into());
@@ -855,23 +848,16 @@ impl Consumer for TransportConsumer {
 
     async fn ack(&mut self, delivery: &Delivery) -> Result<()> {
         let (sequence, attempt) = Self::settled(delivery)?;
-        let acked = match self
-            .shared
-            .backend
-            .ack(&self.consumer, sequence, attempt)
-            .await
-        {
-            Ok(acked) => acked,
-            Err(failure) => {
-                self.unsettled_acks.push((sequence, attempt));
-                return Err(failure.into());
-            }
-        };
+        let acked = self
+            .settle(Unsettled {
+                sequence,
+                attempt,
+                settlement: Settlement::Ack,
+            })
+            .await?;
         if !acked {
             return Err(Self::not_in_flight(delivery).into());
         }
-        // A later message of the same key may be waiting for this one.
-        self.wake.notify_waiters();
         Ok(())
     }
 
@@ -887,14 +873,15 @@ impl Consumer for TransportConsumer {
         let backoff = millis(retry.backoff(delivery.attempt)).saturating_add(1);
         let visible_after = now_millis().saturating_add(backoff);
         let held = self
-            .shared
-            .backend
-            .retry_later(&self.consumer, sequence, attempt, visible_after)
+            .settle(Unsettled {
+                sequence,
+                attempt,
+                settlement: Settlement::RetryLater { visible_after },
+            })
             .await?;
         if !held {
             return Err(Self::not_in_flight(delivery).into());
         }
-        self.wake.notify_waiters();
         Ok(())
     }
 
@@ -917,20 +904,89 @@ impl TransportConsumer {
             delivery.attempt,
             reason,
         );
-        let encoded = EncodedMessage::encode(&dead)?;
+        // Encodable now, so a retried settlement cannot fail on encoding.
+        EncodedMessage::encode(&dead)?;
         let held = self
-            .shared
-            .backend
-            .dead_letter(&self.consumer, sequence, attempt, &encoded, now_millis())
+            .settle(Unsettled {
+                sequence,
+                attempt,
+                settlement: Settlement::DeadLetter(Box::new(dead)),
+            })
             .await?;
         if !held {
             return Err(Self::not_in_flight(delivery).into());
         }
-        self.wake.notify_waiters();
-        self.shared
-            .wakers
-            .wake(&self.options.effective_dead_letter_topic());
         Ok(())
+    }
+}
+
+/// A settlement of one delivery (the row `sequence`, delivered for the `attempt`th time).
+#[derive(Debug)]
+struct Unsettled {
+    sequence: i64,
+    attempt: i64,
+    settlement: Settlement,
+}
+
+#[derive(Debug)]
+enum Settlement {
+    Ack,
+    RetryLater { visible_after: i64 },
+    DeadLetter(Box<Message>),
+}
+
+impl TransportConsumer {
+    /// Applies a settlement; when the database does not take it, keeps it for
+    /// [`settle_unsettled`](Self::settle_unsettled) and returns the failure. `Ok(false)`:
+    /// the row is no longer this consumer's to settle.
+    async fn settle(&mut self, unsettled: Unsettled) -> Result<bool> {
+        match self.apply(&unsettled).await {
+            Ok(held) => Ok(held),
+            Err(failure) => {
+                self.unsettled.push_back(unsettled);
+                Err(failure)
+            }
+        }
+    }
+
+    /// Retries the settlements the database did not take, oldest first; stops at the first
+    /// that fails again.
+    async fn settle_unsettled(&mut self) -> Result<()> {
+        while let Some(unsettled) = self.unsettled.front() {
+            // Whether the row was still held no longer matters: either way it is settled or
+            // someone else's now.
+            self.apply(unsettled).await?;
+            self.unsettled.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, unsettled: &Unsettled) -> Result<bool> {
+        let Unsettled {
+            sequence,
+            attempt,
+            settlement,
+        } = unsettled;
+        let backend = &self.shared.backend;
+        let held = match settlement {
+            Settlement::Ack => backend.ack(&self.consumer, *sequence, *attempt).await?,
+            Settlement::RetryLater { visible_after } => {
+                backend
+                    .retry_later(&self.consumer, *sequence, *attempt, *visible_after)
+                    .await?
+            }
+            Settlement::DeadLetter(dead) => {
+                let encoded = EncodedMessage::encode(dead)?;
+                let held = backend
+                    .dead_letter(&self.consumer, *sequence, *attempt, &encoded, now_millis())
+                    .await?;
+                self.shared.wakers.wake(&dead.topic);
+                held
+            }
+        };
+        // A later message of the same key may be waiting for this one.
+        self.wake.notify_waiters();
+        Ok(held)
     }
 }
 
