@@ -17,6 +17,8 @@
 use std::sync::Arc;
 
 use sqlx::migrate::Migrate;
+
+use crate::shared::writer_gate::{Turn, WriterGate};
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -79,6 +81,13 @@ pub trait Dialect: sealed::Sealed + Send + Sync + Sized + 'static {
     /// How many rows a statement changed.
     #[doc(hidden)]
     fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+
+    /// The gate the writers to `pool`'s database take turns at in this process (see
+    /// `shared/writer_gate.rs`); none by default.
+    #[doc(hidden)]
+    fn writer_gate(_pool: &sqlx::Pool<Self::Db>) -> WriterGate {
+        WriterGate::open()
+    }
 
     /// Starts a task that forwards wake-ups published by other processes (see
     /// [`TransportStatements::notify`]) to the transport's consumers in this one; `None` (the
@@ -297,14 +306,50 @@ pub(crate) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 /// The row type of dialect `D`'s driver.
 pub(crate) type DbRow<D> = <<D as Dialect>::Db as Database>::Row;
 
-/// Opens a transaction the way dialect `D` wants ([`Dialect::BEGIN`]).
+/// An open transaction of dialect `D`, holding its writer's turn at the [`WriterGate`] until
+/// it commits, rolls back or is dropped. Use it as the `sqlx::Transaction` it derefs to.
+pub(crate) struct Tx<D: Dialect> {
+    // Declared first, dropped first: the transaction ends before the next writer's turn.
+    tx: sqlx::Transaction<'static, D::Db>,
+    _turn: Turn,
+}
+
+impl<D: Dialect> Tx<D> {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl<D: Dialect> std::ops::Deref for Tx<D> {
+    type Target = sqlx::Transaction<'static, D::Db>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl<D: Dialect> std::ops::DerefMut for Tx<D> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// Opens a transaction the way dialect `D` wants ([`Dialect::BEGIN`]), once `gate` gives this
+/// writer its turn.
 pub(crate) async fn open_transaction<D: Dialect>(
     pool: &sqlx::Pool<D::Db>,
-) -> Result<sqlx::Transaction<'static, D::Db>, sqlx::Error> {
-    match D::BEGIN {
-        Some(sql) => pool.begin_with(sql).await,
-        None => pool.begin().await,
-    }
+    gate: &WriterGate,
+) -> Result<Tx<D>, sqlx::Error> {
+    let turn = gate.enter().await?;
+    let tx = match D::BEGIN {
+        Some(sql) => pool.begin_with(sql).await?,
+        None => pool.begin().await?,
+    };
+    Ok(Tx { tx, _turn: turn })
 }
 
 /// A statement of dialect `D` (bind with [`Bind::arg`]).

@@ -14,9 +14,10 @@ use seedwork::messaging::{
 use seedwork::uow::{Transaction, TransactionalStore};
 use seedwork::{Error, Result};
 
-use crate::dialect::{column, on, statement, Bind, Dialect};
+use crate::dialect::{column, on, statement, Bind, Dialect, Tx};
 use crate::error::{Operation, SqlxError};
 use crate::shared::claim::{self, ScannedRow};
+use crate::shared::writer_gate::WriterGate;
 use crate::shared::{int_param, millis, now_millis, rows};
 use crate::transaction::SqlTransaction;
 
@@ -30,6 +31,7 @@ use crate::transaction::SqlTransaction;
 pub struct SqlStore<D: Dialect> {
     pool: sqlx::Pool<D::Db>,
     signal: Arc<Notify>,
+    gate: WriterGate,
 }
 
 /// An outbox row's message columns as stored, before decoding: the claim and the parked listing
@@ -74,6 +76,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
         SqlStore {
             pool: self.pool.clone(),
             signal: Arc::clone(&self.signal),
+            gate: self.gate.clone(),
         }
     }
 }
@@ -90,6 +93,7 @@ impl<D: Dialect> SqlStore<D> {
     /// A store over an existing pool (configure it as `connect` does: see the backend docs).
     pub fn from_pool(pool: sqlx::Pool<D::Db>) -> Self {
         SqlStore {
+            gate: D::writer_gate(&pool),
             pool,
             signal: Arc::new(Notify::new()),
         }
@@ -120,6 +124,11 @@ impl<D: Dialect> SqlStore<D> {
         operation: Operation,
         query: crate::dialect::Statement<'static, D::Db>,
     ) -> Result<u64, SqlxError> {
+        let _turn = self
+            .gate
+            .enter()
+            .await
+            .map_err(SqlxError::statement(operation))?;
         let mut connection = self
             .pool
             .acquire()
@@ -134,7 +143,7 @@ impl<D: Dialect> SqlStore<D> {
 
     /// The candidate rows of a claim, and which of them `claimant` takes (see [`claim`]).
     async fn scan(
-        tx: &mut sqlx::Transaction<'static, D::Db>,
+        tx: &mut Tx<D>,
         claimant: &str,
         limit: usize,
         now: i64,
@@ -188,7 +197,7 @@ impl<D: Dialect> SqlStore<D> {
         lease: Duration,
     ) -> Result<Vec<OutboxEntry>, SqlxError> {
         let now = now_millis();
-        let mut tx = begin::<D>(&self.pool).await?;
+        let mut tx = begin::<D>(&self.pool, &self.gate).await?;
         let chosen = Self::scan(&mut tx, claimant, limit, now).await?;
         if chosen.is_empty() {
             tx.rollback().await.map_err(SqlxError::Rollback)?;
@@ -266,7 +275,7 @@ impl<D: Dialect> SqlStore<D> {
     ) -> Result<Vec<u64>, SqlxError> {
         let operation = Operation::RecordFailure;
         let now = now_millis();
-        let mut tx = begin::<D>(&self.pool).await?;
+        let mut tx = begin::<D>(&self.pool, &self.gate).await?;
         let mut parked = Vec::new();
         for failure in failures {
             let row = statement::<D>(D::SQL.record_failure)
@@ -349,8 +358,9 @@ impl<D: Dialect> SqlStore<D> {
 /// Opens a transaction the way dialect `D` wants (SQLite: `BEGIN IMMEDIATE`).
 pub(crate) async fn begin<D: Dialect>(
     pool: &sqlx::Pool<D::Db>,
-) -> Result<sqlx::Transaction<'static, D::Db>, SqlxError> {
-    crate::dialect::open_transaction::<D>(pool)
+    gate: &WriterGate,
+) -> Result<Tx<D>, SqlxError> {
+    crate::dialect::open_transaction::<D>(pool, gate)
         .await
         .map_err(SqlxError::Begin)
 }
@@ -358,7 +368,7 @@ pub(crate) async fn begin<D: Dialect>(
 #[async_trait]
 impl<D: Dialect> TransactionalStore for SqlStore<D> {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
-        let tx = begin::<D>(&self.pool).await?;
+        let tx = begin::<D>(&self.pool, &self.gate).await?;
         Ok(Box::new(SqlTransaction::<D>::new(
             tx,
             Arc::clone(&self.signal),

@@ -13,7 +13,7 @@ use seedwork::messaging::Message;
 use seedwork::uow::Transaction;
 use seedwork::Result;
 
-use crate::dialect::{on, statement, Bind, Connection, Dialect};
+use crate::dialect::{on, statement, Bind, Connection, Dialect, Tx};
 use crate::error::{Operation, SqlxError};
 use crate::shared::{checked_savepoint_name, now_millis, rows};
 
@@ -22,7 +22,7 @@ use crate::shared::{checked_savepoint_name, now_millis, rows};
 /// [`PostgresTransaction`](crate::PostgresTransaction)) and run their statements on
 /// [`connection`](Self::connection).
 pub struct SqlTransaction<D: Dialect> {
-    tx: sqlx::Transaction<'static, D::Db>,
+    tx: Tx<D>,
     signal: Arc<Notify>,
     wrote_outbox: bool,
 }
@@ -36,7 +36,7 @@ impl<D: Dialect> fmt::Debug for SqlTransaction<D> {
 }
 
 impl<D: Dialect> SqlTransaction<D> {
-    pub(crate) fn new(tx: sqlx::Transaction<'static, D::Db>, signal: Arc<Notify>) -> Self {
+    pub(crate) fn new(tx: Tx<D>, signal: Arc<Notify>) -> Self {
         SqlTransaction {
             tx,
             signal,

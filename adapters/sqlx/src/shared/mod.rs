@@ -2,6 +2,7 @@
 
 pub(crate) mod claim;
 pub(crate) mod rows;
+pub(crate) mod writer_gate;
 
 use crate::error::SqlxError;
 

@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::dialect::{sealed, Dialect, Statements, TransportStatements};
 use crate::error::SqlxError;
 use crate::shared::json_list;
+use crate::shared::writer_gate::WriterGate;
 
 /// The SQLite dialect: [`SqlStore<Sqlite>`](crate::SqlStore) is [`SqliteStore`](crate::SqliteStore).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -56,6 +57,10 @@ impl Dialect for Sqlite {
 
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
+    }
+
+    fn writer_gate(pool: &sqlx::SqlitePool) -> WriterGate {
+        WriterGate::of_file(pool.connect_options().get_filename())
     }
 }
 

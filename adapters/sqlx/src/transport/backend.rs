@@ -15,27 +15,27 @@ use super::{
     admit, choose, kind_name, parse_kind, Backend, Choice, Claimed, ConsumerRef, EncodedMessage,
     HeadRow, Outcome, StoredMessage, Wakers,
 };
-use crate::dialect::{column, on, open_transaction, statement, Bind, Connection, Dialect};
-
-/// A transaction of dialect `D`.
-type Tx<D> = sqlx::Transaction<'static, <D as Dialect>::Db>;
+use crate::dialect::{column, on, open_transaction, statement, Bind, Connection, Dialect, Tx};
+use crate::shared::writer_gate::WriterGate;
 
 /// [`Backend`] on a pool of dialect `D`.
 pub(crate) struct SqlBackend<D: Dialect> {
     pool: sqlx::Pool<D::Db>,
+    gate: WriterGate,
     dialect: PhantomData<fn() -> D>,
 }
 
 impl<D: Dialect> SqlBackend<D> {
     pub(crate) fn new(pool: sqlx::Pool<D::Db>) -> Self {
         SqlBackend {
+            gate: D::writer_gate(&pool),
             pool,
             dialect: PhantomData,
         }
     }
 
     async fn begin(&self) -> Result<Tx<D>, sqlx::Error> {
-        open_transaction::<D>(&self.pool).await
+        open_transaction::<D>(&self.pool, &self.gate).await
     }
 }
 
