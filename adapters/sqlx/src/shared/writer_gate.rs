@@ -56,9 +56,11 @@ impl WriterGate {
         // The parent exists before the file does: the key is the same before and after the
         // file is created.
         let key = match (path.parent(), path.file_name()) {
-            (Some(parent), Some(file)) => std::fs::canonicalize(
-                if parent.as_os_str().is_empty() { Path::new(".") } else { parent },
-            )
+            (Some(parent), Some(file)) => std::fs::canonicalize(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            })
             .map(|parent| parent.join(file))
             .unwrap_or_else(|_| path.to_path_buf()),
             _ => path.to_path_buf(),

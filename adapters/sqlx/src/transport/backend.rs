@@ -54,13 +54,13 @@ async fn notify<D: Dialect>(tx: &mut Connection<D>, payload: &str) -> Result<(),
 /// Appends `message` to the log and to every subscription of its topic, inside `tx`.
 async fn append_in<D: Dialect>(
     tx: &mut Connection<D>,
-    message: &EncodedMessage<'_>,
+    message: &EncodedMessage,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let sql = &D::TRANSPORT;
     let row = statement::<D>(sql.append)
-        .arg(message.topic.to_string())
-        .arg(message.key.map(str::to_string))
+        .arg(message.topic.clone())
+        .arg(message.key.clone())
         .arg(message.envelope.clone())
         .arg(message.properties.clone())
         .arg(now)
@@ -69,11 +69,11 @@ async fn append_in<D: Dialect>(
     let sequence: i64 = column::<D, _>(&row, "sequence")?;
     statement::<D>(sql.fan_out)
         .arg(sequence)
-        .arg(message.key.map(str::to_string))
-        .arg(message.topic.to_string())
+        .arg(message.key.clone())
+        .arg(message.topic.clone())
         .execute(on::<D>(tx))
         .await?;
-    notify::<D>(tx, message.topic).await
+    notify::<D>(tx, &message.topic).await
 }
 
 /// Runs `sql` (which binds the subscription id, sequence, consumer and attempt, after
@@ -110,9 +110,11 @@ impl<D: Dialect> Backend for SqlBackend<D> {
         Ok(())
     }
 
-    async fn append(&self, message: &EncodedMessage<'_>, now: i64) -> Outcome<()> {
+    async fn append(&self, messages: &[EncodedMessage], now: i64) -> Outcome<()> {
         let mut tx = self.begin().await?;
-        append_in::<D>(&mut tx, message, now).await?;
+        for message in messages {
+            append_in::<D>(&mut tx, message, now).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -271,7 +273,7 @@ impl<D: Dialect> Backend for SqlBackend<D> {
         consumer: &ConsumerRef,
         sequence: i64,
         attempt: i64,
-        dead: &EncodedMessage<'_>,
+        dead: &EncodedMessage,
         now: i64,
     ) -> Outcome<bool> {
         let mut tx = self.begin().await?;

@@ -86,8 +86,10 @@ use seedwork::Result;
 
 use crate::dialect::Dialect;
 use backend::SqlBackend;
+use group_commit::GroupCommit;
 
 mod backend;
+mod group_commit;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -146,6 +148,11 @@ pub(crate) enum TransportError {
     },
     #[error("the consumer lost its registration (no heartbeat within its lease)")]
     Lost,
+    #[error(
+        "the transaction carrying this publish was interrupted: the message may or may not \
+         have been appended"
+    )]
+    Interrupted,
     #[error("the claim task ended abnormally")]
     Task(#[from] tokio::task::JoinError),
     #[error("message {message_id} could not be encoded")]
@@ -162,6 +169,7 @@ impl From<TransportError> for seedwork::Error {
             TransportError::Database(source) if crate::error::is_transient(source) => {
                 seedwork::Error::unavailable(error)
             }
+            TransportError::Interrupted => seedwork::Error::unavailable(error),
             _ => seedwork::Error::broker(error),
         }
     }
@@ -309,22 +317,23 @@ impl StoredMessage {
 }
 
 /// A message ready to be appended: JSON columns encoded.
-pub(crate) struct EncodedMessage<'a> {
-    pub(crate) topic: &'a str,
-    pub(crate) key: Option<&'a str>,
+#[derive(Debug)]
+pub(crate) struct EncodedMessage {
+    pub(crate) topic: String,
+    pub(crate) key: Option<String>,
     pub(crate) envelope: String,
     pub(crate) properties: String,
 }
 
-impl<'a> EncodedMessage<'a> {
-    pub(crate) fn encode(message: &'a Message) -> std::result::Result<Self, TransportError> {
+impl EncodedMessage {
+    pub(crate) fn encode(message: &Message) -> std::result::Result<Self, TransportError> {
         let encode_error = |source| TransportError::Encode {
             message_id: message.envelope.id.clone(),
             source,
         };
         Ok(EncodedMessage {
-            topic: &message.topic,
-            key: message.key.as_deref(),
+            topic: message.topic.clone(),
+            key: message.key.clone(),
             envelope: serde_json::to_string(&message.envelope).map_err(encode_error)?,
             properties: serde_json::to_string(&message.properties).map_err(encode_error)?,
         })
@@ -450,7 +459,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Whether the database answers now.
     async fn check(&self) -> Outcome<()>;
     /// Appends to the log and to every subscription of the topic, in one transaction.
-    async fn append(&self, message: &EncodedMessage<'_>, now: i64) -> Outcome<()>;
+    /// Appends the messages, in order, to the log and to every subscription of their topics,
+    /// in one transaction.
+    async fn append(&self, messages: &[EncodedMessage], now: i64) -> Outcome<()>;
     /// Creates the subscription if needed and registers a consumer; returns (subscription id,
     /// consumer id).
     async fn attach(
@@ -482,7 +493,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
         consumer: &ConsumerRef,
         sequence: i64,
         attempt: i64,
-        dead: &EncodedMessage<'_>,
+        dead: &EncodedMessage,
         now: i64,
     ) -> Outcome<bool>;
     /// Extends the consumer's lease; false if it had already run out or is gone.
@@ -542,6 +553,7 @@ impl Drop for AbortOnDrop {
 /// What a transport and its consumers share.
 struct Shared {
     backend: Box<dyn Backend>,
+    appends: GroupCommit,
     wakers: Arc<Wakers>,
     settings: TransportSettings,
     listener: OnceLock<Option<AbortOnDrop>>,
@@ -641,6 +653,7 @@ impl Transport {
         Transport {
             shared: Arc::new(Shared {
                 backend,
+                appends: GroupCommit::default(),
                 wakers: Arc::new(Wakers::default()),
                 settings,
                 listener: OnceLock::new(),
@@ -650,8 +663,10 @@ impl Transport {
 
     pub(crate) async fn publish(&self, message: &Message) -> Result<()> {
         let encoded = EncodedMessage::encode(message)?;
-        self.shared.backend.append(&encoded, now_millis()).await?;
-        self.shared.wakers.wake(&message.topic);
+        self.shared
+            .appends
+            .append(&*self.shared.backend, &self.shared.wakers, encoded)
+            .await?;
         Ok(())
     }
 
