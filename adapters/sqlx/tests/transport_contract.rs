@@ -192,15 +192,19 @@ where
     let first = expect_delivery(&mut *consumer).await;
     assert_eq!(n_of(&first), 1);
     consumer.ack(&first).await.expect("ack");
+    let second = expect_delivery(&mut *consumer).await;
+    assert_eq!(n_of(&second), 2);
+    consumer.nack(&second).await.expect("nack");
+    // The next claim applies the acknowledgement (and takes the second again).
+    let again = expect_delivery(&mut *consumer).await;
+    assert_eq!(n_of(&again), 2);
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(
         purge().await.expect("purge"),
         1,
-        "only the acknowledged message goes"
+        "only the acknowledged message goes; the one in hand stays"
     );
-    let second = expect_delivery(&mut *consumer).await;
-    assert_eq!(n_of(&second), 2, "the unacknowledged one is still there");
-    consumer.ack(&second).await.expect("ack");
+    consumer.ack(&again).await.expect("ack");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,7 +426,7 @@ async fn release(mut locker: SqliteConnection) {
 }
 
 /// A settlement that fails because the database did not take it (here: busy) is kept by the
-/// consumer and applied before its next claim. Forgotten, the row would stay leased to this
+/// consumer and applied before (a nack, a reject) or with (an ack) its next claim. Forgotten, the row would stay leased to this
 /// consumer — alive, so nobody would take it over — and the key's later messages would wait
 /// behind it for good.
 async fn a_settlement_the_database_did_not_take_is_retried(settle: Settle) {
@@ -455,12 +459,16 @@ async fn a_settlement_the_database_did_not_take_is_retried(settle: Settle) {
     assert_eq!(n_of(&first), 1);
 
     let locker = locked.hold().await;
-    let failed = match settle {
-        Settle::Ack => consumer.ack(&first).await,
+    let error = match settle {
+        // An ack goes with the next claim: that claim is what fails.
+        Settle::Ack => {
+            consumer.ack(&first).await.expect("an ack is taken at once");
+            consumer.receive().await.map(|_| ())
+        }
         Settle::Nack => consumer.nack(&first).await,
         Settle::Reject => consumer.reject(&first, "refused").await,
-    };
-    let error = failed.expect_err("the database is locked");
+    }
+    .expect_err("the database is locked");
     assert!(error.is_transient(), "{settle:?}: {error:?}");
     release(locker).await;
 

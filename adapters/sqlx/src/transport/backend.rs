@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use seedwork::messaging::SubscriptionOptions;
 
 use super::{
-    admit, choose, kind_name, parse_kind, Backend, Choice, Claimed, ConsumerRef, EncodedMessage,
+    admit, choose_up_to, kind_name, parse_kind, Backend, Claimed, ConsumerRef, EncodedMessage,
     HeadRow, Outcome, StoredMessage, Wakers,
 };
 use crate::dialect::{column, on, open_transaction, statement, Bind, Connection, Dialect, Tx};
@@ -100,6 +100,27 @@ async fn settle<D: Dialect>(
     Ok(D::rows_affected(&done) == 1)
 }
 
+/// Deletes the rows `consumer` acknowledged, inside `tx`. An acknowledgement whose row the
+/// consumer no longer holds (its lease ran out and the message went to another consumer) is
+/// skipped: that delivery will be handled again, which at-least-once delivery allows.
+async fn apply_acks<D: Dialect>(
+    tx: &mut Connection<D>,
+    consumer: &ConsumerRef,
+    acks: &[(i64, i64)],
+) -> Result<(), sqlx::Error> {
+    for &(sequence, attempt) in acks {
+        if !settle::<D>(tx, D::TRANSPORT.ack, None, consumer, sequence, attempt).await? {
+            tracing::debug!(
+                consumer = consumer.id,
+                sequence,
+                attempt,
+                "acknowledged delivery no longer held by this consumer"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl<D: Dialect> Backend for SqlBackend<D> {
     async fn check(&self) -> Outcome<()> {
@@ -174,9 +195,11 @@ impl<D: Dialect> Backend for SqlBackend<D> {
     async fn claim(
         &self,
         consumer: &ConsumerRef,
+        acks: &[(i64, i64)],
         now: i64,
         scan_limit: i64,
-    ) -> Outcome<Result<Claimed, Option<i64>>> {
+        max: usize,
+    ) -> Outcome<std::result::Result<Vec<Claimed>, Option<i64>>> {
         let sql = &D::TRANSPORT;
         let mut tx = self.begin().await?;
         if let Some(lock) = sql.lock_subscription {
@@ -185,6 +208,8 @@ impl<D: Dialect> Backend for SqlBackend<D> {
                 .fetch_optional(on::<D>(&mut tx))
                 .await?;
         }
+        // First the acknowledgements: a key's next message may be taken in this same claim.
+        apply_acks::<D>(&mut tx, consumer, acks).await?;
         let live = statement::<D>(sql.live_consumers)
             .arg(consumer.subscription_id)
             .arg(now)
@@ -208,42 +233,39 @@ impl<D: Dialect> Backend for SqlBackend<D> {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let sequence = match choose(consumer.kind, consumer.id, &live, &head, now) {
-            Choice::Take(sequence) => sequence,
-            Choice::Wait(wake_at) => return Ok(Err(wake_at)),
-        };
-        let row = statement::<D>(sql.lease)
-            .arg(consumer.id)
-            .arg(consumer.subscription_id)
-            .arg(sequence)
-            .fetch_one(on::<D>(&mut tx))
-            .await?;
-        let deliveries: i64 = column::<D, _>(&row, "deliveries")?;
-        let row = statement::<D>(sql.fetch)
-            .arg(sequence)
-            .fetch_one(on::<D>(&mut tx))
-            .await?;
-        let message = StoredMessage {
-            sequence,
-            topic: column::<D, _>(&row, "topic")?,
-            key: column::<D, _>(&row, "message_key")?,
-            envelope: column::<D, _>(&row, "envelope")?,
-            properties: column::<D, _>(&row, "properties")?,
-        };
+        let (chosen, wake_at) = choose_up_to(consumer.kind, consumer.id, &live, &head, now, max);
+        let mut claimed = Vec::with_capacity(chosen.len());
+        for sequence in chosen {
+            let row = statement::<D>(sql.lease)
+                .arg(consumer.id)
+                .arg(consumer.subscription_id)
+                .arg(sequence)
+                .fetch_one(on::<D>(&mut tx))
+                .await?;
+            let deliveries: i64 = column::<D, _>(&row, "deliveries")?;
+            let row = statement::<D>(sql.fetch)
+                .arg(sequence)
+                .fetch_one(on::<D>(&mut tx))
+                .await?;
+            claimed.push(Claimed {
+                sequence,
+                deliveries,
+                message: StoredMessage {
+                    sequence,
+                    topic: column::<D, _>(&row, "topic")?,
+                    key: column::<D, _>(&row, "message_key")?,
+                    envelope: column::<D, _>(&row, "envelope")?,
+                    properties: column::<D, _>(&row, "properties")?,
+                },
+            });
+        }
+        // Committed even when nothing was taken: the acknowledgements must hold.
         tx.commit().await?;
-        Ok(Ok(Claimed {
-            sequence,
-            deliveries,
-            message,
-        }))
-    }
-
-    async fn ack(&self, consumer: &ConsumerRef, sequence: i64, attempt: i64) -> Outcome<bool> {
-        let mut tx = self.begin().await?;
-        let held =
-            settle::<D>(&mut tx, D::TRANSPORT.ack, None, consumer, sequence, attempt).await?;
-        tx.commit().await?;
-        Ok(held)
+        if claimed.is_empty() {
+            Ok(Err(wake_at))
+        } else {
+            Ok(Ok(claimed))
+        }
     }
 
     async fn retry_later(
@@ -297,9 +319,10 @@ impl<D: Dialect> Backend for SqlBackend<D> {
         Ok(D::rows_affected(&done) == 1)
     }
 
-    async fn detach(&self, consumer: &ConsumerRef) -> Outcome<()> {
+    async fn detach(&self, consumer: &ConsumerRef, acks: &[(i64, i64)]) -> Outcome<()> {
         let sql = &D::TRANSPORT;
         let mut tx = self.begin().await?;
+        apply_acks::<D>(&mut tx, consumer, acks).await?;
         statement::<D>(sql.unregister)
             .arg(consumer.id)
             .execute(on::<D>(&mut tx))

@@ -165,13 +165,12 @@ mod tests {
         async fn claim(
             &self,
             _: &ConsumerRef,
+            _: &[(i64, i64)],
             _: i64,
             _: i64,
-        ) -> Outcome<std::result::Result<Claimed, Option<i64>>> {
+            _: usize,
+        ) -> Outcome<std::result::Result<Vec<Claimed>, Option<i64>>> {
             Ok(Err(None))
-        }
-        async fn ack(&self, _: &ConsumerRef, _: i64, _: i64) -> Outcome<bool> {
-            Ok(false)
         }
         async fn retry_later(&self, _: &ConsumerRef, _: i64, _: i64, _: i64) -> Outcome<bool> {
             Ok(false)
@@ -189,7 +188,7 @@ mod tests {
         async fn heartbeat(&self, _: &ConsumerRef, _: i64, _: i64) -> Outcome<bool> {
             Ok(true)
         }
-        async fn detach(&self, _: &ConsumerRef) -> Outcome<()> {
+        async fn detach(&self, _: &ConsumerRef, _: &[(i64, i64)]) -> Outcome<()> {
             Ok(())
         }
         async fn purge(&self, _: i64) -> Outcome<u64> {

@@ -39,9 +39,13 @@
 //! rule must see every earlier row of a key, held or not, so one subscription's claims take
 //! turns instead; each is a few indexed statements.
 //!
-//! A claim increments the chosen row's delivery count and writes the consumer as `lease_owner`.
-//! The delivery's `token` is the log sequence; `ack` deletes the row if this consumer still
-//! holds that attempt, `nack` clears the owner and sets `visible_after` to now plus
+//! A claim takes up to [`TransportSettings::prefetch`] rows that way (at most one per key),
+//! increments each one's delivery count and writes the consumer as `lease_owner`; the consumer
+//! hands them out one by one before it claims again. The delivery's `token` is the log
+//! sequence. `ack` is applied in the consumer's next claim transaction (or when it is
+//! dropped): it deletes the row if this consumer still holds that attempt, so under load one
+//! transaction settles and takes many messages; a process that dies first leaves the message
+//! to be delivered again, which at-least-once delivery allows. `nack` clears the owner and sets `visible_after` to now plus
 //! [`RetryPolicy::backoff`](seedwork::messaging::RetryPolicy::backoff), or — at
 //! `max_deliveries` — appends the message to the dead-letter topic with the
 //! [`dead_letter`] properties and deletes the row, in one transaction. Settling a delivery this
@@ -107,6 +111,13 @@ pub struct TransportSettings {
     pub consumer_lease: Duration,
     /// How many rows at the head of a subscription a claim looks at. Default 1000.
     pub scan_limit: u32,
+    /// How many messages one claim takes for a consumer (at most one per key, so a key's
+    /// order holds); the consumer hands them out one by one before it claims again. Each
+    /// claim is a transaction, which also applies the consumer's acknowledgements since the
+    /// last one, so under load one transaction settles and takes many messages. Taken
+    /// messages are leased to the consumer: another consumer of a Shared subscription gets
+    /// them only if this one is dropped or dies. Default 32; 1 takes one at a time.
+    pub prefetch: u32,
 }
 
 impl Default for TransportSettings {
@@ -115,6 +126,7 @@ impl Default for TransportSettings {
             poll_interval: Duration::from_millis(500),
             consumer_lease: Duration::from_secs(15),
             scan_limit: 1000,
+            prefetch: 32,
         }
     }
 }
@@ -371,6 +383,7 @@ pub(crate) struct HeadRow {
 }
 
 /// What a claim decided.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Choice {
     /// Deliver the row with this sequence.
@@ -395,6 +408,7 @@ fn key_owner(key: &str, live: &[i64]) -> Option<i64> {
 
 /// The delivery rule (see the module docs): which head row `me` takes, given the live consumers
 /// in attach order and the head rows in sequence order.
+#[cfg(test)]
 pub(crate) fn choose(
     kind: SubscriptionKind,
     me: i64,
@@ -402,15 +416,32 @@ pub(crate) fn choose(
     rows: &[HeadRow],
     now: i64,
 ) -> Choice {
-    if !live.contains(&me) {
-        return Choice::Wait(None);
+    match choose_up_to(kind, me, live, rows, now, 1) {
+        (taken, _) if !taken.is_empty() => Choice::Take(taken[0]),
+        (_, wake_at) => Choice::Wait(wake_at),
+    }
+}
+
+/// The rows `me` may take now, at most `max` of them and at most one per key, in sequence
+/// order (see [`choose`] for the rule); and, when it may take none, when to look again.
+pub(crate) fn choose_up_to(
+    kind: SubscriptionKind,
+    me: i64,
+    live: &[i64],
+    rows: &[HeadRow],
+    now: i64,
+    max: usize,
+) -> (Vec<i64>, Option<i64>) {
+    let mut taken = Vec::new();
+    if !live.contains(&me) || max == 0 {
+        return (taken, None);
     }
     let active = match kind {
         SubscriptionKind::Failover | SubscriptionKind::Exclusive => live.first() == Some(&me),
         SubscriptionKind::Shared | SubscriptionKind::KeyShared => true,
     };
     if !active {
-        return Choice::Wait(None);
+        return (taken, None);
     }
     let mut blocked: HashSet<&str> = HashSet::new();
     let mut wake_at: Option<i64> = None;
@@ -427,13 +458,17 @@ pub(crate) fn choose(
         let elsewhere = kind == SubscriptionKind::KeyShared
             && key.is_some_and(|k| key_owner(k, live) != Some(me));
         if !held && due && !elsewhere {
-            return Choice::Take(row.sequence);
+            taken.push(row.sequence);
+            if taken.len() == max {
+                break;
+            }
         }
+        // Taken or not, the key's later rows wait for this one.
         if let Some(key) = key {
             blocked.insert(key);
         }
     }
-    Choice::Wait(wake_at)
+    (taken, wake_at)
 }
 
 /// A consumer's identity, as the backend needs it.
@@ -470,15 +505,17 @@ pub(crate) trait Backend: Send + Sync + 'static {
         now: i64,
         lease_until: i64,
     ) -> Outcome<(i64, i64)>;
-    /// Claims the next message for `consumer`, if any.
+    /// In one transaction: applies `consumer`'s acknowledgements `acks` (row sequence,
+    /// attempt), then claims up to `max` messages for it (at most one per key); when there are
+    /// none, says when to look again (if it knows).
     async fn claim(
         &self,
         consumer: &ConsumerRef,
+        acks: &[(i64, i64)],
         now: i64,
         scan_limit: i64,
-    ) -> Outcome<std::result::Result<Claimed, Option<i64>>>;
-    /// Deletes the row if `consumer` holds that attempt; false if it does not.
-    async fn ack(&self, consumer: &ConsumerRef, sequence: i64, attempt: i64) -> Outcome<bool>;
+        max: usize,
+    ) -> Outcome<std::result::Result<Vec<Claimed>, Option<i64>>>;
     /// Releases the row for redelivery after `visible_after`; false if not held.
     async fn retry_later(
         &self,
@@ -498,8 +535,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     ) -> Outcome<bool>;
     /// Extends the consumer's lease; false if it had already run out or is gone.
     async fn heartbeat(&self, consumer: &ConsumerRef, now: i64, lease_until: i64) -> Outcome<bool>;
-    /// Unregisters the consumer and releases what it holds.
-    async fn detach(&self, consumer: &ConsumerRef) -> Outcome<()>;
+    /// Applies the consumer's last acknowledgements `acks`, unregisters it and releases what
+    /// it still holds, in one transaction.
+    async fn detach(&self, consumer: &ConsumerRef, acks: &[(i64, i64)]) -> Outcome<()>;
     /// Deletes log rows published before `cutoff` that no subscription still holds; returns
     /// how many.
     async fn purge(&self, cutoff: i64) -> Outcome<u64>;
@@ -712,6 +750,9 @@ impl Transport {
             options,
             wake,
             pending: None,
+            prefetched: VecDeque::new(),
+            in_hand: HashSet::new(),
+            acks: Vec::new(),
             unsettled: VecDeque::new(),
             heartbeat: AbortOnDrop(heartbeat),
             lost,
@@ -745,7 +786,10 @@ async fn heartbeat(shared: Arc<Shared>, consumer: ConsumerRef, lost: Arc<AtomicB
     }
 }
 
-type ClaimTask = JoinHandle<Outcome<std::result::Result<Claimed, Option<i64>>>>;
+/// A claim running in the background: the acknowledgements it carries (given back, to be
+/// carried again, when it failed) and what it found.
+type ClaimTask = JoinHandle<(Vec<(i64, i64)>, ClaimOutcome)>;
+type ClaimOutcome = Outcome<std::result::Result<Vec<Claimed>, Option<i64>>>;
 
 /// A consumer of a [`SqliteTransport`](crate::SqliteTransport) or
 /// [`PostgresTransport`](crate::PostgresTransport) subscription (what `subscribe` returns,
@@ -761,8 +805,15 @@ pub struct TransportConsumer {
     options: SubscriptionOptions,
     wake: Arc<Notify>,
     pending: Option<ClaimTask>,
-    /// Settlements the database did not take (a dropped connection, a busy database): the
-    /// row stays leased to this live consumer, so nobody would deliver it again; they are
+    /// Claimed together with the delivery handed out last, not handed out yet.
+    prefetched: VecDeque<Delivery>,
+    /// Deliveries handed out and not settled yet (row sequence, attempt).
+    in_hand: HashSet<(i64, i64)>,
+    /// Acknowledgements not applied yet: they go with the next claim's transaction (or the
+    /// detach when the consumer is dropped), and stay here while that fails.
+    acks: Vec<(i64, i64)>,
+    /// Nacks and rejects the database did not take (a dropped connection, a busy database):
+    /// the row stays leased to this live consumer, so nobody would deliver it again; they are
     /// retried, oldest first, before the next claim.
     unsettled: VecDeque<Unsettled>,
     heartbeat: AbortOnDrop,
@@ -781,13 +832,37 @@ impl fmt::Debug for TransportConsumer {
 }
 
 impl TransportConsumer {
-    fn start_claim(&self) -> ClaimTask {
+    fn start_claim(&mut self) -> ClaimTask {
         let shared = Arc::clone(&self.shared);
         let consumer = self.consumer.clone();
+        let acks = std::mem::take(&mut self.acks);
         tokio::spawn(async move {
-            let scan = i64::from(shared.settings.scan_limit.max(1));
-            shared.backend.claim(&consumer, now_millis(), scan).await
+            let settings = &shared.settings;
+            let scan = i64::from(settings.scan_limit.max(1));
+            let max = usize::try_from(settings.prefetch.max(1)).unwrap_or(1);
+            let found = shared
+                .backend
+                .claim(&consumer, &acks, now_millis(), scan, max)
+                .await;
+            (acks, found)
         })
+    }
+
+    /// Hands out `delivery`: from now on it may be settled.
+    fn hand_out(&mut self, delivery: Delivery) -> Result<Delivery> {
+        let (sequence, attempt) = Self::settled(&delivery)?;
+        self.in_hand.insert((sequence, attempt));
+        Ok(delivery)
+    }
+
+    /// Takes `delivery` out of the hand (it is being settled); an error if it is not there.
+    fn take_from_hand(&mut self, delivery: &Delivery) -> Result<(i64, i64)> {
+        let settled = Self::settled(delivery)?;
+        if self.in_hand.remove(&settled) {
+            Ok(settled)
+        } else {
+            Err(Self::not_in_flight(delivery).into())
+        }
     }
 
     /// The row sequence and attempt a delivery refers to, if it can be one of ours.
@@ -827,6 +902,9 @@ impl Consumer for TransportConsumer {
     async fn receive(&mut self) -> Result<Delivery> {
         // Still failing: the database is not back yet; the caller waits and comes again.
         self.settle_unsettled().await?;
+        if let Some(delivery) = self.prefetched.pop_front() {
+            return self.hand_out(delivery);
+        }
         loop {
             if self.lost.load(Ordering::SeqCst) {
                 return Err(TransportError::Lost.into());
@@ -843,9 +921,30 @@ impl Consumer for TransportConsumer {
             };
             let joined = task.await;
             self.pending = None;
-            let claimed = joined.map_err(TransportError::from)??;
-            match claimed {
-                Ok(claimed) => return Ok(delivery_of(claimed)?),
+            let (acks, found) = joined.map_err(TransportError::from)?;
+            let found = match found {
+                Ok(found) => found,
+                Err(failure) => {
+                    // Not applied: they go with the next claim.
+                    self.acks.extend(acks);
+                    return Err(failure.into());
+                }
+            };
+            if !acks.is_empty() {
+                // A later message of an acknowledged key may be waiting for another consumer.
+                self.wake.notify_waiters();
+            }
+            match found {
+                Ok(claimed) => {
+                    let mut deliveries = Vec::with_capacity(claimed.len());
+                    for claimed in claimed {
+                        deliveries.push(delivery_of(claimed)?);
+                    }
+                    self.prefetched.extend(deliveries);
+                    if let Some(delivery) = self.prefetched.pop_front() {
+                        return self.hand_out(delivery);
+                    }
+                }
                 Err(wake_at) => {
                     let poll = self.shared.settings.poll_interval;
                     let pause = wake_at.map_or(poll, |at| {
@@ -861,28 +960,23 @@ impl Consumer for TransportConsumer {
         }
     }
 
+    /// Takes the acknowledgement; it is applied in the transaction of this consumer's next
+    /// claim (its next [`receive`](Consumer::receive)), or when the consumer is dropped. A
+    /// process that dies before then leaves the message to be delivered again, which
+    /// at-least-once delivery allows (the inbox absorbs it).
     async fn ack(&mut self, delivery: &Delivery) -> Result<()> {
-        let (sequence, attempt) = Self::settled(delivery)?;
-        let acked = self
-            .settle(Unsettled {
-                sequence,
-                attempt,
-                settlement: Settlement::Ack,
-            })
-            .await?;
-        if !acked {
-            return Err(Self::not_in_flight(delivery).into());
-        }
+        let settled = self.take_from_hand(delivery)?;
+        self.acks.push(settled);
         Ok(())
     }
 
     async fn nack(&mut self, delivery: &Delivery) -> Result<()> {
-        let retry = &self.options.retry;
+        let retry = self.options.retry.clone();
         if delivery.attempt >= retry.max_deliveries.max(1) {
             let reason = format!("nacked {} times", delivery.attempt);
             return self.dead_letter(delivery, reason).await;
         }
-        let (sequence, attempt) = Self::settled(delivery)?;
+        let (sequence, attempt) = self.take_from_hand(delivery)?;
         // One millisecond more: the redelivery must not come before the full backoff,
         // whatever the rounding of the millisecond clock.
         let backoff = millis(retry.backoff(delivery.attempt)).saturating_add(1);
@@ -912,7 +1006,7 @@ impl Consumer for TransportConsumer {
 impl TransportConsumer {
     /// Settles the delivery by appending it to the dead-letter topic, in one transaction.
     async fn dead_letter(&mut self, delivery: &Delivery, reason: String) -> Result<()> {
-        let (sequence, attempt) = Self::settled(delivery)?;
+        let (sequence, attempt) = self.take_from_hand(delivery)?;
         let dead = dead_letter_of(
             delivery.message.clone(),
             &self.options,
@@ -945,7 +1039,6 @@ struct Unsettled {
 
 #[derive(Debug)]
 enum Settlement {
-    Ack,
     RetryLater { visible_after: i64 },
     DeadLetter(Box<Message>),
 }
@@ -984,7 +1077,6 @@ impl TransportConsumer {
         } = unsettled;
         let backend = &self.shared.backend;
         let held = match settlement {
-            Settlement::Ack => backend.ack(&self.consumer, *sequence, *attempt).await?,
             Settlement::RetryLater { visible_after } => {
                 backend
                     .retry_later(&self.consumer, *sequence, *attempt, *visible_after)
@@ -1016,12 +1108,16 @@ impl Drop for TransportConsumer {
         let shared = Arc::clone(&self.shared);
         let consumer = self.consumer.clone();
         let wake = Arc::clone(&self.wake);
+        let mut acks = std::mem::take(&mut self.acks);
         runtime.spawn(async move {
-            // Let an interrupted claim finish first, so what it took is released too.
+            // Let an interrupted claim finish first, so what it took is released too (and
+            // the acknowledgements it carried are applied, or carried again here).
             if let Some(task) = pending {
-                let _ = task.await;
+                if let Ok((carried, Err(_))) = task.await {
+                    acks.extend(carried);
+                }
             }
-            if let Err(error) = shared.backend.detach(&consumer).await {
+            if let Err(error) = shared.backend.detach(&consumer, &acks).await {
                 tracing::warn!(consumer = consumer.id, ?error, "transport detach failed");
             }
             wake.notify_waiters();
@@ -1055,6 +1151,33 @@ mod tests {
         assert_eq!(
             choose(SubscriptionKind::Shared, 7, &[7], only_a, 100),
             Choice::Wait(Some(500))
+        );
+    }
+
+    #[test]
+    fn a_claim_takes_up_to_its_limit_and_one_row_per_key() {
+        let rows = [
+            row(1, Some("a"), 0, None),
+            row(2, Some("a"), 0, None),
+            row(3, None, 0, None),
+            row(4, Some("b"), 0, Some(9)),
+            row(5, Some("b"), 0, None),
+            row(6, Some("c"), 0, None),
+            row(7, None, 0, None),
+        ];
+        let shared = SubscriptionKind::Shared;
+        // 2 waits behind 1 (same key), 5 behind 4 (held by live consumer 9).
+        assert_eq!(
+            choose_up_to(shared, 7, &[7, 9], &rows, 0, 10),
+            (vec![1, 3, 6, 7], None)
+        );
+        assert_eq!(
+            choose_up_to(shared, 7, &[7, 9], &rows, 0, 2),
+            (vec![1, 3], None)
+        );
+        assert_eq!(
+            choose_up_to(shared, 7, &[7, 9], &rows, 0, 0),
+            (vec![], None)
         );
     }
 
