@@ -1,0 +1,181 @@
+//! `load`: a load benchmark of the AlpesPartners example, to rerun on any machine.
+//!
+//! It starts the example's release binary as a child process (free loopback ports, a fresh
+//! store: a SQLite file in a temporary directory, or a fresh schema in a PostgreSQL database
+//! that is dropped afterwards), waits for `GET /health`, drives it over HTTP from this
+//! process and stops it at the end, on an error or on Ctrl-C. Each connection is a task
+//! sending one request at a time (a closed loop), all through one HTTP client whose pool
+//! holds the connections; every request creates a reservation with a new id.
+//!
+//! Scenarios:
+//! - `sync`: `POST /vuelos/reserva` (validated, stored and read back before the 200) at each
+//!   `--connections` count (default 1,8,64), `--warmup` seconds (default 2) not counted, then
+//!   `--duration` seconds (default 10) measured: requests, req/s, p50/p90/p99/max latency,
+//!   answers other than 2xx and transport errors.
+//! - `async`: the same steps on `POST /vuelos/reserva-comando` (202; the command goes
+//!   through the outbox, the broker and the command consumer, which creates the
+//!   reservation). The stored reservations are counted every 250 ms: accepted/s and
+//!   executed/s in the measured window, and the drain time from the load's last answer until
+//!   every accepted command was executed (at most `--drain-timeout`, default 120 s). Then
+//!   `--notify-latency` (default 50) requests one at a time time the "202 → created" latency:
+//!   from the 202 until `GET /vuelos/reserva-query/{id}`, polled every millisecond, answers
+//!   200.
+//! - `growth`: from an empty store, prefill through the API with 64 connections to each
+//!   checkpoint (every `--checkpoint-every`, default 10 000, up to `--rows`, default 50 000),
+//!   then measure `sync` at 8 connections for `--duration` (default 5 s): req/s and p99
+//!   against the stored reservations.
+//!
+//! Every step is bounded in time and by `--max-requests` (default 1 000 000). The system's
+//! resident memory (`VmRSS`) is read once it is up and again after the load.
+//!
+//! Output: a Markdown report on stdout (command line, date, commit, store, broker and the
+//! table, ready for `docs/performance.md`; progress goes to stderr), and in `--out` (default
+//! `target/load/<timestamp>`): `results.json` with every figure, `system.log` with the
+//! system's output, and the plots (or in `--plot-dir`): `latency-sync.svg` /
+//! `latency-async.svg` (latency against percentile per connection count) and `growth.svg`.
+//!
+//! ```text
+//! cargo build --release --example alpespartners
+//! cargo run --release -p seedwork-load -- sync
+//! cargo run --release -p seedwork-load -- async --duration 5 --connections 1,8
+//! cargo run --release -p seedwork-load -- growth --rows 50000
+//! cargo run --release -p seedwork-load -- sync \
+//!     --database postgres://seedwork:seedwork@127.0.0.1:5432/seedwork
+//! cargo build --release --example alpespartners --features pulsar
+//! cargo run --release -p seedwork-load -- async --broker pulsar://127.0.0.1:6650
+//! ```
+//!
+//! The binary is looked for in `release/examples/alpespartners` of the target directory
+//! (`CARGO_TARGET_DIR`, else the one `load` was built into); `--binary PATH` names another.
+//! The load generator runs on the same machine as the system and takes CPU from it: the
+//! figures are those of the pair, which the report says with the machine's CPU count.
+//! The system logs one line per notification at the default `info` level (into
+//! `system.log`); set `RUST_LOG` to change that.
+
+mod cli;
+mod drive;
+mod meta;
+mod plot;
+mod report;
+mod results;
+mod scenario;
+mod stats;
+mod store;
+mod system;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::results::Run;
+use crate::system::System;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("load: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "Ctrl-C";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = terminate.recv() => "SIGTERM",
+    }
+}
+
+async fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let started = chrono::Utc::now();
+    let out_dir = cli.output.out.clone().unwrap_or_else(|| {
+        meta::target_dir()
+            .join("load")
+            .join(started.format("%Y%m%d-%H%M%S").to_string())
+    });
+    let plot_dir = cli
+        .output
+        .plot_dir
+        .clone()
+        .unwrap_or_else(|| out_dir.clone());
+    for dir in [&out_dir, &plot_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let binary = cli
+        .system
+        .binary
+        .clone()
+        .unwrap_or_else(meta::default_binary);
+
+    eprintln!("load: starting {}", binary.display());
+    let mut system = tokio::select! {
+        system = System::start(&cli.system, &binary, &out_dir) => system?,
+        signal = interrupted() => bail!("stopped by {signal} while the system started"),
+    };
+    eprintln!("load: the system answers at {}", system.base_url);
+    let figures = tokio::select! {
+        figures = scenario::run(&cli.scenario, &mut system) => figures,
+        signal = interrupted() => Err(anyhow!("stopped by {signal}")),
+    };
+    let run = Run {
+        scenario: cli.scenario.name(),
+        command: meta::command_line(std::env::args().skip(1)),
+        date: started.format("%Y-%m-%d %H:%M UTC").to_string(),
+        commit: meta::git_commit(),
+        store: system.store_label.clone(),
+        broker: system.broker_label.clone(),
+        binary: system.binary.display().to_string(),
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        figures: Default::default(),
+        log: system.log.display().to_string(),
+    };
+    let stopped = system.stop().await;
+    let run = Run {
+        figures: figures?,
+        ..run
+    };
+    stopped?;
+
+    let results = out_dir.join("results.json");
+    report::write_json(&run, &results)?;
+    draw(&run, &plot_dir)?;
+    print!("{}", report::markdown(&run, &results));
+    Ok(())
+}
+
+fn draw(run: &Run, plot_dir: &Path) -> Result<()> {
+    let title = |what: &str| {
+        format!(
+            "{what}: {}, broker {} ({})",
+            run.store,
+            run.broker,
+            run.commit.as_deref().unwrap_or("unknown commit")
+        )
+    };
+    let path = if run.scenario == "growth" {
+        let path = plot_dir.join("growth.svg");
+        plot::growth(&path, &title("growth"), &run.figures.growth)?;
+        path
+    } else {
+        let path = plot_dir.join(format!("latency-{}.svg", run.scenario));
+        plot::latency(&path, &title(run.scenario), &run.figures.steps)?;
+        path
+    };
+    eprintln!("load: plot {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! The scenarios: the steps of `sync` and `async`, and the checkpoints of `growth`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::cli::{self, AsyncArgs, GrowthArgs, Scenario, StepArgs};
+use crate::drive::{self, Endpoint, Plan, Target};
+use crate::results::{Created, Figures, GrowthPoint, Queue, Step};
+use crate::stats;
+use crate::store::Store;
+use crate::system::System;
+
+/// How often the stored reservations are counted during `async`.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// How long the "202 → created" probe waits for one reservation.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `scenario` against the running system.
+pub async fn run(scenario: &Scenario, system: &mut System) -> Result<Figures> {
+    let mut figures = Figures {
+        rss_idle_kib: system.rss_kib(),
+        ..Figures::default()
+    };
+    match scenario {
+        Scenario::Sync(args) => figures.steps = sync(args, system).await?,
+        Scenario::Async(args) => {
+            let target = Target::new(&system.base_url, cli::seconds(args.steps.request_timeout))?;
+            figures.steps = asynchronous(args, system, &target).await?;
+            figures.rss_after_kib = system.rss_kib();
+            if args.notify_latency > 0 {
+                figures.created_latency = Some(created(args, system, &target).await?);
+            }
+        }
+        Scenario::Growth(args) => figures.growth = growth(args, system).await?,
+    }
+    if figures.rss_after_kib.is_none() {
+        figures.rss_after_kib = system.rss_kib();
+    }
+    Ok(figures)
+}
+
+fn check_connections(connections: &[usize]) -> Result<()> {
+    if connections.is_empty() || connections.contains(&0) {
+        bail!("--connections needs counts of at least 1, e.g. 1,8,64");
+    }
+    Ok(())
+}
+
+fn plan(args: &StepArgs, connections: usize) -> Plan {
+    Plan::timed(
+        connections,
+        cli::seconds(args.warmup),
+        cli::seconds(args.duration),
+        args.max_requests,
+    )
+}
+
+fn announce(scenario: &str, args: &StepArgs, connections: usize) {
+    eprintln!(
+        "{scenario}: {connections} connection(s), {} s warm-up + {} s measured",
+        args.warmup, args.duration
+    );
+}
+
+async fn sync(args: &StepArgs, system: &mut System) -> Result<Vec<Step>> {
+    check_connections(&args.connections)?;
+    let target = Target::new(&system.base_url, cli::seconds(args.request_timeout))?;
+    let mut steps = Vec::new();
+    for &connections in &args.connections {
+        announce("sync", args, connections);
+        let outcome = drive::start(&target, Endpoint::Sync, plan(args, connections))
+            .finish()
+            .await?;
+        system.ensure_running()?;
+        steps.push(Step::of(connections, &outcome));
+    }
+    Ok(steps)
+}
+
+/// Counts every [`SAMPLE_EVERY`] until `until`, into `samples` (seconds since `origin`).
+async fn sample_until(
+    store: &Store,
+    origin: Instant,
+    until: Instant,
+    samples: &mut Vec<(f64, u64)>,
+) -> Result<()> {
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        samples.push((origin.elapsed().as_secs_f64(), store.reservations().await?));
+        tokio::time::sleep_until((now + SAMPLE_EVERY).min(until).into()).await;
+    }
+}
+
+/// Counts now, into `samples` too.
+async fn sample(store: &Store, origin: Instant, samples: &mut Vec<(f64, u64)>) -> Result<u64> {
+    let count = store.reservations().await?;
+    samples.push((origin.elapsed().as_secs_f64(), count));
+    Ok(count)
+}
+
+async fn asynchronous(args: &AsyncArgs, system: &mut System, target: &Target) -> Result<Vec<Step>> {
+    let steps_args = &args.steps;
+    check_connections(&steps_args.connections)?;
+    // Every accepted command of the run, and what was stored before: the store drains when
+    // it holds both.
+    let mut expected = system.store.reservations().await?;
+    let mut steps = Vec::new();
+    for &connections in &steps_args.connections {
+        announce("async", steps_args, connections);
+        let plan = plan(steps_args, connections);
+        let origin = Instant::now();
+        let running = drive::start(target, Endpoint::Async, plan);
+        let store = &system.store;
+        let mut samples = Vec::new();
+        sample_until(store, origin, plan.warm_end, &mut samples).await?;
+        let (window_start, stored_at_start) =
+            (Instant::now(), sample(store, origin, &mut samples).await?);
+        sample_until(store, origin, plan.end, &mut samples).await?;
+        let (window_end, stored_at_end) =
+            (Instant::now(), sample(store, origin, &mut samples).await?);
+        let outcome = running.finish().await?;
+        expected += outcome.tally.ok_total;
+        let executed_per_second = stats::rate(
+            stored_at_end.saturating_sub(stored_at_start),
+            window_end - window_start,
+        );
+        eprintln!(
+            "async: {} accepted, waiting for the consumer (at most {} s)",
+            outcome.tally.ok_total, args.drain_timeout
+        );
+        let deadline = outcome.finished + cli::seconds(args.drain_timeout);
+        let (drain_seconds, backlog) = loop {
+            let stored = sample(store, origin, &mut samples).await?;
+            if stored >= expected {
+                break (Some(outcome.finished.elapsed().as_secs_f64()), 0);
+            }
+            if Instant::now() >= deadline {
+                break (None, expected - stored);
+            }
+            tokio::time::sleep(SAMPLE_EVERY).await;
+        };
+        system.ensure_running()?;
+        let mut step = Step::of(connections, &outcome);
+        step.queue = Some(Queue {
+            accepted: outcome.tally.ok_total,
+            accepted_per_second: step.per_second,
+            executed_per_second,
+            drain_seconds,
+            backlog,
+            samples,
+        });
+        steps.push(step);
+    }
+    Ok(steps)
+}
+
+async fn created(args: &AsyncArgs, system: &mut System, target: &Target) -> Result<Created> {
+    eprintln!(
+        "async: 202 → created, {} request(s) one at a time",
+        args.notify_latency
+    );
+    let probe = drive::created_latency(target, args.notify_latency, PROBE_TIMEOUT).await;
+    system.ensure_running()?;
+    Ok(Created {
+        requests: probe.requests,
+        refused: probe.refused,
+        not_seen: probe.not_seen,
+        latency: stats::summarize(&probe.latency),
+    })
+}
+
+/// The checkpoints of `growth`: the empty store, then every `every` up to `rows` (`rows`
+/// itself included).
+pub fn checkpoints(rows: u64, every: u64) -> Vec<u64> {
+    let mut points = vec![0];
+    if every == 0 {
+        if rows > 0 {
+            points.push(rows);
+        }
+        return points;
+    }
+    let mut next = every;
+    while next < rows {
+        points.push(next);
+        next += every;
+    }
+    if rows > 0 {
+        points.push(rows);
+    }
+    points
+}
+
+async fn growth(args: &GrowthArgs, system: &mut System) -> Result<Vec<GrowthPoint>> {
+    if args.prefill_connections == 0 || args.measure_connections == 0 {
+        bail!("--prefill-connections and --measure-connections need at least 1");
+    }
+    let target = Target::new(&system.base_url, cli::seconds(args.request_timeout))?;
+    let mut points = Vec::new();
+    for checkpoint in checkpoints(args.rows, args.checkpoint_every) {
+        let (prefill_seconds, prefill_inserted) =
+            prefill(args, system, &target, checkpoint).await?;
+        eprintln!(
+            "growth: at {checkpoint}, {} connection(s), {} s warm-up + {} s measured",
+            args.measure_connections, args.warmup, args.duration
+        );
+        let plan = Plan::timed(
+            args.measure_connections,
+            cli::seconds(args.warmup),
+            cli::seconds(args.duration),
+            args.max_requests,
+        );
+        let running = drive::start(&target, Endpoint::Sync, plan);
+        tokio::time::sleep_until(plan.warm_end.into()).await;
+        let stored = system.store.reservations().await?;
+        let outcome = running.finish().await?;
+        system.ensure_running()?;
+        let stored_after = system.store.reservations().await?;
+        points.push(GrowthPoint {
+            checkpoint,
+            stored,
+            stored_after,
+            prefill_seconds,
+            prefill_inserted,
+            step: Step::of(args.measure_connections, &outcome),
+        });
+    }
+    Ok(points)
+}
+
+/// Inserts reservations until the store holds `checkpoint`; the seconds it took and how many
+/// it inserted.
+async fn prefill(
+    args: &GrowthArgs,
+    system: &mut System,
+    target: &Target,
+    checkpoint: u64,
+) -> Result<(f64, u64)> {
+    let started = Instant::now();
+    let deadline = started + cli::seconds(args.prefill_timeout);
+    let mut inserted = 0;
+    let mut stored = system.store.reservations().await?;
+    if stored < checkpoint {
+        eprintln!(
+            "growth: prefill {stored} → {checkpoint} with {} connections",
+            args.prefill_connections
+        );
+    }
+    while stored < checkpoint {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!(
+                "the prefill to {checkpoint} did not finish within {} s (the store holds \
+                 {stored}); raise --prefill-timeout",
+                args.prefill_timeout
+            );
+        }
+        let count = (checkpoint - stored).min(args.max_requests);
+        let outcome = drive::start(
+            target,
+            Endpoint::Sync,
+            Plan::counted(args.prefill_connections, count, left),
+        )
+        .finish()
+        .await?;
+        system.ensure_running()?;
+        if outcome.tally.ok_total == 0 {
+            bail!(
+                "the prefill inserted nothing: {} transport error(s){}, other answers {:?}",
+                outcome.tally.errors,
+                outcome
+                    .tally
+                    .first_error
+                    .as_deref()
+                    .map(|e| format!(" (first: {e})"))
+                    .unwrap_or_default(),
+                outcome.tally.statuses
+            );
+        }
+        inserted += outcome.tally.ok_total;
+        stored = system.store.reservations().await?;
+    }
+    Ok((started.elapsed().as_secs_f64(), inserted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_start_empty_and_end_at_rows() {
+        assert_eq!(
+            checkpoints(50_000, 10_000),
+            vec![0, 10_000, 20_000, 30_000, 40_000, 50_000]
+        );
+        assert_eq!(checkpoints(2_500, 1_000), vec![0, 1_000, 2_000, 2_500]);
+        assert_eq!(checkpoints(0, 1_000), vec![0]);
+        assert_eq!(checkpoints(500, 0), vec![0, 500]);
+    }
+
+    #[test]
+    fn no_step_without_connections() {
+        assert!(check_connections(&[]).is_err());
+        assert!(check_connections(&[1, 0]).is_err());
+        assert!(check_connections(&[1, 8]).is_ok());
+    }
+}
