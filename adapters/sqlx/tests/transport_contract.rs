@@ -510,3 +510,37 @@ async fn a_nack_the_database_did_not_take_is_retried() {
 async fn a_reject_the_database_did_not_take_is_retried() {
     a_settlement_the_database_did_not_take_is_retried(Settle::Reject).await;
 }
+
+/// A claim takes what is due at once (one row per key); `ready` hands out the rest of it
+/// without a round trip, and the acknowledgements go with the next claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_hands_out_what_the_claim_took() {
+    let broker = fresh_sqlite().await;
+    let topic = unique_topic("ready");
+    let mut consumer = broker
+        .subscribe(SubscriptionOptions::new(&topic, "s"))
+        .await
+        .expect("subscribe");
+    for (n, key) in [(1, "a"), (2, "a"), (3, "b"), (4, "c")] {
+        broker
+            .publish(&ping(&topic, n, Some(key)))
+            .await
+            .expect("publish");
+    }
+    let first = expect_delivery(&mut *consumer).await;
+    let mut at_hand = vec![n_of(&first)];
+    let mut deliveries = vec![first];
+    while let Some(delivery) = consumer.ready() {
+        at_hand.push(n_of(&delivery));
+        deliveries.push(delivery);
+    }
+    assert_eq!(at_hand, vec![1, 3, 4], "2 waits behind 1, of the same key");
+    for delivery in &deliveries {
+        consumer.ack(delivery).await.expect("ack");
+    }
+    let second = expect_delivery(&mut *consumer).await;
+    assert_eq!(n_of(&second), 2);
+    assert!(consumer.ready().is_none());
+    consumer.ack(&second).await.expect("ack");
+    expect_quiet(&mut *consumer).await;
+}

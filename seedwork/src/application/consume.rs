@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
@@ -5,7 +6,7 @@ use tracing::Instrument;
 
 use super::Bus;
 use crate::error::{Error, HandlerKind, Result};
-use crate::messaging::{Consumer, Message};
+use crate::messaging::{Consumer, Delivery, Message};
 use crate::supervision::HealthPart;
 
 /// What happened to a received message.
@@ -65,6 +66,53 @@ impl Bus {
         .await
     }
 
+    /// Handles `messages` in one unit of work, each with its inbox entry and under its own
+    /// correlation id: all of them commit, or none does. One transaction for many messages is
+    /// what lets a consumer keep up with a busy store. An error means nothing was committed;
+    /// handle the messages one by one ([`handle_message`](Self::handle_message)) to learn
+    /// which failed and why.
+    pub async fn handle_messages(
+        &self,
+        consumer: &str,
+        messages: &[&Message],
+    ) -> Result<Vec<MessageOutcome>> {
+        let span = tracing::debug_span!("messages", consumer, count = messages.len());
+        async {
+            let mut uow = self.unit_of_work().await?;
+            let mut outcomes = Vec::with_capacity(messages.len());
+            for message in messages {
+                let handled = async {
+                    let handler = self
+                        .message_handler(&message.envelope.message_type)
+                        .ok_or_else(|| Error::NoHandler {
+                            kind: HandlerKind::Message,
+                            type_name: message.envelope.message_type.clone(),
+                        })?;
+                    uow.replace_correlation_id(message.correlation_id().map(str::to_string));
+                    if !uow.record_inbox(consumer, message.id()).await? {
+                        return Ok(MessageOutcome::Duplicate);
+                    }
+                    handler.handle(message, &mut uow).await?;
+                    Ok(MessageOutcome::Handled)
+                }
+                .await;
+                match handled {
+                    Ok(outcome) => outcomes.push(outcome),
+                    Err(error) => {
+                        if let Err(rollback_error) = uow.rollback().await {
+                            tracing::warn!(%rollback_error, "rollback of a failed batch failed");
+                        }
+                        return Err(error);
+                    }
+                }
+            }
+            uow.commit().await?;
+            Ok(outcomes)
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Receives from `consumer` until `shutdown` completes, handling each message with
     /// [`handle_message`](Self::handle_message), with the default [`ConsumeOptions`]. See
     /// [`consume_with`](Self::consume_with).
@@ -98,6 +146,11 @@ impl Bus {
     ///
     /// With [`ConsumeOptions::report_to`], the loop reports its part down while it waits out
     /// an outage and up again once a message goes through.
+    ///
+    /// When the consumer already holds more deliveries ([`Consumer::ready`]: the durable
+    /// transport claims several at a time), up to [`ConsumeOptions::batch`] of them are
+    /// handled together in one unit of work ([`handle_messages`](Self::handle_messages)) and
+    /// acknowledged; if that batch fails, its messages are handled one by one as above.
     pub async fn consume_with(
         &self,
         mut consumer: Box<dyn Consumer>,
@@ -109,7 +162,25 @@ impl Bus {
         let subscription = consumer.options().subscription.clone();
         tokio::pin!(shutdown);
         let mut receive_outages = 0u32;
+        // Deliveries of a batch that failed as a whole, to handle one by one.
+        let mut singles: VecDeque<Delivery> = VecDeque::new();
         loop {
+            if let Some(delivery) = singles.pop_front() {
+                if !self
+                    .handle_single(
+                        &mut *consumer,
+                        delivery,
+                        &subscription,
+                        outage,
+                        &health,
+                        &mut shutdown,
+                    )
+                    .await
+                {
+                    return Ok(());
+                }
+                continue;
+            }
             let received = tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 received = consumer.receive() => received,
@@ -131,78 +202,159 @@ impl Bus {
                 }
                 Err(error) => return Err(error),
             };
-            let mut outages = 0u32;
-            let handled = loop {
-                match self.handle_message(&subscription, &delivery.message).await {
-                    Err(error) if error.is_transient() => {
-                        outages += 1;
-                        health.down(&error);
-                        let wait = outage.backoff(outages);
-                        tracing::warn!(
-                            %error,
-                            subscription = %subscription,
-                            message_id = %delivery.message.envelope.id,
-                            outages,
-                            ?wait,
-                            "a backend is unavailable; the message is held and handled again"
-                        );
-                        tokio::select! {
-                            // Unsettled: the broker hands it out again after the restart.
-                            _ = &mut shutdown => return Ok(()),
-                            _ = tokio::time::sleep(wait) => {}
+            let mut batch = vec![delivery];
+            while batch.len() < options.batch.max(1) {
+                match consumer.ready() {
+                    Some(delivery) => batch.push(delivery),
+                    None => break,
+                }
+            }
+            if batch.len() > 1 {
+                let messages: Vec<&Message> = batch.iter().map(|d| &d.message).collect();
+                match self.handle_messages(&subscription, &messages).await {
+                    Ok(_) => {
+                        health.up();
+                        for delivery in &batch {
+                            if let Err(error) = consumer.ack(delivery).await {
+                                tracing::warn!(
+                                    %error,
+                                    subscription = %subscription,
+                                    message_id = %delivery.message.envelope.id,
+                                    "settling the message failed; it will come back"
+                                );
+                            }
                         }
                     }
-                    other => break other,
+                    Err(error) => {
+                        tracing::debug!(%error, subscription = %subscription, count = batch.len(), "a batch failed; handling its messages one by one");
+                        singles.extend(batch);
+                    }
                 }
+                continue;
+            }
+            let Some(delivery) = batch.pop() else {
+                continue;
             };
-            health.up();
-            let settled = match handled {
-                Ok(_) => consumer.ack(&delivery).await,
-                Err(error) if error.is_refusal() => {
+            if !self
+                .handle_single(
+                    &mut *consumer,
+                    delivery,
+                    &subscription,
+                    outage,
+                    &health,
+                    &mut shutdown,
+                )
+                .await
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Handles one delivery as [`consume_with`](Self::consume_with) promises: waits out
+    /// outages, rejects refusals, nacks other failures, acks success. `false`: shut down.
+    async fn handle_single(
+        &self,
+        consumer: &mut dyn Consumer,
+        delivery: Delivery,
+        subscription: &str,
+        outage: &OutagePolicy,
+        health: &Reporter,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> bool {
+        let mut outages = 0u32;
+        let handled = loop {
+            match self.handle_message(subscription, &delivery.message).await {
+                Err(error) if error.is_transient() => {
+                    outages += 1;
+                    health.down(&error);
+                    let wait = outage.backoff(outages);
                     tracing::warn!(
                         %error,
                         subscription = %subscription,
                         message_id = %delivery.message.envelope.id,
-                        "message refused; rejected to the dead-letter topic"
+                        outages,
+                        ?wait,
+                        "a backend is unavailable; the message is held and handled again"
                     );
-                    consumer.reject(&delivery, &error.to_string()).await
+                    tokio::select! {
+                        // Unsettled: the broker hands it out again after the restart.
+                        _ = &mut *shutdown => return false,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
                 }
-                Err(error) => {
-                    tracing::warn!(
-                        %error,
-                        subscription = %subscription,
-                        message_id = %delivery.message.envelope.id,
-                        attempt = delivery.attempt,
-                        "message handling failed; it will be redelivered or dead-lettered"
-                    );
-                    consumer.nack(&delivery).await
-                }
-            };
-            if let Err(error) = settled {
-                // The broker will deliver the message again (a reconnected consumer cannot
-                // settle what the old connection received); the inbox absorbs the repeat.
+                other => break other,
+            }
+        };
+        health.up();
+        let settled = match handled {
+            Ok(_) => consumer.ack(&delivery).await,
+            Err(error) if error.is_refusal() => {
                 tracing::warn!(
                     %error,
                     subscription = %subscription,
                     message_id = %delivery.message.envelope.id,
-                    "settling the message failed; it will come back"
+                    "message refused; rejected to the dead-letter topic"
                 );
+                consumer.reject(&delivery, &error.to_string()).await
             }
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    subscription = %subscription,
+                    message_id = %delivery.message.envelope.id,
+                    attempt = delivery.attempt,
+                    "message handling failed; it will be redelivered or dead-lettered"
+                );
+                consumer.nack(&delivery).await
+            }
+        };
+        if let Err(error) = settled {
+            // The broker will deliver the message again (a reconnected consumer cannot
+            // settle what the old connection received); the inbox absorbs the repeat.
+            tracing::warn!(
+                %error,
+                subscription = %subscription,
+                message_id = %delivery.message.envelope.id,
+                "settling the message failed; it will come back"
+            );
+        }
+        true
+    }
+}
+
+/// How [`Bus::consume_with`] runs: how it waits out outages, where it reports its health, how
+/// many messages at hand it handles in one unit of work.
+#[derive(Debug, Clone)]
+pub struct ConsumeOptions {
+    outage: OutagePolicy,
+    health: Option<HealthPart>,
+    batch: usize,
+}
+
+impl Default for ConsumeOptions {
+    fn default() -> Self {
+        ConsumeOptions {
+            outage: OutagePolicy::default(),
+            health: None,
+            batch: 32,
         }
     }
 }
 
-/// How [`Bus::consume_with`] runs: how it waits out outages, and where it reports its health.
-#[derive(Debug, Clone, Default)]
-pub struct ConsumeOptions {
-    outage: OutagePolicy,
-    health: Option<HealthPart>,
-}
-
 impl ConsumeOptions {
-    /// The defaults: [`OutagePolicy::default`], no health reporting.
+    /// The defaults: [`OutagePolicy::default`], no health reporting, batches of up to 32.
     pub fn new() -> Self {
         ConsumeOptions::default()
+    }
+
+    /// At most how many deliveries the consumer already holds ([`Consumer::ready`]) are
+    /// handled together in one unit of work ([`Bus::handle_messages`]); 1 handles each alone.
+    /// A batch that fails is handled again one message at a time, so a failure is still
+    /// waited out, rejected or nacked per message. Default 32.
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
     }
 
     /// How to wait out an unavailable store or broker.
@@ -222,28 +374,31 @@ impl ConsumeOptions {
 /// Reports to an optional part, only on changes (the register is shared by the process).
 struct Reporter {
     part: Option<HealthPart>,
-    down: std::cell::Cell<bool>,
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl Reporter {
     fn new(part: Option<HealthPart>) -> Self {
         Reporter {
             part,
-            down: std::cell::Cell::new(false),
+            down: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     fn down(&self, error: &Error) {
         if let Some(part) = &self.part {
             part.down(format!("waiting out an outage: {error}"));
-            self.down.set(true);
+            self.down.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
     fn up(&self) {
-        if let (Some(part), true) = (&self.part, self.down.get()) {
+        if let (Some(part), true) = (
+            &self.part,
+            self.down.load(std::sync::atomic::Ordering::Relaxed),
+        ) {
             part.up();
-            self.down.set(false);
+            self.down.store(false, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -149,6 +149,15 @@ pub trait Consumer: Send {
     /// Waits for the next delivery.
     async fn receive(&mut self) -> Result<Delivery>;
 
+    /// A delivery this consumer already holds and can hand out at once, without waiting or
+    /// asking the broker (one that a claim took together with the one `receive` returned), if
+    /// any. It must be settled like any other. The default, for consumers that take one
+    /// message at a time, is `None`. [`Bus::consume`](crate::application::Bus::consume) uses
+    /// it to handle the messages at hand in one unit of work.
+    fn ready(&mut self) -> Option<Delivery> {
+        None
+    }
+
     /// Confirms the delivery was processed; it will not come back.
     async fn ack(&mut self, delivery: &Delivery) -> Result<()>;
 

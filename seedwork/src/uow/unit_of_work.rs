@@ -60,6 +60,9 @@ pub struct UnitOfWork {
     tx: Box<dyn Transaction>,
     dispatch: Arc<dyn EventDispatch>,
     pending: Vec<PendingEvent>,
+    /// The correlation id current when each pending event was recorded: a unit of work that
+    /// handles several messages (a consumer's batch) gives each one's consequences its own.
+    pending_correlation: Vec<Option<String>>,
     outgoing: Vec<Message>,
     savepoints: Vec<(String, usize, usize)>,
     next_savepoint: u32,
@@ -85,6 +88,7 @@ impl UnitOfWork {
             tx,
             dispatch,
             pending: Vec::new(),
+            pending_correlation: Vec::new(),
             outgoing: Vec::new(),
             savepoints: Vec::new(),
             next_savepoint: 0,
@@ -119,13 +123,15 @@ impl UnitOfWork {
             aggregate_id: aggregate_id.into(),
             event: Arc::new(event),
         });
+        self.pending_correlation.push(self.correlation_id.clone());
     }
 
     /// Sends an integration message (an integration command to another service, say) through
     /// the outbox: it is written at commit, after the messages mapped from domain events, and
     /// reaches the broker only if the unit of work commits.
     pub fn enqueue<M: IntegrationMessage>(&mut self, message: &M) -> Result<()> {
-        let message = Message::encode(message, self.dispatch.service_name())?;
+        let mut message = Message::encode(message, self.dispatch.service_name())?;
+        stamp(&mut message, self.correlation_id.as_deref());
         self.outgoing.push(message);
         Ok(())
     }
@@ -151,9 +157,18 @@ impl UnitOfWork {
         self.correlation_id.as_deref()
     }
 
-    /// Sets the correlation id (from the HTTP request or the message being handled).
+    /// Sets the correlation id (from the HTTP request or the message being handled). Events
+    /// recorded and messages enqueued from now on carry it (and so do the messages that
+    /// domain-event handlers send for those events); what was recorded before keeps the id it
+    /// was recorded under.
     pub fn set_correlation_id(&mut self, correlation_id: impl Into<String>) {
         self.correlation_id = Some(correlation_id.into());
+    }
+
+    /// Sets or clears the correlation id (see [`set_correlation_id`](Self::set_correlation_id)):
+    /// a consumer handling several messages in one unit of work switches to each one's.
+    pub(crate) fn replace_correlation_id(&mut self, correlation_id: Option<String>) {
+        self.correlation_id = correlation_id;
     }
 
     /// Marks a savepoint (`savepoint`): [`rollback_to`](Self::rollback_to) it undoes later
@@ -188,6 +203,7 @@ impl UnitOfWork {
         self.tx.rollback_to_savepoint(&savepoint.name).await?;
         let (_, events_then, messages_then) = self.savepoints[position];
         self.pending.truncate(events_then);
+        self.pending_correlation.truncate(events_then);
         self.outgoing.truncate(messages_then);
         self.savepoints.truncate(position + 1);
         Ok(())
@@ -233,21 +249,20 @@ impl UnitOfWork {
                 )));
             }
             let pending = self.pending[next].clone();
+            // What a handler records or sends for this event is part of its correlation.
+            self.correlation_id = self.pending_correlation[next].clone();
             dispatch.handle(&pending, self).await?;
             next += 1;
         }
         let mut messages = Vec::new();
-        for pending in &self.pending {
+        for (pending, correlation_id) in self.pending.iter().zip(&self.pending_correlation) {
+            let mapped = messages.len();
             dispatch.map_to_messages(pending, &mut messages)?;
-        }
-        messages.append(&mut self.outgoing);
-        if let Some(correlation_id) = &self.correlation_id {
-            for message in &mut messages {
-                message
-                    .properties
-                    .insert(CORRELATION_ID.to_string(), correlation_id.clone());
+            for message in &mut messages[mapped..] {
+                stamp(message, correlation_id.as_deref());
             }
         }
+        messages.append(&mut self.outgoing);
         let report = CommitReport {
             events: self.pending.len(),
             messages: messages.len(),
@@ -256,6 +271,15 @@ impl UnitOfWork {
             self.tx.append_outbox(messages).await?;
         }
         Ok(report)
+    }
+}
+
+/// Gives `message` the correlation id, if there is one.
+fn stamp(message: &mut Message, correlation_id: Option<&str>) {
+    if let Some(correlation_id) = correlation_id {
+        message
+            .properties
+            .insert(CORRELATION_ID.to_string(), correlation_id.to_string());
     }
 }
 
@@ -268,12 +292,16 @@ impl ChangeTracker for UnitOfWork {
         aggregate_id: String,
         events: Vec<Arc<dyn DomainEvent>>,
     ) {
+        let before = self.pending.len();
         self.pending
             .extend(events.into_iter().map(|event| PendingEvent {
                 aggregate_type,
                 aggregate_id: aggregate_id.clone(),
                 event,
             }));
+        let recorded = self.pending.len() - before;
+        self.pending_correlation
+            .extend(std::iter::repeat_n(self.correlation_id.clone(), recorded));
     }
 
     fn backend_transaction(&mut self) -> &mut dyn Any {
