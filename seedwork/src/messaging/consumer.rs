@@ -152,8 +152,8 @@ pub trait Consumer: Send {
     /// A delivery this consumer already holds and can hand out at once, without waiting or
     /// asking the broker (one that a claim took together with the one `receive` returned), if
     /// any. It must be settled like any other. The default, for consumers that take one
-    /// message at a time, is `None`. [`Bus::consume`](crate::application::Bus::consume) uses
-    /// it to handle the messages at hand in one unit of work.
+    /// message at a time, is `None`. The bus's consume loop (in the application layer, above
+    /// this one) uses it to handle the messages at hand in one unit of work.
     fn ready(&mut self) -> Option<Delivery> {
         None
     }
