@@ -162,7 +162,8 @@ impl Bus {
         let subscription = consumer.options().subscription.clone();
         tokio::pin!(shutdown);
         let mut receive_outages = 0u32;
-        // Deliveries of a batch that failed as a whole, to handle one by one.
+        // Deliveries to handle one by one: one received alone, or those of a batch that
+        // failed as a whole.
         let mut singles: VecDeque<Delivery> = VecDeque::new();
         loop {
             if let Some(delivery) = singles.pop_front() {
@@ -209,44 +210,29 @@ impl Bus {
                     None => break,
                 }
             }
-            if batch.len() > 1 {
-                let messages: Vec<&Message> = batch.iter().map(|d| &d.message).collect();
-                match self.handle_messages(&subscription, &messages).await {
-                    Ok(_) => {
-                        health.up();
-                        for delivery in &batch {
-                            if let Err(error) = consumer.ack(delivery).await {
-                                tracing::warn!(
-                                    %error,
-                                    subscription = %subscription,
-                                    message_id = %delivery.message.envelope.id,
-                                    "settling the message failed; it will come back"
-                                );
-                            }
-                        }
-                    }
-                    Err(error) => {
-                        tracing::debug!(%error, subscription = %subscription, count = batch.len(), "a batch failed; handling its messages one by one");
-                        singles.extend(batch);
-                    }
-                }
+            if batch.len() == 1 {
+                singles.extend(batch);
                 continue;
             }
-            let Some(delivery) = batch.pop() else {
-                continue;
-            };
-            if !self
-                .handle_single(
-                    &mut *consumer,
-                    delivery,
-                    &subscription,
-                    outage,
-                    &health,
-                    &mut shutdown,
-                )
-                .await
-            {
-                return Ok(());
+            let messages: Vec<&Message> = batch.iter().map(|d| &d.message).collect();
+            match self.handle_messages(&subscription, &messages).await {
+                Ok(_) => {
+                    health.up();
+                    for delivery in &batch {
+                        if let Err(error) = consumer.ack(delivery).await {
+                            tracing::warn!(
+                                %error,
+                                subscription = %subscription,
+                                message_id = %delivery.message.envelope.id,
+                                "settling the message failed; it will come back"
+                            );
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, subscription = %subscription, count = batch.len(), "a batch failed; handling its messages one by one");
+                    singles.extend(batch);
+                }
             }
         }
     }
