@@ -23,6 +23,11 @@ pub fn default_example_binary() -> PathBuf {
 /// Builds the example with `features` and returns a copy of it that later builds with other
 /// features do not replace.
 fn build_example(features: &[&str]) -> PathBuf {
+    // Build and copy under one lock: tests of one binary run in parallel threads, and another
+    // feature set's build finishing between this build and its copy would put the wrong
+    // binary at the shared path.
+    static BUILDING: Mutex<()> = Mutex::new(());
+    let _building = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
