@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use alpespartners::system::{self, BrokerChoice, Config, Database, Services};
+use tracing_subscriber::fmt::format::FmtSpan;
 
 fn usage() -> &'static str {
     "usage: alpespartners [--database memory|sqlite://PATH|postgres://URL] \
@@ -91,11 +92,19 @@ fn parse_args() -> Result<Config, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `ALPESPARTNERS_SPAN_TIMES=1` logs each span's time when it closes (with `RUST_LOG`
+    // at debug for the spans wanted): how the load benchmark's `hops` breaks a request down.
+    let span_times = std::env::var_os("ALPESPARTNERS_SPAN_TIMES").is_some_and(|v| v == "1");
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,pulsar::retry_op=error".into()),
         )
+        .with_span_events(if span_times {
+            FmtSpan::CLOSE
+        } else {
+            FmtSpan::NONE
+        })
         .init();
     let config = match parse_args() {
         Ok(config) => config,

@@ -30,6 +30,9 @@ pub enum Scenario {
     Async(AsyncArgs),
     /// Throughput and p99 of `sync` against the number of stored reservations.
     Growth(GrowthArgs),
+    /// Where the time of one request goes: the system's span timings and the store's
+    /// timestamps, one request at a time, synchronous then asynchronous.
+    Hops(HopsArgs),
 }
 
 impl Scenario {
@@ -39,6 +42,7 @@ impl Scenario {
             Scenario::Sync(_) => "sync",
             Scenario::Async(_) => "async",
             Scenario::Growth(_) => "growth",
+            Scenario::Hops(_) => "hops",
         }
     }
 }
@@ -108,6 +112,27 @@ pub struct GrowthArgs {
     /// Seconds before one request counts as a transport error.
     #[arg(long, default_value_t = 30.0)]
     pub request_timeout: f64,
+}
+
+/// `hops`: how many requests, and whose handling ends the asynchronous path.
+#[derive(Debug, Clone, Args)]
+pub struct HopsArgs {
+    /// Measured requests of each kind.
+    #[arg(long, default_value_t = 200)]
+    pub requests: u32,
+    /// Requests of each kind before measuring (not counted).
+    #[arg(long, default_value_t = 20)]
+    pub warmup: u32,
+    /// The subscription whose inbox entry for the reservation's event ends the asynchronous
+    /// path (the example's notifier).
+    #[arg(long, default_value = "sub-notificacion-eventos-reservas")]
+    pub notified_by: String,
+    /// Seconds one request may take to be answered.
+    #[arg(long, default_value_t = 30.0)]
+    pub request_timeout: f64,
+    /// Seconds one asynchronous request (and the quiet before each part) may take.
+    #[arg(long, default_value_t = 60.0)]
+    pub idle_timeout: f64,
 }
 
 /// The system under test.

@@ -66,7 +66,7 @@ impl Target {
 
     /// Sends one new reservation and reads the whole answer (so the connection goes back to
     /// the pool).
-    async fn create(&self, endpoint: Endpoint, id: &str) -> reqwest::Result<StatusCode> {
+    pub(crate) async fn create(&self, endpoint: Endpoint, id: &str) -> reqwest::Result<StatusCode> {
         let response = self
             .client
             .post(format!("{}{}", self.base_url, endpoint.path()))

@@ -54,11 +54,13 @@
 
 mod cli;
 mod drive;
+mod hops;
 mod meta;
 mod plot;
 mod report;
 mod results;
 mod scenario;
+mod spans;
 mod stats;
 mod store;
 mod system;
@@ -69,7 +71,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Scenario};
 use crate::results::Run;
 use crate::system::System;
 
@@ -123,8 +125,9 @@ async fn run() -> Result<()> {
         .unwrap_or_else(meta::default_binary);
 
     eprintln!("load: starting {}", binary.display());
+    let environment = environment(&cli.scenario);
     let mut system = tokio::select! {
-        system = System::start(&cli.system, &binary, &out_dir) => system?,
+        system = System::start(&cli.system, &binary, &out_dir, &environment) => system?,
         signal = interrupted() => bail!("stopped by {signal} while the system started"),
     };
     eprintln!("load: the system answers at {}", system.base_url);
@@ -158,6 +161,14 @@ async fn run() -> Result<()> {
     Ok(())
 }
 
+/// What the system's environment gets for `scenario` (span timings for `hops`).
+fn environment(scenario: &Scenario) -> Vec<(&'static str, &'static str)> {
+    match scenario {
+        Scenario::Hops(_) => hops::system_environment(),
+        _ => Vec::new(),
+    }
+}
+
 fn draw(run: &Run, plot_dir: &Path) -> Result<()> {
     let title = |what: &str| {
         format!(
@@ -167,6 +178,9 @@ fn draw(run: &Run, plot_dir: &Path) -> Result<()> {
             run.commit.as_deref().unwrap_or("unknown commit")
         )
     };
+    if run.scenario == "hops" {
+        return Ok(());
+    }
     let path = if run.scenario == "growth" {
         let path = plot_dir.join("growth.svg");
         plot::growth(&path, &title("growth"), &run.figures.growth)?;

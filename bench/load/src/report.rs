@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::results::{Created, GrowthPoint, Run, Step};
+use crate::results::{Created, GrowthPoint, Hop, Run, Step};
 
 /// Milliseconds with the precision that matters at their size.
 pub fn ms(value: f64) -> String {
@@ -64,6 +64,7 @@ pub fn markdown(run: &Run, results: &Path) -> String {
     match run.scenario {
         "async" => async_table(&mut out, &run.figures.steps),
         "growth" => growth_table(&mut out, &run.figures.growth),
+        "hops" => hops_table(&mut out, &run.figures.hops),
         _ => sync_table(&mut out, &run.figures.steps),
     }
     if let Some(created) = &run.figures.created_latency {
@@ -161,7 +162,10 @@ fn growth_table(out: &mut String, points: &[GrowthPoint]) {
     for p in points {
         let s = &p.step;
         let prefill = if p.prefill_inserted > 0 {
-            format!("{} in {:.1} s", p.prefill_inserted, p.prefill_seconds)
+            format!(
+                "{} in {:.1} s, quiet {:.1} s later",
+                p.prefill_inserted, p.prefill_seconds, p.idle_seconds
+            )
         } else {
             "-".to_string()
         };
@@ -183,6 +187,29 @@ fn growth_table(out: &mut String, points: &[GrowthPoint]) {
         out,
         "\nstored: reservations in the store when the measurement began; each measurement is \
          `sync` at {connections} connection(s)."
+    );
+}
+
+fn hops_table(out: &mut String, hops: &[Hop]) {
+    out.push_str("| path | hop | source | count | mean ms | p50 ms | p99 ms |\n");
+    out.push_str("|---|---|---|---:|---:|---:|---:|\n");
+    for h in hops {
+        let l = &h.latency;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            h.path,
+            h.hop,
+            h.source,
+            l.count,
+            ms(l.mean_ms),
+            ms(l.p50_ms),
+            ms(l.p99_ms)
+        );
+    }
+    out.push_str(
+        "\nclient: the load generator's clock; span: the system's span, created to closed; \
+         store: the difference of two stored timestamps (whole milliseconds: read the means).\n",
     );
 }
 

@@ -10,7 +10,7 @@ use crate::stats::{self, Latency};
 /// One run of one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
-    /// `sync`, `async` or `growth`.
+    /// `sync`, `async`, `growth` or `hops`.
     pub scenario: &'static str,
     /// The command line (passwords hidden).
     pub command: String,
@@ -46,6 +46,22 @@ pub struct Figures {
     pub created_latency: Option<Created>,
     /// `growth`: one per checkpoint.
     pub growth: Vec<GrowthPoint>,
+    /// `hops`: one per hop of a request.
+    pub hops: Vec<Hop>,
+}
+
+/// `hops`: the time one hop of a request took, over all measured requests.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hop {
+    /// `sync` or `async`.
+    pub path: String,
+    /// What was timed (a span path, or two stored timestamps).
+    pub hop: String,
+    /// `client` (the load generator's clock), `span` (the system's span timings) or
+    /// `store` (the store's millisecond timestamps).
+    pub source: String,
+    /// Its times.
+    pub latency: Latency,
 }
 
 /// One load step at a fixed connection count.
@@ -141,6 +157,8 @@ pub struct GrowthPoint {
     pub prefill_seconds: f64,
     /// Reservations inserted by that prefill.
     pub prefill_inserted: u64,
+    /// Seconds from the prefill's end until no message was on its way (measured after).
+    pub idle_seconds: f64,
     /// The measurement (`sync`).
     pub step: Step,
 }

@@ -34,6 +34,7 @@ pub async fn run(scenario: &Scenario, system: &mut System) -> Result<Figures> {
             }
         }
         Scenario::Growth(args) => figures.growth = growth(args, system).await?,
+        Scenario::Hops(args) => figures.hops = crate::hops::run(args, system).await?,
     }
     if figures.rss_after_kib.is_none() {
         figures.rss_after_kib = system.rss_kib();
@@ -204,6 +205,12 @@ async fn growth(args: &GrowthArgs, system: &mut System) -> Result<Vec<GrowthPoin
     for checkpoint in checkpoints(args.rows, args.checkpoint_every) {
         let (prefill_seconds, prefill_inserted) =
             prefill(args, system, &target, checkpoint).await?;
+        // The prefill's messages are still being relayed and handled: measure a quiet system.
+        let idle_seconds = system
+            .store
+            .wait_idle(cli::seconds(args.prefill_timeout))
+            .await?
+            .as_secs_f64();
         eprintln!(
             "growth: at {checkpoint}, {} connection(s), {} s warm-up + {} s measured",
             args.measure_connections, args.warmup, args.duration
@@ -226,6 +233,7 @@ async fn growth(args: &GrowthArgs, system: &mut System) -> Result<Vec<GrowthPoin
             stored_after,
             prefill_seconds,
             prefill_inserted,
+            idle_seconds,
             step: Step::of(args.measure_connections, &outcome),
         });
     }

@@ -13,6 +13,61 @@ pub const RESERVA: &str = "Reserva";
 const COUNT_SQLITE: &str = "SELECT COUNT(*) FROM seedwork_aggregates WHERE aggregate_type = ?";
 const COUNT_POSTGRES: &str = "SELECT COUNT(*) FROM seedwork_aggregates WHERE aggregate_type = $1";
 
+/// Messages not yet through: outbox rows not published (nor parked) and transport
+/// deliveries not yet acknowledged (the same text on both databases).
+const BACKLOG: &str = "SELECT (SELECT COUNT(*) FROM seedwork_outbox \
+    WHERE published_at IS NULL AND parked_at IS NULL) \
+    + (SELECT COUNT(*) FROM seedwork_subscription_messages)";
+
+const OUTBOX_ROWS: &str =
+    "SELECT topic, message_key, message_id, created_at, published_at FROM seedwork_outbox";
+
+/// A message's id is in the outbox row the relay published, or (written to the transport
+/// directly) only in the topic log's envelope.
+const HANDLED_SQLITE: &str = "SELECT COUNT(*) FROM seedwork_inbox \
+    WHERE consumer = ?1 AND message_id IN ( \
+    SELECT message_id FROM seedwork_outbox WHERE topic = ?2 AND message_key = ?3 \
+    UNION ALL SELECT json_extract(envelope, '$.id') FROM seedwork_topic_log \
+    WHERE topic = ?2 AND message_key = ?3)";
+const HANDLED_POSTGRES: &str = "SELECT COUNT(*) FROM seedwork_inbox \
+    WHERE consumer = $1 AND message_id IN ( \
+    SELECT message_id FROM seedwork_outbox WHERE topic = $2 AND message_key = $3 \
+    UNION ALL SELECT envelope->>'id' FROM seedwork_topic_log \
+    WHERE topic = $2 AND message_key = $3)";
+
+const LOG_ROWS_SQLITE: &str =
+    "SELECT topic, message_key, envelope, published_at FROM seedwork_topic_log";
+const LOG_ROWS_POSTGRES: &str =
+    "SELECT topic, message_key, envelope::text AS envelope, published_at FROM seedwork_topic_log";
+
+const INBOX_ROWS: &str = "SELECT consumer, message_id, processed_at FROM seedwork_inbox";
+
+/// One outbox row's timestamps (milliseconds since the epoch, the system's clock).
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    /// Its topic.
+    pub topic: String,
+    /// Its ordering key (the reservation's id for the example's messages).
+    pub message_key: Option<String>,
+    /// The message's id, as the consumers' inboxes record it.
+    pub message_id: String,
+    /// When the unit of work wrote it.
+    pub created_at: i64,
+    /// When the relay marked it published (`None`: not yet).
+    pub published_at: Option<i64>,
+}
+
+/// One inbox row: a consumer handled a message (its unit of work committed then).
+#[derive(Debug, Clone)]
+pub struct InboxRow {
+    /// The consumer (its subscription name).
+    pub consumer: String,
+    /// The message's id.
+    pub message_id: String,
+    /// When (milliseconds since the epoch).
+    pub processed_at: i64,
+}
+
 /// A read connection to the system's store.
 pub enum Store {
     /// The SQLite file (WAL: reading does not hold up the system's writes).
@@ -63,6 +118,123 @@ impl Store {
         }
         .context("counting the stored reservations")?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Messages still on their way (see [`BACKLOG`]).
+    pub async fn backlog(&self) -> Result<u64> {
+        let count: i64 = match self {
+            Store::Sqlite(pool) => sqlx::query_scalar(BACKLOG).fetch_one(pool).await,
+            Store::Postgres(pool) => sqlx::query_scalar(BACKLOG).fetch_one(pool).await,
+        }
+        .context("counting the messages on their way")?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Waits until no message is on its way, polling every 10 ms; the time it took, or an
+    /// error once `timeout` has passed.
+    pub async fn wait_idle(&self, timeout: Duration) -> Result<Duration> {
+        let started = std::time::Instant::now();
+        loop {
+            let backlog = self.backlog().await?;
+            if backlog == 0 {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() >= timeout {
+                anyhow::bail!(
+                    "{backlog} message(s) still on their way {} s after the load",
+                    timeout.as_secs_f64()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Whether `consumer` has handled (its inbox holds) the message on `topic` keyed `key`.
+    pub async fn event_handled(&self, consumer: &str, topic: &str, key: &str) -> Result<bool> {
+        let count: i64 = match self {
+            Store::Sqlite(pool) => {
+                sqlx::query_scalar(HANDLED_SQLITE)
+                    .bind(consumer)
+                    .bind(topic)
+                    .bind(key)
+                    .fetch_one(pool)
+                    .await
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_scalar(HANDLED_POSTGRES)
+                    .bind(consumer)
+                    .bind(topic)
+                    .bind(key)
+                    .fetch_one(pool)
+                    .await
+            }
+        }
+        .context("reading an inbox")?;
+        Ok(count > 0)
+    }
+
+    /// Every outbox row.
+    pub async fn outbox_rows(&self) -> Result<Vec<OutboxRow>> {
+        type Columns = (String, Option<String>, String, i64, Option<i64>);
+        let rows: Vec<Columns> = match self {
+            Store::Sqlite(pool) => sqlx::query_as(OUTBOX_ROWS).fetch_all(pool).await,
+            Store::Postgres(pool) => sqlx::query_as(OUTBOX_ROWS).fetch_all(pool).await,
+        }
+        .context("reading the outbox")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(topic, message_key, message_id, created_at, published_at)| OutboxRow {
+                    topic,
+                    message_key,
+                    message_id,
+                    created_at,
+                    published_at,
+                },
+            )
+            .collect())
+    }
+
+    /// The durable transport's log as outbox rows written and published at its publish time:
+    /// what a store feeding the transport directly appended, with no outbox row (an
+    /// envelope without an id is left out).
+    pub async fn log_rows(&self) -> Result<Vec<OutboxRow>> {
+        type Columns = (String, Option<String>, String, i64);
+        let rows: Vec<Columns> = match self {
+            Store::Sqlite(pool) => sqlx::query_as(LOG_ROWS_SQLITE).fetch_all(pool).await,
+            Store::Postgres(pool) => sqlx::query_as(LOG_ROWS_POSTGRES).fetch_all(pool).await,
+        }
+        .context("reading the topic log")?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(topic, message_key, envelope, published_at)| {
+                let envelope: serde_json::Value = serde_json::from_str(&envelope).ok()?;
+                Some(OutboxRow {
+                    topic,
+                    message_key,
+                    message_id: envelope.get("id")?.as_str()?.to_string(),
+                    created_at: published_at,
+                    published_at: Some(published_at),
+                })
+            })
+            .collect())
+    }
+
+    /// Every inbox row.
+    pub async fn inbox_rows(&self) -> Result<Vec<InboxRow>> {
+        let rows: Vec<(String, String, i64)> = match self {
+            Store::Sqlite(pool) => sqlx::query_as(INBOX_ROWS).fetch_all(pool).await,
+            Store::Postgres(pool) => sqlx::query_as(INBOX_ROWS).fetch_all(pool).await,
+        }
+        .context("reading the inboxes")?;
+        Ok(rows
+            .into_iter()
+            .map(|(consumer, message_id, processed_at)| InboxRow {
+                consumer,
+                message_id,
+                processed_at,
+            })
+            .collect())
     }
 
     /// Closes the connection.

@@ -78,8 +78,14 @@ pub struct System {
 
 impl System {
     /// Starts `binary` on free ports and a fresh store, writing its output to
-    /// `out_dir/system.log`, and waits for `GET /health` to answer 200.
-    pub async fn start(args: &SystemArgs, binary: &Path, out_dir: &Path) -> Result<System> {
+    /// `out_dir/system.log`, with `environment` added to its environment, and waits for
+    /// `GET /health` to answer 200.
+    pub async fn start(
+        args: &SystemArgs,
+        binary: &Path,
+        out_dir: &Path,
+        environment: &[(&str, &str)],
+    ) -> Result<System> {
         if !binary.is_file() {
             bail!(
                 "no example binary at {}: build it first with\n  \
@@ -111,7 +117,15 @@ impl System {
                 )
             }
         };
-        let started = spawn(args, binary, out_dir, &database_arg, data_dir.path()).await;
+        let started = spawn(
+            args,
+            binary,
+            out_dir,
+            &database_arg,
+            data_dir.path(),
+            environment,
+        )
+        .await;
         let (mut child, http) = match started {
             Ok(started) => started,
             Err(error) => {
@@ -192,6 +206,7 @@ async fn spawn(
     out_dir: &Path,
     database: &str,
     data_dir: &Path,
+    environment: &[(&str, &str)],
 ) -> Result<(Child, SocketAddr)> {
     let http = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let ui = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
@@ -210,6 +225,7 @@ async fn spawn(
         .arg("--ui")
         .arg(ui.to_string())
         .current_dir(data_dir)
+        .envs(environment.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

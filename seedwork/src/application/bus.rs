@@ -14,7 +14,7 @@ use super::{
 };
 use crate::error::{Error, HandlerKind, Result};
 use crate::messaging::{IntegrationMessage, Message};
-use crate::uow::{EventDispatch, TransactionalStore, UnitOfWork};
+use crate::uow::{EventDispatch, Priority, TransactionalStore, UnitOfWork};
 
 /// An integration-message handler with its message type erased: decodes, then handles.
 pub(crate) trait ErasedMessageHandler: Send + Sync {
@@ -124,7 +124,11 @@ impl Bus {
             correlation_id = correlation_id.as_deref()
         );
         async move {
-            let mut uow = self.unit_of_work().await?;
+            // Beginning may wait: for a pooled connection, or for SQLite's one writer.
+            let mut uow = self
+                .unit_of_work()
+                .instrument(tracing::debug_span!("begin"))
+                .await?;
             if let Some(correlation_id) = correlation_id {
                 uow.set_correlation_id(correlation_id);
             }
@@ -156,7 +160,10 @@ impl Bus {
                 kind: HandlerKind::Query,
                 type_name: Q::NAME.to_string(),
             })?;
-        handler.handle(query).await
+        handler
+            .handle(query)
+            .instrument(tracing::debug_span!("query", name = Q::NAME))
+            .await
     }
 
     fn command_handler<C: Command>(&self) -> Result<&Arc<dyn CommandHandler<C>>> {
@@ -184,6 +191,12 @@ impl Bus {
     /// and mappers: for work outside a command handler (a synchronous service, a test).
     pub async fn unit_of_work(&self) -> Result<UnitOfWork> {
         UnitOfWork::begin(&*self.inner.store, self.inner.router.clone()).await
+    }
+
+    /// As [`unit_of_work`](Self::unit_of_work), queueing for the store's writer with
+    /// `priority` (message consumers use [`Priority::Backlog`]).
+    pub async fn unit_of_work_with(&self, priority: Priority) -> Result<UnitOfWork> {
+        UnitOfWork::begin_with(&*self.inner.store, self.inner.router.clone(), priority).await
     }
 
     /// The store units of work run on.

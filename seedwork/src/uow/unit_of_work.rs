@@ -2,7 +2,9 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use super::{EventDispatch, Transaction, TransactionalStore};
+use tracing::Instrument;
+
+use super::{EventDispatch, Priority, Transaction, TransactionalStore};
 use crate::domain::{AggregateRoot, ChangeTracker, DomainEvent};
 use crate::error::{Error, Result};
 use crate::messaging::{IntegrationMessage, Message, CORRELATION_ID};
@@ -103,6 +105,15 @@ impl UnitOfWork {
         dispatch: Arc<dyn EventDispatch>,
     ) -> Result<Self> {
         Ok(UnitOfWork::new(store.begin().await?, dispatch))
+    }
+
+    /// As [`begin`](Self::begin), queueing for the store's writer with `priority`.
+    pub async fn begin_with(
+        store: &dyn TransactionalStore,
+        dispatch: Arc<dyn EventDispatch>,
+        priority: Priority,
+    ) -> Result<Self> {
+        Ok(UnitOfWork::new(store.begin_with(priority).await?, dispatch))
     }
 
     /// Takes the aggregate's pending domain events into this unit of work
@@ -217,19 +228,27 @@ impl UnitOfWork {
 
     /// Dispatches the domain events, writes the outbox and commits; on any failure rolls back
     /// and returns the failure.
+    ///
+    /// Runs in a `commit` debug span: its close event (with span events on) times the
+    /// handlers of the domain events, the outbox rows and the store's commit together.
     pub async fn commit(mut self) -> Result<CommitReport> {
-        match self.dispatch_and_write_outbox().await {
-            Ok(report) => {
-                self.tx.commit().await?;
-                Ok(report)
-            }
-            Err(error) => {
-                if let Err(rollback_error) = self.tx.rollback().await {
-                    tracing::warn!(%rollback_error, "rollback after a failed commit failed");
+        let span = tracing::debug_span!("commit");
+        async move {
+            match self.dispatch_and_write_outbox().await {
+                Ok(report) => {
+                    self.tx.commit().await?;
+                    Ok(report)
                 }
-                Err(error)
+                Err(error) => {
+                    if let Err(rollback_error) = self.tx.rollback().await {
+                        tracing::warn!(%rollback_error, "rollback after a failed commit failed");
+                    }
+                    Err(error)
+                }
             }
         }
+        .instrument(span)
+        .await
     }
 
     /// Discards everything.
