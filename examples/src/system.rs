@@ -26,7 +26,7 @@ use seedwork::supervision::{supervise, Health, RestartPolicy};
 use seedwork::uow::TransactionalStore;
 use seedwork_sqlx::{
     PostgresJsonRepository, PostgresStore, PostgresTransport, SqliteJsonRepository, SqliteStore,
-    SqliteTransport,
+    SqliteTransport, TransportSettings,
 };
 
 use crate::api::health::HealthCheck;
@@ -235,7 +235,8 @@ pub enum StartError {
 }
 
 struct Backend {
-    /// The durable transport on the same database (none for the in-memory store).
+    /// The durable transport on the same database (none for the in-memory store, or when
+    /// another broker carries the messages).
     transport: Option<Wire>,
     store: Arc<dyn TransactionalStore>,
     outbox: Arc<dyn OutboxStore>,
@@ -245,7 +246,9 @@ struct Backend {
     notificaciones: Arc<dyn Repository<NotificacionesReserva>>,
 }
 
-async fn backend(database: &Database) -> Result<Backend, StartError> {
+/// The store, its repositories and — when `transport` — the durable transport on its database,
+/// fed directly by the store's outbox (no relay hop: see `SqlStore::direct_transport`).
+async fn backend(database: &Database, transport: bool) -> Result<Backend, StartError> {
     Ok(match database {
         Database::Memory => {
             let store = MemoryStore::new();
@@ -273,7 +276,8 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
             }
             let store = SqliteStore::open(&format!("sqlite://{path}")).await?;
             Backend {
-                transport: Some(Wire::transport(SqliteTransport::new(store.pool().clone()))),
+                transport: transport
+                    .then(|| Wire::transport(store.direct_transport(TransportSettings::default()))),
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
@@ -287,9 +291,8 @@ async fn backend(database: &Database) -> Result<Backend, StartError> {
         Database::Postgres(url) => {
             let store = PostgresStore::open(url).await?;
             Backend {
-                transport: Some(Wire::transport(PostgresTransport::new(
-                    store.pool().clone(),
-                ))),
+                transport: transport
+                    .then(|| Wire::transport(store.direct_transport(TransportSettings::default()))),
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
@@ -487,7 +490,8 @@ fn host_name() -> String {
 /// Starts the configured services; returns once they all listen.
 pub async fn start(config: Config) -> Result<System, StartError> {
     let services = config.services;
-    let mut backend = backend(&config.database).await?;
+    let direct = matches!(config.broker, BrokerChoice::Database);
+    let mut backend = backend(&config.database, direct).await?;
     let wire = broker(&config.broker, backend.transport.take()).await?;
     let broker = &wire.subscriber;
     let bus = Bus::builder()

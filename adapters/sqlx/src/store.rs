@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use seedwork::messaging::{
     InboxStore, OutboxEntry, OutboxLag, OutboxStore, ParkedEntry, PublishFailure,
 };
-use seedwork::uow::{Transaction, TransactionalStore};
+use seedwork::uow::{Priority, Transaction, TransactionalStore};
 use seedwork::{Error, Result};
 
 use crate::dialect::{column, on, statement, Bind, Dialect, Tx};
@@ -32,6 +32,9 @@ pub struct SqlStore<D: Dialect> {
     pool: sqlx::Pool<D::Db>,
     signal: Arc<Notify>,
     gate: WriterGate,
+    /// The transport this store's outbox goes straight into (shared by every clone).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    direct: Arc<std::sync::OnceLock<crate::transport::Transport>>,
 }
 
 /// An outbox row's message columns as stored, before decoding: the claim and the parked listing
@@ -77,6 +80,8 @@ impl<D: Dialect> Clone for SqlStore<D> {
             pool: self.pool.clone(),
             signal: Arc::clone(&self.signal),
             gate: self.gate.clone(),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            direct: Arc::clone(&self.direct),
         }
     }
 }
@@ -96,7 +101,47 @@ impl<D: Dialect> SqlStore<D> {
             gate: D::writer_gate(&pool),
             pool,
             signal: Arc::new(Notify::new()),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            direct: Arc::default(),
         }
+    }
+
+    /// The durable transport on this store's database, fed directly by the store's outbox.
+    ///
+    /// From this call on, every unit of work on this store (and on its clones) appends the
+    /// messages it enqueues or maps from domain events to the transport's topic log — and to
+    /// every subscription of their topics — inside its own transaction, instead of writing
+    /// outbox rows for a relay to copy there later. The message exists exactly when the state
+    /// change does, as with the outbox; what goes away is the relay's hop: its latency (it
+    /// claims, appends in a transaction of its own, then marks the row published) and, on
+    /// SQLite's single writer, those extra write transactions. The outbox stays empty, so an
+    /// [`OutboxRelay`](seedwork::messaging::OutboxRelay) on this store has nothing to do and
+    /// need not run; its `/health` lag stays zero.
+    ///
+    /// Use it when the transport is the application's broker. With another broker (Pulsar),
+    /// keep the outbox and its relay. Order per key holds as with the relay: a unit of work
+    /// appends when it commits, after any lock it took on the aggregate whose id is the key,
+    /// so two changes of one aggregate append in the order they commit.
+    ///
+    /// The first call creates the transport with `settings`; later calls (on this store or a
+    /// clone) return that same transport, and a warning is logged if they ask for other
+    /// settings.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn direct_transport(
+        &self,
+        settings: crate::transport::TransportSettings,
+    ) -> crate::transport::SqlTransport<D> {
+        let core = self.direct.get_or_init(|| {
+            crate::transport::Transport::on_pool::<D>(self.pool.clone(), settings.clone())
+        });
+        if *core.settings() != settings {
+            tracing::warn!(
+                kept = ?core.settings(),
+                asked = ?settings,
+                "the store already feeds a transport: its settings are kept"
+            );
+        }
+        crate::transport::SqlTransport::from_core(core.clone())
     }
 
     /// Applies the migrations shipped with the crate (idempotent).
@@ -124,9 +169,10 @@ impl<D: Dialect> SqlStore<D> {
         operation: Operation,
         query: crate::dialect::Statement<'static, D::Db>,
     ) -> Result<u64, SqlxError> {
+        // The relay's marks and the maintenance statements drain or tidy accepted work.
         let _turn = self
             .gate
-            .enter()
+            .enter(Priority::Backlog)
             .await
             .map_err(SqlxError::statement(operation))?;
         let mut connection = self
@@ -197,7 +243,7 @@ impl<D: Dialect> SqlStore<D> {
         lease: Duration,
     ) -> Result<Vec<OutboxEntry>, SqlxError> {
         let now = now_millis();
-        let mut tx = begin::<D>(&self.pool, &self.gate).await?;
+        let mut tx = begin::<D>(&self.pool, &self.gate, Priority::Backlog).await?;
         let chosen = Self::scan(&mut tx, claimant, limit, now).await?;
         if chosen.is_empty() {
             tx.rollback().await.map_err(SqlxError::Rollback)?;
@@ -275,7 +321,7 @@ impl<D: Dialect> SqlStore<D> {
     ) -> Result<Vec<u64>, SqlxError> {
         let operation = Operation::RecordFailure;
         let now = now_millis();
-        let mut tx = begin::<D>(&self.pool, &self.gate).await?;
+        let mut tx = begin::<D>(&self.pool, &self.gate, Priority::Backlog).await?;
         let mut parked = Vec::new();
         for failure in failures {
             let row = statement::<D>(D::SQL.record_failure)
@@ -355,12 +401,14 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
-/// Opens a transaction the way dialect `D` wants (SQLite: `BEGIN IMMEDIATE`).
+/// Opens a transaction the way dialect `D` wants (SQLite: `BEGIN IMMEDIATE`), queued for the
+/// writer with `priority`.
 pub(crate) async fn begin<D: Dialect>(
     pool: &sqlx::Pool<D::Db>,
     gate: &WriterGate,
+    priority: Priority,
 ) -> Result<Tx<D>, SqlxError> {
-    crate::dialect::open_transaction::<D>(pool, gate)
+    crate::dialect::open_transaction::<D>(pool, gate, priority)
         .await
         .map_err(SqlxError::Begin)
 }
@@ -368,11 +416,15 @@ pub(crate) async fn begin<D: Dialect>(
 #[async_trait]
 impl<D: Dialect> TransactionalStore for SqlStore<D> {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
-        let tx = begin::<D>(&self.pool, &self.gate).await?;
-        Ok(Box::new(SqlTransaction::<D>::new(
-            tx,
-            Arc::clone(&self.signal),
-        )))
+        self.begin_with(Priority::Request).await
+    }
+
+    async fn begin_with(&self, priority: Priority) -> Result<Box<dyn Transaction>> {
+        let tx = begin::<D>(&self.pool, &self.gate, priority).await?;
+        let transaction = SqlTransaction::<D>::new(tx, Arc::clone(&self.signal));
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        let transaction = transaction.delivering_to(self.direct.get().cloned());
+        Ok(Box::new(transaction))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The transaction a unit of work runs on.
 
 use std::any::Any;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -25,6 +27,10 @@ pub struct SqlTransaction<D: Dialect> {
     tx: Tx<D>,
     signal: Arc<Notify>,
     wrote_outbox: bool,
+    /// The transport the outbox goes straight into, and the topics appended to (whose
+    /// consumers are woken after the commit).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    direct: Option<(crate::transport::Transport, BTreeSet<String>)>,
 }
 
 impl<D: Dialect> fmt::Debug for SqlTransaction<D> {
@@ -41,7 +47,17 @@ impl<D: Dialect> SqlTransaction<D> {
             tx,
             signal,
             wrote_outbox: false,
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            direct: None,
         }
+    }
+
+    /// Appends the outbox to `transport`'s log instead (see
+    /// [`SqlStore::direct_transport`](crate::SqlStore::direct_transport)).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn delivering_to(mut self, transport: Option<crate::transport::Transport>) -> Self {
+        self.direct = transport.map(|transport| (transport, BTreeSet::new()));
+        self
     }
 
     /// The connection the transaction runs on: execute your statements here to make them part
@@ -94,6 +110,13 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
 
     async fn append_outbox(&mut self, messages: Vec<Message>) -> Result<()> {
         let now = now_millis();
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        if let Some((_, topics)) = &mut self.direct {
+            let appended =
+                crate::transport::direct::append::<D>(&mut self.tx, &messages, now).await?;
+            topics.extend(appended);
+            return Ok(());
+        }
         for message in &messages {
             let columns = rows::encode(message)?;
             statement::<D>(D::SQL.insert_outbox)
@@ -127,10 +150,16 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
             tx,
             signal,
             wrote_outbox,
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            direct,
         } = *self;
         tx.commit().await.map_err(SqlxError::Commit)?;
         if wrote_outbox {
             signal.notify_one();
+        }
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        if let Some((transport, topics)) = direct {
+            transport.wake_topics(&topics);
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
 use seedwork::messaging::SubscriptionOptions;
+use seedwork::uow::Priority;
 
 use super::{
     admit, choose_up_to, kind_name, parse_kind, Backend, Claimed, ConsumerRef, EncodedMessage,
@@ -35,7 +36,8 @@ impl<D: Dialect> SqlBackend<D> {
     }
 
     async fn begin(&self) -> Result<Tx<D>, sqlx::Error> {
-        open_transaction::<D>(&self.pool, &self.gate).await
+        // Claims, settlements and appends drain accepted work: they go before new requests.
+        open_transaction::<D>(&self.pool, &self.gate, Priority::Backlog).await
     }
 }
 
@@ -52,7 +54,7 @@ async fn notify<D: Dialect>(tx: &mut Connection<D>, payload: &str) -> Result<(),
 }
 
 /// Appends `message` to the log and to every subscription of its topic, inside `tx`.
-async fn append_in<D: Dialect>(
+pub(super) async fn append_in<D: Dialect>(
     tx: &mut Connection<D>,
     message: &EncodedMessage,
     now: i64,

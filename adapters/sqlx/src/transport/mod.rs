@@ -93,6 +93,7 @@ use backend::SqlBackend;
 use group_commit::GroupCommit;
 
 mod backend;
+pub(crate) mod direct;
 mod group_commit;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -649,8 +650,12 @@ impl<D: Dialect> SqlTransport<D> {
 
     /// A transport on `pool` with explicit settings.
     pub fn with_settings(pool: sqlx::Pool<D::Db>, settings: TransportSettings) -> Self {
+        Self::from_core(Transport::on_pool::<D>(pool, settings))
+    }
+
+    pub(crate) fn from_core(core: Transport) -> Self {
         SqlTransport {
-            core: Transport::new(Box::new(SqlBackend::<D>::new(pool)), settings),
+            core,
             dialect: PhantomData,
         }
     }
@@ -697,6 +702,19 @@ impl Transport {
                 listener: OnceLock::new(),
             }),
         }
+    }
+
+    /// The transport of dialect `D` on `pool`.
+    pub(crate) fn on_pool<D: Dialect>(
+        pool: sqlx::Pool<D::Db>,
+        settings: TransportSettings,
+    ) -> Self {
+        Transport::new(Box::new(SqlBackend::<D>::new(pool)), settings)
+    }
+
+    /// Its settings.
+    pub(crate) fn settings(&self) -> &TransportSettings {
+        &self.shared.settings
     }
 
     pub(crate) async fn publish(&self, message: &Message) -> Result<()> {
