@@ -339,13 +339,12 @@ impl<D: Dialect> std::ops::DerefMut for Tx<D> {
 }
 
 /// Opens a transaction the way dialect `D` wants ([`Dialect::BEGIN`]), once `gate` gives this
-/// writer its turn (queued with `priority`).
+/// writer its turn.
 pub(crate) async fn open_transaction<D: Dialect>(
     pool: &sqlx::Pool<D::Db>,
     gate: &WriterGate,
-    priority: seedwork::uow::Priority,
 ) -> Result<Tx<D>, sqlx::Error> {
-    let turn = gate.enter(priority).await?;
+    let turn = gate.enter().await?;
     let tx = match D::BEGIN {
         Some(sql) => pool.begin_with(sql).await?,
         None => pool.begin().await?,

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use seedwork::messaging::{
     InboxStore, OutboxEntry, OutboxLag, OutboxStore, ParkedEntry, PublishFailure,
 };
-use seedwork::uow::{Priority, Transaction, TransactionalStore};
+use seedwork::uow::{Transaction, TransactionalStore};
 use seedwork::{Error, Result};
 
 use crate::dialect::{column, on, statement, Bind, Dialect, Tx};
@@ -169,10 +169,9 @@ impl<D: Dialect> SqlStore<D> {
         operation: Operation,
         query: crate::dialect::Statement<'static, D::Db>,
     ) -> Result<u64, SqlxError> {
-        // The relay's marks and the maintenance statements drain or tidy accepted work.
         let _turn = self
             .gate
-            .enter(Priority::Backlog)
+            .enter()
             .await
             .map_err(SqlxError::statement(operation))?;
         let mut connection = self
@@ -243,7 +242,7 @@ impl<D: Dialect> SqlStore<D> {
         lease: Duration,
     ) -> Result<Vec<OutboxEntry>, SqlxError> {
         let now = now_millis();
-        let mut tx = begin::<D>(&self.pool, &self.gate, Priority::Backlog).await?;
+        let mut tx = begin::<D>(&self.pool, &self.gate).await?;
         let chosen = Self::scan(&mut tx, claimant, limit, now).await?;
         if chosen.is_empty() {
             tx.rollback().await.map_err(SqlxError::Rollback)?;
@@ -321,7 +320,7 @@ impl<D: Dialect> SqlStore<D> {
     ) -> Result<Vec<u64>, SqlxError> {
         let operation = Operation::RecordFailure;
         let now = now_millis();
-        let mut tx = begin::<D>(&self.pool, &self.gate, Priority::Backlog).await?;
+        let mut tx = begin::<D>(&self.pool, &self.gate).await?;
         let mut parked = Vec::new();
         for failure in failures {
             let row = statement::<D>(D::SQL.record_failure)
@@ -401,14 +400,12 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
-/// Opens a transaction the way dialect `D` wants (SQLite: `BEGIN IMMEDIATE`), queued for the
-/// writer with `priority`.
+/// Opens a transaction the way dialect `D` wants (SQLite: `BEGIN IMMEDIATE`).
 pub(crate) async fn begin<D: Dialect>(
     pool: &sqlx::Pool<D::Db>,
     gate: &WriterGate,
-    priority: Priority,
 ) -> Result<Tx<D>, SqlxError> {
-    crate::dialect::open_transaction::<D>(pool, gate, priority)
+    crate::dialect::open_transaction::<D>(pool, gate)
         .await
         .map_err(SqlxError::Begin)
 }
@@ -416,11 +413,7 @@ pub(crate) async fn begin<D: Dialect>(
 #[async_trait]
 impl<D: Dialect> TransactionalStore for SqlStore<D> {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
-        self.begin_with(Priority::Request).await
-    }
-
-    async fn begin_with(&self, priority: Priority) -> Result<Box<dyn Transaction>> {
-        let tx = begin::<D>(&self.pool, &self.gate, priority).await?;
+        let tx = begin::<D>(&self.pool, &self.gate).await?;
         let transaction = SqlTransaction::<D>::new(tx, Arc::clone(&self.signal));
         #[cfg(any(feature = "sqlite", feature = "postgres"))]
         let transaction = transaction.delivering_to(self.direct.get().cloned());

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::error::{Error, HandlerKind, Result};
 use crate::messaging::{IntegrationMessage, Message};
-use crate::uow::{EventDispatch, Priority, TransactionalStore, UnitOfWork};
+use crate::uow::{EventDispatch, TransactionalStore, UnitOfWork};
 
 /// An integration-message handler with its message type erased: decodes, then handles.
 pub(crate) trait ErasedMessageHandler: Send + Sync {
@@ -191,12 +191,6 @@ impl Bus {
     /// and mappers: for work outside a command handler (a synchronous service, a test).
     pub async fn unit_of_work(&self) -> Result<UnitOfWork> {
         UnitOfWork::begin(&*self.inner.store, self.inner.router.clone()).await
-    }
-
-    /// As [`unit_of_work`](Self::unit_of_work), queueing for the store's writer with
-    /// `priority` (message consumers use [`Priority::Backlog`]).
-    pub async fn unit_of_work_with(&self, priority: Priority) -> Result<UnitOfWork> {
-        UnitOfWork::begin_with(&*self.inner.store, self.inner.router.clone(), priority).await
     }
 
     /// The store units of work run on.

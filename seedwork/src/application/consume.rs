@@ -8,7 +8,6 @@ use super::Bus;
 use crate::error::{Error, HandlerKind, Result};
 use crate::messaging::{Consumer, Delivery, Message};
 use crate::supervision::HealthPart;
-use crate::uow::Priority;
 
 /// What happened to a received message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +41,7 @@ impl Bus {
                     kind: HandlerKind::Message,
                     type_name: message.envelope.message_type.clone(),
                 })?;
-            let mut uow = self.unit_of_work_with(Priority::Backlog).await?;
+            let mut uow = self.unit_of_work().await?;
             if let Some(correlation_id) = message.correlation_id() {
                 uow.set_correlation_id(correlation_id);
             }
@@ -79,7 +78,7 @@ impl Bus {
     ) -> Result<Vec<MessageOutcome>> {
         let span = tracing::debug_span!("messages", consumer, count = messages.len());
         async {
-            let mut uow = self.unit_of_work_with(Priority::Backlog).await?;
+            let mut uow = self.unit_of_work().await?;
             let mut outcomes = Vec::with_capacity(messages.len());
             for message in messages {
                 let handled = async {

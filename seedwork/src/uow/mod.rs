@@ -11,5 +11,5 @@ mod transaction;
 mod unit_of_work;
 
 pub use dispatch::{EventDispatch, NoDispatch};
-pub use transaction::{Priority, Transaction, TransactionalStore};
+pub use transaction::{Transaction, TransactionalStore};
 pub use unit_of_work::{CommitReport, PendingEvent, Savepoint, UnitOfWork, MAX_EVENTS_PER_COMMIT};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::{EventDispatch, Priority, Transaction, TransactionalStore};
+use super::{EventDispatch, Transaction, TransactionalStore};
 use crate::domain::{AggregateRoot, ChangeTracker, DomainEvent};
 use crate::error::{Error, Result};
 use crate::messaging::{IntegrationMessage, Message, CORRELATION_ID};
@@ -105,15 +105,6 @@ impl UnitOfWork {
         dispatch: Arc<dyn EventDispatch>,
     ) -> Result<Self> {
         Ok(UnitOfWork::new(store.begin().await?, dispatch))
-    }
-
-    /// As [`begin`](Self::begin), queueing for the store's writer with `priority`.
-    pub async fn begin_with(
-        store: &dyn TransactionalStore,
-        dispatch: Arc<dyn EventDispatch>,
-        priority: Priority,
-    ) -> Result<Self> {
-        Ok(UnitOfWork::new(store.begin_with(priority).await?, dispatch))
     }
 
     /// Takes the aggregate's pending domain events into this unit of work

@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
 use seedwork::messaging::SubscriptionOptions;
-use seedwork::uow::Priority;
 
 use super::{
     admit, choose_up_to, kind_name, parse_kind, Backend, Claimed, ConsumerRef, EncodedMessage,
@@ -36,8 +35,7 @@ impl<D: Dialect> SqlBackend<D> {
     }
 
     async fn begin(&self) -> Result<Tx<D>, sqlx::Error> {
-        // Claims, settlements and appends drain accepted work: they go before new requests.
-        open_transaction::<D>(&self.pool, &self.gate, Priority::Backlog).await
+        open_transaction::<D>(&self.pool, &self.gate).await
     }
 }
 

@@ -117,7 +117,11 @@ pub struct TransportSettings {
     /// claim is a transaction, which also applies the consumer's acknowledgements since the
     /// last one, so under load one transaction settles and takes many messages. Taken
     /// messages are leased to the consumer: another consumer of a Shared subscription gets
-    /// them only if this one is dropped or dies. Default 32; 1 takes one at a time.
+    /// them only if this one is dropped or dies. Default 32; 1 takes one at a time. Raise it
+    /// (with [`ConsumeOptions::batch`](seedwork::application::ConsumeOptions::batch)) when one
+    /// consumer must keep up with many writers: on SQLite each claim waits its turn among
+    /// them, so the more it takes per turn the fewer turns it needs (the reference system
+    /// uses 256).
     pub prefetch: u32,
 }
 
