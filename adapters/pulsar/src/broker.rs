@@ -48,6 +48,12 @@ pub(crate) struct Settings {
 /// message waits that long at most. A producer has one batch on its way to the broker at a
 /// time; messages keep their publish order within and across batches.
 ///
+/// Batches only fill when many publishes are outstanding at once: a publish returns with the
+/// broker's receipt, so a caller with 16 publishes in flight (the outbox relay's default
+/// `max_in_flight`) makes batches of at most 16, one broker round trip each. Give the relay
+/// more, e.g. `OutboxRelay::max_in_flight(1000).batch_size(1000)` (docs/performance.md has
+/// the figures).
+///
 /// Consumers of this crate acknowledge a batch only once all of its messages are settled (see
 /// [`PulsarConsumer`](crate::PulsarConsumer)), so batching changes nothing in what they
 /// deliver: a message nacked or not yet handled keeps its whole entry unacknowledged, and a
