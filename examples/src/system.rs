@@ -470,13 +470,18 @@ async fn broker(choice: &BrokerChoice, transport: Option<Wire>) -> Result<Wire, 
         #[cfg(feature = "pulsar")]
         BrokerChoice::Pulsar(url) => {
             use crate::vuelos::infraestructura::schema::v1::{ESQUEMA_COMANDOS, ESQUEMA_EVENTOS};
-            use seedwork_pulsar::{PulsarBroker, TopicSchema};
+            use seedwork_pulsar::{Batching, PulsarBroker, TopicSchema};
             let schema = |topic: &str, definition: &str| {
                 TopicSchema::avro(topic, definition).map_err(|e| StartError::Broker(e.to_string()))
             };
             let broker = PulsarBroker::builder(url.clone())
                 .schema(schema(TOPICO_EVENTOS, ESQUEMA_EVENTOS)?)
                 .schema(schema(TOPICO_COMANDOS, ESQUEMA_COMANDOS)?)
+                // Batches for throughput, except on the events topic: the notification
+                // service's copies share it through a Key_Shared subscription, which the broker
+                // routes by key only when each entry is one event.
+                .batching(Batching::on())
+                .unbatched(TOPICO_EVENTOS)
                 .connect()
                 .await
                 .map_err(|e| StartError::Broker(e.to_string()))?;

@@ -1,6 +1,6 @@
 //! The connection to a Pulsar cluster: [`PulsarBroker`] publishes and subscribes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +32,116 @@ pub(crate) struct Settings {
     pub(crate) send_timeout: Duration,
     pub(crate) max_reconnect_backoff: Duration,
     pub(crate) max_held_back: usize,
+    pub(crate) batching: Batching,
+    /// Topics whose messages are always sent one per entry.
+    pub(crate) unbatched: HashSet<String>,
+}
+
+/// How a [`PulsarBroker`]'s producers group messages into broker entries (set with
+/// [`PulsarBuilder::batching`]; off unless asked for, see below).
+///
+/// A batch is one entry on the broker holding several messages; the broker stores and
+/// acknowledges entries, so one write and one receipt cover the whole batch. That is what lets
+/// the outbox relay publish many messages per broker round trip. A batch is sent as soon as it
+/// holds [`max_messages`](Self::max_messages) messages or [`max_bytes`](Self::max_bytes) of
+/// payload, and at the latest [`max_delay`](Self::max_delay) after its first message, so a lone
+/// message waits that long at most. A producer has one batch on its way to the broker at a
+/// time; messages keep their publish order within and across batches.
+///
+/// Batches only fill when many publishes are outstanding at once: a publish returns with the
+/// broker's receipt, so a caller with 16 publishes in flight (the outbox relay's default
+/// `max_in_flight`) makes batches of at most 16, one broker round trip each. Give the relay
+/// more, e.g. `OutboxRelay::max_in_flight(1000).batch_size(1000)` (docs/performance.md has
+/// the figures).
+///
+/// Consumers of this crate acknowledge a batch only once all of its messages are settled (see
+/// [`PulsarConsumer`](crate::PulsarConsumer)), so batching changes nothing in what they
+/// deliver: a message nacked or not yet handled keeps its whole entry unacknowledged, and a
+/// consumer that goes away leaves the entry to be redelivered whole (the messages already
+/// handled come again; the inbox recognises them).
+///
+/// **Why it is off by default: Key_Shared subscriptions.** pulsar-rs mixes keys in a batch and
+/// gives the entry no key of its own, and the broker routes a Key_Shared subscription's entries
+/// by the entry's key: batched entries are then spread over the subscription's consumers
+/// without regard to their messages' keys (measured on Pulsar 4.0: messages of one key reached
+/// two consumers), so a key's messages may be processed concurrently and out of order. Turn
+/// batching on only for topics no Key_Shared subscription with several consumers reads, or
+/// turn it on for all and exempt those topics with [`PulsarBuilder::unbatched`]. Batching per
+/// key (what the Java client offers for Key_Shared) would not help the outbox relay: it
+/// publishes a key's messages one after the other, so a key never has two in one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    pub(crate) enabled: bool,
+    pub(crate) max_messages: u32,
+    pub(crate) max_bytes: usize,
+    pub(crate) max_delay: Duration,
+}
+
+impl Default for Batching {
+    /// Off ([`Batching::off`]): safe for every subscription type.
+    fn default() -> Self {
+        Batching::off()
+    }
+}
+
+impl Batching {
+    /// Batching on: up to 1 000 messages or 128 KiB per batch, sent at most 1 ms after its
+    /// first message (the Java client's defaults). Not for topics read through Key_Shared
+    /// subscriptions (see [`Batching`]).
+    pub fn on() -> Self {
+        Batching {
+            enabled: true,
+            max_messages: 1000,
+            max_bytes: 128 * 1024,
+            max_delay: Duration::from_millis(1),
+        }
+    }
+
+    /// No batching: one entry per message (the default).
+    pub fn off() -> Self {
+        Batching {
+            enabled: false,
+            ..Batching::on()
+        }
+    }
+
+    /// The most messages in one batch (at least 2; 1 000 in [`on`](Self::on)).
+    pub fn max_messages(mut self, max: u32) -> Self {
+        self.max_messages = max.max(2);
+        self
+    }
+
+    /// The payload bytes at which a batch is sent (at least 1; 128 KiB in [`on`](Self::on)).
+    pub fn max_bytes(mut self, max: usize) -> Self {
+        self.max_bytes = max.max(1);
+        self
+    }
+
+    /// How long a batch may wait for more messages after its first one (at least 1 ms; 1 ms in
+    /// [`on`](Self::on)). This is the latency batching adds to a lone message.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Whether batching is on.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The producer options this batching asks of pulsar-rs.
+    fn apply(&self, options: &mut pulsar::ProducerOptions) {
+        if self.enabled {
+            options.batch_size = Some(self.max_messages);
+            options.batch_byte_size = Some(self.max_bytes);
+            // Without a timeout pulsar-rs would hold a lone message until the batch fills.
+            options.batch_timeout = Some(self.max_delay);
+        } else {
+            options.batch_size = None;
+            options.batch_byte_size = None;
+            options.batch_timeout = None;
+        }
+    }
 }
 
 /// Configures and connects a [`PulsarBroker`].
@@ -89,6 +199,23 @@ impl PulsarBuilder {
     /// own prefetch is bounded by this number too.
     pub fn max_held_back(mut self, max: usize) -> Self {
         self.settings.max_held_back = max.max(1);
+        self
+    }
+
+    /// How producers batch messages: [`Batching::on`] packs messages published close together
+    /// into one broker entry, for throughput; the default, [`Batching::off`], sends one entry
+    /// per message. Read [`Batching`] before turning it on for a topic read through a
+    /// Key_Shared subscription.
+    pub fn batching(mut self, batching: Batching) -> Self {
+        self.settings.batching = batching;
+        self
+    }
+
+    /// Sends `topic`'s messages unbatched, one entry each, whatever [`batching`](Self::batching)
+    /// says (`topic` as messages name it): for a topic read through a Key_Shared subscription,
+    /// which the broker routes by key only when each entry is one message (see [`Batching`]).
+    pub fn unbatched(mut self, topic: impl Into<String>) -> Self {
+        self.settings.unbatched.insert(topic.into());
         self
     }
 
@@ -167,6 +294,8 @@ impl PulsarBroker {
                 send_timeout: Duration::from_secs(10),
                 max_reconnect_backoff: Duration::from_secs(5),
                 max_held_back: DEFAULT_MAX_HELD_BACK,
+                batching: Batching::default(),
+                unbatched: HashSet::new(),
             },
         }
     }
@@ -231,6 +360,15 @@ impl Inner {
         Err(error.into())
     }
 
+    /// The batching of `topic`'s producer.
+    fn batching_for(&self, topic: &str) -> Batching {
+        if self.settings.unbatched.contains(topic) {
+            Batching::off()
+        } else {
+            self.settings.batching
+        }
+    }
+
     async fn producer(
         &self,
         topic: &str,
@@ -246,16 +384,16 @@ impl Inner {
             return Ok(producer.clone());
         }
         debug!(topic, "creating producer");
+        let mut options = pulsar::ProducerOptions {
+            schema: schema.and_then(WireSchema::to_proto),
+            ..Default::default()
+        };
+        self.batching_for(topic).apply(&mut options);
         let producer = self
             .client
             .producer()
             .with_topic(topic)
-            .with_options(pulsar::ProducerOptions {
-                schema: schema.and_then(WireSchema::to_proto),
-                // One entry per message: acking one message of a batch would ack the batch.
-                batch_size: None,
-                ..Default::default()
-            })
+            .with_options(options)
             .build()
             .await
             .map_err(|source| PulsarError::CreateProducer {

@@ -19,7 +19,15 @@
 //!   properties, the reason saying why it did not decode) and the consumer goes on;
 //! - when the underlying stream fails or ends, the consumer is rebuilt with growing pauses
 //!   until the broker answers again; deliveries handed out before that can no longer be
-//!   settled (the broker redelivers them).
+//!   settled (the broker redelivers them);
+//! - a message that came in a batch (several messages in one broker entry) is acknowledged to
+//!   the broker only once every message of its entry is settled (acked or dead-lettered): the
+//!   broker acknowledges whole entries, so acking the first one would lose the others if the
+//!   process then died. The bookkeeping is [`BatchAcks`]'s. Until then the entry stays
+//!   unacknowledged on the broker, and a consumer that loses the broker gets it back whole:
+//!   the messages already handled come again, and the application's inbox recognises them
+//!   (their ids are the envelope's, or `ledger:entry:partition:batch_index`, the same on every
+//!   delivery).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -78,6 +86,8 @@ pub struct PulsarConsumer {
     /// Decoded messages waiting to be handed out, nacked ones waiting for their backoff, and
     /// the keys with a message unsettled.
     order: KeyOrder<Pending>,
+    /// Batched entries received through the current stream with messages unsettled.
+    batches: BatchAcks,
 }
 
 impl std::fmt::Debug for PulsarConsumer {
@@ -87,6 +97,7 @@ impl std::fmt::Debug for PulsarConsumer {
             .field("in_flight", &self.in_flight.len())
             .field("waiting", &self.order.waiting.len())
             .field("retries", &self.order.retries.len())
+            .field("open_batches", &self.batches.open.len())
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +117,7 @@ impl PulsarConsumer {
             arrived: VecDeque::new(),
             in_flight: HashMap::new(),
             order: KeyOrder::default(),
+            batches: BatchAcks::default(),
         })
     }
 
@@ -156,6 +168,8 @@ impl PulsarConsumer {
         self.stream = None;
         self.arrived.clear();
         self.order.clear();
+        // The broker redelivers unacknowledged entries whole: their tracking starts afresh.
+        self.batches.clear();
     }
 
     async fn rebuild(&mut self) {
@@ -263,6 +277,7 @@ impl PulsarConsumer {
             }
         };
         let raw = self.arrived.pop_front().expect("checked above");
+        self.batches.arrive(&Position::of(&raw));
         match self.decode(&raw, writer.as_deref()) {
             Ok(message) => {
                 self.order.arrive(Pending {
@@ -288,6 +303,7 @@ impl PulsarConsumer {
                     .collect();
                 let reason = format!("undecodable: {reason}");
                 if let Err(error) = self.dead_letter(&raw, None, properties, &reason, 1).await {
+                    // Decoded again when it comes round; its entry is still tracked.
                     self.arrived.push_front(raw);
                     return Err(error);
                 }
@@ -321,7 +337,8 @@ impl PulsarConsumer {
     }
 
     /// Re-publishes `raw`'s payload to the dead-letter topic with `properties` and the
-    /// [`dead_letter`] ones, and acknowledges the original.
+    /// [`dead_letter`] ones, and settles the original (acknowledging its entry once all of the
+    /// entry's messages are settled).
     async fn dead_letter(
         &mut self,
         raw: &RawMessage,
@@ -349,6 +366,12 @@ impl PulsarConsumer {
             ..Default::default()
         };
         self.broker.send(&topic, writer, message).await?;
+        self.stream()?;
+        if !self.batches.settle(&Position::of(raw)) {
+            // Other messages of its entry are not settled yet: the entry is acknowledged with
+            // the last of them.
+            return Ok(());
+        }
         self.stream()?.ack(raw).await.map_err(|source| {
             PulsarError::AckDeadLetter {
                 topic: self.options.topic.clone(),
@@ -401,6 +424,12 @@ impl Consumer for PulsarConsumer {
     async fn ack(&mut self, delivery: &Delivery) -> Result<()> {
         let pending = self.take(delivery)?;
         self.order.finish(&pending);
+        self.stream()?;
+        if !self.batches.settle(&Position::of(&pending.raw)) {
+            // Other messages of its entry are not settled yet: the entry is acknowledged with
+            // the last of them.
+            return Ok(());
+        }
         self.stream()?.ack(&pending.raw).await.map_err(|source| {
             PulsarError::Ack {
                 message_id: delivery.message.id().to_string(),
@@ -472,6 +501,137 @@ async fn build(
             subscription: options.subscription.clone(),
             source,
         })
+}
+
+/// Where a received message sits on the broker: its entry, and how many messages the entry
+/// holds and which one it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    entry: EntryId,
+    /// The messages in the entry (1 for a message sent unbatched).
+    batch_size: u32,
+    /// This message's index in its entry (0 for a message sent unbatched).
+    batch_index: u32,
+}
+
+/// A broker entry: what the broker stores and acknowledges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct EntryId {
+    ledger: u64,
+    entry: u64,
+    partition: i32,
+}
+
+impl Position {
+    fn of(raw: &RawMessage) -> Self {
+        let id = &raw.message_id.id;
+        // pulsar-rs copies the entry's metadata, `num_messages_in_batch` included, to each
+        // message it unpacks from a batch; an unbatched entry has none.
+        let batch_size = raw
+            .payload
+            .metadata
+            .num_messages_in_batch
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(1)
+            .max(1);
+        Position {
+            entry: EntryId {
+                ledger: id.ledger_id,
+                entry: id.entry_id,
+                partition: id.partition.unwrap_or(-1),
+            },
+            batch_size,
+            batch_index: id
+                .batch_index
+                .and_then(|i| u32::try_from(i).ok())
+                .unwrap_or(0),
+        }
+    }
+
+    fn is_batched(&self) -> bool {
+        self.batch_size > 1
+    }
+}
+
+/// Which messages of each batched entry are settled, so the entry is acknowledged to the
+/// broker only with its last one — what the Java client calls batch-ack tracking.
+///
+/// The broker acknowledges by entry (this consumer sends no per-message ack sets), so acking
+/// any one message of a batch would acknowledge all of them, including those still in
+/// backoff or not yet handled, and they would be lost if the process died. A nack is settled
+/// nowhere: the message stays in the consumer for its next attempt and its entry stays open.
+///
+/// Bounded: an entry is tracked from the arrival of its messages until the last is settled
+/// (then forgotten), and everything is forgotten when the stream is lost, since the broker then
+/// redelivers the open entries whole to the rebuilt consumer, where tracking starts afresh. So
+/// at most the entries with a message received and unsettled are tracked, which
+/// `max_held_back` and the handed-out deliveries bound.
+#[derive(Debug, Default)]
+struct BatchAcks {
+    /// Open batched entries: the size and which indexes are settled.
+    open: HashMap<EntryId, OpenEntry>,
+}
+
+#[derive(Debug)]
+struct OpenEntry {
+    size: u32,
+    /// One flag per message of the entry; settling twice counts once.
+    settled: Vec<bool>,
+    remaining: u32,
+}
+
+impl BatchAcks {
+    /// A message was received: a batched entry is tracked from its first message on.
+    fn arrive(&mut self, position: &Position) {
+        if !position.is_batched() {
+            return;
+        }
+        self.open
+            .entry(position.entry)
+            .or_insert_with(|| OpenEntry {
+                size: position.batch_size,
+                settled: vec![false; position.batch_size as usize],
+                remaining: position.batch_size,
+            });
+    }
+
+    /// A message was settled for good (acknowledged or dead-lettered). True when its entry is
+    /// to be acknowledged to the broker now: an unbatched message, the last unsettled message
+    /// of its entry, or a message of an entry not tracked (already acknowledged, so a second
+    /// acknowledgement changes nothing on the broker).
+    fn settle(&mut self, position: &Position) -> bool {
+        if !position.is_batched() {
+            return true;
+        }
+        let Some(open) = self.open.get_mut(&position.entry) else {
+            return true;
+        };
+        let index = position.batch_index as usize;
+        if index >= open.settled.len() || open.size != position.batch_size {
+            // Not the entry we track (a broker would not do that). Acking could lose the
+            // entry's other messages; leaving it open only costs a redelivery after the next
+            // reconnection.
+            warn!(
+                ?position,
+                "a batched message does not match its entry's tracking"
+            );
+            return false;
+        }
+        if !std::mem::replace(&mut open.settled[index], true) {
+            open.remaining -= 1;
+        }
+        if open.remaining == 0 {
+            self.open.remove(&position.entry);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Forgets every entry (the stream was lost).
+    fn clear(&mut self) {
+        self.open.clear();
+    }
 }
 
 /// What [`KeyOrder`] needs to know of a message.
@@ -678,6 +838,58 @@ mod tests {
         order.finish(&a("a1"));
         assert_eq!(names(&mut order, t0), vec!["a2"]);
         assert_eq!(order.next_due(), None);
+    }
+
+    fn at(entry: u64, batch_size: u32, batch_index: u32) -> Position {
+        Position {
+            entry: EntryId {
+                ledger: 7,
+                entry,
+                partition: -1,
+            },
+            batch_size,
+            batch_index,
+        }
+    }
+
+    #[test]
+    fn an_unbatched_message_is_acked_at_once() {
+        let mut acks = BatchAcks::default();
+        acks.arrive(&at(1, 1, 0));
+        assert!(acks.settle(&at(1, 1, 0)));
+        assert!(acks.open.is_empty());
+    }
+
+    #[test]
+    fn a_batch_is_acked_with_its_last_settled_message_in_any_order() {
+        let mut acks = BatchAcks::default();
+        for index in 0..3 {
+            acks.arrive(&at(1, 3, index));
+        }
+        acks.arrive(&at(2, 2, 0));
+        acks.arrive(&at(2, 2, 1));
+        assert!(!acks.settle(&at(1, 3, 2)));
+        assert!(!acks.settle(&at(1, 3, 2)), "settling twice counts once");
+        assert!(!acks.settle(&at(1, 3, 0)));
+        assert!(!acks.settle(&at(2, 2, 1)));
+        assert!(acks.settle(&at(1, 3, 1)), "the last one acks the entry");
+        assert_eq!(acks.open.len(), 1, "a settled entry is forgotten");
+        assert!(acks.settle(&at(2, 2, 0)));
+        assert!(acks.open.is_empty());
+    }
+
+    #[test]
+    fn a_redelivered_batch_is_tracked_afresh_after_the_stream_is_lost() {
+        let mut acks = BatchAcks::default();
+        acks.arrive(&at(1, 2, 0));
+        acks.arrive(&at(1, 2, 1));
+        assert!(!acks.settle(&at(1, 2, 0)));
+        acks.clear();
+        // The rebuilt stream gets the whole entry again: both must be settled again.
+        acks.arrive(&at(1, 2, 0));
+        acks.arrive(&at(1, 2, 1));
+        assert!(!acks.settle(&at(1, 2, 1)));
+        assert!(acks.settle(&at(1, 2, 0)));
     }
 
     #[test]

@@ -10,6 +10,12 @@
 //!   Python services using `pulsar-client` read our events and we read their commands.
 //! - **Subscriptions**: Shared (default), KeyShared, Failover, Exclusive; the message key is
 //!   the Pulsar partition key (the aggregate id), so a key's messages keep their order.
+//! - **Batching** ([`Batching`], off by default): with [`Batching::on`], producers pack the
+//!   messages published close together into one broker entry (a lone message waits 1 ms at
+//!   most), which is what lets the outbox relay publish many messages per broker round trip.
+//!   Consumers acknowledge a batch only once all of its messages are settled. Batches do not
+//!   keep Key_Shared routing by key, hence off by default and
+//!   [`unbatched`](PulsarBuilder::unbatched) for Key_Shared topics.
 //! - **Failures** ([`PulsarConsumer`]): nack with the subscription's backoff, dead-letter topic
 //!   after `max_deliveries` (the dead letter keeps schema and envelope, so it still decodes, and
 //!   carries seedwork's [`dead_letter`](seedwork::messaging::dead_letter) properties),
@@ -48,7 +54,7 @@ pub mod codec;
 mod consumer;
 mod error;
 
-pub use broker::{PulsarBroker, PulsarBuilder};
+pub use broker::{Batching, PulsarBroker, PulsarBuilder};
 pub use codec::{AvroType, Codec, Record, SchemaError, Schemas, TopicSchema};
 pub use consumer::PulsarConsumer;
 /// The `pulsar` crate this adapter is built on, for what seedwork's ports do not cover.
