@@ -208,13 +208,17 @@ pub struct TransportStatements {
     /// Binds the subscription id and the scan size; returns `sequence, message_key,
     /// visible_after, lease_owner` of its first rows in sequence order.
     pub head: &'static str,
-    /// Binds the consumer, the subscription id and the sequence; leases the row and returns
-    /// its new `deliveries`.
+    /// Binds the consumer, the subscription id and a list of sequences; leases those rows and
+    /// returns each one's `sequence` and new `deliveries`.
     pub lease: &'static str,
-    /// Binds the sequence; returns `topic, message_key, envelope, properties` (JSON as text).
+    /// Binds a list of sequences; returns their `sequence, topic, message_key, envelope,
+    /// properties` (JSON as text), in no particular order.
     pub fetch: &'static str,
     /// Binds the subscription id, sequence, consumer and attempt; deletes the row if held so.
     pub ack: &'static str,
+    /// Binds the subscription id, the consumer, a list of sequences and the list of their
+    /// attempts (same length, pairwise); deletes each row the consumer holds at that attempt.
+    pub ack_many: &'static str,
     /// Binds the visible-after time, then as `ack`; releases the row for a later redelivery.
     pub retry_later: &'static str,
     /// Binds the new lease end, the consumer and the time; extends a lease still running.

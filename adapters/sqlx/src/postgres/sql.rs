@@ -108,12 +108,16 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
         ORDER BY sequence LIMIT $2",
     lease: "UPDATE seedwork_subscription_messages \
         SET lease_owner = $1, deliveries = deliveries + 1 \
-        WHERE subscription_id = $2 AND sequence = $3 RETURNING deliveries",
+        WHERE subscription_id = $2 AND sequence = ANY($3) RETURNING sequence, deliveries",
     fetch: "SELECT sequence, topic, message_key, \
         envelope::text AS envelope, properties::text AS properties \
-        FROM seedwork_topic_log WHERE sequence = $1",
+        FROM seedwork_topic_log WHERE sequence = ANY($1)",
     ack: "DELETE FROM seedwork_subscription_messages \
         WHERE subscription_id = $1 AND sequence = $2 AND lease_owner = $3 AND deliveries = $4",
+    // The two arrays are paired by position.
+    ack_many: "DELETE FROM seedwork_subscription_messages \
+        WHERE subscription_id = $1 AND lease_owner = $2 AND (sequence, deliveries) IN \
+        (SELECT * FROM unnest($3::bigint[], $4::bigint[]))",
     retry_later: "UPDATE seedwork_subscription_messages \
         SET lease_owner = NULL, visible_after = $1 \
         WHERE subscription_id = $2 AND sequence = $3 AND lease_owner = $4 AND deliveries = $5",

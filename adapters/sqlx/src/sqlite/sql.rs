@@ -102,11 +102,16 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
         ORDER BY sequence LIMIT ?",
     lease: "UPDATE seedwork_subscription_messages \
         SET lease_owner = ?, deliveries = deliveries + 1 \
-        WHERE subscription_id = ? AND sequence = ? RETURNING deliveries",
+        WHERE subscription_id = ? AND sequence IN (SELECT value FROM json_each(?)) \
+        RETURNING sequence, deliveries",
     fetch: "SELECT sequence, topic, message_key, envelope, properties \
-        FROM seedwork_topic_log WHERE sequence = ?",
+        FROM seedwork_topic_log WHERE sequence IN (SELECT value FROM json_each(?))",
     ack: "DELETE FROM seedwork_subscription_messages \
         WHERE subscription_id = ? AND sequence = ? AND lease_owner = ? AND deliveries = ?",
+    // The two lists are paired by position (`json_each`'s `key`).
+    ack_many: "DELETE FROM seedwork_subscription_messages \
+        WHERE subscription_id = ? AND lease_owner = ? AND (sequence, deliveries) IN \
+        (SELECT s.value, a.value FROM json_each(?) s JOIN json_each(?) a ON a.key = s.key)",
     retry_later: "UPDATE seedwork_subscription_messages \
         SET lease_owner = NULL, visible_after = ? \
         WHERE subscription_id = ? AND sequence = ? AND lease_owner = ? AND deliveries = ?",

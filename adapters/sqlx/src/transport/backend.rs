@@ -3,6 +3,7 @@
 //! the only other differences are the dialect's optional subscription lock, its optional
 //! `notify` statement and its cross-process listener ([`Dialect::spawn_listener`]).
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -100,25 +101,41 @@ async fn settle<D: Dialect>(
     Ok(D::rows_affected(&done) == 1)
 }
 
-/// Deletes the rows `consumer` acknowledged, inside `tx`. An acknowledgement whose row the
-/// consumer no longer holds (its lease ran out and the message went to another consumer) is
-/// skipped: that delivery will be handled again, which at-least-once delivery allows.
+/// Deletes the rows `consumer` acknowledged, inside `tx`, in one statement whatever their
+/// number. An acknowledgement whose row the consumer no longer holds (its lease ran out and the
+/// message went to another consumer) is skipped: that delivery will be handled again, which
+/// at-least-once delivery allows.
 async fn apply_acks<D: Dialect>(
     tx: &mut Connection<D>,
     consumer: &ConsumerRef,
     acks: &[(i64, i64)],
 ) -> Result<(), sqlx::Error> {
-    for &(sequence, attempt) in acks {
-        if !settle::<D>(tx, D::TRANSPORT.ack, None, consumer, sequence, attempt).await? {
-            tracing::debug!(
-                consumer = consumer.id,
-                sequence,
-                attempt,
-                "acknowledged delivery no longer held by this consumer"
-            );
-        }
+    if acks.is_empty() {
+        return Ok(());
+    }
+    let (sequences, attempts): (Vec<i64>, Vec<i64>) = acks.iter().copied().unzip();
+    let done = statement::<D>(D::TRANSPORT.ack_many)
+        .arg(consumer.subscription_id)
+        .arg(consumer.id)
+        .arg(list::<D>(&sequences)?)
+        .arg(list::<D>(&attempts)?)
+        .execute(on::<D>(tx))
+        .await?;
+    let deleted = D::rows_affected(&done);
+    if deleted < acks.len() as u64 {
+        tracing::debug!(
+            consumer = consumer.id,
+            acknowledged = acks.len(),
+            deleted,
+            "acknowledged deliveries no longer held by this consumer"
+        );
     }
     Ok(())
+}
+
+/// `values` as the dialect's list parameter.
+fn list<D: Dialect>(values: &[i64]) -> Result<D::Sequences, sqlx::Error> {
+    D::sequences(values).map_err(|error| sqlx::Error::Encode(Box::new(error)))
 }
 
 #[async_trait]
@@ -235,29 +252,52 @@ impl<D: Dialect> Backend for SqlBackend<D> {
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let (chosen, wake_at) = choose_up_to(consumer.kind, consumer.id, &live, &head, now, max);
         let mut claimed = Vec::with_capacity(chosen.len());
-        for sequence in chosen {
-            let row = statement::<D>(sql.lease)
+        if !chosen.is_empty() {
+            // Two statements for the whole claim: on PostgreSQL each is a round trip, and the
+            // subscription stays locked meanwhile.
+            let mut deliveries = HashMap::with_capacity(chosen.len());
+            for row in statement::<D>(sql.lease)
                 .arg(consumer.id)
                 .arg(consumer.subscription_id)
-                .arg(sequence)
-                .fetch_one(on::<D>(&mut tx))
-                .await?;
-            let deliveries: i64 = column::<D, _>(&row, "deliveries")?;
-            let row = statement::<D>(sql.fetch)
-                .arg(sequence)
-                .fetch_one(on::<D>(&mut tx))
-                .await?;
-            claimed.push(Claimed {
-                sequence,
-                deliveries,
-                message: StoredMessage {
+                .arg(list::<D>(&chosen)?)
+                .fetch_all(on::<D>(&mut tx))
+                .await?
+            {
+                let sequence: i64 = column::<D, _>(&row, "sequence")?;
+                deliveries.insert(sequence, column::<D, i64>(&row, "deliveries")?);
+            }
+            let mut messages = HashMap::with_capacity(chosen.len());
+            for row in statement::<D>(sql.fetch)
+                .arg(list::<D>(&chosen)?)
+                .fetch_all(on::<D>(&mut tx))
+                .await?
+            {
+                let sequence: i64 = column::<D, _>(&row, "sequence")?;
+                messages.insert(
                     sequence,
-                    topic: column::<D, _>(&row, "topic")?,
-                    key: column::<D, _>(&row, "message_key")?,
-                    envelope: column::<D, _>(&row, "envelope")?,
-                    properties: column::<D, _>(&row, "properties")?,
-                },
-            });
+                    StoredMessage {
+                        sequence,
+                        topic: column::<D, _>(&row, "topic")?,
+                        key: column::<D, _>(&row, "message_key")?,
+                        envelope: column::<D, _>(&row, "envelope")?,
+                        properties: column::<D, _>(&row, "properties")?,
+                    },
+                );
+            }
+            for sequence in chosen {
+                // Both rows exist: the head was read in this transaction, under the claim's
+                // lock, and a subscription row always has its log row.
+                let (Some(deliveries), Some(message)) =
+                    (deliveries.get(&sequence), messages.remove(&sequence))
+                else {
+                    return Err(sqlx::Error::RowNotFound.into());
+                };
+                claimed.push(Claimed {
+                    sequence,
+                    deliveries: *deliveries,
+                    message,
+                });
+            }
         }
         // Committed even when nothing was taken: the acknowledgements must hold.
         tx.commit().await?;
@@ -348,5 +388,95 @@ impl<D: Dialect> Backend for SqlBackend<D> {
 
     fn listen(&self, wakers: Arc<Wakers>) -> Option<JoinHandle<()>> {
         D::spawn_listener(&self.pool, wakers)
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use seedwork::messaging::{SubscriptionKind, SubscriptionOptions};
+
+    use super::*;
+    use crate::sqlite::Sqlite;
+    use crate::transport::ConsumerRef;
+
+    async fn held_rows(pool: &sqlx::SqlitePool) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM seedwork_subscription_messages")
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    }
+
+    /// An acknowledgement deletes the row only at the attempt it was given for: a stale one
+    /// (an earlier attempt of a message this consumer holds again) leaves the row, and the
+    /// list statement pairs each sequence with its own attempt.
+    #[tokio::test]
+    async fn an_ack_deletes_only_the_attempt_it_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("acks.db");
+        let store = crate::SqliteStore::open(path.to_str().expect("utf-8"))
+            .await
+            .expect("open");
+        let backend = SqlBackend::<Sqlite>::new(store.pool().clone());
+        let options = SubscriptionOptions::new("t", "s").kind(SubscriptionKind::Shared);
+        let (subscription_id, id) = backend.attach(&options, 1, i64::MAX).await.expect("attach");
+        let consumer = ConsumerRef {
+            id,
+            subscription_id,
+            kind: SubscriptionKind::Shared,
+        };
+        let message = |key: &str| EncodedMessage {
+            topic: "t".into(),
+            key: Some(key.into()),
+            envelope: "{}".into(),
+            properties: "{}".into(),
+        };
+        backend
+            .append(&[message("a"), message("b")], 1)
+            .await
+            .expect("append");
+        let first = backend
+            .claim(&consumer, &[], 2, 100, 10)
+            .await
+            .expect("claim")
+            .unwrap_or_default();
+        assert_eq!(
+            first.iter().map(|c| c.deliveries).collect::<Vec<_>>(),
+            [1, 1]
+        );
+        let (a, b) = (first[0].sequence, first[1].sequence);
+        // Both go back and are taken again: attempt 2 each.
+        assert!(backend
+            .retry_later(&consumer, a, 1, 0)
+            .await
+            .expect("retry"));
+        assert!(backend
+            .retry_later(&consumer, b, 1, 0)
+            .await
+            .expect("retry"));
+        let again = backend
+            .claim(&consumer, &[], 3, 100, 10)
+            .await
+            .expect("claim")
+            .unwrap_or_default();
+        assert_eq!(
+            again
+                .iter()
+                .map(|c| (c.sequence, c.deliveries))
+                .collect::<Vec<_>>(),
+            [(a, 2), (b, 2)]
+        );
+        // A stale ack of `a` (attempt 1) next to a good one of `b` (attempt 2): only `b` goes.
+        let nothing_new = backend
+            .claim(&consumer, &[(a, 1), (b, 2)], 4, 100, 10)
+            .await
+            .expect("claim");
+        assert!(nothing_new.is_err(), "nothing new to take");
+        assert_eq!(held_rows(store.pool()).await, 1, "a's attempt 2 stays");
+        let nothing_new = backend
+            .claim(&consumer, &[(a, 2)], 5, 100, 10)
+            .await
+            .expect("claim");
+        assert!(nothing_new.is_err(), "nothing new to take");
+        assert_eq!(held_rows(store.pool()).await, 0);
     }
 }
