@@ -253,6 +253,12 @@ struct Backend {
 /// connections on SQLite, 32 executed about a third of what was accepted; 256 kept up).
 pub const CONSUMER_BATCH: usize = 256;
 
+/// How many consumers of `comandos-reserva` one API process runs on PostgreSQL with the
+/// durable transport. Each handles its batch in one transaction of many statements, each a
+/// round trip; PostgreSQL runs several such transactions at once (SQLite would only queue
+/// them at its one writer, so there one consumer runs).
+pub const COMMAND_CONSUMERS_ON_POSTGRES: usize = 4;
+
 fn transport_settings() -> TransportSettings {
     TransportSettings {
         prefetch: u32::try_from(CONSUMER_BATCH).unwrap_or(u32::MAX),
@@ -532,7 +538,16 @@ pub async fn start(config: Config) -> Result<System, StartError> {
     if services.api {
         let options = SubscriptionOptions::new(TOPICO_COMANDOS, SUSCRIPCION_COMANDOS);
         let consumer = broker.subscribe(options.clone()).await?;
-        consumers.push(("commands", options, consumer));
+        consumers.push(("commands".to_string(), options.clone(), consumer));
+        // More consumers of the Shared subscription where writers run in parallel.
+        let extra = match (&config.database, &config.broker) {
+            (Database::Postgres(_), BrokerChoice::Database) => COMMAND_CONSUMERS_ON_POSTGRES - 1,
+            _ => 0,
+        };
+        for n in 0..extra {
+            let consumer = broker.subscribe(options.clone()).await?;
+            consumers.push((format!("commands-{}", n + 2), options.clone(), consumer));
+        }
     }
     if services.notificaciones {
         // Key_Shared: a reservation's events (created, approved, paid) reach one copy of the
@@ -540,7 +555,7 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         let options = SubscriptionOptions::new(TOPICO_EVENTOS, notificaciones::SUSCRIPCION)
             .kind(SubscriptionKind::KeyShared);
         let consumer = broker.subscribe(options.clone()).await?;
-        consumers.push(("notificaciones", options, consumer));
+        consumers.push(("notificaciones".to_string(), options, consumer));
     }
     // Each UI process forwards every event to its own browsers, so each has a subscription of
     // its own, named after the address it serves (one process per address and host at a time;
