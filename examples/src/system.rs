@@ -537,16 +537,18 @@ pub async fn start(config: Config) -> Result<System, StartError> {
     let mut consumers = Vec::new();
     if services.api {
         let options = SubscriptionOptions::new(TOPICO_COMANDOS, SUSCRIPCION_COMANDOS);
-        let consumer = broker.subscribe(options.clone()).await?;
-        consumers.push(("commands".to_string(), options.clone(), consumer));
-        // More consumers of the Shared subscription where writers run in parallel.
-        let extra = match (&config.database, &config.broker) {
-            (Database::Postgres(_), BrokerChoice::Database) => COMMAND_CONSUMERS_ON_POSTGRES - 1,
-            _ => 0,
+        // Several consumers of the Shared subscription where writers run in parallel.
+        let count = match (&config.database, &config.broker) {
+            (Database::Postgres(_), BrokerChoice::Database) => COMMAND_CONSUMERS_ON_POSTGRES,
+            _ => 1,
         };
-        for n in 0..extra {
+        for n in 1..=count {
             let consumer = broker.subscribe(options.clone()).await?;
-            consumers.push((format!("commands-{}", n + 2), options.clone(), consumer));
+            let name = match n {
+                1 => "commands".to_string(),
+                n => format!("commands-{n}"),
+            };
+            consumers.push((name, options.clone(), consumer));
         }
     }
     if services.notificaciones {

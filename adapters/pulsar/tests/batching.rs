@@ -68,12 +68,35 @@ fn numbers(deliveries: &[Delivery]) -> BTreeSet<u32> {
     deliveries.iter().map(n_of).collect()
 }
 
+/// A raw consumer of `topic` on a subscription of its own, to see where the broker stored the
+/// messages.
+async fn inspector(topic: &str) -> pulsar::Consumer<Vec<u8>, TokioExecutor> {
+    Pulsar::builder(support::url(), TokioExecutor)
+        .build()
+        .await
+        .expect("Pulsar is reachable")
+        .consumer()
+        .with_topic(topic)
+        .with_subscription("inspect")
+        .build::<Vec<u8>>()
+        .await
+        .expect("a raw consumer")
+}
+
+/// The distinct `(ledger, entry)` pairs among `positions`: the broker entries they fill.
+fn entries(positions: &[Position]) -> BTreeSet<(u64, u64)> {
+    positions.iter().map(|p| (p.0, p.1)).collect()
+}
+
+/// Where the broker stored a message: `(ledger, entry, batch index, batch size)`.
+type Position = (u64, u64, Option<i32>, Option<i32>);
+
 /// The broker positions `(ledger, entry, batch index, batch size)` of the next `count`
 /// messages a raw consumer of `subscription` gets.
 async fn raw_positions(
     consumer: &mut pulsar::Consumer<Vec<u8>, TokioExecutor>,
     count: usize,
-) -> Vec<(u64, u64, Option<i32>, Option<i32>)> {
+) -> Vec<Position> {
     let mut positions = Vec::new();
     while positions.len() < count {
         let message = tokio::time::timeout(DEADLINE, consumer.next())
@@ -101,21 +124,11 @@ async fn a_batch_with_a_message_unacked_is_redelivered_whole_and_once_acked_neve
     let options = SubscriptionOptions::new(&topic, "s");
     let mut consumer = broker.subscribe(options.clone()).await.expect("subscribed");
     // A second subscription read raw, to see where the broker stored the messages.
-    let client = Pulsar::builder(support::url(), TokioExecutor)
-        .build()
-        .await
-        .expect("Pulsar is reachable");
-    let mut inspect = client
-        .consumer()
-        .with_topic(&topic)
-        .with_subscription("inspect")
-        .build::<Vec<u8>>()
-        .await
-        .expect("a raw consumer");
+    let mut inspect = inspector(&topic).await;
 
     publish_one_batch(&broker, &topic, 1).await;
     let positions = raw_positions(&mut inspect, BATCH as usize).await;
-    let entries: BTreeSet<_> = positions.iter().map(|p| (p.0, p.1)).collect();
+    let entries = entries(&positions);
     assert_eq!(
         entries.len(),
         1,
@@ -254,20 +267,10 @@ async fn an_unbatched_topic_keeps_one_entry_per_message_under_batching() {
         .connect()
         .await
         .expect("Pulsar is reachable (scripts/services up pulsar)");
-    let client = Pulsar::builder(support::url(), TokioExecutor)
-        .build()
-        .await
-        .expect("Pulsar is reachable");
-    let mut inspect = client
-        .consumer()
-        .with_topic(&topic)
-        .with_subscription("inspect")
-        .build::<Vec<u8>>()
-        .await
-        .expect("a raw consumer");
+    let mut inspect = inspector(&topic).await;
     publish_one_batch(&broker, &topic, 1).await;
     let positions = raw_positions(&mut inspect, BATCH as usize).await;
-    let entries: BTreeSet<_> = positions.iter().map(|p| (p.0, p.1)).collect();
+    let entries = entries(&positions);
     assert_eq!(
         entries.len(),
         BATCH as usize,

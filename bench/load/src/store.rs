@@ -4,8 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::FromRow;
 
 /// The `aggregate_type` of the example's reservations in `seedwork_aggregates`.
 pub const RESERVA: &str = "Reserva";
@@ -176,11 +177,10 @@ impl Store {
     /// Every outbox row.
     pub async fn outbox_rows(&self) -> Result<Vec<OutboxRow>> {
         type Columns = (String, Option<String>, String, i64, Option<i64>);
-        let rows: Vec<Columns> = match self {
-            Store::Sqlite(pool) => sqlx::query_as(OUTBOX_ROWS).fetch_all(pool).await,
-            Store::Postgres(pool) => sqlx::query_as(OUTBOX_ROWS).fetch_all(pool).await,
-        }
-        .context("reading the outbox")?;
+        let rows: Vec<Columns> = self
+            .all(OUTBOX_ROWS, OUTBOX_ROWS)
+            .await
+            .context("reading the outbox")?;
         Ok(rows
             .into_iter()
             .map(
@@ -200,11 +200,10 @@ impl Store {
     /// envelope without an id is left out).
     pub async fn log_rows(&self) -> Result<Vec<OutboxRow>> {
         type Columns = (String, Option<String>, String, i64);
-        let rows: Vec<Columns> = match self {
-            Store::Sqlite(pool) => sqlx::query_as(LOG_ROWS_SQLITE).fetch_all(pool).await,
-            Store::Postgres(pool) => sqlx::query_as(LOG_ROWS_POSTGRES).fetch_all(pool).await,
-        }
-        .context("reading the topic log")?;
+        let rows: Vec<Columns> = self
+            .all(LOG_ROWS_SQLITE, LOG_ROWS_POSTGRES)
+            .await
+            .context("reading the topic log")?;
         Ok(rows
             .into_iter()
             .filter_map(|(topic, message_key, envelope, published_at)| {
@@ -222,11 +221,10 @@ impl Store {
 
     /// Every inbox row.
     pub async fn inbox_rows(&self) -> Result<Vec<InboxRow>> {
-        let rows: Vec<(String, String, i64)> = match self {
-            Store::Sqlite(pool) => sqlx::query_as(INBOX_ROWS).fetch_all(pool).await,
-            Store::Postgres(pool) => sqlx::query_as(INBOX_ROWS).fetch_all(pool).await,
-        }
-        .context("reading the inboxes")?;
+        let rows: Vec<(String, String, i64)> = self
+            .all(INBOX_ROWS, INBOX_ROWS)
+            .await
+            .context("reading the inboxes")?;
         Ok(rows
             .into_iter()
             .map(|(consumer, message_id, processed_at)| InboxRow {
@@ -235,6 +233,17 @@ impl Store {
                 processed_at,
             })
             .collect())
+    }
+
+    /// Every row of a query, written for each database.
+    async fn all<T>(&self, sqlite: &'static str, postgres: &'static str) -> sqlx::Result<Vec<T>>
+    where
+        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        match self {
+            Store::Sqlite(pool) => sqlx::query_as(sqlite).fetch_all(pool).await,
+            Store::Postgres(pool) => sqlx::query_as(postgres).fetch_all(pool).await,
+        }
     }
 
     /// Closes the connection.

@@ -53,7 +53,7 @@ async fn notify<D: Dialect>(tx: &mut Connection<D>, payload: &str) -> Result<(),
 }
 
 /// Appends `message` to the log and to every subscription of its topic, inside `tx`.
-pub(super) async fn append_in<D: Dialect>(
+async fn append_in<D: Dialect>(
     tx: &mut Connection<D>,
     message: &EncodedMessage,
     now: i64,
@@ -75,6 +75,18 @@ pub(super) async fn append_in<D: Dialect>(
         .execute(on::<D>(tx))
         .await?;
     notify::<D>(tx, &message.topic).await
+}
+
+/// Appends `messages`, in order, as [`append_in`] does each.
+pub(super) async fn append_all_in<D: Dialect>(
+    tx: &mut Connection<D>,
+    messages: &[EncodedMessage],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for message in messages {
+        append_in::<D>(tx, message, now).await?;
+    }
+    Ok(())
 }
 
 /// Runs `sql` (which binds the subscription id, sequence, consumer and attempt, after
@@ -150,9 +162,7 @@ impl<D: Dialect> Backend for SqlBackend<D> {
 
     async fn append(&self, messages: &[EncodedMessage], now: i64) -> Outcome<()> {
         let mut tx = self.begin().await?;
-        for message in messages {
-            append_in::<D>(&mut tx, message, now).await?;
-        }
+        append_all_in::<D>(&mut tx, messages, now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use seedwork::messaging::Message;
 
-use super::backend::append_in;
+use super::backend::append_all_in;
 use super::{EncodedMessage, Transport};
 use crate::dialect::{Connection, Dialect};
 use crate::error::{Operation, SqlxError};
@@ -24,15 +24,14 @@ pub(crate) async fn append<D: Dialect>(
     messages: &[Message],
     now: i64,
 ) -> seedwork::Result<BTreeSet<String>> {
-    let mut topics = BTreeSet::new();
-    for message in messages {
-        let encoded = EncodedMessage::encode(message)?;
-        append_in::<D>(tx, &encoded, now)
-            .await
-            .map_err(SqlxError::statement(Operation::OutboxAppend))?;
-        topics.insert(encoded.topic);
-    }
-    Ok(topics)
+    let encoded = messages
+        .iter()
+        .map(EncodedMessage::encode)
+        .collect::<Result<Vec<_>, _>>()?;
+    append_all_in::<D>(tx, &encoded, now)
+        .await
+        .map_err(SqlxError::statement(Operation::OutboxAppend))?;
+    Ok(encoded.into_iter().map(|message| message.topic).collect())
 }
 
 impl Transport {
