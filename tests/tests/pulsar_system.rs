@@ -289,7 +289,13 @@ async fn a_poison_event_is_dead_lettered_and_the_notifier_goes_on() {
     let (api, api_port) = start_api(&database).await;
     let notifier = start("notificaciones", "notificaciones", &[], &database).await;
 
+    // Bounded retries: the client's default retries a lookup without end.
     let client = Pulsar::builder(pulsar_url(), TokioExecutor)
+        .with_operation_retry_options(pulsar::OperationRetryOptions {
+            operation_timeout: Duration::from_secs(10),
+            retry_delay: Duration::from_millis(500),
+            max_retries: Some(10),
+        })
         .build()
         .await
         .expect("Pulsar is reachable");

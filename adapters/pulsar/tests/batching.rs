@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use seedwork::messaging::{Consumer, Delivery, Publisher, Subscriber, SubscriptionOptions};
 use seedwork::testing::contract::broker::{expect_quiet, n_of, ping, unique_topic};
-use seedwork_pulsar::pulsar::{self, Pulsar, TokioExecutor};
+use seedwork_pulsar::pulsar::{self, TokioExecutor};
 use seedwork_pulsar::{Batching, PulsarBroker};
 
 /// Messages per batch in these tests.
@@ -42,7 +42,12 @@ async fn publish_one_batch(broker: &PulsarBroker, topic: &str, first: u32) {
     let messages: Vec<_> = (first..first + BATCH)
         .map(|n| ping(topic, n, Some(&format!("key-{n}"))))
         .collect();
-    let results = futures_util::future::join_all(messages.iter().map(|m| broker.publish(m))).await;
+    let results = tokio::time::timeout(
+        DEADLINE,
+        futures_util::future::join_all(messages.iter().map(|m| broker.publish(m))),
+    )
+    .await
+    .expect("the batch is published in time");
     for result in results {
         result.expect("published");
     }
@@ -71,16 +76,19 @@ fn numbers(deliveries: &[Delivery]) -> BTreeSet<u32> {
 /// A raw consumer of `topic` on a subscription of its own, to see where the broker stored the
 /// messages.
 async fn inspector(topic: &str) -> pulsar::Consumer<Vec<u8>, TokioExecutor> {
-    Pulsar::builder(support::url(), TokioExecutor)
-        .build()
+    let build = async {
+        support::raw_client()
+            .await
+            .consumer()
+            .with_topic(topic)
+            .with_subscription("inspect")
+            .build::<Vec<u8>>()
+            .await
+            .expect("a raw consumer")
+    };
+    tokio::time::timeout(DEADLINE, build)
         .await
-        .expect("Pulsar is reachable")
-        .consumer()
-        .with_topic(topic)
-        .with_subscription("inspect")
-        .build::<Vec<u8>>()
-        .await
-        .expect("a raw consumer")
+        .expect("the raw consumer subscribes in time")
 }
 
 /// The distinct `(ledger, entry)` pairs among `positions`: the broker entries they fill.

@@ -10,13 +10,6 @@ use seedwork::Error;
 use seedwork_pulsar::pulsar::{self, Pulsar, TokioExecutor};
 use seedwork_pulsar::{PulsarBroker, TopicSchema};
 
-async fn raw_client() -> Pulsar<TokioExecutor> {
-    Pulsar::builder(support::url(), TokioExecutor)
-        .build()
-        .await
-        .expect("Pulsar is reachable (scripts/services up pulsar)")
-}
-
 async fn send_raw(client: &Pulsar<TokioExecutor>, topic: &str, payload: &[u8]) {
     let mut producer = client
         .producer()
@@ -55,7 +48,7 @@ async fn raw_consumer(
 async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_consumer_goes_on() {
     use futures_util::StreamExt;
     let broker = support::broker_avro().await;
-    let client = raw_client().await;
+    let client = support::raw_client().await;
     let topic = unique_topic("poison");
     let options = SubscriptionOptions::new(&topic, "s");
     let dead_letters = options.effective_dead_letter_topic();

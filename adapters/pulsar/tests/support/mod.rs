@@ -1,6 +1,9 @@
 //! Shared set-up of the Pulsar tests.
 #![allow(dead_code)]
 
+use std::time::Duration;
+
+use seedwork_pulsar::pulsar::{self, Pulsar, TokioExecutor};
 use seedwork_pulsar::{AvroType, PulsarBroker, Record, TopicSchema};
 
 /// The broker under test: `SEEDWORK_PULSAR_URL` or the local standalone broker.
@@ -34,6 +37,21 @@ pub async fn broker_avro() -> PulsarBroker {
     PulsarBroker::builder(url())
         .fallback(fallback)
         .connect()
+        .await
+        .expect("Pulsar is reachable (scripts/services up pulsar)")
+}
+
+/// A plain pulsar-rs client, to look at what the broker holds. Its retries are bounded (the
+/// client's default is to retry a lookup without end), so a broker that does not serve fails
+/// the test instead of hanging it.
+pub async fn raw_client() -> Pulsar<TokioExecutor> {
+    Pulsar::builder(url(), TokioExecutor)
+        .with_operation_retry_options(pulsar::OperationRetryOptions {
+            operation_timeout: Duration::from_secs(10),
+            retry_delay: Duration::from_millis(500),
+            max_retries: Some(10),
+        })
+        .build()
         .await
         .expect("Pulsar is reachable (scripts/services up pulsar)")
 }
