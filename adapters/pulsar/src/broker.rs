@@ -222,34 +222,17 @@ impl PulsarBuilder {
     /// Connects to the broker. Fails with [`Error::Unavailable`](seedwork::Error::Unavailable)
     /// when it cannot be reached, [`Error::Broker`](seedwork::Error::Broker) when it refuses.
     pub async fn connect(self) -> Result<PulsarBroker> {
-        let client = Pulsar::builder(self.url.clone(), TokioExecutor)
-            // pulsar-rs retries "busy" and "not ready" answers forever by default, so a second
-            // Exclusive consumer would wait instead of being refused. A few quick retries ride
-            // out a topic being loaded; the consumer's own rebuild loop does the rest.
-            .with_operation_retry_options(pulsar::OperationRetryOptions {
-                operation_timeout: Duration::from_secs(10),
-                retry_delay: Duration::from_millis(500),
-                max_retries: Some(3),
-            })
-            // Give up on a dead connection quickly: publishes are bounded by the send timeout
-            // and consumers rebuild themselves, so long retries inside pulsar-rs only delay
-            // the error the caller needs to see.
-            .with_connection_retry_options(pulsar::ConnectionRetryOptions {
-                min_backoff: Duration::from_millis(50),
-                max_backoff: Duration::from_secs(1),
-                max_retries: 4,
-                connection_timeout: Duration::from_secs(5),
-                ..Default::default()
-            })
-            .build()
-            .await
-            .map_err(|source| PulsarError::Connect {
-                url: self.url.clone(),
-                source,
-            })?;
+        // Two clients, so two TCP connections: one for the producers, one for the consumers.
+        // pulsar-rs leaves Nagle's algorithm on, and the broker answers a consumer's
+        // acknowledgement with no data, so the kernel holds the next small write on that
+        // connection until the broker's delayed ACK (40 ms on Linux). On a shared connection
+        // every publish that followed an acknowledgement waited for it.
+        let publishing = client(&self.url).await?;
+        let consuming = client(&self.url).await?;
         Ok(PulsarBroker {
             inner: Arc::new(Inner {
-                client,
+                client: publishing,
+                consuming,
                 url: self.url,
                 schemas: self.schemas,
                 settings: self.settings,
@@ -259,17 +242,51 @@ impl PulsarBuilder {
     }
 }
 
+/// A pulsar-rs client of the broker at `url`, with bounded retries.
+async fn client(url: &str) -> Result<Pulsar<TokioExecutor>> {
+    let client = Pulsar::builder(url.to_string(), TokioExecutor)
+        // pulsar-rs retries "busy" and "not ready" answers forever by default, so a second
+        // Exclusive consumer would wait instead of being refused. A few quick retries ride
+        // out a topic being loaded; the consumer's own rebuild loop does the rest.
+        .with_operation_retry_options(pulsar::OperationRetryOptions {
+            operation_timeout: Duration::from_secs(10),
+            retry_delay: Duration::from_millis(500),
+            max_retries: Some(3),
+        })
+        // Give up on a dead connection quickly: publishes are bounded by the send timeout
+        // and consumers rebuild themselves, so long retries inside pulsar-rs only delay
+        // the error the caller needs to see.
+        .with_connection_retry_options(pulsar::ConnectionRetryOptions {
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(1),
+            max_retries: 4,
+            connection_timeout: Duration::from_secs(5),
+            ..Default::default()
+        })
+        .build()
+        .await
+        .map_err(|source| PulsarError::Connect {
+            url: url.to_string(),
+            source,
+        })?;
+    Ok(client)
+}
+
 /// A Pulsar cluster as seedwork's [`Publisher`] and [`Subscriber`].
 ///
-/// Cheap to clone; clones share the connection and the producers (one per topic and schema,
-/// created on first use, dropped after a failure and recreated on the next publish).
+/// Cheap to clone; clones share the two connections (one for producers, one for consumers)
+/// and the producers (one per topic and schema, created on first use, dropped after a failure
+/// and recreated on the next publish).
 #[derive(Clone)]
 pub struct PulsarBroker {
     pub(crate) inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {
+    /// The producers' connection (and the health check's lookups).
     pub(crate) client: Pulsar<TokioExecutor>,
+    /// The consumers' connection: see [`PulsarBuilder::connect`] for why it is separate.
+    pub(crate) consuming: Pulsar<TokioExecutor>,
     url: String,
     pub(crate) schemas: Schemas,
     pub(crate) settings: Settings,
