@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use pulsar::consumer::{ConsumerOptions, InitialPosition};
 use pulsar::{SubType, TokioExecutor};
 use seedwork::messaging::{
@@ -421,6 +421,59 @@ impl Consumer for PulsarConsumer {
         }
     }
 
+    /// A message already due, or one the client has already received from the broker and
+    /// whose writer schema is known, decoded without waiting. What needs the broker (a schema
+    /// not seen yet, a message that does not decode and goes to the dead-letter topic, a lost
+    /// stream) is left to [`receive`](Consumer::receive).
+    fn ready(&mut self) -> Option<Delivery> {
+        loop {
+            if let Some(pending) = self.order.next(Instant::now()) {
+                return Some(self.hand_out(pending));
+            }
+            if !self.arrived.is_empty() || self.order.held() >= self.broker.settings.max_held_back {
+                return None;
+            }
+            let raw = match self.stream.as_mut()?.next().now_or_never()? {
+                Some(Ok(raw)) => raw,
+                // Left for `receive`, which sees the same failure and rebuilds the stream.
+                Some(Err(error)) => {
+                    self.lose_stream(&error);
+                    return None;
+                }
+                None => {
+                    self.lose_stream(&"the stream ended");
+                    return None;
+                }
+            };
+            let writer = match &raw.payload.metadata.schema_version {
+                None => None,
+                Some(version) => match self.writer_schemas.get(version) {
+                    Some(known) => known.clone(),
+                    None => {
+                        self.arrived.push_back(raw);
+                        return None;
+                    }
+                },
+            };
+            match self.decode(&raw, writer.as_deref()) {
+                Ok(message) => {
+                    self.batches.arrive(&Position::of(&raw));
+                    self.order.arrive(Pending {
+                        raw,
+                        message,
+                        writer,
+                        attempt: 1,
+                        generation: self.generation,
+                    });
+                }
+                Err(_) => {
+                    self.arrived.push_back(raw);
+                    return None;
+                }
+            }
+        }
+    }
+
     async fn ack(&mut self, delivery: &Delivery) -> Result<()> {
         let pending = self.take(delivery)?;
         self.order.finish(&pending);
@@ -477,7 +530,7 @@ async fn build(
         SubscriptionKind::Exclusive => SubType::Exclusive,
     };
     broker
-        .client
+        .consuming
         .consumer()
         .with_topic(&options.topic)
         .with_subscription(&options.subscription)
