@@ -253,6 +253,16 @@ struct Backend {
 /// connections on SQLite, 32 executed about a third of what was accepted; 256 kept up).
 pub const CONSUMER_BATCH: usize = 256;
 
+/// Outbox entries the relay claims per round. Every reservation writes two (its command and
+/// its event) on the Pulsar broker; with the library's default (100) the relay fell behind
+/// the API under load.
+pub const RELAY_BATCH: usize = 512;
+
+/// Keys the relay publishes concurrently within a round (the library's default is 16): on
+/// Pulsar each publish waits for the broker's receipt, so throughput is in-flight sends
+/// over the round trip.
+pub const RELAY_IN_FLIGHT: usize = 256;
+
 /// How many consumers of `comandos-reserva` one API process runs on PostgreSQL with the
 /// durable transport. Each handles its batch in one transaction of many statements, each a
 /// round trip; PostgreSQL runs several such transactions at once (SQLite would only queue
@@ -620,6 +630,8 @@ pub async fn start(config: Config) -> Result<System, StartError> {
             move || {
                 let relay = OutboxRelay::new(Arc::clone(&outbox), Arc::clone(&publisher))
                     .poll_interval(poll)
+                    .batch_size(RELAY_BATCH)
+                    .max_in_flight(RELAY_IN_FLIGHT)
                     .report_to(relay_part.clone());
                 let stopped = stop_relay.clone();
                 async move {

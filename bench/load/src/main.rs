@@ -16,8 +16,10 @@
 //!   through the outbox, the broker and the command consumer, which creates the
 //!   reservation). The stored reservations are counted every 250 ms: accepted/s and
 //!   executed/s in the measured window, and the drain time from the load's last answer until
-//!   every accepted command was executed (at most `--drain-timeout`, default 120 s). Then
-//!   `--notify-latency` (default 50) requests one at a time time the "202 → created" latency:
+//!   every accepted command was executed (at most `--drain-timeout`, default 120 s). Then,
+//!   once no message is on its way (the events of the load may still be in the outbox after
+//!   the drain), `--notify-latency` (default 50) requests one at a time time the "202 →
+//!   created" latency:
 //!   from the 202 until `GET /vuelos/reserva-query/{id}`, polled every millisecond, answers
 //!   200.
 //! - `growth`: from an empty store, prefill through the API with 64 connections to each

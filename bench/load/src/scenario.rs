@@ -161,6 +161,13 @@ async fn asynchronous(args: &AsyncArgs, system: &mut System, target: &Target) ->
 }
 
 async fn created(args: &AsyncArgs, system: &mut System, target: &Target) -> Result<Created> {
+    // The drain only waits for the reservations; their events may still be in the outbox, and
+    // a probe's command would queue behind them there.
+    let quiet = system
+        .store
+        .wait_idle(cli::seconds(args.drain_timeout))
+        .await?;
+    eprintln!("async: quiet {:.2} s after the drain", quiet.as_secs_f64());
     eprintln!(
         "async: 202 → created, {} request(s) one at a time",
         args.notify_latency
