@@ -55,6 +55,7 @@
 //! `system.log`); set `RUST_LOG` to change that.
 
 mod cli;
+mod cpu;
 mod drive;
 mod hops;
 mod meta;

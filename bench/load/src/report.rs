@@ -75,12 +75,12 @@ pub fn markdown(run: &Run, results: &Path) -> String {
 }
 
 fn sync_table(out: &mut String, steps: &[Step]) {
-    out.push_str("| connections | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors |\n");
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| connections | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | CPU ms/request |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for s in steps {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.connections,
             s.requests,
             per_second(s.per_second),
@@ -89,9 +89,28 @@ fn sync_table(out: &mut String, steps: &[Step]) {
             ms(s.latency.p99_ms),
             ms(s.latency.max_ms),
             s.non_2xx_total(),
-            s.transport_errors
+            s.transport_errors,
+            cpu_cell(s.cpu.as_ref())
         );
     }
+    out.push_str(
+        "\nCPU ms/request: CPU time per 2xx answer (warm-up included) of the system + the \
+         local PostgreSQL server's processes + the load generator (from /proc; – when not \
+         read). With N cores, CPU-bound throughput is at most N × 1000 / their sum.\n",
+    );
+}
+
+fn cpu_cell(cpu: Option<&crate::cpu::PerRequest>) -> String {
+    let Some(cpu) = cpu else {
+        return "–".to_string();
+    };
+    let part = |ms: Option<f64>| ms.map_or_else(|| "–".to_string(), |v| format!("{v:.2}"));
+    format!(
+        "{} + {} + {}",
+        part(cpu.system_ms),
+        part(cpu.postgres_ms),
+        part(cpu.load_ms)
+    )
 }
 
 /// The drain cell: seconds, or what was left.
@@ -284,6 +303,12 @@ mod tests {
             first_error: None,
             curve: Vec::new(),
             queue: None,
+            cpu: Some(crate::cpu::PerRequest {
+                answered: 12_345,
+                system_ms: Some(0.731),
+                postgres_ms: None,
+                load_ms: Some(0.125),
+            }),
         };
         let run = Run {
             scenario: "sync",
@@ -313,7 +338,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("| 8 | 12345 | 1234 | 1.50 | 3.00 | 9.00 | 15.0 | 0 | 0 |"),
+            text.contains(
+                "| 8 | 12345 | 1234 | 1.50 | 3.00 | 9.00 | 15.0 | 0 | 0 | 0.73 + – + 0.12 |"
+            ),
             "{text}"
         );
     }

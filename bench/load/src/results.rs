@@ -87,6 +87,8 @@ pub struct Step {
     pub curve: Vec<(f64, f64)>,
     /// `async`: what the command consumer did.
     pub queue: Option<Queue>,
+    /// `sync`: CPU time per answered request, by process.
+    pub cpu: Option<crate::cpu::PerRequest>,
 }
 
 impl Step {
@@ -104,6 +106,7 @@ impl Step {
             first_error: tally.first_error.clone(),
             curve: stats::curve(&tally.latency),
             queue: None,
+            cpu: None,
         }
     }
 

@@ -71,11 +71,20 @@ async fn sync(args: &StepArgs, system: &mut System) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     for &connections in &args.connections {
         announce("sync", args, connections);
+        let postgres = matches!(system.store, Store::Postgres(_));
+        let before = crate::cpu::sample(system.pid(), postgres);
         let outcome = drive::start(&target, Endpoint::Sync, plan(args, connections))
             .finish()
             .await?;
+        let after = crate::cpu::sample(system.pid(), postgres);
         system.ensure_running()?;
-        steps.push(Step::of(connections, &outcome));
+        let mut step = Step::of(connections, &outcome);
+        step.cpu = Some(crate::cpu::per_request(
+            &before,
+            &after,
+            outcome.tally.ok_total,
+        ));
+        steps.push(step);
     }
     Ok(steps)
 }

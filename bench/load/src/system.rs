@@ -173,6 +173,11 @@ impl System {
         ensure_running(&mut self.child, &self.log)
     }
 
+    /// The system's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// The system's resident memory in KiB (`VmRSS` of `/proc/PID/status`).
     pub fn rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
