@@ -103,6 +103,10 @@ pub struct GrowthArgs {
     /// Seconds of load before each measurement (not counted).
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
+    /// Measurements per checkpoint, each after the system is quiet again; the point is their
+    /// median (one run's spread on a shared machine is wider than the decay to be seen).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
     /// Safety cap on the requests of one prefill or one measurement.
     #[arg(long, default_value_t = 1_000_000)]
     pub max_requests: u64,

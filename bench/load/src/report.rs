@@ -175,9 +175,9 @@ fn created_line(out: &mut String, created: &Created) {
 fn growth_table(out: &mut String, points: &[GrowthPoint]) {
     let connections = points.first().map_or(0, |p| p.step.connections);
     out.push_str(
-        "| stored | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | prefill |\n",
+        "| stored | req/s (median) | req/s of each run | CPU ms/request | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | prefill |\n",
     );
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for p in points {
         let s = &p.step;
         let prefill = if p.prefill_inserted > 0 {
@@ -190,9 +190,15 @@ fn growth_table(out: &mut String, points: &[GrowthPoint]) {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             p.stored,
             per_second(s.per_second),
+            p.per_second_runs
+                .iter()
+                .map(|r| per_second(*r))
+                .collect::<Vec<_>>()
+                .join(", "),
+            cpu_cell(s.cpu.as_ref()),
             ms(s.latency.p50_ms),
             ms(s.latency.p90_ms),
             ms(s.latency.p99_ms),

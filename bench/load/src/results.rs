@@ -162,6 +162,8 @@ pub struct GrowthPoint {
     pub prefill_inserted: u64,
     /// Seconds from the prefill's end until no message was on its way (measured after).
     pub idle_seconds: f64,
-    /// The measurement (`sync`).
+    /// The median measurement by req/s (`sync`).
     pub step: Step,
+    /// Req/s of every measurement at this checkpoint, in the order they ran.
+    pub per_second_runs: Vec<f64>,
 }

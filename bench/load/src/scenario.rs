@@ -227,22 +227,25 @@ async fn growth(args: &GrowthArgs, system: &mut System) -> Result<Vec<GrowthPoin
             .wait_idle(cli::seconds(args.prefill_timeout))
             .await?
             .as_secs_f64();
-        eprintln!(
-            "growth: at {checkpoint}, {} connection(s), {} s warm-up + {} s measured",
-            args.measure_connections, args.warmup, args.duration
-        );
-        let plan = Plan::timed(
-            args.measure_connections,
-            cli::seconds(args.warmup),
-            cli::seconds(args.duration),
-            args.max_requests,
-        );
-        let running = drive::start(&target, Endpoint::Sync, plan);
-        tokio::time::sleep_until(plan.warm_end.into()).await;
         let stored = system.store.reservations().await?;
-        let outcome = running.finish().await?;
-        system.ensure_running()?;
+        let mut runs = Vec::new();
+        for run in 1..=args.repeat.max(1) {
+            eprintln!(
+                "growth: at {checkpoint}, run {run}/{}: {} connection(s), {} s warm-up + {} s measured",
+                args.repeat.max(1),
+                args.measure_connections,
+                args.warmup,
+                args.duration
+            );
+            system
+                .store
+                .wait_idle(cli::seconds(args.prefill_timeout))
+                .await?;
+            runs.push(measure(args, system, &target).await?);
+        }
         let stored_after = system.store.reservations().await?;
+        let per_second_runs = runs.iter().map(|s| s.per_second).collect();
+        let step = median_by_rate(runs);
         points.push(GrowthPoint {
             checkpoint,
             stored,
@@ -250,10 +253,40 @@ async fn growth(args: &GrowthArgs, system: &mut System) -> Result<Vec<GrowthPoin
             prefill_seconds,
             prefill_inserted,
             idle_seconds,
-            step: Step::of(args.measure_connections, &outcome),
+            step,
+            per_second_runs,
         });
     }
     Ok(points)
+}
+
+/// The measurement with the median req/s (the upper one of an even count).
+fn median_by_rate(mut runs: Vec<Step>) -> Step {
+    runs.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
+    let middle = runs.len() / 2;
+    runs.swap_remove(middle)
+}
+
+/// One `sync` measurement of `growth`, with the CPU time it took.
+async fn measure(args: &GrowthArgs, system: &mut System, target: &Target) -> Result<Step> {
+    let plan = Plan::timed(
+        args.measure_connections,
+        cli::seconds(args.warmup),
+        cli::seconds(args.duration),
+        args.max_requests,
+    );
+    let postgres = matches!(system.store, Store::Postgres(_));
+    let before = crate::cpu::sample(system.pid(), postgres);
+    let outcome = drive::start(target, Endpoint::Sync, plan).finish().await?;
+    let after = crate::cpu::sample(system.pid(), postgres);
+    system.ensure_running()?;
+    let mut step = Step::of(args.measure_connections, &outcome);
+    step.cpu = Some(crate::cpu::per_request(
+        &before,
+        &after,
+        outcome.tally.ok_total,
+    ));
+    Ok(step)
 }
 
 /// Inserts reservations until the store holds `checkpoint`; the seconds it took and how many
@@ -314,6 +347,30 @@ async fn prefill(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn step_at(per_second: f64) -> Step {
+        Step {
+            connections: 8,
+            seconds: 5.0,
+            requests: 0,
+            per_second,
+            latency: stats::summarize(&stats::histogram()),
+            non_2xx: Default::default(),
+            transport_errors: 0,
+            first_error: None,
+            curve: Vec::new(),
+            queue: None,
+            cpu: None,
+        }
+    }
+
+    #[test]
+    fn a_growth_point_is_its_median_run() {
+        let rates = |runs: &[f64]| median_by_rate(runs.iter().map(|r| step_at(*r)).collect());
+        assert_eq!(rates(&[700.0, 500.0, 600.0]).per_second, 600.0);
+        assert_eq!(rates(&[500.0]).per_second, 500.0);
+        assert_eq!(rates(&[800.0, 500.0, 600.0, 700.0]).per_second, 700.0);
+    }
 
     #[test]
     fn checkpoints_start_empty_and_end_at_rows() {
