@@ -123,14 +123,14 @@ pub fn drain(seconds: Option<f64>, backlog: u64) -> String {
 
 fn async_table(out: &mut String, steps: &[Step]) {
     out.push_str(
-        "| connections | accepted | accepted/s | executed/s | drain | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors |\n",
+        "| connections | accepted | accepted/s | executed/s | drain | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | CPU ms/command |\n",
     );
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for s in steps {
         let Some(q) = &s.queue else { continue };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.connections,
             q.accepted,
             per_second(q.accepted_per_second),
@@ -141,13 +141,17 @@ fn async_table(out: &mut String, steps: &[Step]) {
             ms(s.latency.p99_ms),
             ms(s.latency.max_ms),
             s.non_2xx_total(),
-            s.transport_errors
+            s.transport_errors,
+            cpu_cell(s.cpu.as_ref())
         );
     }
     out.push_str(
         "\naccepted: 202 answers (warm-up included); accepted/s and executed/s: in the \
          measured window; drain: from the load's last answer until every accepted command \
-         had created its reservation (counted every 250 ms).\n",
+         had created its reservation (counted every 250 ms); CPU ms/command: CPU time per \
+         accepted command, from the step's start until no message was on its way (the \
+         command, its reservation and its notification), of the system + the local \
+         PostgreSQL server + the load generator.\n",
     );
 }
 

@@ -123,6 +123,8 @@ async fn asynchronous(args: &AsyncArgs, system: &mut System, target: &Target) ->
     for &connections in &steps_args.connections {
         announce("async", steps_args, connections);
         let plan = plan(steps_args, connections);
+        let postgres = matches!(system.store, Store::Postgres(_));
+        let cpu_before = crate::cpu::sample(system.pid(), postgres);
         let origin = Instant::now();
         let running = drive::start(target, Endpoint::Async, plan);
         let store = &system.store;
@@ -154,8 +156,22 @@ async fn asynchronous(args: &AsyncArgs, system: &mut System, target: &Target) ->
             }
             tokio::time::sleep(SAMPLE_EVERY).await;
         };
+        // Until the events are handled too, so the CPU time is the whole path's, and the
+        // next step starts on a quiet system.
+        if drain_seconds.is_some() {
+            system
+                .store
+                .wait_idle(cli::seconds(args.drain_timeout))
+                .await?;
+        }
+        let cpu_after = crate::cpu::sample(system.pid(), postgres);
         system.ensure_running()?;
         let mut step = Step::of(connections, &outcome);
+        step.cpu = Some(crate::cpu::per_request(
+            &cpu_before,
+            &cpu_after,
+            outcome.tally.ok_total,
+        ));
         step.queue = Some(Queue {
             accepted: outcome.tally.ok_total,
             accepted_per_second: step.per_second,
