@@ -16,6 +16,9 @@
 //!   Consumers acknowledge a batch only once all of its messages are settled. Batches do not
 //!   keep Key_Shared routing by key, hence off by default and
 //!   [`unbatched`](PulsarBuilder::unbatched) for Key_Shared topics.
+//! - **Schema evolution** ([`compatibility`]): whether a new schema may follow the ones a
+//!   topic has, checked locally under the registry's strategy (`FULL` by default); a producer
+//!   the registry refuses fails with [`seedwork::Error::Broker`], not retried.
 //! - **Failures** ([`PulsarConsumer`]): nack with the subscription's backoff, dead-letter topic
 //!   after `max_deliveries` (the dead letter keeps schema and envelope, so it still decodes, and
 //!   carries seedwork's [`dead_letter`](seedwork::messaging::dead_letter) properties),
@@ -51,6 +54,7 @@
 
 mod broker;
 pub mod codec;
+pub mod compatibility;
 mod consumer;
 mod error;
 

@@ -111,33 +111,12 @@ async fn the_registry_serves_the_schema_the_producer_registered() {
         "{}/admin/v2/schemas/public/default/{topic}/schema",
         support::admin_url()
     );
-    let body = admin_get(&url).await;
+    let body = support::admin_get(&url).await;
     let info: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(info["type"], "AVRO", "{info}");
     let registered: serde_json::Value =
         serde_json::from_str(info["data"].as_str().expect("schema text")).expect("JSON schema");
     assert_eq!(registered, support::ping_record().to_json());
-}
-
-/// A minimal HTTP GET over a TCP socket (the admin API is plain HTTP on loopback).
-async fn admin_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (host, path) = rest.split_at(rest.find('/').expect("a path"));
-    let mut stream = tokio::net::TcpStream::connect(host)
-        .await
-        .expect("the admin API is reachable");
-    let request =
-        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("sent");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(
-        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-        "{head}"
-    );
-    body.to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +161,7 @@ async fn dispatched(topic: &str, subscription: &str) -> u64 {
         support::admin_url()
     );
     let stats: serde_json::Value =
-        serde_json::from_str(&admin_get(&url).await).expect("JSON stats");
+        serde_json::from_str(&support::admin_get(&url).await).expect("JSON stats");
     stats["subscriptions"][subscription]["msgOutCounter"]
         .as_u64()
         .unwrap_or_else(|| panic!("no msgOutCounter for `{subscription}`: {stats}"))

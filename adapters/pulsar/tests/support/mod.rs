@@ -55,3 +55,31 @@ pub async fn raw_client() -> Pulsar<TokioExecutor> {
         .await
         .expect("Pulsar is reachable (scripts/services up pulsar)")
 }
+
+/// A minimal HTTP GET over a TCP socket (the admin API is plain HTTP on loopback); the body of
+/// a 200 answer.
+pub async fn admin_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').expect("a path"));
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(host)
+            .await
+            .expect("the admin API is reachable");
+        let request =
+            format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        response
+    };
+    let response = tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .expect("the admin API answers in time");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{head}"
+    );
+    body.to_string()
+}
