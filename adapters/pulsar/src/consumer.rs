@@ -44,8 +44,8 @@ use seedwork::Result;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::broker::Inner;
 use crate::codec::{self, Received, TopicSchema, WireSchema};
+use crate::connection::Inner;
 use crate::error::{CodecError, PulsarError};
 
 type RawMessage = pulsar::consumer::Message<Vec<u8>>;

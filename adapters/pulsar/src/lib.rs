@@ -52,13 +52,16 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod batching;
 mod broker;
 pub mod codec;
 pub mod compatibility;
+mod connection;
 mod consumer;
 mod error;
 
-pub use broker::{Batching, PulsarBroker, PulsarBuilder};
+pub use batching::Batching;
+pub use broker::{PulsarBroker, PulsarBuilder};
 pub use codec::{AvroType, Codec, Record, SchemaError, Schemas, TopicSchema};
 pub use consumer::PulsarConsumer;
 /// The `pulsar` crate this adapter is built on, for what seedwork's ports do not cover.
