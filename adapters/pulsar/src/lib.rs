@@ -7,7 +7,8 @@
 //! - **Wire format** ([`codec`]): the payload is the record `{"data": …}` as the Python
 //!   `pulsar.schema.Record` classes send it — a plain Avro datum under the topic's registered
 //!   schema ([`TopicSchema::avro`]) or JSON — and the envelope travels in message properties.
-//!   Python services using `pulsar-client` read our events and we read their commands.
+//!   Python services using `pulsar-client` read our events and we read their commands. A
+//!   topic's schema may be derived from its payload type ([`TopicSchema::avro_derived`]).
 //! - **Subscriptions**: Shared (default), KeyShared, Failover, Exclusive; the message key is
 //!   the Pulsar partition key (the aggregate id), so a key's messages keep their order.
 //! - **Batching** ([`Batching`], off by default): with [`Batching::on`], producers pack the

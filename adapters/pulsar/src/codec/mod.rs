@@ -74,6 +74,52 @@ impl TopicSchema {
         Self::avro(topic, &record.to_json().to_string())
     }
 
+    /// An Avro topic whose payload schema is derived from the type `P`
+    /// (`#[derive(apache_avro::AvroSchema)]`), so the schema cannot drift from the type. The
+    /// wire record is named `record` and holds the payload as its `data` field, nullable with a
+    /// `null` default, the way the Python `pulsar.schema.Record` classes nest a payload record.
+    ///
+    /// The derive comes from the `apache-avro` crate (feature `derive`), which the deriving
+    /// crate depends on itself (with `serde_json`, which the derive's defaults use). Under
+    /// apache-avro 0.21 it reads `#[avro(...)]` attributes only: a `#[serde(rename)]` needs its
+    /// `#[avro(rename)]` twin, and an `Option` field gets its `null` default from
+    /// `#[avro(default = "null")]`, which schema evolution needs (`docs/pulsar.md`).
+    ///
+    /// ```
+    /// use apache_avro::AvroSchema;
+    /// use seedwork_pulsar::TopicSchema;
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize, AvroSchema)]
+    /// struct ReservaCreadaPayload {
+    ///     id_reserva: String,
+    ///     #[avro(default = "null")]
+    ///     fecha_actualizacion: Option<i64>,
+    /// }
+    ///
+    /// let schema = TopicSchema::avro_derived::<ReservaCreadaPayload>(
+    ///     "eventos-reserva",
+    ///     "EventoReservaCreada",
+    /// )
+    /// .expect("a record");
+    /// assert!(schema.definition().unwrap().contains("fecha_actualizacion"));
+    /// ```
+    pub fn avro_derived<P: apache_avro::AvroSchema>(
+        topic: impl Into<String>,
+        record: &str,
+    ) -> Result<Self, SchemaError> {
+        let topic = topic.into();
+        let payload = serde_json::to_value(P::get_schema()).map_err(|source| SchemaError {
+            topic: topic.clone(),
+            source: CodecError::Json(source),
+        })?;
+        let wire = serde_json::json!({
+            "type": "record",
+            "name": record,
+            "fields": [{"name": "data", "type": ["null", payload], "default": null}],
+        });
+        Self::avro(topic, &wire.to_string())
+    }
+
     /// A JSON topic that registers `schema` (a record with a `data` field) as its `JSON`
     /// schema, as the Python `JsonSchema` does.
     pub fn json_with_schema(topic: impl Into<String>, schema: &str) -> Result<Self, SchemaError> {
