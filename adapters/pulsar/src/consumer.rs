@@ -257,6 +257,17 @@ impl PulsarConsumer {
         codec::decode(received, writer, &self.declared)
     }
 
+    /// Queues a decoded message for its first delivery, behind its key's earlier ones.
+    fn admit(&mut self, raw: RawMessage, message: Message, writer: Option<Arc<WireSchema>>) {
+        self.order.arrive(Pending {
+            raw,
+            message,
+            writer,
+            attempt: 1,
+            generation: self.generation,
+        });
+    }
+
     /// Decodes the oldest arrived message into `order` (or dead-letters it if it does not
     /// decode).
     async fn process_arrived(&mut self) -> Result<()> {
@@ -280,13 +291,7 @@ impl PulsarConsumer {
         self.batches.arrive(&Position::of(&raw));
         match self.decode(&raw, writer.as_deref()) {
             Ok(message) => {
-                self.order.arrive(Pending {
-                    raw,
-                    message,
-                    writer,
-                    attempt: 1,
-                    generation: self.generation,
-                });
+                self.admit(raw, message, writer);
                 Ok(())
             }
             Err(reason) => {
@@ -458,13 +463,7 @@ impl Consumer for PulsarConsumer {
             match self.decode(&raw, writer.as_deref()) {
                 Ok(message) => {
                     self.batches.arrive(&Position::of(&raw));
-                    self.order.arrive(Pending {
-                        raw,
-                        message,
-                        writer,
-                        attempt: 1,
-                        generation: self.generation,
-                    });
+                    self.admit(raw, message, writer);
                 }
                 Err(_) => {
                     self.arrived.push_back(raw);
