@@ -99,9 +99,7 @@ impl Inner {
             producers: Mutex::new(HashMap::new()),
         }
     }
-}
 
-impl Inner {
     /// Sends one message to `topic` with a producer announcing `schema`, waiting for the
     /// broker's receipt, within the send timeout.
     pub(crate) async fn send(

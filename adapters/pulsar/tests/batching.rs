@@ -76,16 +76,7 @@ fn numbers(deliveries: &[Delivery]) -> BTreeSet<u32> {
 /// A raw consumer of `topic` on a subscription of its own, to see where the broker stored the
 /// messages.
 async fn inspector(topic: &str) -> pulsar::Consumer<Vec<u8>, TokioExecutor> {
-    let build = async {
-        support::raw_client()
-            .await
-            .consumer()
-            .with_topic(topic)
-            .with_subscription("inspect")
-            .build::<Vec<u8>>()
-            .await
-            .expect("a raw consumer")
-    };
+    let build = async { support::raw_consumer(&support::raw_client().await, topic).await };
     tokio::time::timeout(DEADLINE, build)
         .await
         .expect("the raw consumer subscribes in time")

@@ -28,21 +28,6 @@ async fn send_raw(client: &Pulsar<TokioExecutor>, topic: &str, payload: &[u8]) {
         .expect("receipt");
 }
 
-/// Reads the dead-letter topic as raw bytes (a seedwork consumer would dead-letter the poison
-/// again).
-async fn raw_consumer(
-    client: &Pulsar<TokioExecutor>,
-    topic: &str,
-) -> pulsar::Consumer<Vec<u8>, TokioExecutor> {
-    client
-        .consumer()
-        .with_topic(topic)
-        .with_subscription("inspect")
-        .build::<Vec<u8>>()
-        .await
-        .expect("a raw consumer")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Pulsar: scripts/services up pulsar"]
 async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_consumer_goes_on() {
@@ -52,7 +37,7 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_consumer_goes_on
     let topic = unique_topic("poison");
     let options = SubscriptionOptions::new(&topic, "s");
     let dead_letters = options.effective_dead_letter_topic();
-    let mut graveyard = raw_consumer(&client, &dead_letters).await;
+    let mut graveyard = support::raw_consumer(&client, &dead_letters).await;
     let mut consumer = broker.subscribe(options).await.expect("subscribed");
 
     broker

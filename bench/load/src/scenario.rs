@@ -71,20 +71,7 @@ async fn sync(args: &StepArgs, system: &mut System) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     for &connections in &args.connections {
         announce("sync", args, connections);
-        let postgres = matches!(system.store, Store::Postgres(_));
-        let before = crate::cpu::sample(system.pid(), postgres);
-        let outcome = drive::start(&target, Endpoint::Sync, plan(args, connections))
-            .finish()
-            .await?;
-        let after = crate::cpu::sample(system.pid(), postgres);
-        system.ensure_running()?;
-        let mut step = Step::of(connections, &outcome);
-        step.cpu = Some(crate::cpu::per_request(
-            &before,
-            &after,
-            outcome.tally.ok_total,
-        ));
-        steps.push(step);
+        steps.push(measure_sync(system, &target, plan(args, connections)).await?);
     }
     Ok(steps)
 }
@@ -123,8 +110,7 @@ async fn asynchronous(args: &AsyncArgs, system: &mut System, target: &Target) ->
     for &connections in &steps_args.connections {
         announce("async", steps_args, connections);
         let plan = plan(steps_args, connections);
-        let postgres = matches!(system.store, Store::Postgres(_));
-        let cpu_before = crate::cpu::sample(system.pid(), postgres);
+        let cpu_before = system.cpu();
         let origin = Instant::now();
         let running = drive::start(target, Endpoint::Async, plan);
         let store = &system.store;
@@ -164,7 +150,7 @@ async fn asynchronous(args: &AsyncArgs, system: &mut System, target: &Target) ->
                 .wait_idle(cli::seconds(args.drain_timeout))
                 .await?;
         }
-        let cpu_after = crate::cpu::sample(system.pid(), postgres);
+        let cpu_after = system.cpu();
         system.ensure_running()?;
         let mut step = Step::of(connections, &outcome);
         step.cpu = Some(crate::cpu::per_request(
@@ -283,7 +269,7 @@ fn median_by_rate(mut runs: Vec<Step>) -> Step {
     runs.swap_remove(middle)
 }
 
-/// One `sync` measurement of `growth`, with the CPU time it took.
+/// One `sync` measurement of `growth`.
 async fn measure(args: &GrowthArgs, system: &mut System, target: &Target) -> Result<Step> {
     let plan = Plan::timed(
         args.measure_connections,
@@ -291,12 +277,17 @@ async fn measure(args: &GrowthArgs, system: &mut System, target: &Target) -> Res
         cli::seconds(args.duration),
         args.max_requests,
     );
-    let postgres = matches!(system.store, Store::Postgres(_));
-    let before = crate::cpu::sample(system.pid(), postgres);
+    measure_sync(system, target, plan).await
+}
+
+/// Drives `plan` against the synchronous endpoint: its figures, with the CPU time per
+/// answered request.
+async fn measure_sync(system: &mut System, target: &Target, plan: Plan) -> Result<Step> {
+    let before = system.cpu();
     let outcome = drive::start(target, Endpoint::Sync, plan).finish().await?;
-    let after = crate::cpu::sample(system.pid(), postgres);
+    let after = system.cpu();
     system.ensure_running()?;
-    let mut step = Step::of(args.measure_connections, &outcome);
+    let mut step = Step::of(plan.connections, &outcome);
     step.cpu = Some(crate::cpu::per_request(
         &before,
         &after,

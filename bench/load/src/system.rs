@@ -173,9 +173,11 @@ impl System {
         ensure_running(&mut self.child, &self.log)
     }
 
-    /// The system's process id.
-    pub fn pid(&self) -> u32 {
-        self.pid
+    /// The CPU time used so far by the system, this load generator and, on the PostgreSQL
+    /// store, the local PostgreSQL server.
+    pub fn cpu(&self) -> crate::cpu::Sample {
+        let postgres = matches!(self.store, crate::store::Store::Postgres(_));
+        crate::cpu::sample(self.pid, postgres)
     }
 
     /// The system's resident memory in KiB (`VmRSS` of `/proc/PID/status`).

@@ -56,6 +56,21 @@ pub async fn raw_client() -> Pulsar<TokioExecutor> {
         .expect("Pulsar is reachable (scripts/services up pulsar)")
 }
 
+/// A consumer of `topic` on the subscription `inspect` that reads raw bytes, to look at what
+/// the broker stored (a seedwork consumer would decode, or dead-letter, it).
+pub async fn raw_consumer(
+    client: &Pulsar<TokioExecutor>,
+    topic: &str,
+) -> pulsar::Consumer<Vec<u8>, TokioExecutor> {
+    client
+        .consumer()
+        .with_topic(topic)
+        .with_subscription("inspect")
+        .build::<Vec<u8>>()
+        .await
+        .expect("a raw consumer")
+}
+
 /// A minimal HTTP GET over a TCP socket (the admin API is plain HTTP on loopback); the body of
 /// a 200 answer.
 pub async fn admin_get(url: &str) -> String {
