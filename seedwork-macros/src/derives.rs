@@ -188,7 +188,25 @@ pub(crate) fn integration(input: DeriveInput, command: bool) -> syn::Result<Toke
         "IntegrationEvent"
     };
     reject_unions(&input, derive)?;
-    attrs::reject_inner(&input, "integration")?;
+    if let Data::Enum(data) = &input.data {
+        // `#[integration(name = "...")]` may name a variant's message type.
+        for variant in &data.variants {
+            for field in &variant.fields {
+                if let Some(found) = field
+                    .attrs
+                    .iter()
+                    .find(|a| a.path().is_ident("integration"))
+                {
+                    return Err(syn::Error::new_spanned(
+                        found,
+                        "#[integration(...)] goes on the type or on a variant, not on a field",
+                    ));
+                }
+            }
+        }
+    } else {
+        attrs::reject_inner(&input, "integration")?;
+    }
     let options = attrs::parse(
         &input.attrs,
         "integration",
@@ -204,6 +222,33 @@ pub(crate) fn integration(input: DeriveInput, command: bool) -> syn::Result<Toke
         .version
         .unwrap_or_else(|| LitStr::new("v1", input.ident.span()));
     let name = name_of(&input, options.name);
+    let (kind, marker) = if command {
+        (
+            quote!(::seedwork::messaging::MessageKind::Command),
+            quote!(::seedwork::messaging::IntegrationCommand),
+        )
+    } else {
+        (
+            quote!(::seedwork::messaging::MessageKind::Event),
+            quote!(::seedwork::messaging::IntegrationEvent),
+        )
+    };
+    if let Data::Enum(data) = &input.data {
+        if !data.variants.is_empty() && input.generics.params.is_empty() {
+            return crate::union::integration_enum(
+                &input,
+                data,
+                crate::union::Contract {
+                    topic: &topic,
+                    version: &version,
+                    name: &name,
+                    key: options.key.as_ref(),
+                    kind: &kind,
+                    marker: &marker,
+                },
+            );
+        }
+    }
     let key = match options.key {
         Some(field) => {
             if let Data::Struct(data) = &input.data {
@@ -232,20 +277,27 @@ pub(crate) fn integration(input: DeriveInput, command: bool) -> syn::Result<Toke
         }
         None => quote!(),
     };
-    let (kind, marker) = if command {
-        (
-            quote!(::seedwork::messaging::MessageKind::Command),
-            quote!(::seedwork::messaging::IntegrationCommand),
-        )
-    } else {
-        (
-            quote!(::seedwork::messaging::MessageKind::Event),
-            quote!(::seedwork::messaging::IntegrationEvent),
-        )
-    };
     let ident = &input.ident;
+    let schema = crate::avro::for_integration(&input)?;
+    // A generic type has no single schema to register; it still implements AvroSchema.
+    let registration = match &schema {
+        Some(_) if input.generics.params.is_empty() => quote! {
+            ::seedwork::__private::inventory::submit! {
+                ::seedwork::messaging::schema::MessageSchema::new(
+                    #topic,
+                    #name,
+                    #version,
+                    #kind,
+                    <#ident as ::seedwork::messaging::schema::AvroSchema>::avro_schema,
+                )
+            }
+        },
+        _ => quote!(),
+    };
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     Ok(quote! {
+        #schema
+        #registration
         impl #impl_generics ::seedwork::messaging::IntegrationMessage for #ident #ty_generics #where_clause {
             const TOPIC: &'static str = #topic;
             const TYPE: &'static str = #name;

@@ -79,8 +79,10 @@ use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput, ItemFn};
 
 mod attrs;
+mod avro;
 mod derives;
 mod handlers;
+mod union;
 
 use handlers::Kind;
 
@@ -153,7 +155,12 @@ pub fn derive_domain_event(input: TokenStream) -> TokenStream {
 /// `#[integration(topic = "...", version = "v1", name = "X", key = field)]`: `topic` is
 /// required, `version` defaults to `"v1"`, `name` to the type's name; `key` names a field whose
 /// `to_string()` becomes the message's ordering key. Serialize and Deserialize come from serde.
-#[proc_macro_derive(IntegrationEvent, attributes(integration))]
+///
+/// For a struct it also derives `AvroSchema` (as [`macro@AvroSchema`] does, reading the same
+/// `#[avro(...)]` attribute) and registers the payload's schema under the topic
+/// (`seedwork::messaging::schema::registered`), so a broker adapter announces it without a
+/// declaration. Every field's type must implement `AvroSchema`.
+#[proc_macro_derive(IntegrationEvent, attributes(integration, avro))]
 pub fn derive_integration_event(input: TokenStream) -> TokenStream {
     expand(derives::integration(
         parse_macro_input!(input as DeriveInput),
@@ -162,13 +169,28 @@ pub fn derive_integration_event(input: TokenStream) -> TokenStream {
 }
 
 /// Implements `seedwork::messaging::IntegrationMessage` (kind `Command`) and
-/// `IntegrationCommand`; the attribute is the same as for [`macro@IntegrationEvent`].
-#[proc_macro_derive(IntegrationCommand, attributes(integration))]
+/// `IntegrationCommand`; the attributes and the derived schema are the same as for
+/// [`macro@IntegrationEvent`].
+#[proc_macro_derive(IntegrationCommand, attributes(integration, avro))]
 pub fn derive_integration_command(input: TokenStream) -> TokenStream {
     expand(derives::integration(
         parse_macro_input!(input as DeriveInput),
         true,
     ))
+}
+
+/// Implements `seedwork::messaging::schema::AvroSchema` for a struct with named fields (an Avro
+/// record) or an enum of unit variants (an Avro enum).
+///
+/// The schema describes the type's serde form: `#[serde(rename)]`, `rename_all` and `skip`
+/// are honoured; `flatten`, custom `with` functions and tagged enums are refused, since the
+/// derive cannot see what they produce (implement the trait by hand then). On the type,
+/// `#[avro(name = "X", namespace = "a.b")]` sets the record's name (the type's name when
+/// omitted) and namespace, and `#[avro(nullable)]` writes every field as `["null", T]`, as the
+/// Python client renders a field that is not `required`.
+#[proc_macro_derive(AvroSchema, attributes(avro))]
+pub fn derive_avro_schema(input: TokenStream) -> TokenStream {
+    expand(avro::derive(parse_macro_input!(input as DeriveInput)))
 }
 
 /// Registers an `async fn` as the handler of its first parameter's command type.

@@ -152,7 +152,7 @@ pub use error::{BoxError, Error, ErrorKind, HandlerKind, Result};
 #[cfg(feature = "macros")]
 pub use seedwork_macros::{
     command_handler, domain_event_handler, integration_mapper, message_handler, query_handler,
-    AggregateRoot, Command, DomainEvent, IntegrationCommand, IntegrationEvent, Query,
+    AggregateRoot, AvroSchema, Command, DomainEvent, IntegrationCommand, IntegrationEvent, Query,
 };
 
 // Lets the derives, whose code names `::seedwork`, be used inside this crate too.
@@ -166,6 +166,8 @@ pub use async_trait::async_trait;
 pub mod __private {
     pub use crate::application::registry::{__into_result, Registration};
     pub use inventory;
+    pub use serde;
+    pub use serde_json;
 }
 
 /// The names a module of an application usually needs: the traits, the derives of the same

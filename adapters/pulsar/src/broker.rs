@@ -34,17 +34,29 @@ pub struct PulsarBuilder {
     url: String,
     schemas: Schemas,
     settings: Settings,
+    derived: bool,
 }
 
 impl PulsarBuilder {
-    /// Declares a topic's schema (see [`TopicSchema`]). Undeclared topics travel as JSON
-    /// without a registered schema, unless a [`fallback`](Self::fallback) is set.
+    /// Declares a topic's schema (see [`TopicSchema`]), in place of the derived one. A topic
+    /// neither declared nor derived travels as JSON without a registered schema, unless a
+    /// [`fallback`](Self::fallback) is set; `.schema(TopicSchema::json(topic))` keeps a topic
+    /// of registered types on JSON.
     pub fn schema(mut self, schema: TopicSchema) -> Self {
         self.schemas.declare(schema);
         self
     }
 
-    /// The codec and record used for every undeclared topic.
+    /// Whether every topic that `#[derive(IntegrationEvent)]`/`#[derive(IntegrationCommand)]`
+    /// types are registered for travels as Avro under the schema derived from those types
+    /// ([`TopicSchema::derived`]) without being declared (default `true`). With `false`, only
+    /// declared topics have a schema.
+    pub fn derived_schemas(mut self, derived: bool) -> Self {
+        self.derived = derived;
+        self
+    }
+
+    /// The codec and record used for every topic neither declared nor derived.
     pub fn fallback(mut self, schema: TopicSchema) -> Self {
         self.schemas.set_fallback(schema);
         self
@@ -94,7 +106,14 @@ impl PulsarBuilder {
 
     /// Connects to the broker. Fails with [`Error::Unavailable`](seedwork::Error::Unavailable)
     /// when it cannot be reached, [`Error::Broker`](seedwork::Error::Broker) when it refuses.
-    pub async fn connect(self) -> Result<PulsarBroker> {
+    /// A registered type whose schema cannot be derived (two payload records of one name on a
+    /// topic…) fails with [`Error::Codec`](seedwork::Error::Codec).
+    pub async fn connect(mut self) -> Result<PulsarBroker> {
+        if self.derived {
+            self.schemas
+                .declare_registered()
+                .map_err(|e| seedwork::Error::codec(e.topic().to_string(), e))?;
+        }
         // Two clients, so two TCP connections: one for the producers, one for the consumers.
         // pulsar-rs leaves Nagle's algorithm on, and the broker answers a consumer's
         // acknowledgement with no data, so the kernel holds the next small write on that
@@ -138,6 +157,7 @@ impl PulsarBroker {
         PulsarBuilder {
             url: url.into(),
             schemas: Schemas::new(),
+            derived: true,
             settings: Settings {
                 send_timeout: Duration::from_secs(10),
                 max_reconnect_backoff: Duration::from_secs(5),
@@ -148,7 +168,8 @@ impl PulsarBroker {
         }
     }
 
-    /// Connects with the defaults (every topic schemaless JSON).
+    /// Connects with the defaults: the topics of registered message types under their derived
+    /// schemas, every other topic schemaless JSON.
     pub async fn connect(url: impl Into<String>) -> Result<PulsarBroker> {
         Self::builder(url).connect().await
     }

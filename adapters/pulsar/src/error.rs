@@ -320,6 +320,15 @@ pub(crate) enum CodecError {
     /// No `type` property, and the topic declares no default type.
     #[error("the message has no `type` property and its topic declares no default type")]
     MissingType,
+    /// A message of a type the topic's union does not carry.
+    #[error("type `{0}` is not one of the types this topic's schema carries")]
+    NotInUnion(String),
+    /// No message type is registered for a topic whose schema is to be derived.
+    #[error("no message type is registered for this topic")]
+    NoMessageTypes,
+    /// A timestamp the schema declares is neither epoch milliseconds nor RFC 3339 text.
+    #[error("`{path}`: {value:?} is not a timestamp (RFC 3339 or epoch milliseconds)")]
+    NotATimestamp { path: String, value: String },
 }
 
 #[cfg(test)]

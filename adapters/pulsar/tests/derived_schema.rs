@@ -1,96 +1,22 @@
-//! Avro schemas derived from payload types (`TopicSchema::avro_derived`): what they render to,
-//! that one written to mirror a Python `Record` class passes the registry's `FULL` check
-//! against the Python one both ways, and a round trip through real Pulsar.
+//! Topic schemas derived from the integration message types (`#[derive(IntegrationEvent)]`),
+//! with no declaration: what they render to, that a payload written to mirror a Python
+//! `Record` class passes the registry's `FULL` check against the Python one both ways, and
+//! round trips through real Pulsar — one type per topic, and several types as a union.
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use apache_avro::AvroSchema;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use seedwork::messaging::{Publisher, Subscriber, SubscriptionOptions};
-use seedwork::testing::contract::broker::{n_of, ping, unique_topic};
+use seedwork::messaging::schema::MessageSchema;
+use seedwork::messaging::{Message, Publisher, Subscriber, SubscriptionOptions};
+use seedwork::testing::contract::broker::unique_topic;
+use seedwork::IntegrationEvent;
 use seedwork_pulsar::compatibility::{check, Compatibility};
 use seedwork_pulsar::{PulsarBroker, TopicSchema};
-
-/// A leg's airport: a nested record used twice.
-#[derive(Serialize, Deserialize, AvroSchema)]
-struct Aeropuerto {
-    codigo: String,
-}
-
-/// An enum of unit variants: an Avro enum.
-#[derive(Serialize, Deserialize, AvroSchema)]
-enum Estado {
-    Pendiente,
-    Aprobada,
-}
-
-#[derive(Serialize, Deserialize, AvroSchema)]
-#[avro(namespace = "alpes.vuelos")]
-struct Reserva {
-    id_reserva: String,
-    estado: Estado,
-    origen: Aeropuerto,
-    destino: Aeropuerto,
-    escalas: Vec<String>,
-    etiquetas: HashMap<String, String>,
-    #[avro(default = "null")]
-    nota: Option<String>,
-}
-
-fn wire(schema: &TopicSchema) -> Value {
-    serde_json::from_str(schema.definition().expect("an Avro definition")).expect("JSON")
-}
-
-#[test]
-fn a_derived_schema_nests_the_payload_as_nullable_data() {
-    let schema = TopicSchema::avro_derived::<Reserva>("reservas", "EventoReserva").expect("ok");
-    let wire = wire(&schema);
-    assert_eq!(wire["name"], "EventoReserva");
-    let data = &wire["fields"][0];
-    assert_eq!(data["name"], "data");
-    assert_eq!(data["default"], Value::Null);
-    assert!(
-        data.get("default").is_some(),
-        "data has a null default: {data}"
-    );
-    assert_eq!(data["type"][0], "null");
-    let payload = &data["type"][1];
-    assert_eq!(payload["name"], "Reserva");
-    assert_eq!(payload["namespace"], "alpes.vuelos");
-    let field = |name: &str| {
-        payload["fields"]
-            .as_array()
-            .expect("fields")
-            .iter()
-            .find(|f| f["name"] == name)
-            .unwrap_or_else(|| panic!("field {name}: {payload}"))
-            .clone()
-    };
-    assert_eq!(field("id_reserva")["type"], "string");
-    assert_eq!(
-        field("estado")["type"]["symbols"],
-        json!(["Pendiente", "Aprobada"])
-    );
-    // The nested record is written out once, then referred to by its full name.
-    assert_eq!(field("origen")["type"]["name"], "Aeropuerto");
-    assert_eq!(field("destino")["type"], "alpes.vuelos.Aeropuerto");
-    assert_eq!(
-        field("escalas")["type"],
-        json!({"type": "array", "items": "string"})
-    );
-    assert_eq!(
-        field("etiquetas")["type"],
-        json!({"type": "map", "values": "string"})
-    );
-    assert_eq!(field("nota")["type"], json!(["null", "string"]));
-    assert_eq!(field("nota")["default"], Value::Null);
-    assert!(field("nota").get("default").is_some());
-}
 
 /// The tutorial's `ReservaCreadaPayload` as the Python `Record` class registers it: every field
 /// `["null", T]`.
@@ -101,64 +27,180 @@ const PYTHON_EVENTO: &str = r#"{"type":"record","name":"EventoReservaCreada","fi
         {"name":"estado","type":["null","string"]},
         {"name":"fecha_creacion","type":["null","long"]}]}]}]}"#;
 
-/// The same payload in Rust, mirroring the Python class field for field, plus a field the
-/// Python class lacks, with a default.
-#[derive(Serialize, Deserialize, AvroSchema)]
-struct ReservaCreadaPayload {
-    id_reserva: Option<String>,
-    id_cliente: Option<String>,
-    estado: Option<String>,
-    fecha_creacion: Option<i64>,
-    #[avro(default = "null")]
+/// The same payload in Rust, mirroring the Python class field for field (every field nullable,
+/// as the Python client renders them), plus a field the Python class lacks.
+#[derive(Debug, PartialEq, Serialize, Deserialize, IntegrationEvent)]
+#[integration(topic = "derived-schema-creada", name = "EventoReservaCreada", key = id_reserva)]
+#[avro(name = "ReservaCreadaPayload", nullable)]
+struct Creada {
+    id_reserva: String,
+    id_cliente: String,
+    estado: String,
+    fecha_creacion: i64,
     fecha_actualizacion: Option<i64>,
 }
 
 /// The Python shape without its nullable wrappers.
-#[derive(Serialize, Deserialize, AvroSchema)]
+#[derive(Serialize, Deserialize, IntegrationEvent)]
+#[integration(topic = "derived-schema-estricta", name = "EventoReservaCreada")]
 #[avro(name = "ReservaCreadaPayload")]
-struct ReservaCreadaRequired {
+struct CreadaEstricta {
     id_reserva: String,
     id_cliente: String,
     estado: String,
     fecha_creacion: i64,
 }
 
+/// Three events of one topic, two of the same shape.
+#[derive(Debug, PartialEq, Serialize, Deserialize, IntegrationEvent)]
+#[integration(topic = "derived-schema-estado", name = "EventoReservaAprobada", key = id_reserva)]
+#[avro(name = "ReservaAprobadaPayload")]
+struct Aprobada {
+    id_reserva: String,
+    fecha: DateTime<Utc>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize, IntegrationEvent)]
+#[integration(topic = "derived-schema-estado", name = "EventoReservaCancelada", key = id_reserva)]
+#[avro(name = "ReservaCanceladaPayload")]
+struct Cancelada {
+    id_reserva: String,
+    fecha: DateTime<Utc>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize, IntegrationEvent)]
+#[integration(topic = "derived-schema-estado", name = "EventoReservaPagada", key = id_reserva)]
+#[avro(name = "ReservaPagadaPayload")]
+struct Pagada {
+    id_reserva: String,
+    monto: f64,
+    nota: Option<String>,
+}
+
+fn definition(schema: &TopicSchema) -> Value {
+    serde_json::from_str(schema.definition().expect("an Avro definition")).expect("JSON")
+}
+
+fn estado_types() -> [MessageSchema; 3] {
+    [
+        MessageSchema::of::<Aprobada>(),
+        MessageSchema::of::<Cancelada>(),
+        MessageSchema::of::<Pagada>(),
+    ]
+}
+
 #[test]
 fn a_payload_mirroring_the_python_class_passes_full_against_it_both_ways() {
-    let ours =
-        TopicSchema::avro_derived::<ReservaCreadaPayload>("e", "EventoReservaCreada").expect("ok");
+    let ours = TopicSchema::message::<Creada>().expect("derived");
     let ours = ours.definition().expect("Avro");
     check(PYTHON_EVENTO, ours, Compatibility::Full).expect("ours may follow Python's");
     check(ours, PYTHON_EVENTO, Compatibility::Full).expect("Python's may follow ours");
 
-    // Without the nullable wrappers, a Python writer's null cannot be read: not compatible.
-    let required =
-        TopicSchema::avro_derived::<ReservaCreadaRequired>("e", "EventoReservaCreada").expect("ok");
+    // Without the nullable wrappers a Python writer's null cannot be read: not compatible.
+    let strict = TopicSchema::message::<CreadaEstricta>().expect("derived");
     assert!(check(
         PYTHON_EVENTO,
-        required.definition().expect("Avro"),
+        strict.definition().expect("Avro"),
         Compatibility::Full
     )
     .is_err());
 }
 
-/// The contract suite's `Ping` payload, derived.
-#[derive(Serialize, Deserialize, AvroSchema)]
-#[avro(name = "ContractPingPayload")]
-struct PingPayload {
-    n: i64,
-    text: String,
+#[test]
+fn several_types_on_a_topic_derive_one_union() {
+    let union = TopicSchema::derived("derived-schema-estado", &estado_types()).expect("derived");
+    let wire = definition(&union);
+    assert_eq!(wire["name"], "DerivedSchemaEstado");
+    let branches: Vec<String> = wire["fields"][0]["type"]
+        .as_array()
+        .expect("a union")
+        .iter()
+        .map(|b| {
+            b.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("null")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        branches,
+        [
+            "null",
+            "ReservaAprobadaPayload",
+            "ReservaCanceladaPayload",
+            "ReservaPagadaPayload"
+        ]
+    );
+}
+
+/// A message of `payload`'s type moved to `topic`, so each run has topics of its own.
+fn on_topic<M: seedwork::messaging::IntegrationMessage>(payload: &M, topic: &str) -> Message {
+    let mut message = Message::encode(payload, "derived-schema").expect("encodes");
+    message.topic = topic.to_string();
+    message
+}
+
+async fn registered_schema(topic: &str) -> Value {
+    let url = format!(
+        "{}/admin/v2/schemas/public/default/{topic}/schema",
+        support::admin_url()
+    );
+    let info: Value = serde_json::from_str(&support::admin_get(&url).await).expect("JSON");
+    assert_eq!(info["type"], "AVRO", "{info}");
+    serde_json::from_str(info["data"].as_str().expect("schema text")).expect("JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Pulsar: scripts/services up pulsar"]
-async fn a_derived_schema_is_registered_and_carries_messages() {
-    let topic = unique_topic("derived");
-    let schema =
-        TopicSchema::avro_derived::<PingPayload>(topic.clone(), "ContractPing").expect("ok");
-    let definition: Value = wire(&schema);
+async fn a_registered_type_travels_under_its_derived_schema_without_a_declaration() {
+    let broker = PulsarBroker::connect(support::url())
+        .await
+        .expect("Pulsar is reachable (scripts/services up pulsar)");
+    let topic = <Creada as seedwork::messaging::IntegrationMessage>::TOPIC;
+    let expected = TopicSchema::message::<Creada>().expect("derived");
+    assert_eq!(
+        broker.topic_schema(topic).definition(),
+        expected.definition(),
+        "connect declares the derived schema by itself"
+    );
+    // A subscription of this run's own starts at the end of the topic: earlier runs' messages
+    // are not read.
+    let subscription = format!("s-{}", uuid::Uuid::new_v4().simple());
+    let mut consumer = broker
+        .subscribe(SubscriptionOptions::new(topic, &subscription))
+        .await
+        .expect("subscribed");
+    let sent = Creada {
+        id_reserva: uuid::Uuid::new_v4().to_string(),
+        id_cliente: "c-1".into(),
+        estado: "Pendiente".into(),
+        fecha_creacion: 1_764_460_800_000,
+        fecha_actualizacion: None,
+    };
+    broker
+        .publish(&Message::encode(&sent, "derived-schema").expect("encodes"))
+        .await
+        .expect("published");
+    let delivery = tokio::time::timeout(Duration::from_secs(15), consumer.receive())
+        .await
+        .expect("a delivery in time")
+        .expect("received");
+    assert_eq!(
+        delivery.message.decode::<Creada>().expect("a Creada").data,
+        sent
+    );
+    consumer.ack(&delivery).await.expect("acked");
+    assert_eq!(registered_schema(topic).await, definition(&expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Pulsar: scripts/services up pulsar"]
+async fn a_union_topic_delivers_each_type_as_itself() {
+    let topic = unique_topic("derived-union");
+    let union = TopicSchema::derived(topic.clone(), &estado_types()).expect("derived");
+    let expected = definition(&union);
     let broker = PulsarBroker::builder(support::url())
-        .schema(schema)
+        .schema(union)
         .connect()
         .await
         .expect("Pulsar is reachable (scripts/services up pulsar)");
@@ -166,27 +208,46 @@ async fn a_derived_schema_is_registered_and_carries_messages() {
         .subscribe(SubscriptionOptions::new(&topic, "s"))
         .await
         .expect("subscribed");
-    broker
-        .publish(&ping(&topic, 7, None))
-        .await
-        .expect("published");
-    let delivery = tokio::time::timeout(Duration::from_secs(15), consumer.receive())
-        .await
-        .expect("a delivery in time")
-        .expect("received");
-    assert_eq!(n_of(&delivery), 7);
-    consumer.ack(&delivery).await.expect("acked");
-
-    let url = format!(
-        "{}/admin/v2/schemas/public/default/{topic}/schema",
-        support::admin_url()
-    );
-    let info: Value = serde_json::from_str(&support::admin_get(&url).await).expect("JSON");
-    assert_eq!(info["type"], "AVRO", "{info}");
-    let registered: Value =
-        serde_json::from_str(info["data"].as_str().expect("schema text")).expect("JSON");
+    let fecha: DateTime<Utc> = "2026-11-30T10:00:00.123Z".parse().expect("a time");
+    let aprobada = Aprobada {
+        id_reserva: "r-1".into(),
+        fecha,
+    };
+    let cancelada = Cancelada {
+        id_reserva: "r-1".into(),
+        fecha,
+    };
+    let pagada = Pagada {
+        id_reserva: "r-1".into(),
+        monto: 120.5,
+        nota: None,
+    };
+    for message in [
+        on_topic(&aprobada, &topic),
+        on_topic(&cancelada, &topic),
+        on_topic(&pagada, &topic),
+    ] {
+        broker.publish(&message).await.expect("published");
+    }
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        let delivery = tokio::time::timeout(Duration::from_secs(15), consumer.receive())
+            .await
+            .expect("a delivery in time")
+            .expect("received");
+        consumer.ack(&delivery).await.expect("acked");
+        received.push(delivery.message);
+    }
+    // Same key, so in order; each decodes as its own type (and not as the look-alike).
     assert_eq!(
-        registered, definition,
-        "the registry holds the derived schema"
+        received[0].decode::<Aprobada>().expect("Aprobada").data,
+        aprobada
     );
+    assert!(received[0].decode::<Cancelada>().is_err());
+    assert_eq!(
+        received[1].decode::<Cancelada>().expect("Cancelada").data,
+        cancelada
+    );
+    assert_eq!(received[2].decode::<Pagada>().expect("Pagada").data, pagada);
+    assert_eq!(registered_schema(&topic).await, expected);
 }

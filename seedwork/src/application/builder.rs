@@ -206,11 +206,17 @@ impl BusBuilder {
         name: impl Into<String>,
         handler: impl MessageHandler<M>,
     ) {
-        self.messages.push(MessageEntry {
-            message_type: M::TYPE,
-            handler_name: name.into(),
-            handler: Arc::new(TypedMessageHandler::<M, _>::new(handler)),
-        });
+        // An enum of several message types is handled for each of them.
+        let handler_name = name.into();
+        let handler: Arc<TypedMessageHandler<M, _>> =
+            Arc::new(TypedMessageHandler::<M, _>::new(handler));
+        for message_type in M::TYPES {
+            self.messages.push(MessageEntry {
+                message_type,
+                handler_name: handler_name.clone(),
+                handler: handler.clone(),
+            });
+        }
     }
 
     #[doc(hidden)]

@@ -51,10 +51,33 @@ pub trait IntegrationMessage: Serialize + DeserializeOwned + Send + Sync + 'stat
     /// Event or command.
     const KIND: MessageKind;
 
+    /// Every message type this Rust type reads and writes: `[TYPE]` for a struct; for an enum
+    /// of several message types (one topic, a union schema), each variant's type.
+    const TYPES: &'static [&'static str] = &[Self::TYPE];
+
     /// The ordering key: messages with the same key are delivered in order. Usually the
     /// aggregate id; `None` when order does not matter.
     fn key(&self) -> Option<String> {
         None
+    }
+
+    /// The message type of this value: [`TYPE`](Self::TYPE), or its variant's for an enum.
+    fn message_type(&self) -> &'static str {
+        Self::TYPE
+    }
+
+    /// The payload as JSON, the envelope's `data`: the serde form of the value, or of its
+    /// variant's payload for an enum (so each type's data has the same shape whether it
+    /// travels alone or as part of an enum).
+    fn to_data(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(self)
+    }
+
+    /// Reads the `data` of a message of `message_type` (one of [`TYPES`](Self::TYPES)): for an
+    /// enum, the variant the type names, never the first one the data happens to fit.
+    fn from_data(message_type: &str, data: &serde_json::Value) -> serde_json::Result<Self> {
+        let _ = message_type;
+        Self::deserialize(data)
     }
 }
 
@@ -84,11 +107,14 @@ pub struct Message {
 impl Message {
     /// Builds the message for a typed payload, in a fresh envelope from `service_name`.
     pub fn encode<M: IntegrationMessage>(payload: &M, service_name: &str) -> Result<Message> {
-        let data = serde_json::to_value(payload).map_err(|e| Error::codec(M::TYPE, e))?;
+        let message_type = payload.message_type();
+        let data = payload
+            .to_data()
+            .map_err(|e| Error::codec(message_type, e))?;
         Ok(Message {
             topic: M::TOPIC.to_string(),
             key: payload.key(),
-            envelope: Envelope::new(M::TYPE, M::VERSION, service_name, data),
+            envelope: Envelope::new(message_type, M::VERSION, service_name, data),
             properties: BTreeMap::new(),
         })
     }
@@ -96,17 +122,15 @@ impl Message {
     /// Decodes the payload as `M`, keeping the envelope. Fails with [`Error::InvalidInput`] when
     /// the message is of another type or its data does not match: the sender's fault.
     pub fn decode<M: IntegrationMessage>(&self) -> Result<Envelope<M>> {
-        if self.envelope.message_type != M::TYPE {
+        let message_type = self.envelope.message_type.as_str();
+        if !M::TYPES.contains(&message_type) {
             return Err(Error::invalid_input(
                 M::TYPE,
-                format!(
-                    "message {} is of type `{}`",
-                    self.envelope.id, self.envelope.message_type
-                ),
+                format!("message {} is of type `{message_type}`", self.envelope.id),
             ));
         }
-        let data =
-            M::deserialize(&self.envelope.data).map_err(|e| Error::invalid_input(M::TYPE, e))?;
+        let data = M::from_data(message_type, &self.envelope.data)
+            .map_err(|e| Error::invalid_input(message_type, e))?;
         Ok(self.envelope.clone().map(|_| data))
     }
 

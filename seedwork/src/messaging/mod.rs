@@ -11,6 +11,7 @@ mod message;
 mod outbox;
 mod publisher;
 mod relay;
+pub mod schema;
 
 pub use consumer::{
     Consumer, Delivery, RetryPolicy, Subscriber, SubscriptionKind, SubscriptionOptions,
@@ -23,3 +24,4 @@ pub use message::{
 pub use outbox::{OutboxEntry, OutboxLag, OutboxStore, ParkedEntry, PublishFailure};
 pub use publisher::Publisher;
 pub use relay::{OutboxRelay, RelayRound};
+pub use schema::{AvroSchema, MessageSchema};

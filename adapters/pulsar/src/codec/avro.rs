@@ -66,12 +66,51 @@ impl AvroSchema {
         apache_avro::to_avro_datum(&self.schema, value).map_err(CodecError::AvroWrite)
     }
 
+    /// Writes a wire record whose only field, `data`, is a union, with `data` as its branch
+    /// number `branch`: on a topic carrying several message types the branch follows the
+    /// message's type, never a guess from the value's shape (two records with nullable fields
+    /// would both accept it).
+    pub(crate) fn encode_branch(&self, data: &Value, branch: usize) -> Result<Vec<u8>, CodecError> {
+        let variant = match &self.schema {
+            Schema::Record(record) => record
+                .fields
+                .iter()
+                .find(|field| field.name == "data")
+                .and_then(|field| match &field.schema {
+                    Schema::Union(union) => union.variants().get(branch),
+                    _ => None,
+                }),
+            _ => None,
+        }
+        .ok_or_else(|| CodecError::NoUnionBranch {
+            path: ".data".into(),
+        })?;
+        let value = self.to_avro(variant, data, ".data")?;
+        let record = Avro::Record(vec![(
+            "data".to_string(),
+            Avro::Union(branch as u32, Box::new(value)),
+        )]);
+        apache_avro::to_avro_datum(&self.schema, record).map_err(CodecError::AvroWrite)
+    }
+
     /// Reads a datum written with this schema, resolved into `reader` when given.
+    #[cfg(test)]
     pub(crate) fn decode(
         &self,
         bytes: &[u8],
         reader: Option<&AvroSchema>,
     ) -> Result<Value, CodecError> {
+        self.decode_with_branch(bytes, reader)
+            .map(|(value, _)| value)
+    }
+
+    /// [`decode`](Self::decode), with the union branch the record's `data` field took (in the
+    /// reader's schema when there is one), from which a union topic knows the message type.
+    pub(crate) fn decode_with_branch(
+        &self,
+        bytes: &[u8],
+        reader: Option<&AvroSchema>,
+    ) -> Result<(Value, Option<usize>), CodecError> {
         if bytes.is_empty() {
             // apache-avro reads an empty input as a null union; no writer produces that.
             return Err(CodecError::EmptyPayload);
@@ -83,7 +122,14 @@ impl AvroSchema {
         if !input.is_empty() {
             return Err(CodecError::TrailingBytes(input.len()));
         }
-        from_avro(value)
+        let branch = match &value {
+            Avro::Record(fields) => fields.iter().find_map(|(name, value)| match value {
+                Avro::Union(index, _) if name == "data" => Some(*index as usize),
+                _ => None,
+            }),
+            _ => None,
+        };
+        Ok((from_avro(value)?, branch))
     }
 
     fn named(&self, name: &Name) -> Result<&Schema, CodecError> {
@@ -130,7 +176,14 @@ impl AvroSchema {
             | Schema::TimestampMillis
             | Schema::TimestampMicros
             | Schema::LocalTimestampMillis
-            | Schema::LocalTimestampMicros => match json.as_i64() {
+            | Schema::LocalTimestampMicros => match json.as_i64().or_else(|| {
+                // A chrono timestamp's serde form is RFC 3339 text.
+                let millis = matches!(schema, Schema::TimestampMillis);
+                json.as_str()
+                    .filter(|_| millis)
+                    .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+                    .map(|time| time.timestamp_millis())
+            }) {
                 Some(n) => Ok(match schema {
                     Schema::TimeMicros => Avro::TimeMicros(n),
                     Schema::TimestampMillis => Avro::TimestampMillis(n),
@@ -139,6 +192,12 @@ impl AvroSchema {
                     Schema::LocalTimestampMicros => Avro::LocalTimestampMicros(n),
                     _ => Avro::Long(n),
                 }),
+                None if matches!(schema, Schema::TimestampMillis) && json.is_string() => {
+                    Err(CodecError::NotATimestamp {
+                        path: display_path(path),
+                        value: json.as_str().unwrap_or_default().to_string(),
+                    })
+                }
                 None => mismatch("a 64-bit integer"),
             },
             Schema::Float => match json.as_f64() {
@@ -272,9 +331,13 @@ fn from_avro(value: Avro) -> Result<Value, CodecError> {
         Avro::Null => Value::Null,
         Avro::Boolean(b) => Value::Bool(b),
         Avro::Int(n) | Avro::Date(n) | Avro::TimeMillis(n) => Value::from(n),
+        // What a chrono timestamp deserializes from (the derive maps it to timestamp-millis).
+        Avro::TimestampMillis(n) => match chrono::DateTime::from_timestamp_millis(n) {
+            Some(time) => Value::String(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            None => Value::from(n),
+        },
         Avro::Long(n)
         | Avro::TimeMicros(n)
-        | Avro::TimestampMillis(n)
         | Avro::TimestampMicros(n)
         | Avro::TimestampNanos(n)
         | Avro::LocalTimestampMillis(n)

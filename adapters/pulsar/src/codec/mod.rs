@@ -24,7 +24,10 @@ mod record;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use seedwork::messaging::Message;
+use seedwork::messaging::schema::{
+    AvroSchema as DerivedSchema, Field, MessageSchema, Record as DerivedRecord, Schema as Derived,
+};
+use seedwork::messaging::{IntegrationMessage, Message};
 use serde_json::Value;
 
 pub(crate) use avro::AvroSchema;
@@ -59,9 +62,93 @@ pub struct TopicSchema {
     schema: Option<Arc<AvroSchema>>,
     default_type: Option<String>,
     default_version: String,
+    /// On a topic carrying several message types, the type and version of each non-null
+    /// branch of the `data` union, in order; empty otherwise.
+    branches: Vec<(String, String)>,
+}
+
+impl SchemaError {
+    /// The topic whose schema it is.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
 }
 
 impl TopicSchema {
+    /// The topic of message type `M`, Avro under the schema derived from `M`'s payload type
+    /// (`#[derive(IntegrationEvent)]` and `#[derive(IntegrationCommand)]` derive it): what
+    /// [`PulsarBuilder`](crate::PulsarBuilder) declares by itself for every registered type.
+    pub fn message<M: IntegrationMessage + DerivedSchema>() -> Result<Self, SchemaError> {
+        Self::derived(M::TOPIC, &[MessageSchema::of::<M>()])
+    }
+
+    /// An Avro topic carrying `messages` (their payload schemas, derived from the types).
+    ///
+    /// - One message type: the wire record is named after the type and holds the payload in
+    ///   its `data` field, `["null", payload]` — what a Python `pulsar.schema.Record` subclass
+    ///   with a `data` field registers, so the two sides read each other when the payload
+    ///   record matches the Python one (`#[avro(name = "...", nullable)]`).
+    /// - Several types: the wire record is named after the topic (`eventos-estado-reserva`
+    ///   becomes `EventosEstadoReserva`) and `data` is the union `["null", payload₁,
+    ///   payload₂, …]`, one branch per type in the order given. A message is written as the
+    ///   branch of its type, and a message without an envelope (another client's) is read as
+    ///   the type of the branch it was written as.
+    ///
+    /// Several versions of one type: the last one given is the topic's (newer versions must be
+    /// readable by older consumers, see the `compatibility` module). A payload record named like
+    /// the wire record is renamed `<name>Payload`, since Avro names must be unique.
+    pub fn derived(
+        topic: impl Into<String>,
+        messages: &[MessageSchema],
+    ) -> Result<Self, SchemaError> {
+        let topic = topic.into();
+        let mut latest: Vec<&MessageSchema> = Vec::new();
+        for message in messages {
+            match latest
+                .iter_mut()
+                .find(|known| known.message_type == message.message_type)
+            {
+                Some(known) => *known = message,
+                None => latest.push(message),
+            }
+        }
+        let wire_name = match latest.as_slice() {
+            [] => {
+                return Err(SchemaError {
+                    topic,
+                    source: CodecError::NoMessageTypes,
+                })
+            }
+            [only] => only.message_type.to_string(),
+            _ => avro_name(&topic),
+        };
+        let payloads = latest.iter().map(|message| {
+            let mut payload = message.payload();
+            if let Derived::Record(record) = &mut payload {
+                if record.name == wire_name && record.namespace.is_none() {
+                    record.name = format!("{wire_name}Payload");
+                }
+            }
+            payload
+        });
+        let data = Derived::Union(std::iter::once(Derived::Null).chain(payloads).collect());
+        let wire: Derived = DerivedRecord::new(wire_name)
+            .field(Field::new("data", data))
+            .into();
+        let mut schema = Self::avro(topic, &wire.to_json().to_string())?;
+        if let [only] = latest.as_slice() {
+            schema.default_type = Some(only.message_type.to_string());
+            schema.default_version = only.version.to_string();
+        } else {
+            schema.default_type = None;
+            schema.branches = latest
+                .iter()
+                .map(|m| (m.message_type.to_string(), m.version.to_string()))
+                .collect();
+        }
+        Ok(schema)
+    }
+
     /// An Avro topic whose wire record is `schema` (JSON text): a record with a `data` field,
     /// as the Python classes define it. Messages arriving without an envelope (from a Python
     /// producer) are taken to be of the record's name, version `v1`.
@@ -72,52 +159,6 @@ impl TopicSchema {
     /// An Avro topic from a [`Record`] (usually built to mirror the Python classes).
     pub fn avro_record(topic: impl Into<String>, record: &Record) -> Result<Self, SchemaError> {
         Self::avro(topic, &record.to_json().to_string())
-    }
-
-    /// An Avro topic whose payload schema is derived from the type `P`
-    /// (`#[derive(apache_avro::AvroSchema)]`), so the schema cannot drift from the type. The
-    /// wire record is named `record` and holds the payload as its `data` field, nullable with a
-    /// `null` default, the way the Python `pulsar.schema.Record` classes nest a payload record.
-    ///
-    /// The derive comes from the `apache-avro` crate (feature `derive`), which the deriving
-    /// crate depends on itself (with `serde_json`, which the derive's defaults use). Under
-    /// apache-avro 0.21 it reads `#[avro(...)]` attributes only: a `#[serde(rename)]` needs its
-    /// `#[avro(rename)]` twin, and an `Option` field gets its `null` default from
-    /// `#[avro(default = "null")]`, which schema evolution needs (`docs/pulsar.md`).
-    ///
-    /// ```
-    /// use apache_avro::AvroSchema;
-    /// use seedwork_pulsar::TopicSchema;
-    ///
-    /// #[derive(serde::Serialize, serde::Deserialize, AvroSchema)]
-    /// struct ReservaCreadaPayload {
-    ///     id_reserva: String,
-    ///     #[avro(default = "null")]
-    ///     fecha_actualizacion: Option<i64>,
-    /// }
-    ///
-    /// let schema = TopicSchema::avro_derived::<ReservaCreadaPayload>(
-    ///     "eventos-reserva",
-    ///     "EventoReservaCreada",
-    /// )
-    /// .expect("a record");
-    /// assert!(schema.definition().unwrap().contains("fecha_actualizacion"));
-    /// ```
-    pub fn avro_derived<P: apache_avro::AvroSchema>(
-        topic: impl Into<String>,
-        record: &str,
-    ) -> Result<Self, SchemaError> {
-        let topic = topic.into();
-        let payload = serde_json::to_value(P::get_schema()).map_err(|source| SchemaError {
-            topic: topic.clone(),
-            source: CodecError::Json(source),
-        })?;
-        let wire = serde_json::json!({
-            "type": "record",
-            "name": record,
-            "fields": [{"name": "data", "type": ["null", payload], "default": null}],
-        });
-        Self::avro(topic, &wire.to_string())
     }
 
     /// A JSON topic that registers `schema` (a record with a `data` field) as its `JSON`
@@ -134,6 +175,7 @@ impl TopicSchema {
             schema: None,
             default_type: None,
             default_version: "v1".into(),
+            branches: Vec::new(),
         }
     }
 
@@ -158,6 +200,7 @@ impl TopicSchema {
             schema: Some(Arc::new(schema)),
             default_type,
             default_version: "v1".into(),
+            branches: Vec::new(),
         })
     }
 
@@ -234,6 +277,22 @@ impl TopicSchema {
 
     /// The payload bytes of `message` on this topic.
     pub(crate) fn encode_payload(&self, message: &Message) -> Result<Vec<u8>, CodecError> {
+        if let (false, Some(schema)) = (self.branches.is_empty(), &self.schema) {
+            let message_type = &message.envelope.message_type;
+            let branch = self
+                .branches
+                .iter()
+                .position(|(known, _)| known == message_type)
+                .ok_or_else(|| CodecError::NotInUnion(message_type.clone()))?;
+            let avro = schema.encode_branch(&message.envelope.data, branch + 1)?;
+            return match self.codec {
+                Codec::Avro => Ok(avro),
+                Codec::Json => {
+                    serde_json::to_vec(&serde_json::json!({ "data": message.envelope.data }))
+                        .map_err(CodecError::Json)
+                }
+            };
+        }
         let record = serde_json::json!({ "data": message.envelope.data });
         match (self.codec, &self.schema) {
             (Codec::Avro, Some(schema)) => schema.encode(&record),
@@ -325,6 +384,8 @@ pub(crate) fn decode(
 ) -> Result<Message, CodecError> {
     let reader = declared.schema.as_deref();
     let codec = writer.map(|w| w.codec).unwrap_or(declared.codec);
+    // The type and version of the union branch the payload was written as, on a union topic.
+    let mut branch = None;
     let record = match codec {
         Codec::Avro => {
             let writer_schema = writer
@@ -332,7 +393,15 @@ pub(crate) fn decode(
                 .or(reader)
                 .ok_or(CodecError::UnknownWriterSchema)?;
             let reader_schema = reader.filter(|r| r.fingerprint() != writer_schema.fingerprint());
-            writer_schema.decode(received.payload, reader_schema)?
+            let (record, index) =
+                writer_schema.decode_with_branch(received.payload, reader_schema)?;
+            // The index is in the reader's schema (the declaration) whenever there is one.
+            if reader.is_some() {
+                branch = index
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(|i| declared.branches.get(i));
+            }
+            record
         }
         Codec::Json => {
             serde_json::from_slice::<Value>(received.payload).map_err(CodecError::Json)?
@@ -348,8 +417,12 @@ pub(crate) fn decode(
         received.properties,
         data,
         properties::Defaults {
-            message_type: declared.default_type.as_deref(),
-            version: &declared.default_version,
+            message_type: branch
+                .map(|(message_type, _)| message_type.as_str())
+                .or(declared.default_type.as_deref()),
+            version: branch
+                .map(|(_, version)| version.as_str())
+                .unwrap_or(&declared.default_version),
             codec,
             producer_name: received.producer_name,
             publish_time: received.publish_time,
@@ -364,6 +437,26 @@ pub(crate) fn decode(
         envelope,
         properties,
     })
+}
+
+/// An Avro name for a topic: `eventos-estado-reserva` becomes `EventosEstadoReserva`.
+fn avro_name(topic: &str) -> String {
+    let topic = topic.rsplit('/').next().unwrap_or(topic);
+    let mut name: String = topic
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        name.insert(0, '_');
+    }
+    name
 }
 
 /// The properties a message travels with: its own, then the envelope's (which win).
@@ -405,6 +498,22 @@ impl Schemas {
             .unwrap_or(&self.schemaless)
     }
 
+    /// Declares, for every topic that integration message types are registered for
+    /// ([`seedwork::messaging::schema::registered`]) and that has no declaration yet, the
+    /// schema derived from those types ([`TopicSchema::derived`]).
+    pub fn declare_registered(&mut self) -> Result<(), SchemaError> {
+        let mut by_topic: std::collections::BTreeMap<&str, Vec<MessageSchema>> = Default::default();
+        for message in seedwork::messaging::schema::registered() {
+            by_topic.entry(message.topic).or_default().push(message);
+        }
+        for (topic, messages) in by_topic {
+            if !self.topics.contains_key(topic) {
+                self.declare(TopicSchema::derived(topic, &messages)?);
+            }
+        }
+        Ok(())
+    }
+
     /// Declares a topic's schema.
     pub fn declare(&mut self, schema: TopicSchema) {
         self.topics.insert(schema.topic.clone(), schema);
@@ -426,3 +535,6 @@ impl Schemas {
         }
     }
 }
+
+#[cfg(test)]
+mod derived_tests;

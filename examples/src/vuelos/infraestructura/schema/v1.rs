@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use seedwork::{IntegrationCommand, IntegrationEvent};
+use seedwork::{AvroSchema, IntegrationCommand, IntegrationEvent};
 
 /// The topic of reservation events.
 pub const TOPICO_EVENTOS: &str = "eventos-reserva";
@@ -78,28 +78,32 @@ pub struct ComandoCrearReserva {
 }
 
 /// An itinerary on the wire (Avro record `Itinerario` of [`ESQUEMA_COMANDOS`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(nullable)]
 pub struct Itinerario {
     /// Its origin-destination pairs.
     pub odos: Vec<Odo>,
 }
 
 /// An origin-destination pair on the wire (Avro record `Odo`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(nullable)]
 pub struct Odo {
     /// Its segments.
     pub segmentos: Vec<Segmento>,
 }
 
 /// A segment on the wire (Avro record `Segmento`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(nullable)]
 pub struct Segmento {
     /// Its legs.
     pub legs: Vec<Leg>,
 }
 
 /// A leg on the wire (Avro record `Leg`); dates are ISO-8601 strings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(nullable)]
 pub struct Leg {
     /// Departure.
     pub fecha_salida: String,
@@ -112,7 +116,8 @@ pub struct Leg {
 }
 
 /// An airport on the wire (Avro record `Aeropuerto`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(nullable)]
 pub struct Aeropuerto {
     /// Code.
     pub codigo: String,
