@@ -58,7 +58,7 @@ fn is_unit_of_work(ty: &Type) -> bool {
 
 /// The checks every registered function shares: a plain, free, non-generic function with a
 /// return type.
-fn check_signature(sig: &Signature, attribute: &str) -> syn::Result<()> {
+pub(crate) fn check_signature(sig: &Signature, attribute: &str) -> syn::Result<()> {
     if let Some(constness) = &sig.constness {
         return Err(syn::Error::new(
             constness.span,

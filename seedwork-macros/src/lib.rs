@@ -83,6 +83,7 @@ mod avro;
 mod derives;
 mod handlers;
 mod union;
+mod upcaster;
 
 use handlers::Kind;
 
@@ -191,6 +192,14 @@ pub fn derive_integration_command(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(AvroSchema, attributes(avro))]
 pub fn derive_avro_schema(input: TokenStream) -> TokenStream {
     expand(avro::derive(parse_macro_input!(input as DeriveInput)))
+}
+
+/// Registers a plain `fn(old: V1) -> V2` as the upcaster of a message type from `V1`'s schema
+/// version to `V2`'s: `Message::decode::<V2>()` applies it to a `V1` message before a handler
+/// sees it (see `seedwork::messaging::upcast`). Both types are integration messages.
+#[proc_macro_attribute]
+pub fn upcaster(args: TokenStream, item: TokenStream) -> TokenStream {
+    attribute(args, item, "upcaster", upcaster::upcaster)
 }
 
 /// Registers an `async fn` as the handler of its first parameter's command type.

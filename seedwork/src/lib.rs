@@ -152,7 +152,8 @@ pub use error::{BoxError, Error, ErrorKind, HandlerKind, Result};
 #[cfg(feature = "macros")]
 pub use seedwork_macros::{
     command_handler, domain_event_handler, integration_mapper, message_handler, query_handler,
-    AggregateRoot, AvroSchema, Command, DomainEvent, IntegrationCommand, IntegrationEvent, Query,
+    upcaster, AggregateRoot, AvroSchema, Command, DomainEvent, IntegrationCommand,
+    IntegrationEvent, Query,
 };
 
 // Lets the derives, whose code names `::seedwork`, be used inside this crate too.

@@ -7,8 +7,10 @@
 //! - **Wire format** ([`codec`]): the payload is the record `{"data": …}` as the Python
 //!   `pulsar.schema.Record` classes send it — a plain Avro datum under the topic's registered
 //!   schema ([`TopicSchema::avro`]) or JSON — and the envelope travels in message properties.
-//!   Python services using `pulsar-client` read our events and we read their commands. A
-//!   topic's schema may be derived from its payload type ([`TopicSchema::avro_derived`]).
+//!   Python services using `pulsar-client` read our events and we read their commands.
+//! - **Derived schemas**: a topic of registered message types (`#[derive(IntegrationEvent)]`)
+//!   needs no declaration; [`PulsarBuilder::connect`] gives it the schema derived from its types
+//!   ([`TopicSchema::derived`]): a record for one type, a union for several.
 //! - **Subscriptions**: Shared (default), KeyShared, Failover, Exclusive; the message key is
 //!   the Pulsar partition key (the aggregate id), so a key's messages keep their order.
 //! - **Batching** ([`Batching`], off by default): with [`Batching::on`], producers pack the

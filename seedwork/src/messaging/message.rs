@@ -121,16 +121,30 @@ impl Message {
 
     /// Decodes the payload as `M`, keeping the envelope. Fails with [`Error::InvalidInput`] when
     /// the message is of another type or its data does not match: the sender's fault.
+    ///
+    /// A message of an older version than `M::VERSION` is first brought up to it through the
+    /// registered [upcasters](super::upcast) (the envelope keeps the version that arrived).
     pub fn decode<M: IntegrationMessage>(&self) -> Result<Envelope<M>> {
-        let message_type = self.envelope.message_type.as_str();
+        let arrived = self.envelope.message_type.as_str();
+        let upcast = super::upcast::upcast(
+            arrived,
+            &self.envelope.specversion,
+            M::VERSION,
+            &self.envelope.data,
+        )
+        .map_err(|e| Error::invalid_input(arrived, e))?;
+        let (message_type, data) = match &upcast {
+            Some((message_type, data)) => (*message_type, data),
+            None => (arrived, &self.envelope.data),
+        };
         if !M::TYPES.contains(&message_type) {
             return Err(Error::invalid_input(
                 M::TYPE,
                 format!("message {} is of type `{message_type}`", self.envelope.id),
             ));
         }
-        let data = M::from_data(message_type, &self.envelope.data)
-            .map_err(|e| Error::invalid_input(message_type, e))?;
+        let data =
+            M::from_data(message_type, data).map_err(|e| Error::invalid_input(message_type, e))?;
         Ok(self.envelope.clone().map(|_| data))
     }
 

@@ -12,6 +12,7 @@ mod outbox;
 mod publisher;
 mod relay;
 pub mod schema;
+pub mod upcast;
 
 pub use consumer::{
     Consumer, Delivery, RetryPolicy, Subscriber, SubscriptionKind, SubscriptionOptions,
@@ -25,3 +26,4 @@ pub use outbox::{OutboxEntry, OutboxLag, OutboxStore, ParkedEntry, PublishFailur
 pub use publisher::Publisher;
 pub use relay::{OutboxRelay, RelayRound};
 pub use schema::{AvroSchema, MessageSchema};
+pub use upcast::Upcaster;
