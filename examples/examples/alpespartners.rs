@@ -132,7 +132,7 @@ async fn main() -> ExitCode {
     }
     println!("  store       {database:?}");
     println!("  broker      {}", broker.describe(&database));
-    println!("  topics      eventos-reserva, comandos-reserva");
+    println!("  topics      eventos-reserva, ciclo-reserva, comandos-reserva");
     let mut consumers = Vec::new();
     if services.api {
         consumers.push("comandos-reserva");

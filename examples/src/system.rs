@@ -35,7 +35,7 @@ use crate::notificaciones::{self, EnviadorCorreo, NotificacionesReserva};
 use crate::ui::{self, Bff};
 use crate::vuelos::dominio::Reserva;
 use crate::vuelos::infraestructura::consumidores::SUSCRIPCION_COMANDOS;
-use crate::vuelos::infraestructura::schema::v1::{TOPICO_COMANDOS, TOPICO_EVENTOS};
+use crate::vuelos::infraestructura::schema::v1::{TOPICO_CICLO, TOPICO_COMANDOS};
 
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -485,18 +485,16 @@ async fn broker(choice: &BrokerChoice, transport: Option<Wire>) -> Result<Wire, 
         BrokerChoice::Memory => Ok(memory_broker()),
         #[cfg(feature = "pulsar")]
         BrokerChoice::Pulsar(url) => {
-            use crate::vuelos::infraestructura::schema::v1::{ESQUEMA_COMANDOS, ESQUEMA_EVENTOS};
-            use seedwork_pulsar::{Batching, PulsarBroker, TopicSchema};
-            let schema = |topic: &str, definition: &str| {
-                TopicSchema::avro(topic, definition).map_err(|e| StartError::Broker(e.to_string()))
-            };
+            use crate::vuelos::infraestructura::schema::v1::TOPICO_EVENTOS;
+            use seedwork_pulsar::{Batching, PulsarBroker};
+            // No schema is declared: each topic gets the one derived from its message types
+            // (schema/v1.rs), which the Python services' records match.
             let broker = PulsarBroker::builder(url.clone())
-                .schema(schema(TOPICO_EVENTOS, ESQUEMA_EVENTOS)?)
-                .schema(schema(TOPICO_COMANDOS, ESQUEMA_COMANDOS)?)
-                // Batches for throughput, except on the events topic: the notification
-                // service's copies share it through a Key_Shared subscription, which the broker
-                // routes by key only when each entry is one event.
+                // Batches for throughput, except on the events topics: the notification
+                // service's copies share `ciclo-reserva` through a Key_Shared subscription,
+                // which the broker routes by key only when each entry is one event.
                 .batching(Batching::on())
+                .unbatched(TOPICO_CICLO)
                 .unbatched(TOPICO_EVENTOS)
                 .connect()
                 .await
@@ -564,7 +562,7 @@ pub async fn start(config: Config) -> Result<System, StartError> {
     if services.notificaciones {
         // Key_Shared: a reservation's events (created, approved, paid) reach one copy of the
         // service at a time, in order, however many copies share the subscription.
-        let options = SubscriptionOptions::new(TOPICO_EVENTOS, notificaciones::SUSCRIPCION)
+        let options = SubscriptionOptions::new(TOPICO_CICLO, notificaciones::SUSCRIPCION)
             .kind(SubscriptionKind::KeyShared);
         let consumer = broker.subscribe(options.clone()).await?;
         consumers.push(("notificaciones".to_string(), options, consumer));
@@ -581,7 +579,7 @@ pub async fn start(config: Config) -> Result<System, StartError> {
                 source,
             })?;
         let name = ui::suscripcion_de(&host_name(), addr);
-        let options = SubscriptionOptions::new(TOPICO_EVENTOS, name);
+        let options = SubscriptionOptions::new(TOPICO_CICLO, name);
         let events = broker.subscribe(options.clone()).await?;
         Some((ui_listener, addr, options, events))
     } else {

@@ -165,7 +165,15 @@ def ui_decode(args):
         emit({"ready": True, "schema_version": registered.get("version")})
 
         def handle(msg):
-            record = fastavro.schemaless_reader(io.BytesIO(msg.data()), parsed_schema)
+            # On a topic carrying several types (a union of records), fastavro names the
+            # record each value was written as: `[name, record]`. A union with one record
+            # (["null", Payload]) reads as the record alone, as the original UI printed it.
+            record = fastavro.schemaless_reader(
+                io.BytesIO(msg.data()),
+                parsed_schema,
+                return_record_name=True,
+                return_record_name_override=True,
+            )
             line = {"record": record}
             line.update(message_metadata(msg))
             emit(line)

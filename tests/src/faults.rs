@@ -216,7 +216,7 @@ pub fn pulsar_admin() -> String {
 /// system's two topics; `None` when the admin API does not answer.
 pub async fn pulsar_backlog(http: &reqwest::Client) -> Option<u64> {
     let mut total = 0;
-    for topic in ["eventos-reserva", "comandos-reserva"] {
+    for topic in ["ciclo-reserva", "comandos-reserva"] {
         let stats: Value = http
             .get(format!(
                 "{}/admin/v2/persistent/public/default/{topic}/stats",

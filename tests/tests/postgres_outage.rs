@@ -54,7 +54,7 @@ async fn pulsar_dead_letters(http: &reqwest::Client) -> u64 {
     let mut total = 0;
     for topic in [
         "comandos-reserva-aeroalpes-sub-comandos-DLQ",
-        "eventos-reserva-sub-notificacion-eventos-reservas-DLQ",
+        "ciclo-reserva-sub-notificacion-eventos-reservas-DLQ",
     ] {
         let stats: serde_json::Value = match http
             .get(format!(

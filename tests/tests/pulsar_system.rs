@@ -299,7 +299,7 @@ async fn a_poison_event_is_dead_lettered_and_the_notifier_goes_on() {
         .build()
         .await
         .expect("Pulsar is reachable");
-    let dead_letters = "eventos-reserva-sub-notificacion-eventos-reservas-DLQ";
+    let dead_letters = "ciclo-reserva-sub-notificacion-eventos-reservas-DLQ";
     let mut graveyard = client
         .consumer()
         .with_topic(dead_letters)
@@ -310,7 +310,7 @@ async fn a_poison_event_is_dead_lettered_and_the_notifier_goes_on() {
     let poison = format!("poison {}", uuid::Uuid::new_v4());
     let mut producer = client
         .producer()
-        .with_topic("eventos-reserva")
+        .with_topic("ciclo-reserva")
         .build()
         .await
         .expect("a raw producer");

@@ -1,10 +1,12 @@
 //! The tutorial's Python services and our Pulsar adapter on one real broker.
 //!
 //! The Python side is `tests/python/interop.py`: the official `pulsar-client` from PyPI with the
-//! tutorial's record classes (`tests/python/alpes_records.py`). It reads our events with
-//! `AvroSchema(EventoReservaCreada)` whichever side registered the topic's schema first, decodes
-//! them the original UI's way (schema from the registry, `fastavro.schemaless_reader`), and
-//! sends a `ComandoCrearReserva` our consumer decodes. Every test uses topics of its own.
+//! tutorial's record classes (`tests/python/alpes_records.py`). Our side declares no schema:
+//! every topic's schema is derived from the Rust message types (`schema/v1.rs`). Python reads
+//! our events with `AvroSchema(EventoReservaCreada)` whichever side registered the topic's
+//! schema first, decodes a reservation's whole life (a union of four types on one topic) the
+//! original UI's way (schema from the registry, `fastavro.schemaless_reader`), and sends a
+//! `ComandoCrearReserva` our consumer decodes. Every test uses topics of its own.
 //!
 //! Needs `scripts/services up pulsar` and `pip install -r tests/python/requirements.txt`;
 //! `SEEDWORK_PYTHON` (default `python3`), `SEEDWORK_PULSAR_URL` and `SEEDWORK_PULSAR_ADMIN`
@@ -22,13 +24,16 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use alpespartners::vuelos::infraestructura::schema::v1::{
-    Aeropuerto, ComandoCrearReserva, EventoReservaAprobada, EventoReservaCreada, Itinerario, Leg,
-    Odo, Segmento, ESQUEMA_COMANDOS, ESQUEMA_EVENTOS,
+    Aeropuerto, ComandoCrearReserva, EventoReserva, EventoReservaAprobada, EventoReservaCreada,
+    Itinerario, Leg, Odo, Segmento,
 };
+use alpespartners::vuelos::infraestructura::schema::v2;
+use seedwork::messaging::schema::MessageSchema;
 use seedwork::messaging::{
     Consumer, Delivery, IntegrationMessage, Message, Publisher, Subscriber, SubscriptionOptions,
     CORRELATION_ID,
 };
+use seedwork_pulsar::compatibility::{check, Compatibility};
 use seedwork_pulsar::{PulsarBroker, TopicSchema};
 
 /// The schema the tutorial's Python `EventoReservaCreada` registers, as quoted in the "wire
@@ -64,12 +69,46 @@ fn parse(schema: &str) -> Value {
     serde_json::from_str(schema).expect("a JSON schema")
 }
 
-/// The fields of the payload record (`data`'s non-null branch) of a wire schema.
-fn payload_fields(schema: &Value) -> Vec<Value> {
-    schema["fields"][0]["type"][1]["fields"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no payload record in {schema}"))
-        .clone()
+/// `schema` without its fields' defaults: the derived schemas give every nullable field a
+/// `null` default, the Python client only a field declared `required_default`; the defaults
+/// only matter to a reader missing the field, so the shapes are compared without them.
+fn without_defaults(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(key, _)| key.as_str() != "default")
+                .map(|(key, value)| (key.clone(), without_defaults(value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_defaults).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The derived schema of the creation event on `topic` (our producers' and consumers').
+fn events_schema(topic: &str) -> TopicSchema {
+    TopicSchema::derived(topic, &[MessageSchema::of::<EventoReservaCreada>()])
+        .expect("the creation event's schema derives")
+}
+
+/// The derived schema of the command on `topic`.
+fn commands_schema(topic: &str) -> TopicSchema {
+    TopicSchema::derived(topic, &[MessageSchema::of::<ComandoCrearReserva>()])
+        .expect("the command's schema derives")
+}
+
+/// The derived union of a reservation's life on `topic`, from the enum's registrations.
+fn lifecycle_schema(topic: &str) -> TopicSchema {
+    let types: Vec<MessageSchema> = seedwork::messaging::schema::registered()
+        .into_iter()
+        .filter(|s| s.topic == EventoReserva::TOPIC)
+        .collect();
+    assert_eq!(types.len(), 4, "{types:?}");
+    TopicSchema::derived(topic, &types).expect("the lifecycle union derives")
+}
+
+fn definition(schema: &TopicSchema) -> Value {
+    parse(schema.definition().expect("an Avro schema"))
 }
 
 // --- The Python side ---------------------------------------------------------------------------
@@ -239,7 +278,7 @@ async fn broker(schema: TopicSchema) -> PulsarBroker {
 }
 
 async fn events_broker(topic: &str) -> PulsarBroker {
-    broker(TopicSchema::avro(topic, ESQUEMA_EVENTOS).expect("ESQUEMA_EVENTOS is valid")).await
+    broker(events_schema(topic)).await
 }
 
 fn evento(n: i64) -> EventoReservaCreada {
@@ -383,7 +422,7 @@ async fn python_consumer_decodes_our_events_when_we_registered_first() {
     assert_eq!(registered["version"], 0, "only our schema: {registered}");
     assert_eq!(
         parse(registered["data"].as_str().expect("schema data")),
-        parse(ESQUEMA_EVENTOS),
+        definition(&events_schema(&topic)),
         "the Python consumer did not replace our schema"
     );
 }
@@ -405,8 +444,8 @@ async fn python_consumer_decodes_our_events_when_python_registered_first() {
         "Python registered the wire fact"
     );
 
-    // Our producer's schema adds a defaulted field: the broker's compatibility check must
-    // accept it as a new version of the topic's schema.
+    // Our derived schema differs from Python's (null defaults): the broker's compatibility
+    // check must accept it as a new version of the topic's schema.
     let broker = events_broker(&topic).await;
     python_reads_our_events(&topic, &broker).await;
 
@@ -415,23 +454,34 @@ async fn python_consumer_decodes_our_events_when_python_registered_first() {
     assert_eq!(latest["version"], 1, "ours is the second version: {latest}");
     assert_eq!(
         parse(latest["data"].as_str().expect("schema data")),
-        parse(ESQUEMA_EVENTOS)
+        definition(&events_schema(&topic))
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Pulsar and Python pulsar-client: scripts/services up pulsar; pip install -r tests/python/requirements.txt"]
-async fn the_registry_serves_our_schema_and_the_ui_way_decodes_it() {
+async fn the_registry_serves_our_union_and_the_ui_way_decodes_each_type() {
     let topic = unique("interop-ui");
-    let broker = events_broker(&topic).await;
-    publish(&broker, &message_on(&topic, &evento(0))).await;
+    let union = lifecycle_schema(&topic);
+    let expected = definition(&union);
+    let broker = broker(union).await;
+    let creada = evento(7);
+    let aprobada = EventoReservaAprobada {
+        id_reserva: creada.id_reserva.clone(),
+        fecha_actualizacion: 1_700_000_100_000,
+    };
+    publish(
+        &broker,
+        &message_on(&topic, &EventoReserva::Creada(evento(0))),
+    )
+    .await;
 
     let registered = registry_schema(&topic).await;
     assert_eq!(registered["type"], "AVRO", "{registered}");
     assert_eq!(
         parse(registered["data"].as_str().expect("schema data")),
-        parse(ESQUEMA_EVENTOS),
-        "the registry serves our schema"
+        expected,
+        "the registry serves our union"
     );
 
     let admin = pulsar_admin();
@@ -453,27 +503,22 @@ async fn the_registry_serves_our_schema_and_the_ui_way_decodes_it() {
     );
     ui.ready().await;
 
-    let creada = evento(7);
-    let aprobada = EventoReservaAprobada {
-        id_reserva: creada.id_reserva.clone(),
-        fecha_actualizacion: 1_700_000_100_000,
-    };
-    let creada_message = message_on(&topic, &creada);
-    let aprobada_message = message_on(&topic, &aprobada);
+    let creada_message = message_on(&topic, &EventoReserva::Creada(creada.clone()));
+    let aprobada_message = message_on(&topic, &EventoReserva::Aprobada(aprobada.clone()));
     publish(&broker, &creada_message).await;
     publish(&broker, &aprobada_message).await;
 
-    // Same key, so the order holds: created, then approved.
+    // Same key, so the order holds: created, then approved. fastavro names the union branch
+    // each was written as.
     let first = ui.next_json(DELIVERY).await;
     assert_eq!(
         first["record"],
-        json!({"data": {
+        json!({"data": ["ReservaCreadaPayload", {
             "id_reserva": creada.id_reserva,
             "id_cliente": creada.id_cliente,
             "estado": creada.estado,
             "fecha_creacion": creada.fecha_creacion,
-            "fecha_actualizacion": null,
-        }}),
+        }]}),
         "{first}"
     );
     assert_eq!(first["properties"]["type"], "EventoReservaCreada");
@@ -484,13 +529,10 @@ async fn the_registry_serves_our_schema_and_the_ui_way_decodes_it() {
     let second = ui.next_json(DELIVERY).await;
     assert_eq!(
         second["record"],
-        json!({"data": {
+        json!({"data": ["ReservaAprobadaPayload", {
             "id_reserva": aprobada.id_reserva,
-            "id_cliente": null,
-            "estado": null,
-            "fecha_creacion": null,
             "fecha_actualizacion": aprobada.fecha_actualizacion,
-        }}),
+        }]}),
         "{second}"
     );
     assert_eq!(second["properties"]["type"], "EventoReservaAprobada");
@@ -499,6 +541,58 @@ async fn the_registry_serves_our_schema_and_the_ui_way_decodes_it() {
         aprobada_message.envelope.id.as_str()
     );
     ui.succeeds().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Pulsar and Python pulsar-client: scripts/services up pulsar; pip install -r tests/python/requirements.txt"]
+async fn a_python_v1_consumer_keeps_reading_our_v2_events() {
+    let topic = unique("interop-v2");
+    // What the reference system announces for `eventos-reserva`: v1 and v2 registered, v2 wins.
+    let schema = TopicSchema::derived(
+        &topic,
+        &[
+            MessageSchema::of::<EventoReservaCreada>(),
+            MessageSchema::of::<v2::EventoReservaCreada>(),
+        ],
+    )
+    .expect("derives");
+    assert!(schema.definition().expect("Avro").contains("creada_en"));
+    let broker = broker(schema).await;
+    let subscription = unique("py-notificaciones");
+    let mut python = Python::spawn(
+        "consume-events",
+        &[
+            "--topic",
+            &topic,
+            "--subscription",
+            &subscription,
+            "--count",
+            "1",
+            "--timeout",
+            "60",
+        ],
+    );
+    python.ready().await;
+    let sent = v2::a_v2(evento(3));
+    assert!(sent.creada_en.is_some());
+    let message = message_on(&topic, &sent);
+    assert_eq!(message.envelope.specversion, "v2");
+    publish(&broker, &message).await;
+
+    let line = python.next_json(DELIVERY).await;
+    assert_eq!(line["record"], "EventoReservaCreada", "{line}");
+    assert_eq!(
+        line["data"],
+        json!({
+            "id_reserva": sent.id_reserva,
+            "id_cliente": sent.id_cliente,
+            "estado": sent.estado,
+            "fecha_creacion": sent.fecha_creacion,
+        }),
+        "the v1 record reads its fields and skips the new one"
+    );
+    assert_eq!(line["properties"]["specversion"], "v2", "{line}");
+    python.succeeds().await;
 }
 
 fn comando() -> ComandoCrearReserva {
@@ -579,7 +673,7 @@ async fn python_command_reaches(topic: &str, consumer: &mut Box<dyn Consumer>) {
 }
 
 async fn commands_broker(topic: &str) -> PulsarBroker {
-    broker(TopicSchema::avro(topic, ESQUEMA_COMANDOS).expect("ESQUEMA_COMANDOS is valid")).await
+    broker(commands_schema(topic)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -609,9 +703,9 @@ async fn our_consumer_decodes_a_python_command_when_python_registered_first() {
     );
     let python_first = registry_schema(&topic).await;
     assert_eq!(
-        parse(python_first["data"].as_str().expect("schema data")),
-        parse(ESQUEMA_COMANDOS),
-        "the Python command schema is ours, structurally"
+        without_defaults(&parse(python_first["data"].as_str().expect("schema data"))),
+        without_defaults(&definition(&commands_schema(&topic))),
+        "the Python command schema is ours, defaults aside"
     );
 
     let broker = commands_broker(&topic).await;
@@ -660,19 +754,26 @@ async fn the_python_schema_is_the_wire_fact() {
             .clone()
     };
 
-    let python_event = schema_of("EventoReservaCreada");
-    assert_eq!(python_event, parse(WIRE_FACT), "{python_event}");
-    let ours = parse(ESQUEMA_EVENTOS);
-    assert_eq!(ours["name"], python_event["name"]);
-    assert_eq!(
-        ours["fields"][0]["type"][1]["name"],
-        python_event["fields"][0]["type"][1]["name"]
-    );
-    let python_fields = payload_fields(&python_event);
-    let our_fields = payload_fields(&ours);
-    assert_eq!(python_fields.len(), 4);
-    assert_eq!(our_fields[..4], python_fields[..]);
-
-    // The completed TODO: the Python command record renders exactly our ESQUEMA_COMANDOS.
-    assert_eq!(schema_of("ComandoCrearReserva"), parse(ESQUEMA_COMANDOS));
+    // The derived schemas are the Python ones but for the `null` defaults, and each side may
+    // follow the other under the namespace's FULL strategy.
+    for (record, ours) in [
+        ("EventoReservaCreada", events_schema("t")),
+        ("ComandoCrearReserva", commands_schema("t")),
+    ] {
+        let python = schema_of(record);
+        if record == "EventoReservaCreada" {
+            assert_eq!(python, parse(WIRE_FACT), "{python}");
+        }
+        let ours_text = ours.definition().expect("Avro");
+        assert_eq!(
+            without_defaults(&python),
+            without_defaults(&parse(ours_text)),
+            "{record}"
+        );
+        let python_text = python.to_string();
+        check(&python_text, ours_text, Compatibility::Full)
+            .unwrap_or_else(|e| panic!("{record}: ours may not follow Python's: {e}"));
+        check(ours_text, &python_text, Compatibility::Full)
+            .unwrap_or_else(|e| panic!("{record}: Python's may not follow ours: {e}"));
+    }
 }

@@ -24,7 +24,7 @@ use crate::system::System;
 
 /// The example's topics.
 const COMMANDS: &str = "comandos-reserva";
-const EVENTS: &str = "eventos-reserva";
+const EVENTS: &str = "ciclo-reserva";
 
 /// Runs the warm-up, the synchronous requests and the asynchronous ones.
 pub async fn run(args: &HopsArgs, system: &mut System) -> Result<Vec<Hop>> {

@@ -1,4 +1,4 @@
-//! `notificaciones`: reads `eventos-reserva` with a subscription of its own and "sends the
+//! `notificaciones`: reads `ciclo-reserva` with a subscription of its own and "sends the
 //! email" for each event, through an [`EnviadorCorreo`] whose default writes the tutorial's lines
 //! to standard output.
 //!
@@ -23,9 +23,7 @@ use utoipa::ToSchema;
 use seedwork::domain::{AggregateState, Repository};
 use seedwork::prelude::*;
 
-use crate::vuelos::infraestructura::schema::v1::{
-    EventoReservaAprobada, EventoReservaCancelada, EventoReservaCreada, EventoReservaPagada,
-};
+use crate::vuelos::infraestructura::schema::v1::{EventoReserva, EventoReservaCreada};
 
 /// The subscription of the notification service (Key_Shared: copies share the work, and each
 /// reservation's events go to one copy at a time, in order).
@@ -223,96 +221,36 @@ async fn registrar(
     }
 }
 
+/// Every event of a reservation's life (`ciclo-reserva`), one handler for the four types.
 #[seedwork::message_handler]
-async fn notificar_reserva_creada(
-    m: Envelope<EventoReservaCreada>,
+async fn notificar(
+    m: Envelope<EventoReserva>,
     uow: &mut UnitOfWork,
     correo: Correo,
     registro: Registro,
 ) -> Result<()> {
-    let e = &m.data;
-    registrar(
-        uow,
-        &registro,
-        &e.id_reserva,
-        &m.id,
-        TipoNotificacion::Creada,
-    )
-    .await?;
-    correo.enviar(&notificacion_reserva_creada(e)).await
-}
-
-#[seedwork::message_handler]
-async fn notificar_reserva_aprobada(
-    m: Envelope<EventoReservaAprobada>,
-    uow: &mut UnitOfWork,
-    correo: Correo,
-    registro: Registro,
-) -> Result<()> {
-    let e = &m.data;
-    registrar(
-        uow,
-        &registro,
-        &e.id_reserva,
-        &m.id,
-        TipoNotificacion::Aprobada,
-    )
-    .await?;
-    correo
-        .enviar(&notificacion_cambio(
+    let (id_reserva, tipo, notificacion) = match &m.data {
+        EventoReserva::Creada(e) => (
             &e.id_reserva,
-            "Aprobada",
-            e.fecha_actualizacion,
-        ))
-        .await
-}
-
-#[seedwork::message_handler]
-async fn notificar_reserva_cancelada(
-    m: Envelope<EventoReservaCancelada>,
-    uow: &mut UnitOfWork,
-    correo: Correo,
-    registro: Registro,
-) -> Result<()> {
-    let e = &m.data;
-    registrar(
-        uow,
-        &registro,
-        &e.id_reserva,
-        &m.id,
-        TipoNotificacion::Cancelada,
-    )
-    .await?;
-    correo
-        .enviar(&notificacion_cambio(
+            TipoNotificacion::Creada,
+            notificacion_reserva_creada(e),
+        ),
+        EventoReserva::Aprobada(e) => (
             &e.id_reserva,
-            "Cancelada",
-            e.fecha_actualizacion,
-        ))
-        .await
-}
-
-#[seedwork::message_handler]
-async fn notificar_reserva_pagada(
-    m: Envelope<EventoReservaPagada>,
-    uow: &mut UnitOfWork,
-    correo: Correo,
-    registro: Registro,
-) -> Result<()> {
-    let e = &m.data;
-    registrar(
-        uow,
-        &registro,
-        &e.id_reserva,
-        &m.id,
-        TipoNotificacion::Pagada,
-    )
-    .await?;
-    correo
-        .enviar(&notificacion_cambio(
+            TipoNotificacion::Aprobada,
+            notificacion_cambio(&e.id_reserva, "Aprobada", e.fecha_actualizacion),
+        ),
+        EventoReserva::Cancelada(e) => (
             &e.id_reserva,
-            "Pagada",
-            e.fecha_actualizacion,
-        ))
-        .await
+            TipoNotificacion::Cancelada,
+            notificacion_cambio(&e.id_reserva, "Cancelada", e.fecha_actualizacion),
+        ),
+        EventoReserva::Pagada(e) => (
+            &e.id_reserva,
+            TipoNotificacion::Pagada,
+            notificacion_cambio(&e.id_reserva, "Pagada", e.fecha_actualizacion),
+        ),
+    };
+    registrar(uow, &registro, id_reserva, &m.id, tipo).await?;
+    correo.enviar(&notificacion).await
 }

@@ -1,4 +1,4 @@
-//! `ui`: the BFF. Serves the reservation page, forwards every event of `eventos-reserva` to the
+//! `ui`: the BFF. Serves the reservation page, forwards every event of `ciclo-reserva` to the
 //! connected browsers over a websocket, and turns the page's form into a `ComandoCrearReserva`
 //! sent through the broker — so the browser sends a command and receives its result
 //! asynchronously, the tutorial's goal.
@@ -27,7 +27,7 @@ use crate::vuelos::aplicacion::dto::{
 };
 use crate::vuelos::aplicacion::SolicitarReserva;
 
-/// The prefix of the BFF's subscriptions to `eventos-reserva` (see [`suscripcion_de`]).
+/// The prefix of the BFF's subscriptions to `ciclo-reserva` (see [`suscripcion_de`]).
 pub const SUSCRIPCION: &str = "aeroalpes-bff";
 
 /// The subscription of the UI process serving `addr` on machine `host`:
@@ -78,7 +78,7 @@ impl Bff {
             .with_state(self.clone())
     }
 
-    /// Forwards every message of `consumer` (subscribed to `eventos-reserva`) to the browsers,
+    /// Forwards every message of `consumer` (subscribed to `ciclo-reserva`) to the browsers,
     /// until `shutdown`. Messages are acknowledged once handed over; a failed acknowledgement
     /// is logged and the loop goes on (the broker hands the message over again, and a browser
     /// may see it twice). Returns `Err` only when `receive` fails: run it under

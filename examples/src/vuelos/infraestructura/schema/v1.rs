@@ -8,15 +8,27 @@ use serde::{Deserialize, Serialize};
 
 use seedwork::{AvroSchema, IntegrationCommand, IntegrationEvent};
 
-/// The topic of reservation events.
+/// The topic of the tutorial's reservation event, [`EventoReservaCreada`] alone: its schema is
+/// the one the Python services' `Record` classes register, so they read it and write it as in
+/// the tutorial.
 pub const TOPICO_EVENTOS: &str = "eventos-reserva";
+/// The topic of a reservation's whole life, [`EventoReserva`]: created, approved, cancelled,
+/// paid, one Avro union, in order per reservation. The notification service and the BFF read
+/// it.
+pub const TOPICO_CICLO: &str = "ciclo-reserva";
 /// The topic of reservation commands.
 pub const TOPICO_COMANDOS: &str = "comandos-reserva";
 
-/// A reservation was created (`EventoReservaCreada`; its `data` is the tutorial's
-/// `ReservaCreadaPayload`).
+/// A reservation was created (`EventoReservaCreada`): the tutorial's contract with the Python
+/// services, on [`TOPICO_EVENTOS`].
+///
+/// Its schema is derived, and matches what the Python `EventoReservaCreada` registers: the
+/// wire record `EventoReservaCreada` with the payload record `ReservaCreadaPayload` as its
+/// `data`, every field `["null", T]` (`nullable`, as the Python client renders fields that are
+/// not required). Whichever side registers first, the other passes the broker's `FULL` check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntegrationEvent)]
 #[integration(topic = "eventos-reserva", name = "EventoReservaCreada", key = id_reserva)]
+#[avro(name = "ReservaCreadaPayload", nullable)]
 pub struct EventoReservaCreada {
     /// The reservation.
     pub id_reserva: String,
@@ -28,9 +40,9 @@ pub struct EventoReservaCreada {
     pub fecha_creacion: i64,
 }
 
-/// A reservation was approved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntegrationEvent)]
-#[integration(topic = "eventos-reserva", name = "EventoReservaAprobada", key = id_reserva)]
+/// A reservation was approved (the payload of [`EventoReserva::Aprobada`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(name = "ReservaAprobadaPayload")]
 pub struct EventoReservaAprobada {
     /// The reservation.
     pub id_reserva: String,
@@ -38,9 +50,9 @@ pub struct EventoReservaAprobada {
     pub fecha_actualizacion: i64,
 }
 
-/// A reservation was cancelled.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntegrationEvent)]
-#[integration(topic = "eventos-reserva", name = "EventoReservaCancelada", key = id_reserva)]
+/// A reservation was cancelled (the payload of [`EventoReserva::Cancelada`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(name = "ReservaCanceladaPayload")]
 pub struct EventoReservaCancelada {
     /// The reservation.
     pub id_reserva: String,
@@ -48,9 +60,9 @@ pub struct EventoReservaCancelada {
     pub fecha_actualizacion: i64,
 }
 
-/// A reservation was paid.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntegrationEvent)]
-#[integration(topic = "eventos-reserva", name = "EventoReservaPagada", key = id_reserva)]
+/// A reservation was paid (the payload of [`EventoReserva::Pagada`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(name = "ReservaPagadaPayload")]
 pub struct EventoReservaPagada {
     /// The reservation.
     pub id_reserva: String,
@@ -58,10 +70,34 @@ pub struct EventoReservaPagada {
     pub fecha_actualizacion: i64,
 }
 
+/// Everything that happens to a reservation, on [`TOPICO_CICLO`]: four message types on one
+/// topic. Each variant travels as its own type (`EventoReservaCreada`, `EventoReservaAprobada`…)
+/// with its payload as `data`; on Pulsar the topic's schema is the union of the four payload
+/// records, derived from these types. One topic keeps a reservation's events in order for
+/// their consumers (the same key, one partition); one handler takes them all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntegrationEvent)]
+#[integration(topic = "ciclo-reserva", key = id_reserva)]
+pub enum EventoReserva {
+    /// Created (the same payload as on [`TOPICO_EVENTOS`]).
+    Creada(EventoReservaCreada),
+    /// Approved.
+    Aprobada(EventoReservaAprobada),
+    /// Cancelled.
+    Cancelada(EventoReservaCancelada),
+    /// Paid.
+    Pagada(EventoReservaPagada),
+}
+
 /// Asks `vuelos` to create a reservation (`ComandoCrearReserva`); its consumer executes
 /// `CrearReserva`.
+///
+/// The tutorial's Python `ComandoCrearReservaPayload` declares `id_usuario` and leaves the
+/// itineraries as a TODO; the rest is our completion of it. Every field is `["null", T]` with a
+/// `null` default (`nullable`), so the Python record and this one pass each other's `FULL`
+/// check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntegrationCommand)]
 #[integration(topic = "comandos-reserva", name = "ComandoCrearReserva", key = id_reserva)]
+#[avro(name = "ComandoCrearReservaPayload", nullable)]
 pub struct ComandoCrearReserva {
     /// The user asking (`id_usuario` in the tutorial); the reservation's client.
     pub id_usuario: String,
@@ -77,7 +113,7 @@ pub struct ComandoCrearReserva {
     pub itinerarios: Vec<Itinerario>,
 }
 
-/// An itinerary on the wire (Avro record `Itinerario` of [`ESQUEMA_COMANDOS`]).
+/// An itinerary on the wire (Avro record `Itinerario`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
 #[avro(nullable)]
 pub struct Itinerario {
@@ -125,86 +161,76 @@ pub struct Aeropuerto {
     pub nombre: String,
 }
 
-/// The Avro wire record of [`TOPICO_EVENTOS`] when the broker is Pulsar.
-///
-/// The first four payload fields are exactly what the tutorial's Python `EventoReservaCreada`
-/// registers (the Python client puts only the class's own field `data` on the wire; the
-/// envelope travels in message properties). `fecha_actualizacion` carries the approve, cancel
-/// and pay events; it has a `null` default, so this schema and the Python one pass each other's
-/// `FULL` compatibility check whichever registers first, and sits last so a Python reader
-/// decoding with its own schema stops before it.
-pub const ESQUEMA_EVENTOS: &str = r#"{"type":"record","name":"EventoReservaCreada","fields":[{"name":"data","type":["null",{"type":"record","name":"ReservaCreadaPayload","fields":[{"name":"id_reserva","type":["null","string"]},{"name":"id_cliente","type":["null","string"]},{"name":"estado","type":["null","string"]},{"name":"fecha_creacion","type":["null","long"]},{"name":"fecha_actualizacion","type":["null","long"],"default":null}]}]}]}"#;
-
-/// The Avro wire record of [`TOPICO_COMANDOS`] when the broker is Pulsar.
-///
-/// The tutorial's Python `ComandoCrearReservaPayload` declares `id_usuario` and leaves the
-/// itineraries as a TODO; the rest is our completion of it, every added field with a `null`
-/// default (see [`ESQUEMA_EVENTOS`]). The nested records are [`Itinerario`], [`Odo`],
-/// [`Segmento`], [`Leg`] and [`Aeropuerto`], field for field.
-pub const ESQUEMA_COMANDOS: &str = r#"{"type":"record","name":"ComandoCrearReserva","fields":[{"name":"data","type":["null",{"type":"record","name":"ComandoCrearReservaPayload","fields":[{"name":"id_usuario","type":["null","string"]},{"name":"id_reserva","type":["null","string"],"default":null},{"name":"fecha_creacion","type":["null","string"],"default":null},{"name":"fecha_actualizacion","type":["null","string"],"default":null},{"name":"itinerarios","type":["null",{"type":"array","items":{"type":"record","name":"Itinerario","fields":[{"name":"odos","type":["null",{"type":"array","items":{"type":"record","name":"Odo","fields":[{"name":"segmentos","type":["null",{"type":"array","items":{"type":"record","name":"Segmento","fields":[{"name":"legs","type":["null",{"type":"array","items":{"type":"record","name":"Leg","fields":[{"name":"fecha_salida","type":["null","string"]},{"name":"fecha_llegada","type":["null","string"]},{"name":"origen","type":["null",{"type":"record","name":"Aeropuerto","fields":[{"name":"codigo","type":["null","string"]},{"name":"nombre","type":["null","string"]}]}]},{"name":"destino","type":["null","Aeropuerto"]}]}}]}]}}]}]}}]}]}}],"default":null}]}]}]}"#;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seedwork::messaging::schema::{registered, AvroSchema as _, Schema};
+    use seedwork::messaging::{IntegrationMessage, Message};
     use serde_json::{json, Value};
 
-    /// The schema the Python `EventoReservaCreada` registers (the "wire fact").
-    const PYTHON_EVENTOS: &str = r#"{"type":"record","name":"EventoReservaCreada","fields":[{"name":"data","type":["null",{"type":"record","name":"ReservaCreadaPayload","fields":[{"name":"id_reserva","type":["null","string"]},{"name":"id_cliente","type":["null","string"]},{"name":"estado","type":["null","string"]},{"name":"fecha_creacion","type":["null","long"]}]}]}]}"#;
-
-    fn payload_fields(schema: &str) -> Vec<Value> {
-        let schema: Value = serde_json::from_str(schema).expect("valid JSON");
-        schema["fields"][0]["type"][1]["fields"]
-            .as_array()
-            .expect("a payload record")
-            .clone()
+    /// The payload record the Python `EventoReservaCreada` registers (the "wire fact" of
+    /// `original-system.md`), without the wire record around it.
+    fn python_reserva_creada() -> Value {
+        json!({"type": "record", "name": "ReservaCreadaPayload", "fields": [
+            {"name": "id_reserva", "type": ["null", "string"]},
+            {"name": "id_cliente", "type": ["null", "string"]},
+            {"name": "estado", "type": ["null", "string"]},
+            {"name": "fecha_creacion", "type": ["null", "long"]},
+        ]})
     }
 
     #[test]
-    fn the_event_schema_starts_with_the_python_one_and_only_adds_defaulted_fields() {
-        let ours = payload_fields(ESQUEMA_EVENTOS);
-        let python = payload_fields(PYTHON_EVENTOS);
-        assert_eq!(ours[..python.len()], python[..]);
-        for added in &ours[python.len()..] {
-            assert_eq!(added["default"], Value::Null, "{added}");
-            assert_eq!(added["type"][0], "null", "{added}");
+    fn the_derived_creation_payload_is_the_python_one_with_null_defaults() {
+        let mut ours = EventoReservaCreada::avro_schema().to_json();
+        // The only difference: a `null` default on each field, which only matters to a reader
+        // missing the field, and lets a later version add fields compatibly.
+        for field in ours["fields"].as_array_mut().unwrap() {
+            assert_eq!(
+                field.as_object_mut().unwrap().remove("default"),
+                Some(Value::Null)
+            );
         }
+        assert_eq!(ours, python_reserva_creada());
     }
 
     #[test]
-    fn every_event_field_is_in_the_event_schema() {
-        let names: Vec<String> = payload_fields(ESQUEMA_EVENTOS)
-            .iter()
-            .map(|f| f["name"].as_str().unwrap().to_string())
-            .collect();
-        let samples = [
-            serde_json::to_value(EventoReservaCreada {
-                id_reserva: "r".into(),
-                id_cliente: "c".into(),
-                estado: "Pendiente".into(),
-                fecha_creacion: 1,
-            }),
-            serde_json::to_value(EventoReservaAprobada {
-                id_reserva: "r".into(),
-                fecha_actualizacion: 1,
-            }),
-        ];
-        for sample in samples {
-            for key in sample.unwrap().as_object().unwrap().keys() {
-                assert!(
-                    names.contains(key),
-                    "`{key}` is missing from ESQUEMA_EVENTOS"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_command_schema_keeps_the_python_field_first() {
-        let fields = payload_fields(ESQUEMA_COMANDOS);
+    fn every_event_type_is_registered_on_its_topic() {
+        let on = |topic: &str| -> Vec<&'static str> {
+            registered()
+                .into_iter()
+                .filter(|s| s.topic == topic)
+                .map(|s| s.message_type)
+                .collect()
+        };
+        // v1 and its successor (schema/v2.rs): the topic's schema is the latest.
         assert_eq!(
-            fields[0],
-            json!({"name": "id_usuario", "type": ["null", "string"]})
+            on(TOPICO_EVENTOS),
+            ["EventoReservaCreada", "EventoReservaCreada"]
         );
-        assert!(fields[1..].iter().all(|f| f["default"] == Value::Null));
+        assert_eq!(
+            on(TOPICO_CICLO),
+            [
+                "EventoReservaAprobada",
+                "EventoReservaCancelada",
+                "EventoReservaCreada",
+                "EventoReservaPagada"
+            ]
+        );
+        assert_eq!(on(TOPICO_COMANDOS), ["ComandoCrearReserva"]);
+        assert!(matches!(EventoReserva::avro_schema(), Schema::Union(ref b) if b.len() == 4));
+    }
+
+    #[test]
+    fn a_lifecycle_event_travels_as_its_own_type() {
+        let aprobada = EventoReserva::Aprobada(EventoReservaAprobada {
+            id_reserva: "r-1".into(),
+            fecha_actualizacion: 5,
+        });
+        let message = Message::encode(&aprobada, "vuelos").unwrap();
+        assert_eq!(message.topic, TOPICO_CICLO);
+        assert_eq!(message.envelope.message_type, "EventoReservaAprobada");
+        assert_eq!(message.key.as_deref(), Some("r-1"));
+        assert_eq!(message.decode::<EventoReserva>().unwrap().data, aprobada);
+        assert_eq!(EventoReserva::TYPES.len(), 4);
     }
 }
