@@ -10,7 +10,8 @@ registers just `{"data": ReservaCreadaPayload}`. That is the "wire fact" the Rus
 (`seedwork-pulsar`) builds on.
 
 `ComandoCrearReservaPayload` completes the tutorial's TODO (`itinerarios`) so that it matches
-`ESQUEMA_COMANDOS` (examples/src/vuelos/infraestructura/schema/v1.rs) field for field: the
+the schema derived from the Rust `ComandoCrearReserva` (examples/src/vuelos/infraestructura/
+schema/v1.rs) field for field, `null` defaults aside: the
 tutorial's `id_usuario` first, then the added fields with a `null` default
 (`required_default=True`, which pulsar-client renders as `"default": null` since the default
 of a field without one is `None`).
@@ -58,7 +59,8 @@ class EventoReservaCreada(EventoIntegracion):
 
 # --- vuelos: commands (modulos/vuelos/infraestructura/schema/v1/comandos.py) ------------------
 # The nested records mirror the DTOs of the HTTP contract (Itinerario > Odo > Segmento > Leg),
-# declared before they are used. Their own fields have no defaults, as in ESQUEMA_COMANDOS.
+# declared before they are used. Their own fields have no defaults (the derived Rust schema gives
+# them `null` defaults; the two pass each other's FULL check).
 
 class Aeropuerto(Record):
     codigo = String()

@@ -1,6 +1,7 @@
 //! Message types that change, on the durable SQL transport (SQLite): an enum of several types
 //! on one topic comes back as the right variants, and a `v1` message reaches a `v2` reader
-//! through its upcaster after a trip through the outbox and the transport's tables.
+//! through its upcaster, and a `v1` reader keeps reading `v2`, after a trip through the outbox
+//! and the transport's tables.
 
 use std::time::Duration;
 
@@ -103,13 +104,18 @@ async fn an_enum_of_types_and_an_old_version_come_back_typed_through_sqlite() {
         )
         .expect("encodes"),
     );
+    let nueva = CreadaV2 {
+        id_reserva: "r-1".into(),
+        origen: Some("web".into()),
+    };
+    messages.push(Message::encode(&nueva, "new").expect("encodes"));
     for message in &mut messages {
         message.key = Some("r-1".into());
     }
     commit(&store, &topic, messages).await;
 
     let mut received = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let delivery = expect_delivery(&mut *consumer).await;
         consumer.ack(&delivery).await.expect("acked");
         received.push(delivery.message);
@@ -130,4 +136,13 @@ async fn an_enum_of_types_and_an_old_version_come_back_typed_through_sqlite() {
             origen: Some("v1".into()),
         }
     );
+    // A v1 reader keeps reading v2: the field it does not know is skipped.
+    assert_eq!(received[3].envelope.specversion, "v2");
+    assert_eq!(
+        received[3].decode::<CreadaV1>().expect("v1 reads v2").data,
+        CreadaV1 {
+            id_reserva: "r-1".into()
+        }
+    );
+    assert_eq!(received[3].decode::<CreadaV2>().expect("v2").data, nueva);
 }
