@@ -8,6 +8,7 @@ use super::Bus;
 use crate::error::{Error, HandlerKind, Result};
 use crate::messaging::{Consumer, Delivery, Message};
 use crate::supervision::HealthPart;
+use crate::uow::Trace;
 
 /// What happened to a received message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,9 +43,7 @@ impl Bus {
                     type_name: message.envelope.message_type.clone(),
                 })?;
             let mut uow = self.unit_of_work().await?;
-            if let Some(correlation_id) = message.correlation_id() {
-                uow.set_correlation_id(correlation_id);
-            }
+            uow.replace_trace(Trace::caused_by(message));
             if !uow.record_inbox(consumer, message.id()).await? {
                 uow.rollback().await?;
                 return Ok(MessageOutcome::Duplicate);
@@ -88,7 +87,7 @@ impl Bus {
                             kind: HandlerKind::Message,
                             type_name: message.envelope.message_type.clone(),
                         })?;
-                    uow.replace_correlation_id(message.correlation_id().map(str::to_string));
+                    uow.replace_trace(Trace::caused_by(message));
                     if !uow.record_inbox(consumer, message.id()).await? {
                         return Ok(MessageOutcome::Duplicate);
                     }

@@ -7,8 +7,13 @@ use super::Envelope;
 use crate::error::{Error, Result};
 
 /// The message property that carries the correlation id from the HTTP request to every
-/// consumer.
+/// consumer. A message handled without one starts a conversation: what its handling writes
+/// carries its id as the correlation id.
 pub const CORRELATION_ID: &str = "correlation_id";
+
+/// The message property that names the message whose handling wrote this one (its `id`):
+/// with [`CORRELATION_ID`], a conversation's messages form a tree a saga log can show.
+pub const CAUSATION_ID: &str = "causation_id";
 
 /// Whether a message states a fact or asks for an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,6 +161,11 @@ impl Message {
     /// The correlation id, if the producer set one.
     pub fn correlation_id(&self) -> Option<&str> {
         self.properties.get(CORRELATION_ID).map(String::as_str)
+    }
+
+    /// The id of the message that caused this one, if it was written while handling one.
+    pub fn causation_id(&self) -> Option<&str> {
+        self.properties.get(CAUSATION_ID).map(String::as_str)
     }
 
     /// Sets a property, returning the message (builder style).

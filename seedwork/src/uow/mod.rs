@@ -12,4 +12,5 @@ mod unit_of_work;
 
 pub use dispatch::{EventDispatch, NoDispatch};
 pub use transaction::{Transaction, TransactionalStore};
+pub(crate) use unit_of_work::Trace;
 pub use unit_of_work::{CommitReport, PendingEvent, Savepoint, UnitOfWork, MAX_EVENTS_PER_COMMIT};

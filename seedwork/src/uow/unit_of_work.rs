@@ -7,7 +7,7 @@ use tracing::Instrument;
 use super::{EventDispatch, Transaction, TransactionalStore};
 use crate::domain::{AggregateRoot, ChangeTracker, DomainEvent};
 use crate::error::{Error, Result};
-use crate::messaging::{IntegrationMessage, Message, CORRELATION_ID};
+use crate::messaging::{IntegrationMessage, Message, CAUSATION_ID, CORRELATION_ID};
 
 /// Domain events one commit may dispatch, counting those raised by domain-event handlers;
 /// past it the commit fails rather than loop forever on handlers that keep raising events.
@@ -62,14 +62,40 @@ pub struct UnitOfWork {
     tx: Box<dyn Transaction>,
     dispatch: Arc<dyn EventDispatch>,
     pending: Vec<PendingEvent>,
-    /// The correlation id current when each pending event was recorded: a unit of work that
-    /// handles several messages (a consumer's batch) gives each one's consequences its own.
-    pending_correlation: Vec<Option<String>>,
+    /// The correlation and causation current when each pending event was recorded: a unit of
+    /// work that handles several messages (a consumer's batch) gives each one's consequences
+    /// its own.
+    pending_trace: Vec<Trace>,
     outgoing: Vec<Message>,
     savepoints: Vec<(String, usize, usize)>,
     next_savepoint: u32,
-    correlation_id: Option<String>,
+    trace: Trace,
     committing: bool,
+}
+
+/// Where the messages a unit of work writes come from: the conversation they belong to
+/// (`correlation_id`, the same from the first request to the last message it led to) and the
+/// message that caused them (`causation_id`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Trace {
+    pub(crate) correlation_id: Option<String>,
+    pub(crate) causation_id: Option<String>,
+}
+
+impl Trace {
+    /// The trace of what handling `message` causes: its correlation (its own id when it
+    /// carries none, so the conversation starts there), caused by it.
+    pub(crate) fn caused_by(message: &Message) -> Trace {
+        Trace {
+            correlation_id: Some(
+                message
+                    .correlation_id()
+                    .unwrap_or_else(|| message.id())
+                    .to_string(),
+            ),
+            causation_id: Some(message.id().to_string()),
+        }
+    }
 }
 
 impl fmt::Debug for UnitOfWork {
@@ -77,7 +103,8 @@ impl fmt::Debug for UnitOfWork {
         f.debug_struct("UnitOfWork")
             .field("pending", &self.pending.len())
             .field("savepoints", &self.savepoints)
-            .field("correlation_id", &self.correlation_id)
+            .field("correlation_id", &self.trace.correlation_id)
+            .field("causation_id", &self.trace.causation_id)
             .finish_non_exhaustive()
     }
 }
@@ -90,11 +117,11 @@ impl UnitOfWork {
             tx,
             dispatch,
             pending: Vec::new(),
-            pending_correlation: Vec::new(),
+            pending_trace: Vec::new(),
             outgoing: Vec::new(),
             savepoints: Vec::new(),
             next_savepoint: 0,
-            correlation_id: None,
+            trace: Trace::default(),
             committing: false,
         }
     }
@@ -125,7 +152,7 @@ impl UnitOfWork {
             aggregate_id: aggregate_id.into(),
             event: Arc::new(event),
         });
-        self.pending_correlation.push(self.correlation_id.clone());
+        self.pending_trace.push(self.trace.clone());
     }
 
     /// Sends an integration message (an integration command to another service, say) through
@@ -133,7 +160,7 @@ impl UnitOfWork {
     /// reaches the broker only if the unit of work commits.
     pub fn enqueue<M: IntegrationMessage>(&mut self, message: &M) -> Result<()> {
         let mut message = Message::encode(message, self.dispatch.service_name())?;
-        stamp(&mut message, self.correlation_id.as_deref());
+        stamp(&mut message, &self.trace);
         self.outgoing.push(message);
         Ok(())
     }
@@ -156,7 +183,13 @@ impl UnitOfWork {
 
     /// The correlation id that messages written by this unit of work carry.
     pub fn correlation_id(&self) -> Option<&str> {
-        self.correlation_id.as_deref()
+        self.trace.correlation_id.as_deref()
+    }
+
+    /// The id of the message whose handling this is, which messages written by this unit of
+    /// work carry as their `causation_id`.
+    pub fn causation_id(&self) -> Option<&str> {
+        self.trace.causation_id.as_deref()
     }
 
     /// Sets the correlation id (from the HTTP request or the message being handled). Events
@@ -164,13 +197,19 @@ impl UnitOfWork {
     /// domain-event handlers send for those events); what was recorded before keeps the id it
     /// was recorded under.
     pub fn set_correlation_id(&mut self, correlation_id: impl Into<String>) {
-        self.correlation_id = Some(correlation_id.into());
+        self.trace.correlation_id = Some(correlation_id.into());
     }
 
-    /// Sets or clears the correlation id (see [`set_correlation_id`](Self::set_correlation_id)):
-    /// a consumer handling several messages in one unit of work switches to each one's.
-    pub(crate) fn replace_correlation_id(&mut self, correlation_id: Option<String>) {
-        self.correlation_id = correlation_id;
+    /// Sets the causation id: the id of the message that caused what follows (the bus sets it
+    /// to the handled message's id). Like the correlation id, it applies from now on.
+    pub fn set_causation_id(&mut self, causation_id: impl Into<String>) {
+        self.trace.causation_id = Some(causation_id.into());
+    }
+
+    /// Replaces the trace: a consumer handling several messages in one unit of work switches
+    /// to each one's.
+    pub(crate) fn replace_trace(&mut self, trace: Trace) {
+        self.trace = trace;
     }
 
     /// Marks a savepoint (`savepoint`): [`rollback_to`](Self::rollback_to) it undoes later
@@ -205,7 +244,7 @@ impl UnitOfWork {
         self.tx.rollback_to_savepoint(&savepoint.name).await?;
         let (_, events_then, messages_then) = self.savepoints[position];
         self.pending.truncate(events_then);
-        self.pending_correlation.truncate(events_then);
+        self.pending_trace.truncate(events_then);
         self.outgoing.truncate(messages_then);
         self.savepoints.truncate(position + 1);
         Ok(())
@@ -260,16 +299,16 @@ impl UnitOfWork {
             }
             let pending = self.pending[next].clone();
             // What a handler records or sends for this event is part of its correlation.
-            self.correlation_id = self.pending_correlation[next].clone();
+            self.trace = self.pending_trace[next].clone();
             dispatch.handle(&pending, self).await?;
             next += 1;
         }
         let mut messages = Vec::new();
-        for (pending, correlation_id) in self.pending.iter().zip(&self.pending_correlation) {
+        for (pending, trace) in self.pending.iter().zip(&self.pending_trace) {
             let mapped = messages.len();
             dispatch.map_to_messages(pending, &mut messages)?;
             for message in &mut messages[mapped..] {
-                stamp(message, correlation_id.as_deref());
+                stamp(message, trace);
             }
         }
         messages.append(&mut self.outgoing);
@@ -284,12 +323,17 @@ impl UnitOfWork {
     }
 }
 
-/// Gives `message` the correlation id, if there is one.
-fn stamp(message: &mut Message, correlation_id: Option<&str>) {
-    if let Some(correlation_id) = correlation_id {
-        message
-            .properties
-            .insert(CORRELATION_ID.to_string(), correlation_id.to_string());
+/// Gives `message` the correlation and causation ids, those there are.
+fn stamp(message: &mut Message, trace: &Trace) {
+    for (property, value) in [
+        (CORRELATION_ID, &trace.correlation_id),
+        (CAUSATION_ID, &trace.causation_id),
+    ] {
+        if let Some(value) = value {
+            message
+                .properties
+                .insert(property.to_string(), value.clone());
+        }
     }
 }
 
@@ -310,8 +354,8 @@ impl ChangeTracker for UnitOfWork {
                 event,
             }));
         let recorded = self.pending.len() - before;
-        self.pending_correlation
-            .extend(std::iter::repeat_n(self.correlation_id.clone(), recorded));
+        self.pending_trace
+            .extend(std::iter::repeat_n(self.trace.clone(), recorded));
     }
 
     fn backend_transaction(&mut self) -> &mut dyn Any {
