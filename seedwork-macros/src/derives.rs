@@ -514,4 +514,44 @@ mod tests {
         let message = error(integration(parse_quote! { union U { a: u8 } }, true));
         assert!(message.contains("unions"), "{message}");
     }
+
+    #[test]
+    fn integration_enums_and_their_errors() {
+        let expanded = integration(
+            parse_quote! {
+                #[integration(topic = "ciclo", key = id)]
+                enum Ciclo { Creada(Creada), #[integration(name = "Otra")] Aprobada(Aprobada) }
+            },
+            false,
+        )
+        .unwrap()
+        .to_string();
+        assert!(expanded.contains("\"Creada\""), "{expanded}");
+        assert!(expanded.contains("\"Otra\""), "{expanded}");
+        assert!(expanded.contains("const TYPES"), "{expanded}");
+        for (input, expected) in [
+            (
+                parse_quote! { #[integration(topic = "t")] enum E { A { x: u8 } } },
+                "wraps one payload type",
+            ),
+            (
+                parse_quote! { #[integration(topic = "t")] enum E { A(P), B(P) } },
+                "both stand for message type `P`",
+            ),
+            (
+                parse_quote! { #[integration(topic = "t")] #[avro(name = "X")] enum E { A(P) } },
+                "on each payload type",
+            ),
+            (
+                parse_quote! { #[integration(topic = "t")] enum E { A(#[integration(name = "x")] P) } },
+                "not on a field",
+            ),
+        ] {
+            let message = error(integration(input, false));
+            assert!(
+                message.contains(expected),
+                "expected `{expected}` in: {message}"
+            );
+        }
+    }
 }

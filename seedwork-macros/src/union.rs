@@ -35,6 +35,13 @@ pub(crate) fn integration_enum(
     data: &DataEnum,
     contract: Contract<'_>,
 ) -> syn::Result<TokenStream> {
+    if let Some(avro) = input.attrs.iter().find(|a| a.path().is_ident("avro")) {
+        return Err(syn::Error::new_spanned(
+            avro,
+            "#[avro(...)] names a payload record; on an enum of payloads, put it on each \
+             payload type",
+        ));
+    }
     let mut variants = Vec::new();
     for variant in &data.variants {
         let payload = match &variant.fields {

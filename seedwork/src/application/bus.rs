@@ -208,10 +208,17 @@ impl Bus {
         self.inner.router.service_name()
     }
 
+    /// The handler of `message`'s type, or [`Error::NoHandler`].
     pub(crate) fn message_handler(
         &self,
-        message_type: &str,
-    ) -> Option<&Arc<dyn ErasedMessageHandler>> {
-        self.inner.messages.get(message_type)
+        message: &Message,
+    ) -> Result<&Arc<dyn ErasedMessageHandler>> {
+        self.inner
+            .messages
+            .get(message.envelope.message_type.as_str())
+            .ok_or_else(|| Error::NoHandler {
+                kind: HandlerKind::Message,
+                type_name: message.envelope.message_type.clone(),
+            })
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use super::Bus;
-use crate::error::{Error, HandlerKind, Result};
+use crate::error::{Error, Result};
 use crate::messaging::{Consumer, Delivery, Message};
 use crate::supervision::HealthPart;
 use crate::uow::Trace;
@@ -36,12 +36,7 @@ impl Bus {
             correlation_id = message.correlation_id(),
         );
         async {
-            let handler = self
-                .message_handler(&message.envelope.message_type)
-                .ok_or_else(|| Error::NoHandler {
-                    kind: HandlerKind::Message,
-                    type_name: message.envelope.message_type.clone(),
-                })?;
+            let handler = self.message_handler(message)?;
             let mut uow = self.unit_of_work().await?;
             uow.replace_trace(Trace::caused_by(message));
             if !uow.record_inbox(consumer, message.id()).await? {
@@ -81,12 +76,7 @@ impl Bus {
             let mut outcomes = Vec::with_capacity(messages.len());
             for message in messages {
                 let handled = async {
-                    let handler = self
-                        .message_handler(&message.envelope.message_type)
-                        .ok_or_else(|| Error::NoHandler {
-                            kind: HandlerKind::Message,
-                            type_name: message.envelope.message_type.clone(),
-                        })?;
+                    let handler = self.message_handler(message)?;
                     uow.replace_trace(Trace::caused_by(message));
                     if !uow.record_inbox(consumer, message.id()).await? {
                         return Ok(MessageOutcome::Duplicate);
