@@ -260,17 +260,8 @@ fn serde_container(attrs: &[Attribute]) -> syn::Result<SerdeContainer> {
     for attribute in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         attribute.parse_nested_meta(|meta| {
             if meta.path.is_ident("rename_all") {
-                if meta.input.peek(Token![=]) {
-                    let lit: LitStr = meta.value()?.parse()?;
+                if let Some(lit) = serialized(&meta)? {
                     out.rename_all = Some((lit.value(), lit.span()));
-                } else {
-                    meta.parse_nested_meta(|inner| {
-                        let lit: LitStr = inner.value()?.parse()?;
-                        if inner.path.is_ident("serialize") {
-                            out.rename_all = Some((lit.value(), lit.span()));
-                        }
-                        Ok(())
-                    })?;
                 }
                 Ok(())
             } else if meta.path.is_ident("transparent") {
@@ -295,17 +286,8 @@ fn serde_field(attrs: &[Attribute]) -> syn::Result<SerdeField> {
     for attribute in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         attribute.parse_nested_meta(|meta| {
             if meta.path.is_ident("rename") {
-                if meta.input.peek(Token![=]) {
-                    let lit: LitStr = meta.value()?.parse()?;
+                if let Some(lit) = serialized(&meta)? {
                     out.rename = Some(lit.value());
-                } else {
-                    meta.parse_nested_meta(|inner| {
-                        let lit: LitStr = inner.value()?.parse()?;
-                        if inner.path.is_ident("serialize") {
-                            out.rename = Some(lit.value());
-                        }
-                        Ok(())
-                    })?;
                 }
                 Ok(())
             } else if meta.path.is_ident("skip") || meta.path.is_ident("skip_serializing") {
@@ -326,6 +308,23 @@ fn serde_field(attrs: &[Attribute]) -> syn::Result<SerdeField> {
         })?;
     }
     Ok(out)
+}
+
+/// The serialized side of `key = "x"` or `key(serialize = "x", deserialize = "y")` (serde's
+/// `rename` and `rename_all`): the schema describes what is written.
+fn serialized(meta: &ParseNestedMeta<'_>) -> syn::Result<Option<LitStr>> {
+    if meta.input.peek(Token![=]) {
+        return meta.value()?.parse().map(Some);
+    }
+    let mut found = None;
+    meta.parse_nested_meta(|inner| {
+        let lit: LitStr = inner.value()?.parse()?;
+        if inner.path.is_ident("serialize") {
+            found = Some(lit);
+        }
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// Consumes the value of a serde key this derive does not care about (`default = "f"`,
