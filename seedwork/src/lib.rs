@@ -27,6 +27,8 @@
 //! - [`application`]: [`Command`](application::Command), [`Query`](application::Query), their
 //!   handlers, domain-event and message handlers, and the [`Bus`](application::Bus) with its
 //!   [`BusBuilder`](application::BusBuilder).
+//! - [`saga`]: orchestrated sagas — steps, compensations, deadlines and the saga log — on the
+//!   unit of work, the outbox and the inbox.
 //! - [`memory`] (feature `memory`, default): the embedded broker and store.
 //! - `testing` (feature `testing`): fixtures and the contract suites adapters run.
 //!
@@ -141,6 +143,7 @@ pub mod messaging;
 pub mod uow;
 
 pub mod application;
+pub mod saga;
 
 #[cfg(feature = "memory")]
 pub mod memory;

@@ -5,13 +5,14 @@ use std::fs;
 use std::path::Path;
 
 /// Bottom first: each module may name only those before it.
-const LAYERS: [&str; 8] = [
+const LAYERS: [&str; 9] = [
     "error",
     "supervision",
     "domain",
     "messaging",
     "uow",
     "application",
+    "saga",
     "memory",
     "testing",
 ];

@@ -34,6 +34,14 @@ pub enum BuildProblem {
         /// The dependency's type name.
         dependency: &'static str,
     },
+    /// A saga's definition cannot run as written (no starting message, a step with no reply…).
+    #[error("saga `{saga}` is invalid: {problem}")]
+    InvalidSaga {
+        /// The saga's name.
+        saga: String,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// Everything wrong with a bus configuration, as found by

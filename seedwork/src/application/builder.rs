@@ -25,6 +25,8 @@ struct Entry {
 }
 
 struct MessageEntry {
+    /// The subscription the handler serves; `None`: every subscription.
+    scope: Option<String>,
     message_type: &'static str,
     handler_name: String,
     handler: Arc<dyn ErasedMessageHandler>,
@@ -126,10 +128,25 @@ impl BusBuilder {
     }
 
     /// Adds the handler of integration message `M` (consumed with
-    /// [`Bus::consume`](super::Bus::consume)).
+    /// [`Bus::consume`](super::Bus::consume)), for every subscription.
     pub fn on_message<M: IntegrationMessage>(mut self, handler: impl MessageHandler<M>) -> Self {
         let name = handler_type_name(&handler);
         self.add_message_handler::<M>(name, handler);
+        self
+    }
+
+    /// Adds a handler of integration message `M` for the subscription `subscription` only: a
+    /// message received through it goes to this handler, ahead of one added with
+    /// [`on_message`](Self::on_message). Two parts of one application can so react each in its
+    /// own way to the same message (a notifier and a saga both following a reservation's
+    /// events), each through its own subscription. One handler per type and subscription.
+    pub fn on_message_from<M: IntegrationMessage>(
+        mut self,
+        subscription: impl Into<String>,
+        handler: impl MessageHandler<M>,
+    ) -> Self {
+        let name = handler_type_name(&handler);
+        self.add_scoped_message_handler::<M>(Some(subscription.into()), name, handler);
         self
     }
 
@@ -143,6 +160,12 @@ impl BusBuilder {
     {
         self.add_integration_mapper::<E, M, F>(mapper);
         self
+    }
+
+    /// Records a problem found while adding to the builder, for [`build`](Self::build) to
+    /// report with the others.
+    pub(crate) fn add_problem(&mut self, problem: BuildProblem) {
+        self.problems.push(problem);
     }
 
     #[doc(hidden)]
@@ -206,12 +229,22 @@ impl BusBuilder {
         name: impl Into<String>,
         handler: impl MessageHandler<M>,
     ) {
+        self.add_scoped_message_handler::<M>(None, name, handler);
+    }
+
+    pub(crate) fn add_scoped_message_handler<M: IntegrationMessage>(
+        &mut self,
+        scope: Option<String>,
+        name: impl Into<String>,
+        handler: impl MessageHandler<M>,
+    ) {
         // An enum of several message types is handled for each of them.
         let handler_name = name.into();
         let handler: Arc<TypedMessageHandler<M, _>> =
             Arc::new(TypedMessageHandler::<M, _>::new(handler));
         for message_type in M::TYPES {
             self.messages.push(MessageEntry {
+                scope: scope.clone(),
                 message_type,
                 handler_name: handler_name.clone(),
                 handler: handler.clone(),
@@ -246,21 +279,23 @@ impl BusBuilder {
         }
         let commands = index_unique(self.commands, HandlerKind::Command, &mut problems);
         let queries = index_unique(self.queries, HandlerKind::Query, &mut problems);
-        let mut messages: HashMap<String, (String, Arc<dyn ErasedMessageHandler>)> = HashMap::new();
+        type Named = (String, Arc<dyn ErasedMessageHandler>);
+        let mut messages: HashMap<(Option<String>, String), Named> = HashMap::new();
         for entry in self.messages {
-            if let Some((first, _)) = messages.get(entry.message_type) {
+            let key = (entry.scope, entry.message_type.to_string());
+            if let Some((first, _)) = messages.get(&key) {
                 problems.push(BuildProblem::DuplicateHandler {
                     kind: HandlerKind::Message,
-                    type_name: entry.message_type.to_string(),
+                    type_name: match &key.0 {
+                        Some(scope) => format!("{} (subscription `{scope}`)", key.1),
+                        None => key.1,
+                    },
                     first: first.clone(),
                     second: entry.handler_name,
                 });
                 continue;
             }
-            messages.insert(
-                entry.message_type.to_string(),
-                (entry.handler_name, entry.handler),
-            );
+            messages.insert(key, (entry.handler_name, entry.handler));
         }
         // A missing store is among the problems, so an empty list means there is a store.
         let store = match self.store {
@@ -275,13 +310,19 @@ impl BusBuilder {
         for (key, mapper) in self.mappers {
             mappers.entry(key).or_default().push(mapper);
         }
+        let mut global = HashMap::new();
+        let mut scoped = HashMap::new();
+        for ((scope, message_type), (_, handler)) in messages {
+            match scope {
+                Some(scope) => scoped.insert((scope, message_type), handler),
+                None => global.insert(message_type, handler),
+            };
+        }
         Ok(Bus::from_parts(BusParts {
             commands,
             queries,
-            messages: messages
-                .into_iter()
-                .map(|(key, (_, handler))| (key, handler))
-                .collect(),
+            messages: global,
+            scoped,
             router: Arc::new(EventRouter::new(self.service_name, handlers, mappers)),
             store,
             resources: self.resources,

@@ -58,6 +58,8 @@ pub(crate) struct BusParts {
     pub(crate) commands: TypeMap<Box<dyn Any + Send + Sync>>,
     pub(crate) queries: TypeMap<Box<dyn Any + Send + Sync>>,
     pub(crate) messages: HashMap<String, Arc<dyn ErasedMessageHandler>>,
+    /// Handlers that serve one subscription only, by subscription and message type.
+    pub(crate) scoped: HashMap<(String, String), Arc<dyn ErasedMessageHandler>>,
     pub(crate) router: Arc<EventRouter>,
     pub(crate) store: Arc<dyn TransactionalStore>,
     pub(crate) resources: Resources,
@@ -208,14 +210,18 @@ impl Bus {
         self.inner.router.service_name()
     }
 
-    /// The handler of `message`'s type, or [`Error::NoHandler`].
+    /// The handler of `message`'s type for `subscription`: the one registered for that
+    /// subscription, else the one for every subscription, else [`Error::NoHandler`].
     pub(crate) fn message_handler(
         &self,
+        subscription: &str,
         message: &Message,
     ) -> Result<&Arc<dyn ErasedMessageHandler>> {
+        let message_type = message.envelope.message_type.as_str();
         self.inner
-            .messages
-            .get(message.envelope.message_type.as_str())
+            .scoped
+            .get(&(subscription.to_string(), message_type.to_string()))
+            .or_else(|| self.inner.messages.get(message_type))
             .ok_or_else(|| Error::NoHandler {
                 kind: HandlerKind::Message,
                 type_name: message.envelope.message_type.clone(),

@@ -36,7 +36,7 @@ impl Bus {
             correlation_id = message.correlation_id(),
         );
         async {
-            let handler = self.message_handler(message)?;
+            let handler = self.message_handler(consumer, message)?;
             let mut uow = self.unit_of_work().await?;
             uow.replace_trace(Trace::caused_by(message));
             if !uow.record_inbox(consumer, message.id()).await? {
@@ -76,7 +76,7 @@ impl Bus {
             let mut outcomes = Vec::with_capacity(messages.len());
             for message in messages {
                 let handled = async {
-                    let handler = self.message_handler(message)?;
+                    let handler = self.message_handler(consumer, message)?;
                     uow.replace_trace(Trace::caused_by(message));
                     if !uow.record_inbox(consumer, message.id()).await? {
                         return Ok(MessageOutcome::Duplicate);

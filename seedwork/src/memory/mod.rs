@@ -7,6 +7,7 @@
 
 mod broker;
 mod repository;
+mod saga_store;
 mod store;
 
 pub use broker::{MemoryBroker, MemoryConsumer};

@@ -159,10 +159,17 @@ impl UnitOfWork {
     /// the outbox: it is written at commit, after the messages mapped from domain events, and
     /// reaches the broker only if the unit of work commits.
     pub fn enqueue<M: IntegrationMessage>(&mut self, message: &M) -> Result<()> {
+        self.enqueue_with_id(message).map(|_| ())
+    }
+
+    /// Like [`enqueue`](Self::enqueue), answering the id the message will carry (for a log
+    /// that names what was sent).
+    pub fn enqueue_with_id<M: IntegrationMessage>(&mut self, message: &M) -> Result<String> {
         let mut message = Message::encode(message, self.dispatch.service_name())?;
         stamp(&mut message, &self.trace);
+        let id = message.id().to_string();
         self.outgoing.push(message);
-        Ok(())
+        Ok(id)
     }
 
     /// The events that the commit will dispatch.

@@ -5,6 +5,7 @@
 //! own uniquely named topics and rows, so they can run against a shared, long-lived backend.
 
 pub mod broker;
+pub mod saga;
 pub mod store;
 
 /// Generates one `#[tokio::test]` per check of the [store suite](store), each on a fresh
@@ -73,6 +74,35 @@ macro_rules! broker_contract_tests {
             no_messages_from_before_the_subscription,
             double_ack_is_an_error,
             reject_dead_letters_at_once_with_the_reason,
+        );
+    };
+}
+
+/// Generates one `#[tokio::test]` per check of the [saga suite](saga), each on a fresh
+/// backend.
+///
+/// `fresh` is an async expression evaluated once per test, yielding
+/// `(SagaUnderTest, guard)`; extra attributes before it go on every test.
+///
+/// ```text
+/// seedwork::saga_contract_tests!(fresh = async { (my_saga_store_under_test().await, ()) });
+/// ```
+#[macro_export]
+macro_rules! saga_contract_tests {
+    ($(#[$meta:meta])* fresh = $fresh:expr $(,)?) => {
+        $crate::__contract_tests!(
+            saga, [$(#[$meta])*], { $fresh.await };
+            saved_instance_reads_back,
+            stale_or_second_insert_is_a_conflict,
+            rollback_discards_the_instance,
+            due_lists_passed_deadlines_earliest_first,
+            find_lists_every_saga_of_a_conversation,
+            concurrent_saves_all_take_effect,
+            happy_path_sends_each_command_once,
+            failure_compensates_earlier_steps_in_reverse,
+            deadline_takes_the_failure_path,
+            redelivered_reply_has_no_second_effect,
+            concurrent_messages_for_one_instance_both_take_effect,
         );
     };
 }
