@@ -39,6 +39,7 @@ pub trait Dialect: sealed::Sealed + Send + Sync + Sized + 'static {
         + Encodes<i64>
         + Encodes<String>
         + Encodes<Option<String>>
+        + Encodes<Option<i64>>
         + Encodes<Self::Sequences>
         + Encodes<Self::Keys>
         + Decodes<i64>
@@ -168,6 +169,22 @@ pub struct Statements {
     pub aggregate_update: &'static str,
     /// Binds the aggregate type and id.
     pub aggregate_delete: &'static str,
+    /// Binds the saga and the correlation id; returns `version, data` (JSON as text).
+    pub saga_get: &'static str,
+    /// As `saga_get`, inside a transaction, holding the row until the commit where the dialect
+    /// needs a lock for that.
+    pub saga_get_for_update: &'static str,
+    /// Binds `saga, correlation_id, status, deadline_at, data, updated_at`; inserts version 1,
+    /// or nothing when the instance exists.
+    pub saga_insert: &'static str,
+    /// Binds `status, deadline_at, data, updated_at`, the saga, the correlation id and the
+    /// expected version; replaces that version only, with the next.
+    pub saga_update: &'static str,
+    /// Binds the correlation id; returns `version, data` of every saga's instance, by saga.
+    pub saga_find: &'static str,
+    /// Binds the time and the limit; returns `saga, correlation_id` of the instances whose
+    /// deadline is at or before the time, earliest first.
+    pub saga_due: &'static str,
 }
 
 /// The SQL text of the durable transport's statements (see [`crate::transport`]), one set per

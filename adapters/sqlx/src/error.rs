@@ -35,6 +35,10 @@ pub(crate) enum Operation {
     AggregateInsert,
     AggregateUpdate,
     AggregateDelete,
+    SagaGet,
+    SagaSave,
+    SagaFind,
+    SagaDue,
 }
 
 impl fmt::Display for Operation {
@@ -62,6 +66,10 @@ impl fmt::Display for Operation {
             Operation::AggregateInsert => "aggregate insert",
             Operation::AggregateUpdate => "aggregate update",
             Operation::AggregateDelete => "aggregate delete",
+            Operation::SagaGet => "saga get",
+            Operation::SagaSave => "saga save",
+            Operation::SagaFind => "saga find",
+            Operation::SagaDue => "saga deadlines",
         })
     }
 }

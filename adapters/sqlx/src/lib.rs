@@ -132,6 +132,7 @@ impl Asientos {
 pub mod dialect;
 mod error;
 mod repository;
+mod saga_store;
 mod shared;
 mod store;
 mod transaction;

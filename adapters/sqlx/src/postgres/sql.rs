@@ -69,6 +69,21 @@ pub(super) const STATEMENTS: Statements = Statements {
         SET version = version + 1, data = $1::jsonb, updated_at = $2 \
         WHERE aggregate_type = $3 AND id = $4 AND version = $5",
     aggregate_delete: "DELETE FROM seedwork_aggregates WHERE aggregate_type = $1 AND id = $2",
+    saga_get: "SELECT version, data::text AS data FROM seedwork_sagas \
+        WHERE saga = $1 AND correlation_id = $2",
+    saga_get_for_update: "SELECT version, data::text AS data FROM seedwork_sagas \
+        WHERE saga = $1 AND correlation_id = $2 FOR UPDATE",
+    saga_insert: "INSERT INTO seedwork_sagas \
+        (saga, correlation_id, version, status, deadline_at, data, updated_at) \
+        VALUES ($1, $2, 1, $3, $4, $5::jsonb, $6) ON CONFLICT DO NOTHING",
+    saga_update: "UPDATE seedwork_sagas SET version = version + 1, status = $1, \
+        deadline_at = $2, data = $3::jsonb, updated_at = $4 \
+        WHERE saga = $5 AND correlation_id = $6 AND version = $7",
+    saga_find: "SELECT version, data::text AS data FROM seedwork_sagas \
+        WHERE correlation_id = $1 ORDER BY saga",
+    saga_due: "SELECT saga, correlation_id FROM seedwork_sagas \
+        WHERE deadline_at IS NOT NULL AND deadline_at <= $1 \
+        ORDER BY deadline_at, saga, correlation_id LIMIT $2",
 };
 
 /// Claims (and attaches) of one subscription lock its row `FOR NO KEY UPDATE`, so they take

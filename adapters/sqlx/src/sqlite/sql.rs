@@ -65,6 +65,19 @@ pub(super) const STATEMENTS: Statements = Statements {
         SET version = version + 1, data = ?, updated_at = ? \
         WHERE aggregate_type = ? AND id = ? AND version = ?",
     aggregate_delete: "DELETE FROM seedwork_aggregates WHERE aggregate_type = ? AND id = ?",
+    saga_get: SAGA_GET,
+    // Writers are serialised by `BEGIN IMMEDIATE`, as for aggregates.
+    saga_get_for_update: SAGA_GET,
+    saga_insert: "INSERT INTO seedwork_sagas \
+        (saga, correlation_id, version, status, deadline_at, data, updated_at) \
+        VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    saga_update: "UPDATE seedwork_sagas SET version = version + 1, status = ?, \
+        deadline_at = ?, data = ?, updated_at = ? \
+        WHERE saga = ? AND correlation_id = ? AND version = ?",
+    saga_find: "SELECT version, data FROM seedwork_sagas WHERE correlation_id = ? ORDER BY saga",
+    saga_due: "SELECT saga, correlation_id FROM seedwork_sagas \
+        WHERE deadline_at IS NOT NULL AND deadline_at <= ? \
+        ORDER BY deadline_at, saga, correlation_id LIMIT ?",
 };
 
 const AGGREGATE_GET: &str =
@@ -123,3 +136,6 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
         AND NOT EXISTS (SELECT 1 FROM seedwork_subscription_messages m \
         WHERE m.sequence = seedwork_topic_log.sequence)",
 };
+
+const SAGA_GET: &str =
+    "SELECT version, data FROM seedwork_sagas WHERE saga = ? AND correlation_id = ?";

@@ -50,3 +50,17 @@ pub fn under_test(store: &PostgresStore) -> StoreUnderTest {
         accounts: Arc::new(PostgresJsonRepository::<Account>::new(store)),
     }
 }
+
+/// The saga contract's view of a fresh store.
+pub async fn fresh_sagas() -> (
+    seedwork::testing::contract::saga::SagaUnderTest,
+    PostgresStore,
+) {
+    let store = fresh_store().await;
+    let under_test = seedwork::testing::contract::saga::SagaUnderTest {
+        store: Arc::new(store.clone()),
+        outbox: Arc::new(store.clone()),
+        sagas: Arc::new(store.clone()),
+    };
+    (under_test, store)
+}

@@ -26,3 +26,17 @@ pub fn under_test(store: &SqliteStore) -> StoreUnderTest {
         accounts: Arc::new(SqliteJsonRepository::<Account>::new(store)),
     }
 }
+
+/// The saga contract's view of a fresh store.
+pub async fn fresh_sagas() -> (
+    seedwork::testing::contract::saga::SagaUnderTest,
+    tempfile::TempDir,
+) {
+    let (store, dir) = fresh_store().await;
+    let under_test = seedwork::testing::contract::saga::SagaUnderTest {
+        store: Arc::new(store.clone()),
+        outbox: Arc::new(store.clone()),
+        sagas: Arc::new(store),
+    };
+    (under_test, dir)
+}
