@@ -105,3 +105,74 @@ async fn a_given_correlation_is_kept_and_each_message_of_a_batch_has_its_own() {
     assert_eq!(of("b").correlation_id(), Some(b.id()));
     assert_eq!(of("b").causation_id(), Some(b.id()));
 }
+
+#[tokio::test]
+async fn baggage_travels_down_the_chain_and_stays_with_its_own_message_in_a_batch() {
+    let store = MemoryStore::new();
+    let bus = bus(&store);
+    let a = Message::encode(&PagarReserva { id: "a".into() }, "api")
+        .unwrap()
+        .with_property("baggage-demo-falla", "pago");
+    let b = Message::encode(&PagarReserva { id: "b".into() }, "api").unwrap();
+    bus.handle_messages("pagos", &[&a, &b]).await.unwrap();
+    let pagos = written(&store, "trace-pagos");
+    let of = |id: &str| {
+        pagos
+            .iter()
+            .find(|m| m.key.as_deref() == Some(id))
+            .unwrap()
+            .clone()
+    };
+    let baggage = |m: &Message| -> Vec<(String, String)> {
+        m.baggage()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        baggage(&of("a")),
+        [("demo-falla".to_string(), "pago".to_string())]
+    );
+    assert!(
+        baggage(&of("b")).is_empty(),
+        "b's handling carries none of a's baggage"
+    );
+    // One more hop: still there.
+    bus.handle_message("gds", &of("a")).await.unwrap();
+    let confirmar = written(&store, "trace-confirmar");
+    assert_eq!(
+        baggage(&confirmar[0]),
+        [("demo-falla".to_string(), "pago".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn a_command_dispatched_with_a_context_hands_its_baggage_to_what_it_sends() {
+    use seedwork::application::Context;
+
+    #[derive(Debug, Command)]
+    #[command(output = ())]
+    struct Solicitar;
+
+    #[seedwork::command_handler]
+    async fn solicitar(_: Solicitar, uow: &mut UnitOfWork) -> Result<()> {
+        assert_eq!(uow.baggage("tenant"), Some("acme"));
+        uow.enqueue(&PagarReserva { id: "r".into() })
+    }
+
+    let store = MemoryStore::new();
+    bus(&store)
+        .dispatch_with(
+            Solicitar,
+            Context::new()
+                .correlation_id("c-9")
+                .baggage("tenant", "acme"),
+        )
+        .await
+        .unwrap();
+    let [pagar] = <[Message; 1]>::try_from(written(&store, "trace-pagar")).unwrap();
+    assert_eq!(pagar.correlation_id(), Some("c-9"));
+    assert_eq!(
+        pagar.properties.get("baggage-tenant").map(String::as_str),
+        Some("acme")
+    );
+}

@@ -54,6 +54,45 @@ impl<M: IntegrationMessage, H: MessageHandler<M>> ErasedMessageHandler
     }
 }
 
+/// The conversation a command dispatched with [`Bus::dispatch_with`] belongs to: its
+/// correlation id and its baggage (see
+/// [`BAGGAGE_PREFIX`](crate::messaging::BAGGAGE_PREFIX)).
+///
+/// ```
+/// use seedwork::application::Context;
+/// let context = Context::new().correlation_id("c-1").baggage("tenant", "acme");
+/// assert_eq!(context.correlation(), Some("c-1"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    correlation_id: Option<String>,
+    baggage: std::collections::BTreeMap<String, String>,
+}
+
+impl Context {
+    /// No correlation id (the unit of work starts none) and no baggage.
+    pub fn new() -> Self {
+        Context::default()
+    }
+
+    /// The conversation's correlation id.
+    pub fn correlation_id(mut self, correlation_id: impl Into<String>) -> Self {
+        self.correlation_id = Some(correlation_id.into());
+        self
+    }
+
+    /// An item of baggage.
+    pub fn baggage(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.baggage.insert(key.into(), value.into());
+        self
+    }
+
+    /// The correlation id, if set.
+    pub fn correlation(&self) -> Option<&str> {
+        self.correlation_id.as_deref()
+    }
+}
+
 pub(crate) struct BusParts {
     pub(crate) commands: TypeMap<Box<dyn Any + Send + Sync>>,
     pub(crate) queries: TypeMap<Box<dyn Any + Send + Sync>>,
@@ -100,7 +139,18 @@ impl Bus {
     /// Runs `command` through its handler in a fresh unit of work, committed when the handler
     /// succeeds. An unregistered command is [`Error::NoHandler`] naming it.
     pub async fn dispatch<C: Command>(&self, command: C) -> Result<C::Output> {
-        self.dispatch_inner(command, None).await
+        self.dispatch_inner(command, Context::default()).await
+    }
+
+    /// Like [`dispatch`](Self::dispatch), in the conversation `context` names: its correlation
+    /// id and baggage go on the unit of work, so every message the command leads to carries
+    /// them.
+    pub async fn dispatch_with<C: Command>(
+        &self,
+        command: C,
+        context: Context,
+    ) -> Result<C::Output> {
+        self.dispatch_inner(command, context).await
     }
 
     /// Like [`dispatch`](Self::dispatch), tagging the unit of work, its outgoing messages and
@@ -110,16 +160,16 @@ impl Bus {
         command: C,
         correlation_id: impl Into<String>,
     ) -> Result<C::Output> {
-        self.dispatch_inner(command, Some(correlation_id.into()))
+        self.dispatch_inner(command, Context::new().correlation_id(correlation_id))
             .await
     }
 
-    async fn dispatch_inner<C: Command>(
-        &self,
-        command: C,
-        correlation_id: Option<String>,
-    ) -> Result<C::Output> {
+    async fn dispatch_inner<C: Command>(&self, command: C, context: Context) -> Result<C::Output> {
         let handler = self.command_handler::<C>()?;
+        let Context {
+            correlation_id,
+            baggage,
+        } = context;
         let span = tracing::debug_span!(
             "command",
             name = C::NAME,
@@ -133,6 +183,9 @@ impl Bus {
                 .await?;
             if let Some(correlation_id) = correlation_id {
                 uow.set_correlation_id(correlation_id);
+            }
+            for (key, value) in baggage {
+                uow.set_baggage(key, value);
             }
             match handler.handle(command, &mut uow).await {
                 Ok(output) => {

@@ -21,7 +21,7 @@ mod type_map;
 
 pub use build_error::{BuildError, BuildProblem};
 pub use builder::BusBuilder;
-pub use bus::Bus;
+pub use bus::{Bus, Context};
 pub use command::{Command, CommandHandler};
 pub use consume::{ConsumeOptions, MessageOutcome, OutagePolicy};
 pub use event_handler::DomainEventHandler;

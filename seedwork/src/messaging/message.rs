@@ -15,6 +15,12 @@ pub const CORRELATION_ID: &str = "correlation_id";
 /// with [`CORRELATION_ID`], a conversation's messages form a tree a saga log can show.
 pub const CAUSATION_ID: &str = "causation_id";
 
+/// The prefix of the message properties that carry the conversation's *baggage*: small
+/// key-value pairs set once (by the HTTP request, say) and passed on, like the correlation id,
+/// from every message handled to every message its handling writes (a tenant, a user, a
+/// demonstration switch). Property `baggage-<key>` holds key `<key>`.
+pub const BAGGAGE_PREFIX: &str = "baggage-";
+
 /// Whether a message states a fact or asks for an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageKind {
@@ -166,6 +172,15 @@ impl Message {
     /// The id of the message that caused this one, if it was written while handling one.
     pub fn causation_id(&self) -> Option<&str> {
         self.properties.get(CAUSATION_ID).map(String::as_str)
+    }
+
+    /// The conversation's baggage the message carries (see [`BAGGAGE_PREFIX`]), by key.
+    pub fn baggage(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.properties.iter().filter_map(|(property, value)| {
+            property
+                .strip_prefix(BAGGAGE_PREFIX)
+                .map(|key| (key, value.as_str()))
+        })
     }
 
     /// Sets a property, returning the message (builder style).

@@ -20,8 +20,8 @@ pub use consumer::{
 pub use envelope::{now_millis, Envelope};
 pub use inbox::{InboxRetention, InboxStore};
 pub use message::{
-    IntegrationCommand, IntegrationEvent, IntegrationMessage, Message, MessageKind, CAUSATION_ID,
-    CORRELATION_ID,
+    IntegrationCommand, IntegrationEvent, IntegrationMessage, Message, MessageKind, BAGGAGE_PREFIX,
+    CAUSATION_ID, CORRELATION_ID,
 };
 pub use outbox::{OutboxEntry, OutboxLag, OutboxStore, ParkedEntry, PublishFailure};
 pub use publisher::Publisher;

@@ -7,7 +7,9 @@ use tracing::Instrument;
 use super::{EventDispatch, Transaction, TransactionalStore};
 use crate::domain::{AggregateRoot, ChangeTracker, DomainEvent};
 use crate::error::{Error, Result};
-use crate::messaging::{IntegrationMessage, Message, CAUSATION_ID, CORRELATION_ID};
+use std::collections::BTreeMap;
+
+use crate::messaging::{IntegrationMessage, Message, BAGGAGE_PREFIX, CAUSATION_ID, CORRELATION_ID};
 
 /// Domain events one commit may dispatch, counting those raised by domain-event handlers;
 /// past it the commit fails rather than loop forever on handlers that keep raising events.
@@ -80,6 +82,7 @@ pub struct UnitOfWork {
 pub(crate) struct Trace {
     pub(crate) correlation_id: Option<String>,
     pub(crate) causation_id: Option<String>,
+    pub(crate) baggage: BTreeMap<String, String>,
 }
 
 impl Trace {
@@ -94,6 +97,10 @@ impl Trace {
                     .to_string(),
             ),
             causation_id: Some(message.id().to_string()),
+            baggage: message
+                .baggage()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
         }
     }
 }
@@ -213,6 +220,20 @@ impl UnitOfWork {
         self.trace.causation_id = Some(causation_id.into());
     }
 
+    /// Sets an item of the conversation's baggage (see
+    /// [`BAGGAGE_PREFIX`](crate::messaging::BAGGAGE_PREFIX)): like the correlation id, what is
+    /// recorded and sent from now on carries it, and the services that handle those messages
+    /// pass it on.
+    pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.trace.baggage.insert(key.into(), value.into());
+    }
+
+    /// An item of the conversation's baggage: set on this unit of work, or carried by the
+    /// message being handled.
+    pub fn baggage(&self, key: &str) -> Option<&str> {
+        self.trace.baggage.get(key).map(String::as_str)
+    }
+
     /// Replaces the trace: a consumer handling several messages in one unit of work switches
     /// to each one's.
     pub(crate) fn replace_trace(&mut self, trace: Trace) {
@@ -330,8 +351,13 @@ impl UnitOfWork {
     }
 }
 
-/// Gives `message` the correlation and causation ids, those there are.
+/// Gives `message` the correlation and causation ids, those there are, and the baggage.
 fn stamp(message: &mut Message, trace: &Trace) {
+    for (key, value) in &trace.baggage {
+        message
+            .properties
+            .insert(format!("{BAGGAGE_PREFIX}{key}"), value.clone());
+    }
     for (property, value) in [
         (CORRELATION_ID, &trace.correlation_id),
         (CAUSATION_ID, &trace.causation_id),
