@@ -6,13 +6,18 @@
 //! crash (even `kill -9`) loses no accepted command or committed event. On PostgreSQL
 //! (`--database postgres://…` or `DATABASE_URL`) the transport lives in PostgreSQL, so each
 //! service can run as its own process (`--services api`, `--services notificaciones`,
-//! `--services ui`), as many copies as wanted, all sharing that database. Pulsar
+//! `--services ui`, `--services pagos`, `--services integracion_gds`), as many copies as
+//! wanted, all sharing that database. Pulsar
 //! (`--broker pulsar://…`, or the tutorial's `BROKER_HOST` / `PULSAR_ADDRESS`; build with
 //! `--features pulsar`) can carry the messages instead; `--broker memory` is the in-memory
 //! broker (one process, not durable).
 //!
+//! The reservation saga (tutorial 8) runs with the API: each new reservation is paid
+//! (`pagos`), confirmed with the GDS (`integracion_gds`) and approved, or cancelled with every
+//! step undone when one fails. `--sagas off` keeps reservations pending for approval by hand.
+//!
 //! Run: `cargo run --example alpespartners [-- --database URL --broker database|memory|URL
-//! --services LIST --data-dir DIR --http ADDR --ui ADDR]`
+//! --services LIST --sagas on|off --data-dir DIR --http ADDR --ui ADDR]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +28,8 @@ use tracing_subscriber::fmt::format::FmtSpan;
 
 fn usage() -> &'static str {
     "usage: alpespartners [--database memory|sqlite://PATH|postgres://URL] \
-     [--broker database|memory|pulsar://HOST:6650] [--services all|api,notificaciones,ui] \
+     [--broker database|memory|pulsar://HOST:6650] \
+     [--services all|api,notificaciones,ui,pagos,integracion_gds] [--sagas on|off] \
      [--data-dir DIR] [--http ADDR] [--ui ADDR]\n\
      \n\
      --database  the store (default: SQLite at DIR/alpespartners.db; DATABASE_URL too)\n\
@@ -32,6 +38,8 @@ fn usage() -> &'static str {
      \x20           memory: in-process and NOT durable (one process, all services)\n\
      \x20           pulsar://HOST:6650: Apache Pulsar (build with --features pulsar)\n\
      --services  which services this process runs (default all)\n\
+     --sagas     on: the reservation saga pays, confirms and approves each new\n\
+     \x20           reservation (default); off: reservations wait for approval by hand\n\
      --data-dir  where the default SQLite file lives (default data)\n\
      --http      the API's address (default 127.0.0.1:5001)\n\
      --ui        the UI's address (default 127.0.0.1:5678)"
@@ -47,6 +55,7 @@ fn parse_args() -> Result<Config, String> {
     let mut services = Services::ALL;
     let mut http: Option<SocketAddr> = None;
     let mut ui: Option<SocketAddr> = None;
+    let mut sagas = true;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
@@ -54,6 +63,13 @@ fn parse_args() -> Result<Config, String> {
             "--broker" => broker = Some(BrokerChoice::parse(&value("--broker")?)),
             "--services" => services = Services::parse(&value("--services")?)?,
             "--data-dir" => data_dir = PathBuf::from(value("--data-dir")?),
+            "--sagas" => {
+                sagas = match value("--sagas")?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("--sagas: `{other}` is not on or off")),
+                }
+            }
             "--http" => {
                 http = Some(
                     value("--http")?
@@ -81,6 +97,7 @@ fn parse_args() -> Result<Config, String> {
         );
     }
     config.services = services;
+    config.sagas = sagas;
     if let Some(http) = http {
         config.http = http;
     }
@@ -116,6 +133,7 @@ async fn main() -> ExitCode {
     let database = config.database.clone();
     let broker = config.broker.clone();
     let services = config.services;
+    let sagas = config.sagas;
     let running = match system::start(config).await {
         Ok(running) => running,
         Err(error) => {
@@ -133,9 +151,23 @@ async fn main() -> ExitCode {
     println!("  store       {database:?}");
     println!("  broker      {}", broker.describe(&database));
     println!("  topics      eventos-reserva, ciclo-reserva, comandos-reserva");
+    println!("              comando-pagar-reserva, comando-revertir-pago, evento-pago");
+    println!("              comando-confirmar-reserva, comando-revertir-confirmacion, evento-gds");
+    println!("              comando-aprobar-reserva, comando-cancelar-reserva");
     let mut consumers = Vec::new();
     if services.api {
         consumers.push("comandos-reserva");
+        consumers.push("comando-aprobar-reserva");
+        consumers.push("comando-cancelar-reserva");
+    }
+    if services.api && sagas {
+        consumers.push("saga-reservas (GET /sagas/{correlation_id})");
+    }
+    if services.pagos {
+        consumers.push("pagos");
+    }
+    if services.integracion_gds {
+        consumers.push("integracion_gds");
     }
     if services.notificaciones {
         consumers.push("notificaciones");
@@ -144,7 +176,7 @@ async fn main() -> ExitCode {
         consumers.push("ui");
     }
     println!("  consumers   {}", consumers.join(", "));
-    if services.api || services.ui {
+    if services.api || services.ui || services.pagos || services.integracion_gds {
         println!("  outbox relay running");
     }
     println!("Ctrl-C stops it.");

@@ -22,6 +22,7 @@ use seedwork::messaging::{
     Consumer, InboxRetention, InboxStore, OutboxRelay, OutboxStore, Publisher, Subscriber,
     SubscriptionKind, SubscriptionOptions,
 };
+use seedwork::saga::{SagaStore, Sagas};
 use seedwork::supervision::{supervise, Health, RestartPolicy};
 use seedwork::uow::TransactionalStore;
 use seedwork_sqlx::{
@@ -31,11 +32,23 @@ use seedwork_sqlx::{
 
 use crate::api::health::HealthCheck;
 use crate::cliente::EntradaHistorialCliente;
+use crate::integracion_gds::dominio::ConfirmacionGds;
+use crate::integracion_gds::infraestructura::{
+    consumidores as gds_consumidores, schema as gds_schema,
+};
+use crate::integracion_gds::RepositorioConfirmaciones;
 use crate::notificaciones::{self, EnviadorCorreo, NotificacionesReserva};
+use crate::pagos::dominio::Pago;
+use crate::pagos::infraestructura::{consumidores as pagos_consumidores, schema as pagos_schema};
+use crate::pagos::RepositorioPagos;
+use crate::sagas::coordinadores::{coordinador_reservas, PLAZO_POR_PASO};
 use crate::ui::{self, Bff};
 use crate::vuelos::dominio::Reserva;
 use crate::vuelos::infraestructura::consumidores::SUSCRIPCION_COMANDOS;
-use crate::vuelos::infraestructura::schema::v1::{TOPICO_CICLO, TOPICO_COMANDOS};
+use crate::vuelos::infraestructura::consumidores::{SUSCRIPCION_APROBAR, SUSCRIPCION_CANCELAR};
+use crate::vuelos::infraestructura::schema::v1::{
+    TOPICO_APROBAR, TOPICO_CANCELAR, TOPICO_CICLO, TOPICO_COMANDOS,
+};
 
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,13 +140,20 @@ impl BrokerChoice {
 /// Which services this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Services {
-    /// The HTTP API, the `comandos-reserva` consumer and the outbox relay.
+    /// The HTTP API, the `vuelos` consumers (`comandos-reserva`, and the saga's approvals and
+    /// cancellations), the reservation saga's coordinator with its deadlines, and the outbox
+    /// relay.
     pub api: bool,
     /// The `notificaciones` consumer.
     pub notificaciones: bool,
     /// The UI BFF (page, websocket, its event subscription and an outbox relay for the
     /// commands its page sends).
     pub ui: bool,
+    /// `pagos`: the saga's payments (`comando-pagar-reserva`, `comando-revertir-pago`).
+    pub pagos: bool,
+    /// `integracion_gds`: the saga's GDS confirmations (`comando-confirmar-reserva`,
+    /// `comando-revertir-confirmacion`).
+    pub integracion_gds: bool,
 }
 
 impl Services {
@@ -142,31 +162,52 @@ impl Services {
         api: true,
         notificaciones: true,
         ui: true,
+        pagos: true,
+        integracion_gds: true,
     };
 
-    /// Reads `all` or a comma-separated list of `api`, `notificaciones`, `ui`.
+    /// None; add with [`parse`](Self::parse).
+    pub const NONE: Services = Services {
+        api: false,
+        notificaciones: false,
+        ui: false,
+        pagos: false,
+        integracion_gds: false,
+    };
+
+    /// Reads `all` or a comma-separated list of `api`, `notificaciones`, `ui`, `pagos`,
+    /// `integracion_gds`.
     pub fn parse(value: &str) -> Result<Services, String> {
         if value == "all" {
             return Ok(Services::ALL);
         }
-        let mut services = Services {
-            api: false,
-            notificaciones: false,
-            ui: false,
-        };
+        let mut services = Services::NONE;
         for name in value.split(',').map(str::trim) {
             match name {
                 "api" => services.api = true,
                 "notificaciones" => services.notificaciones = true,
                 "ui" => services.ui = true,
+                "pagos" => services.pagos = true,
+                "integracion_gds" => services.integracion_gds = true,
                 other => {
                     return Err(format!(
-                        "unknown service `{other}` (expected api, notificaciones, ui or all)"
+                        "unknown service `{other}` (expected api, notificaciones, ui, pagos, \
+                         integracion_gds or all)"
                     ))
                 }
             }
         }
         Ok(services)
+    }
+
+    /// Whether this process consumes any topic (and so keeps an inbox).
+    fn consumes(&self) -> bool {
+        self.api || self.notificaciones || self.pagos || self.integracion_gds
+    }
+
+    /// Whether this process writes messages to the outbox (so runs a relay).
+    fn writes(&self) -> bool {
+        self.api || self.ui || self.pagos || self.integracion_gds
     }
 }
 
@@ -187,6 +228,14 @@ pub struct Config {
     pub broker: BrokerChoice,
     /// The services to run.
     pub services: Services,
+    /// Whether the reservation saga runs (with the API): every new reservation is then paid,
+    /// confirmed with the GDS and approved by it, or cancelled when a step fails. Off, a
+    /// reservation stays pending until approved by hand, as in the tutorial before sagas.
+    pub sagas: bool,
+    /// How long each step of the saga waits for its answer before it fails.
+    pub plazo_saga: Duration,
+    /// How often the saga's deadlines are looked for.
+    pub sondeo_plazos: Duration,
 }
 
 impl Config {
@@ -200,6 +249,9 @@ impl Config {
             relay_poll: Duration::from_millis(200),
             broker: BrokerChoice::Database,
             services: Services::ALL,
+            sagas: true,
+            plazo_saga: PLAZO_POR_PASO,
+            sondeo_plazos: Duration::from_millis(500),
         }
     }
 }
@@ -244,6 +296,9 @@ struct Backend {
     reservas: Arc<dyn Repository<Reserva>>,
     historiales: Arc<dyn Repository<EntradaHistorialCliente>>,
     notificaciones: Arc<dyn Repository<NotificacionesReserva>>,
+    pagos: RepositorioPagos,
+    confirmaciones: RepositorioConfirmaciones,
+    sagas: Arc<dyn SagaStore>,
 }
 
 /// How many messages one consumer claims and handles in one unit of work. Each subscription
@@ -291,7 +346,12 @@ async fn backend(database: &Database, transport: bool) -> Result<Backend, StartE
                 historiales: Arc::new(MemoryRepository::<EntradaHistorialCliente>::new(
                     store.clone(),
                 )),
-                notificaciones: Arc::new(MemoryRepository::<NotificacionesReserva>::new(store)),
+                notificaciones: Arc::new(MemoryRepository::<NotificacionesReserva>::new(
+                    store.clone(),
+                )),
+                pagos: Arc::new(MemoryRepository::<Pago>::new(store.clone())),
+                confirmaciones: Arc::new(MemoryRepository::<ConfirmacionGds>::new(store.clone())),
+                sagas: Arc::new(store),
             }
         }
         Database::Sqlite(path) => {
@@ -316,6 +376,9 @@ async fn backend(database: &Database, transport: bool) -> Result<Backend, StartE
                 notificaciones: Arc::new(SqliteJsonRepository::<NotificacionesReserva>::new(
                     &store,
                 )),
+                pagos: Arc::new(SqliteJsonRepository::<Pago>::new(&store)),
+                confirmaciones: Arc::new(SqliteJsonRepository::<ConfirmacionGds>::new(&store)),
+                sagas: Arc::new(store),
             }
         }
         Database::Postgres(url) => {
@@ -333,6 +396,9 @@ async fn backend(database: &Database, transport: bool) -> Result<Backend, StartE
                 notificaciones: Arc::new(PostgresJsonRepository::<NotificacionesReserva>::new(
                     &store,
                 )),
+                pagos: Arc::new(PostgresJsonRepository::<Pago>::new(&store)),
+                confirmaciones: Arc::new(PostgresJsonRepository::<ConfirmacionGds>::new(&store)),
+                sagas: Arc::new(store),
             }
         }
     })
@@ -527,15 +593,24 @@ pub async fn start(config: Config) -> Result<System, StartError> {
     let mut backend = backend(&config.database, direct).await?;
     let wire = broker(&config.broker, backend.transport.take()).await?;
     let broker = &wire.subscriber;
-    let bus = Bus::builder()
+    let sagas = Sagas::new(Arc::clone(&backend.sagas))
+        .orchestration(coordinador_reservas(config.plazo_saga));
+    let coordinator = services.api && config.sagas;
+    let mut builder = Bus::builder()
         .service_name("alpespartners")
         .store(Arc::clone(&backend.store))
         .provide_arc(backend.reservas)
         .provide_arc(backend.historiales)
         .provide_arc(backend.notificaciones)
+        .provide_arc(backend.pagos)
+        .provide_arc(backend.confirmaciones)
+        .provide_arc(Arc::clone(&backend.sagas))
         .provide_arc(config.correo)
-        .registered()
-        .build()?;
+        .registered();
+    if coordinator {
+        builder = builder.sagas(&sagas);
+    }
+    let bus = builder.build()?;
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -557,6 +632,60 @@ pub async fn start(config: Config) -> Result<System, StartError> {
                 n => format!("commands-{n}"),
             };
             consumers.push((name, options.clone(), consumer));
+        }
+    }
+    if services.api {
+        // The saga's requests to `vuelos`.
+        for (topic, subscription, name) in [
+            (TOPICO_APROBAR, SUSCRIPCION_APROBAR, "aprobar"),
+            (TOPICO_CANCELAR, SUSCRIPCION_CANCELAR, "cancelar"),
+        ] {
+            let options = SubscriptionOptions::new(topic, subscription);
+            let consumer = broker.subscribe(options.clone()).await?;
+            consumers.push((name.to_string(), options, consumer));
+        }
+    }
+    if coordinator {
+        // The coordinator reads each topic it listens to through a subscription of its own.
+        for options in sagas.subscriptions() {
+            let consumer = broker.subscribe(options.clone()).await?;
+            consumers.push((format!("saga:{}", options.topic), options, consumer));
+        }
+    }
+    if services.pagos {
+        for (topic, subscription, name) in [
+            (
+                pagos_schema::TOPICO_PAGAR,
+                pagos_consumidores::SUSCRIPCION_PAGAR,
+                "pagos",
+            ),
+            (
+                pagos_schema::TOPICO_REVERTIR,
+                pagos_consumidores::SUSCRIPCION_REVERTIR,
+                "pagos:revertir",
+            ),
+        ] {
+            let options = SubscriptionOptions::new(topic, subscription);
+            let consumer = broker.subscribe(options.clone()).await?;
+            consumers.push((name.to_string(), options, consumer));
+        }
+    }
+    if services.integracion_gds {
+        for (topic, subscription, name) in [
+            (
+                gds_schema::TOPICO_CONFIRMAR,
+                gds_consumidores::SUSCRIPCION_CONFIRMAR,
+                "gds",
+            ),
+            (
+                gds_schema::TOPICO_REVERTIR,
+                gds_consumidores::SUSCRIPCION_REVERTIR,
+                "gds:revertir",
+            ),
+        ] {
+            let options = SubscriptionOptions::new(topic, subscription);
+            let consumer = broker.subscribe(options.clone()).await?;
+            consumers.push((name.to_string(), options, consumer));
         }
     }
     if services.notificaciones {
@@ -606,15 +735,25 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         )));
     }
 
-    if services.api || services.notificaciones {
+    if coordinator {
+        // Steps that get no answer in time take their failure path; the deadlines are in the
+        // store, so those that passed while the process was down are taken on restart.
+        let deadlines = sagas
+            .deadlines(bus.clone())
+            .poll_interval(config.sondeo_plazos);
+        tasks.push(tokio::spawn(deadlines.run(until(stopped.clone()))));
+    }
+
+    if services.consumes() {
         // The consumers' inbox keeps processed message ids for the default deduplication
         // window (7 days); a duplicate arriving later is handled again.
         let retention = InboxRetention::new(Arc::clone(&backend.inbox));
         tasks.push(tokio::spawn(retention.run(until(stopped.clone()))));
     }
 
-    if services.api || services.ui {
-        // Both write the outbox (events; the page's commands). Relays share it safely.
+    if services.writes() {
+        // They write the outbox (events; replies; the page's commands). Relays share it
+        // safely.
         let part = health.part("relay");
         let outbox = Arc::clone(&backend.outbox);
         let publisher = Arc::clone(&wire.publisher);

@@ -75,6 +75,10 @@ async fn main() {
         relay_poll: Duration::from_millis(200),
         broker: BrokerChoice::Pulsar(url.clone()),
         services: Services::ALL,
+        // What is measured is the notification path alone, as before the saga existed.
+        sagas: false,
+        plazo_saga: Duration::from_secs(30),
+        sondeo_plazos: Duration::from_millis(500),
     };
     let running = system::start(config).await.expect("the system starts");
     let api = format!(

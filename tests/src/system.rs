@@ -59,8 +59,24 @@ pub async fn start(database: Database) -> Running {
     start_on(database, BrokerChoice::Memory).await
 }
 
-/// Starts the whole system on `database` and `broker`, on free ports of 127.0.0.1.
+/// Starts the whole system on `database` and `broker`, on free ports of 127.0.0.1, without the
+/// reservation saga: reservations wait for approval by hand, as the tests of the tutorial's
+/// API expect ([`start_with_saga`] runs it).
 pub async fn start_on(database: Database, broker: BrokerChoice) -> Running {
+    start_configured(database, broker, false, Duration::from_secs(30)).await
+}
+
+/// Starts the whole system with the reservation saga, each step waiting at most `plazo`.
+pub async fn start_with_saga(database: Database, broker: BrokerChoice, plazo: Duration) -> Running {
+    start_configured(database, broker, true, plazo).await
+}
+
+async fn start_configured(
+    database: Database,
+    broker: BrokerChoice,
+    sagas: bool,
+    plazo_saga: Duration,
+) -> Running {
     let buzon = Buzon::default();
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     let config = Config {
@@ -71,6 +87,9 @@ pub async fn start_on(database: Database, broker: BrokerChoice) -> Running {
         relay_poll: Duration::from_millis(20),
         broker,
         services: Services::ALL,
+        sagas,
+        plazo_saga,
+        sondeo_plazos: Duration::from_millis(50),
     };
     let system = system::start(config).await.expect("the system starts");
     Running {

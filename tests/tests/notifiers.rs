@@ -43,6 +43,9 @@ async fn two_notifiers_keep_each_reservations_order(
             database.clone(),
             "--services".into(),
             services.into(),
+            // Approval and payment by hand: the saga would approve the reservations itself.
+            "--sagas".into(),
+            "off".into(),
         ];
         if let Some(broker) = &broker {
             args.extend(["--broker".into(), broker.clone()]);

@@ -93,6 +93,7 @@ async fn outage(binary: std::path::PathBuf, broker: Option<String>) {
     if let Some(broker) = &broker {
         args.extend(["--broker".into(), broker.clone()]);
     }
+    args.extend(["--sagas".into(), "off".into()]);
     let mut system = Service::spawn_binary(&binary, "system", &args, &[("RUST_LOG", "warn")]);
     system.wait_for(READY, START).await;
     let http = reqwest::Client::builder()

@@ -33,6 +33,8 @@ fn args(services: &str, extra: &[String]) -> Vec<String> {
         services.to_string(),
         "--broker".to_string(),
         pulsar_url(),
+        "--sagas".to_string(),
+        "off".to_string(),
     ];
     args.extend_from_slice(extra);
     args

@@ -103,7 +103,7 @@ fn lifecycle_schema(topic: &str) -> TopicSchema {
         .into_iter()
         .filter(|s| s.topic == EventoReserva::TOPIC)
         .collect();
-    assert_eq!(types.len(), 4, "{types:?}");
+    assert_eq!(types.len(), 5, "{types:?}");
     TopicSchema::derived(topic, &types).expect("the lifecycle union derives")
 }
 

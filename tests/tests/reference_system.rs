@@ -167,8 +167,14 @@ async fn every_route(r: &Running) {
         parts,
         [
             "broker",
+            "consumer:aprobar",
+            "consumer:cancelar",
             "consumer:commands",
+            "consumer:gds",
+            "consumer:gds:revertir",
             "consumer:notificaciones",
+            "consumer:pagos",
+            "consumer:pagos:revertir",
             "outbox",
             "relay",
             "store",
@@ -315,6 +321,7 @@ async fn spec_covers_every_route(r: &Running) {
         ("get", "/outbox/parked"),
         ("post", "/outbox/parked/{sequence}/redrive"),
         ("delete", "/outbox/parked/{sequence}"),
+        ("get", "/sagas/{id}"),
     ];
     for (method, path) in routes {
         assert!(

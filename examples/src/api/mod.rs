@@ -2,11 +2,13 @@
 //! and pay commands and the list queries.
 
 mod consulta;
+pub mod contexto;
 mod cuerpo;
 pub mod errores;
 pub mod health;
 pub mod outbox;
-mod ruta;
+pub(crate) mod ruta;
+pub mod sagas;
 pub mod spec;
 
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use crate::vuelos::aplicacion::{
     ObtenerReservasNoPagadas, ObtenerTodasReservas, PagarReserva, SolicitarReserva,
 };
 use consulta::{page_response, percent_encode, Consulta, PageParams};
+use contexto::contexto;
 use cuerpo::Cuerpo;
 use errores::{ApiError, ErrorBody};
 use health::HealthCheck;
@@ -67,6 +70,7 @@ pub fn openapi_router() -> OpenApiRouter<Bus> {
         .routes(routes!(no_pagadas))
         .routes(routes!(reservas_cliente))
         .routes(routes!(notificaciones))
+        .routes(routes!(sagas::saga_log))
 }
 
 /// The router, over the application's bus, with a `/health` that reports no parts (always
@@ -86,6 +90,7 @@ pub fn router_with_health(bus: Bus, health: HealthCheck) -> Router {
         .layer(Extension(outbox::ParkedOutbox(health.outbox_store())))
         .layer(Extension(health))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(contexto::correlacion))
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -94,17 +99,7 @@ pub fn router_with_health(bus: Bus, health: HealthCheck) -> Router {
         .with_state(bus)
 }
 
-type Answer<T> = Result<T, ApiError>;
-
-/// The request's correlation id (`x-correlation-id`), or a new one.
-fn correlation_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-correlation-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-}
+pub(crate) type Answer<T> = Result<T, ApiError>;
 
 /// The reservation's id: the body's (checked as an id), or a new one.
 fn id_de(entrada: &ReservaEntradaDto) -> Answer<String> {
@@ -148,18 +143,14 @@ async fn crear_sincrono(
 ) -> Answer<Json<ReservaDto>> {
     let id = id_de(&entrada)?;
     let comando = CrearReserva { id, datos: entrada };
-    let id = bus
-        .dispatch_correlated(comando, correlation_id(&headers))
-        .await?;
+    let id = bus.dispatch_with(comando, contexto(&headers)?).await?;
     Ok(Json(bus.query(ObtenerReserva { id }).await?))
 }
 
 async fn solicitar(bus: &Bus, headers: &HeaderMap, entrada: ReservaEntradaDto) -> Answer<Response> {
     let id = id_de(&entrada)?;
     let solicitud = SolicitarReserva { id, datos: entrada };
-    let id = bus
-        .dispatch_correlated(solicitud, correlation_id(headers))
-        .await?;
+    let id = bus.dispatch_with(solicitud, contexto(headers)?).await?;
     // Percent-encoded, any id makes a valid URL and header value.
     Ok(aceptado(Some(format!(
         "/vuelos/reserva-query/{}",
@@ -242,7 +233,7 @@ async fn obtener_query(State(bus): State<Bus>, Id(id): Id) -> Answer<Json<Reserv
         (status = 409, description = "Not allowed in the reservation's state, or changed concurrently", body = ErrorBody),
     ))]
 async fn aprobar(State(bus): State<Bus>, headers: HeaderMap, Id(id): Id) -> Answer<Response> {
-    bus.dispatch_correlated(AprobarReserva { id }, correlation_id(&headers))
+    bus.dispatch_with(AprobarReserva { id }, contexto(&headers)?)
         .await?;
     Ok(aceptado(None))
 }
@@ -257,7 +248,7 @@ async fn aprobar(State(bus): State<Bus>, headers: HeaderMap, Id(id): Id) -> Answ
         (status = 409, description = "Not allowed in the reservation's state, or changed concurrently", body = ErrorBody),
     ))]
 async fn cancelar(State(bus): State<Bus>, headers: HeaderMap, Id(id): Id) -> Answer<Response> {
-    bus.dispatch_correlated(CancelarReserva { id }, correlation_id(&headers))
+    bus.dispatch_with(CancelarReserva { id }, contexto(&headers)?)
         .await?;
     Ok(aceptado(None))
 }
@@ -272,7 +263,7 @@ async fn cancelar(State(bus): State<Bus>, headers: HeaderMap, Id(id): Id) -> Ans
         (status = 409, description = "Not allowed in the reservation's state, or changed concurrently", body = ErrorBody),
     ))]
 async fn pagar(State(bus): State<Bus>, headers: HeaderMap, Id(id): Id) -> Answer<Response> {
-    bus.dispatch_correlated(PagarReserva { id }, correlation_id(&headers))
+    bus.dispatch_with(PagarReserva { id }, contexto(&headers)?)
         .await?;
     Ok(aceptado(None))
 }

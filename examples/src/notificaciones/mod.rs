@@ -250,6 +250,9 @@ async fn notificar(
             TipoNotificacion::Pagada,
             notificacion_cambio(&e.id_reserva, "Pagada", e.fecha_actualizacion),
         ),
+        // The saga answers a refused approval by cancelling the reservation, which is
+        // notified; the refusal itself is not news for the client.
+        EventoReserva::AprobacionFallida(_) => return Ok(()),
     };
     registrar(uow, &registro, id_reserva, &m.id, tipo).await?;
     correo.enviar(&notificacion).await

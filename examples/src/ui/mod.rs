@@ -1,7 +1,8 @@
 //! `ui`: the BFF. Serves the reservation page, forwards every event of `ciclo-reserva` to the
 //! connected browsers over a websocket, and turns the page's form into a `ComandoCrearReserva`
 //! sent through the broker — so the browser sends a command and receives its result
-//! asynchronously, the tutorial's goal.
+//! asynchronously, the tutorial's goal. The page then follows the reservation's saga through
+//! `/sagas/{id}` (the conversation's id, which the BFF answers when it accepts the command).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,14 +19,16 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use seedwork::application::Bus;
+use seedwork::application::{Bus, Context};
 use seedwork::messaging::Consumer;
+use seedwork::saga::SagaStore;
 
 use crate::api::errores::ApiError;
 use crate::vuelos::aplicacion::dto::{
     AeropuertoDto, ItinerarioDto, LegDto, OdoDto, ReservaEntradaDto, SegmentoDto,
 };
 use crate::vuelos::aplicacion::SolicitarReserva;
+use crate::vuelos::infraestructura::consumidores::DEMO_FALLA;
 
 /// The prefix of the BFF's subscriptions to `ciclo-reserva` (see [`suscripcion_de`]).
 pub const SUSCRIPCION: &str = "aeroalpes-bff";
@@ -75,6 +78,7 @@ impl Bff {
         Router::new()
             .route("/", get(|| async { Html(PAGE) }))
             .route("/ws", get(upgrade))
+            .route("/sagas/{id}", get(saga))
             .with_state(self.clone())
     }
 
@@ -126,14 +130,36 @@ async fn upgrade(State(bff): State<Bff>, headers: HeaderMap, ws: WebSocketUpgrad
         .on_upgrade(move |socket| session(bff, socket))
 }
 
-/// What the page sends: a one-leg reservation request.
+/// The saga log of a conversation, as `GET /sagas/{id}` of the API answers it.
+async fn saga(State(bff): State<Bff>, id: crate::api::ruta::Id) -> Response {
+    let Some(store) = bff.bus.resources().get::<dyn SagaStore>() else {
+        return ApiError::new(StatusCode::NOT_FOUND, "no saga runs here").into_response();
+    };
+    match crate::api::sagas::sagas_of(&store, &id.0).await {
+        Ok(sagas) if sagas.is_empty() => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no saga follows this conversation yet",
+        )
+        .into_response(),
+        Ok(sagas) => axum::Json(sagas).into_response(),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+/// What the page sends: a one-leg reservation request, and optionally the saga step to make
+/// fail (the demonstration switch, sent as the conversation's `demo-falla` baggage).
 #[derive(Debug, Deserialize)]
 struct Solicitud {
     origen: String,
     destino: String,
     #[serde(default)]
     id_cliente: Option<String>,
+    #[serde(default)]
+    falla: Option<String>,
 }
+
+/// The steps the page may make fail.
+const FALLAS: [&str; 3] = ["pago", "gds", "aprobacion"];
 
 async fn session(bff: Bff, socket: WebSocket) {
     let (mut sender, mut receiver) = socket.split();
@@ -176,13 +202,25 @@ async fn handle_request(bff: &Bff, text: &str) -> serde_json::Value {
         Ok(solicitud) => solicitud,
         Err(error) => return json!({"tipo": "error", "error": format!("invalid request: {error}")}),
     };
-    match send_command(bff, solicitud).await {
-        Ok(id_reserva) => json!({"tipo": "aceptado", "id_reserva": id_reserva}),
+    if let Some(falla) = solicitud.falla.as_deref().filter(|f| !f.is_empty()) {
+        if !FALLAS.contains(&falla) {
+            return json!({"tipo": "error", "error": format!("invalid request: `falla` must be one of {FALLAS:?}")});
+        }
+    }
+    let correlacion = uuid::Uuid::new_v4().to_string();
+    match send_command(bff, solicitud, &correlacion).await {
+        Ok(id_reserva) => {
+            json!({"tipo": "aceptado", "id_reserva": id_reserva, "id_correlacion": correlacion})
+        }
         Err(error) => json!({"tipo": "error", "error": error.to_string()}),
     }
 }
 
-async fn send_command(bff: &Bff, solicitud: Solicitud) -> seedwork::Result<String> {
+async fn send_command(
+    bff: &Bff,
+    solicitud: Solicitud,
+    correlacion: &str,
+) -> seedwork::Result<String> {
     let salida = Utc::now() + Duration::days(1);
     let fecha = |d: chrono::DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Secs, true);
     let aeropuerto = |codigo: &str| AeropuertoDto {
@@ -213,5 +251,11 @@ async fn send_command(bff: &Bff, solicitud: Solicitud) -> seedwork::Result<Strin
         fecha_actualizacion: None,
         itinerarios,
     };
-    bff.bus.dispatch(SolicitarReserva { id, datos }).await
+    let mut contexto = Context::new().correlation_id(correlacion);
+    if let Some(falla) = solicitud.falla.filter(|f| !f.is_empty()) {
+        contexto = contexto.baggage(DEMO_FALLA, falla);
+    }
+    bff.bus
+        .dispatch_with(SolicitarReserva { id, datos }, contexto)
+        .await
 }

@@ -18,6 +18,10 @@ pub const TOPICO_EVENTOS: &str = "eventos-reserva";
 pub const TOPICO_CICLO: &str = "ciclo-reserva";
 /// The topic of reservation commands.
 pub const TOPICO_COMANDOS: &str = "comandos-reserva";
+/// The reservation saga asks `vuelos` to approve a reservation (its last step).
+pub const TOPICO_APROBAR: &str = "comando-aprobar-reserva";
+/// The reservation saga asks `vuelos` to cancel a reservation (a compensation).
+pub const TOPICO_CANCELAR: &str = "comando-cancelar-reserva";
 
 /// A reservation was created (`EventoReservaCreada`): the tutorial's contract with the Python
 /// services, on [`TOPICO_EVENTOS`].
@@ -70,9 +74,39 @@ pub struct EventoReservaPagada {
     pub fecha_actualizacion: i64,
 }
 
-/// Everything that happens to a reservation, on [`TOPICO_CICLO`]: four message types on one
+/// `vuelos` could not approve a reservation the saga asked it to approve (the tutorial's
+/// `AprobacionReservaFallida`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(name = "AprobacionReservaFallidaPayload")]
+pub struct EventoAprobacionReservaFallida {
+    /// The reservation.
+    pub id_reserva: String,
+    /// Why.
+    pub razon: String,
+    /// When, epoch milliseconds.
+    pub fecha_actualizacion: i64,
+}
+
+/// The saga's request to approve a reservation (`AprobarReserva` over the broker).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntegrationCommand)]
+#[integration(topic = "comando-aprobar-reserva", name = "ComandoAprobarReserva", key = id_reserva)]
+pub struct ComandoAprobarReserva {
+    /// The reservation.
+    pub id_reserva: String,
+}
+
+/// The saga's request to cancel a reservation (`CancelarReserva` over the broker, a
+/// compensation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntegrationCommand)]
+#[integration(topic = "comando-cancelar-reserva", name = "ComandoCancelarReserva", key = id_reserva)]
+pub struct ComandoCancelarReserva {
+    /// The reservation.
+    pub id_reserva: String,
+}
+
+/// Everything that happens to a reservation, on [`TOPICO_CICLO`]: five message types on one
 /// topic. Each variant travels as its own type (`EventoReservaCreada`, `EventoReservaAprobada`…)
-/// with its payload as `data`; on Pulsar the topic's schema is the union of the four payload
+/// with its payload as `data`; on Pulsar the topic's schema is the union of the five payload
 /// records, derived from these types. One topic keeps a reservation's events in order for
 /// their consumers (the same key, one partition); one handler takes them all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntegrationEvent)]
@@ -86,6 +120,8 @@ pub enum EventoReserva {
     Cancelada(EventoReservaCancelada),
     /// Paid.
     Pagada(EventoReservaPagada),
+    /// The saga's approval was refused.
+    AprobacionFallida(EventoAprobacionReservaFallida),
 }
 
 /// Asks `vuelos` to create a reservation (`ComandoCrearReserva`); its consumer executes
@@ -210,6 +246,7 @@ mod tests {
         assert_eq!(
             on(TOPICO_CICLO),
             [
+                "EventoAprobacionReservaFallida",
                 "EventoReservaAprobada",
                 "EventoReservaCancelada",
                 "EventoReservaCreada",
@@ -217,7 +254,9 @@ mod tests {
             ]
         );
         assert_eq!(on(TOPICO_COMANDOS), ["ComandoCrearReserva"]);
-        assert!(matches!(EventoReserva::avro_schema(), Schema::Union(ref b) if b.len() == 4));
+        assert_eq!(on(TOPICO_APROBAR), ["ComandoAprobarReserva"]);
+        assert_eq!(on(TOPICO_CANCELAR), ["ComandoCancelarReserva"]);
+        assert!(matches!(EventoReserva::avro_schema(), Schema::Union(ref b) if b.len() == 5));
     }
 
     #[test]
@@ -231,6 +270,6 @@ mod tests {
         assert_eq!(message.envelope.message_type, "EventoReservaAprobada");
         assert_eq!(message.key.as_deref(), Some("r-1"));
         assert_eq!(message.decode::<EventoReserva>().unwrap().data, aprobada);
-        assert_eq!(EventoReserva::TYPES.len(), 4);
+        assert_eq!(EventoReserva::TYPES.len(), 5);
     }
 }

@@ -1,0 +1,4 @@
+//! How `integracion_gds` meets the broker: its messages (`schema`) and its consumers.
+
+pub mod consumidores;
+pub mod schema;
