@@ -93,6 +93,17 @@ impl Store {
         ids.into_iter().map(|(id,)| id).collect()
     }
 
+    /// The saga instances whose conversation starts with `prefix` that have ended
+    /// (completed or compensated).
+    pub async fn ended_sagas(&self, prefix: &str) -> i64 {
+        self.scalar(
+            "SELECT COUNT(*) FROM seedwork_sagas WHERE correlation_id LIKE $1 \
+             AND status IN ('completed', 'compensated')",
+            &format!("{prefix}%"),
+        )
+        .await
+    }
+
     /// Messages on any dead-letter topic of the durable transport.
     pub async fn dead_letters(&self) -> i64 {
         self.scalar(

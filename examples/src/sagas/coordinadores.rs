@@ -2,13 +2,19 @@
 //!
 //! | step | command | success | failure | compensation |
 //! |---|---|---|---|---|
-//! | `reserva` | (the API's `CrearReserva`) | `ReservaCreada` | — | `CancelarReserva` |
+//! | `reserva` | (the API's `CrearReserva`) | `ReservaCreada` | — | `CancelarReserva`, awaited |
 //! | `pago` | `PagarReserva` | `ReservaPagada` | `PagoFallido` | `RevertirPago`, awaited |
 //! | `gds` | `ConfirmarReserva` | `ReservaConfirmada` | `ConfirmacionFallida` | `RevertirConfirmacion`, awaited |
-//! | `aprobacion` | `AprobarReserva` | `ReservaAprobada` | `AprobacionReservaFallida` | `CancelarReserva` |
+//! | `aprobacion` | `AprobarReserva` | `ReservaAprobada` | `AprobacionReservaFallida` | — |
 //!
 //! A failure at a step compensates the steps before it in reverse order, each once; a step with
 //! no answer before its deadline compensates itself too (its command may still take effect).
+//!
+//! Two differences from the tutorial's table, both so that the saga says "compensated" only
+//! once everything is undone: the first step awaits the reservation's `ReservaCancelada`, and
+//! the approval has no compensation of its own — the tutorial's (`CancelarReserva`) is the
+//! first step's, which cancels an approved reservation as well as a pending one, so an
+//! approval that took effect after its deadline is undone all the same, by one cancellation.
 
 use std::time::Duration;
 
@@ -74,7 +80,15 @@ pub fn coordinador_reservas(plazo: Duration) -> Orchestration<SagaReserva> {
             }),
             _ => None,
         })
-        .step(Step::new("reserva").compensation(cancelar))
+        .step(
+            Step::new("reserva")
+                .compensation(cancelar)
+                .on_reply(|evento: &EventoReserva, _: &mut SagaReserva| match evento {
+                    EventoReserva::Cancelada(_) => Some(Reply::Compensated),
+                    _ => None,
+                })
+                .await_compensation(),
+        )
         .step(
             Step::new("pago")
                 .command(|saga: &SagaReserva| ComandoPagarReserva {

@@ -8,7 +8,7 @@ use super::schema::{
 };
 use crate::integracion_gds::dominio::ConfirmacionGds;
 use crate::integracion_gds::Confirmaciones;
-use crate::vuelos::infraestructura::consumidores::DEMO_FALLA;
+use crate::vuelos::infraestructura::consumidores::{DEMO_FALLA, DEMO_SILENCIO};
 
 /// The tutorial's subscription for confirmations.
 pub const SUSCRIPCION_CONFIRMAR: &str = "sub-com-gds-confirmacion";
@@ -38,6 +38,10 @@ async fn confirmar_reserva(
             confirmacion
         }
     };
+    if uow.baggage(DEMO_SILENCIO) == Some("gds") {
+        // Confirmed, but the answer is lost: the saga's deadline will undo it.
+        return Ok(());
+    }
     uow.enqueue(&EventoGds::ReservaConfirmada(ReservaConfirmada {
         id: confirmacion.id.clone(),
         reserva_id: confirmacion.id,

@@ -1,11 +1,13 @@
-//! The consumer of `comandos-reserva` (`consumidores.py`): executes `ComandoCrearReserva`.
+//! The consumers of `vuelos` (`consumidores.py`): `ComandoCrearReserva` from
+//! `comandos-reserva`, and the reservation saga's `ComandoAprobarReserva` and
+//! `ComandoCancelarReserva`.
 
 use seedwork::domain::DomainError;
 use seedwork::prelude::*;
 
 use super::schema::v1::{
     ComandoAprobarReserva, ComandoCancelarReserva, ComandoCrearReserva,
-    EventoAprobacionReservaFallida, EventoReserva,
+    EventoAprobacionReservaFallida, EventoReserva, EventoReservaCancelada,
 };
 use crate::vuelos::aplicacion::comandos::{crear_reserva_en, Reservas};
 use crate::vuelos::aplicacion::dto::ReservaEntradaDto;
@@ -46,6 +48,11 @@ pub const SUSCRIPCION_CANCELAR: &str = "aeroalpes-sub-comando-cancelar";
 /// the named step fails, so the compensations can be watched.
 pub const DEMO_FALLA: &str = "demo-falla";
 
+/// The demonstration switch for deadlines (`baggage: demo-silencio=pago|gds`): the named
+/// service does its work but its answer is lost, so the saga's step times out and takes its
+/// failure path, undoing the work too.
+pub const DEMO_SILENCIO: &str = "demo-silencio";
+
 /// Approves a reservation for the saga (its last step). A refusal — the reservation is gone,
 /// or no longer pending — is the saga's failure event, `AprobacionReservaFallida`, so the saga
 /// compensates instead of waiting for its deadline.
@@ -75,9 +82,10 @@ async fn ejecutar_aprobar_reserva(
     }
 }
 
-/// Cancels a reservation for the saga (a compensation). Cancelling one already cancelled
-/// does nothing: a compensation may come twice (the first step's and the last step's are both
-/// `CancelarReserva`).
+/// Cancels a reservation for the saga (a compensation), which awaits its `ReservaCancelada`.
+/// A reservation cancelled already (by hand, during the saga) is announced cancelled again,
+/// unchanged: a compensation is confirmed even when nothing was left to undo, or the saga would
+/// wait for it forever.
 #[seedwork::message_handler]
 async fn ejecutar_cancelar_reserva(
     mensaje: Envelope<ComandoCancelarReserva>,
@@ -89,7 +97,10 @@ async fn ejecutar_cancelar_reserva(
         return Err(Error::not_found("Reserva", id));
     };
     if reserva.estado() == EstadoReserva::Cancelada {
-        return Ok(());
+        return uow.enqueue(&EventoReserva::Cancelada(EventoReservaCancelada {
+            id_reserva: id,
+            fecha_actualizacion: reserva.fecha_actualizacion().timestamp_millis(),
+        }));
     }
     reserva.cancelar()?;
     reservas.update(uow, &mut reserva).await
