@@ -208,3 +208,77 @@ async fn the_page_sends_a_reservation_and_shows_its_event() {
     assert_eq!(stored.status(), reqwest::StatusCode::OK);
     running.system.shutdown().await;
 }
+
+/// The page follows a reservation's saga: without a failure it ends completed; asked to fail
+/// the GDS step, it shows the payment given back and the reservation cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium: apt-get install chromium (scripts/ci installs it)"]
+async fn the_page_shows_the_saga_progressing_and_compensating() {
+    let running = seedwork_tests::system::start_with_saga(
+        Database::Memory,
+        alpespartners::system::BrokerChoice::Memory,
+        Duration::from_secs(30),
+    )
+    .await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let url = format!("{}/", running.ui);
+    let (_browser, port) = launch(&url, profile.path());
+    let mut page = Page::open(port, &url).await;
+    page.wait_for("document.getElementById('estado').textContent", |v| {
+        v == "Conectado"
+    })
+    .await;
+    let steps = "Array.from(document.querySelectorAll('#saga li')).map(li => li.dataset.paso + ' ' + li.dataset.kind).join(',')";
+    let status = "document.getElementById('saga-estado').dataset.status";
+
+    for (falla, final_status, last) in [
+        ("", "completed", "aprobacion completed"),
+        ("gds", "compensated", "reserva aborted"),
+    ] {
+        page.eval(&format!(
+            "document.getElementById('falla').value = '{falla}'"
+        ))
+        .await;
+        page.eval("document.querySelector('#reserva button').click()")
+            .await;
+        let estado = page
+            .wait_for("document.getElementById('estado').textContent", |v| {
+                v.as_str().is_some_and(|s| s.starts_with("Comando enviado"))
+            })
+            .await;
+        page.wait_for(status, |v| v == final_status).await;
+        let shown = page.eval(steps).await;
+        let shown = shown.as_str().unwrap_or_default();
+        assert!(shown.ends_with(last), "{falla:?}: {shown}");
+        if falla == "gds" {
+            assert!(
+                shown.contains("gds failed,pago compensation_sent,pago compensated,reserva compensation_sent,reserva compensated"),
+                "{shown}"
+            );
+        }
+        let id = estado
+            .as_str()
+            .and_then(|s| s.rsplit(' ').next())
+            .expect("the reservation id")
+            .to_string();
+        let stored: Value = running
+            .http
+            .get(format!("{}/vuelos/reserva-query/{id}", running.api))
+            .send()
+            .await
+            .expect("query")
+            .json()
+            .await
+            .expect("JSON");
+        let expected = if falla.is_empty() {
+            "Aprobada"
+        } else {
+            "Cancelada"
+        };
+        assert_eq!(stored["estado"], expected, "{falla:?}: {stored}");
+        // The next round starts from a different status text.
+        page.eval("document.getElementById('estado').textContent = ''")
+            .await;
+    }
+    running.system.shutdown().await;
+}
