@@ -475,3 +475,70 @@ async fn sagas_survive_kill_9_on_postgres_and_pulsar() {
     .run()
     .await;
 }
+
+/// The saga across processes on Pulsar and PostgreSQL: the API with the coordinator, `pagos`
+/// and `integracion_gds` each in a process of its own. One reservation ends approved, one made
+/// to fail at the GDS ends compensated, each with its whole log.
+#[cfg(feature = "pulsar")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL and Pulsar: scripts/services up"]
+async fn the_saga_runs_across_processes_on_pulsar() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let database = seedwork_tests::processes::postgres_schema_url().await;
+    let pulsar =
+        std::env::var("SEEDWORK_PULSAR_URL").unwrap_or_else(|_| "pulsar://127.0.0.1:6650".into());
+    let binary = seedwork_tests::processes::example_binary();
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}");
+    let spawn = |name: &str, services: &str, extra: &[String]| {
+        let mut args = vec![
+            "--database".to_string(),
+            database.clone(),
+            "--broker".into(),
+            pulsar.clone(),
+            "--services".into(),
+            services.into(),
+        ];
+        args.extend_from_slice(extra);
+        Service::spawn_binary(&binary, name, &args, &[("RUST_LOG", "warn")])
+    };
+    let mut processes = vec![
+        spawn(
+            "api",
+            "api",
+            &["--http".into(), format!("127.0.0.1:{port}")],
+        ),
+        spawn("pagos", "pagos", &[]),
+        spawn("integracion_gds", "integracion_gds", &[]),
+    ];
+    for process in &mut processes {
+        process.wait_for(READY, START).await;
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a client");
+    let prefix = format!(
+        "procesos-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let (ok, falla) = (format!("{prefix}-ok"), format!("{prefix}-gds"));
+    solicitar(&http, &api, &ok, &format!("{ok}-c"), None).await;
+    solicitar(
+        &http,
+        &api,
+        &falla,
+        &format!("{falla}-c"),
+        Some("demo-falla=gds"),
+    )
+    .await;
+    let saga_ok = ended(&http, &api, &format!("{ok}-c"), RECOVERY).await;
+    assert_eq!(log(&saga_ok), completed_log(), "{saga_ok}");
+    let saga_falla = ended(&http, &api, &format!("{falla}-c"), RECOVERY).await;
+    assert_eq!(log(&saga_falla), compensated_log("gds"), "{saga_falla}");
+    assert_eq!(estado(&http, &api, &ok).await, "Aprobada");
+    assert_eq!(estado(&http, &api, &falla).await, "Cancelada");
+    for mut process in processes {
+        process.kill();
+    }
+}
