@@ -47,7 +47,7 @@ pub struct PasoDto {
     /// The step.
     pub paso: String,
     /// What happened: `started`, `command_sent`, `succeeded`, `failed`, `timed_out`,
-    /// `compensation_sent`, `compensated`, `completed`, `aborted`, `ignored`.
+    /// `compensation_sent`, `compensated`, `completed`, `aborted`, `ignored`, `observed`.
     pub kind: String,
     /// The message received or sent (empty for a deadline).
     pub message_type: String,

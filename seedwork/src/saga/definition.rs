@@ -54,7 +54,7 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    fn of<M: IntegrationMessage>() -> Self {
+    pub(crate) fn of<M: IntegrationMessage>() -> Self {
         Listener {
             type_id: TypeId::of::<M>(),
             topic: M::TOPIC,

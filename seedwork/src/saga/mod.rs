@@ -20,7 +20,9 @@
 //!   services that answer pass it on without any code, so the replies find their instance.
 //!
 //! Each instance keeps its log — every step seen, every message received or sent — which
-//! [`Sagas::log`] answers for a correlation id.
+//! [`Sagas::log`] answers for a correlation id. A process without a coordinator (services
+//! reacting to each other's events) gets the same log from a [`Choreography`], which records
+//! the messages of each conversation it observes.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -63,6 +65,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
 
+mod choreography;
 mod deadlines;
 mod definition;
 mod engine;
@@ -70,6 +73,7 @@ mod record;
 mod registry;
 mod store;
 
+pub use choreography::Choreography;
 pub use deadlines::SagaDeadlines;
 pub use definition::{Orchestration, Reply, SagaState, Step};
 pub use record::{SagaKey, SagaLogEntry, SagaLogKind, SagaRecord, SagaStatus};

@@ -67,6 +67,8 @@ pub enum SagaLogKind {
     /// A message of the conversation that the instance did not expect where it was (a late
     /// reply after a deadline, a duplicate, an event of another step): recorded, nothing done.
     Ignored,
+    /// A message of a [`Choreography`](super::Choreography)'s conversation, seen.
+    Observed,
 }
 
 /// One line of a saga's log: what happened, at which step, because of or by which message.

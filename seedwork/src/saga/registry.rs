@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use super::choreography::{Choreography, Observer};
 use super::deadlines::SagaDeadlines;
 use super::definition::{Listener, SagaState};
 use super::engine::{Engine, Shared};
@@ -81,6 +82,26 @@ impl Sagas {
         }
         let engine: Shared = Arc::new(Engine {
             definition: saga,
+            store: Arc::clone(&self.store),
+        });
+        self.sagas.push(Arc::new(Registered {
+            engine,
+            listeners,
+            problems,
+        }));
+        self
+    }
+
+    /// Adds a choreography's log (see [`Choreography`]).
+    pub fn choreography(mut self, choreography: Choreography) -> Self {
+        let mut problems = choreography.problems();
+        let name = choreography.name.clone();
+        if self.sagas.iter().any(|s| s.engine.name() == name) {
+            problems.push("two sagas have this name".to_string());
+        }
+        let listeners = choreography.listeners.clone();
+        let engine: Shared = Arc::new(Observer {
+            choreography,
             store: Arc::clone(&self.store),
         });
         self.sagas.push(Arc::new(Registered {
