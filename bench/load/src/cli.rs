@@ -153,6 +153,11 @@ pub struct SystemArgs {
     /// `--features pulsar`).
     #[arg(long, global = true, default_value = "database")]
     pub broker: String,
+    /// `--sagas on|off` for the system (whether each created reservation runs the
+    /// reservation saga). Not passed when absent, so a binary older than the saga still starts;
+    /// the figures in docs/performance.md before the saga were taken without it.
+    #[arg(long, global = true)]
+    pub sagas: Option<String>,
     /// Keep the PostgreSQL schema after the run.
     #[arg(long, global = true)]
     pub keep_schema: bool,

@@ -220,7 +220,11 @@ async fn spawn(
     let log_path = out_dir.join("system.log");
     let log =
         File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let child = Command::new(binary)
+    let mut command = Command::new(binary);
+    if let Some(sagas) = &args.sagas {
+        command.arg("--sagas").arg(sagas);
+    }
+    let child = command
         .arg("--database")
         .arg(database)
         .arg("--broker")
