@@ -107,7 +107,11 @@ async fn main() {
     let mut durations = Vec::with_capacity(sagas);
     let mut pending: Vec<&String> = ids.iter().collect();
     while !pending.is_empty() {
-        assert!(Instant::now() < limit, "{} sagas did not end", pending.len());
+        assert!(
+            Instant::now() < limit,
+            "{} sagas did not end",
+            pending.len()
+        );
         let mut still = Vec::new();
         for id in pending {
             match store.get("reservas", id).await.expect("the store answers") {
@@ -134,7 +138,9 @@ async fn main() {
         Database::Postgres(_) => "PostgreSQL",
         _ => "SQLite",
     };
-    println!("saga_throughput on {store_name} + durable transport: {sagas} sagas, {clients} clients");
+    println!(
+        "saga_throughput on {store_name} + durable transport: {sagas} sagas, {clients} clients"
+    );
     println!(
         "  accepted in {:.2} s; all completed in {:.2} s",
         accepted.as_secs_f64(),

@@ -287,6 +287,57 @@ mod on_sqlite {
         r.system.shutdown().await;
     }
 
+    /// A deadline that passes while the process is down is taken after the restart: deadlines
+    /// live in the store with the instance.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deadline_passed_while_stopped_is_taken_after_the_restart() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let database = Database::Sqlite(dir.path().join("saga.db").display().to_string());
+        let plazo = Duration::from_secs(2);
+        let r = start_with_saga(database.clone(), BrokerChoice::Database, plazo).await;
+        let (id, correlation) = (unique("saga-parada"), unique("conversacion"));
+        solicitar(
+            &r.http,
+            &r.api,
+            &id,
+            &correlation,
+            Some("demo-silencio=gds"),
+        )
+        .await;
+        // Until the GDS step waits for its (lost) answer.
+        let deadline = tokio::time::Instant::now() + END;
+        let waiting = loop {
+            if let Some(saga) = saga(&r.http, &r.api, &correlation).await {
+                if saga["paso"] == "gds" && saga["deadline"].is_i64() {
+                    break saga;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the saga never reached gds"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        r.system.shutdown().await;
+        // Stopped until the deadline has passed (the clock, not a guess).
+        let due = waiting["deadline"].as_i64().expect("a deadline");
+        while chrono::Utc::now().timestamp_millis() <= due {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let r = start_with_saga(database, BrokerChoice::Database, plazo).await;
+        let saga = ended(&r.http, &r.api, &correlation, END).await;
+        assert_eq!(saga["status"], "compensated", "{saga}");
+        assert_eq!(saga["failure"], "step `gds` timed out");
+        let log = log(&saga);
+        assert_eq!(
+            log.iter().filter(|l| *l == "gds timed_out").count(),
+            1,
+            "{log:?}"
+        );
+        assert_eq!(estado(&r.http, &r.api, &id).await, "Cancelada");
+        r.system.shutdown().await;
+    }
+
     /// `GET /sagas/{id}` of a conversation no saga follows is a 404 with a JSON error; a bad
     /// baggage header is a 400 and nothing is accepted.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
