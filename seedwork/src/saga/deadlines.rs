@@ -10,6 +10,7 @@ use super::SagaStore;
 use crate::application::Bus;
 use crate::error::Result;
 use crate::messaging::now_millis;
+use crate::supervision::HealthPart;
 
 /// Takes passed deadlines: every [`poll_interval`](Self::poll_interval) it asks the store for
 /// the instances whose deadline has passed and, for each in a unit of work of its own, sends
@@ -25,6 +26,7 @@ pub struct SagaDeadlines {
     engines: HashMap<String, Shared>,
     poll: Duration,
     batch: usize,
+    health: Option<HealthPart>,
 }
 
 impl std::fmt::Debug for SagaDeadlines {
@@ -49,7 +51,15 @@ impl SagaDeadlines {
             engines,
             poll: Duration::from_millis(500),
             batch: 100,
+            health: None,
         }
+    }
+
+    /// Reports to `part`: up after each round that could read the store, down (with the
+    /// error) after one that could not.
+    pub fn report_to(mut self, part: HealthPart) -> Self {
+        self.health = Some(part);
+        self
     }
 
     /// How often the store is asked for passed deadlines (default 500 ms): a deadline is taken
@@ -125,14 +135,30 @@ impl SagaDeadlines {
         tokio::pin!(shutdown);
         let mut every = tokio::time::interval(self.poll);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reported_up: Option<bool> = None;
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = every.tick() => {}
             }
-            if let Err(error) = self.run_once().await {
-                tracing::warn!(%error, "looking for passed saga deadlines failed");
+            let up = match self.run_once().await {
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::warn!(%error, "looking for passed saga deadlines failed");
+                    if let Some(part) = &self.health {
+                        part.down(format!("cannot read the saga deadlines: {error}"));
+                    }
+                    false
+                }
+            };
+            // Reported up on the first good round and after a bad one only, so the register's
+            // `since` says when it came up.
+            if up && reported_up != Some(true) {
+                if let Some(part) = &self.health {
+                    part.up();
+                }
             }
+            reported_up = Some(up);
         }
     }
 }
