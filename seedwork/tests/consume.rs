@@ -298,3 +298,81 @@ async fn the_loop_reports_down_during_an_outage_and_up_after_it() {
         .published(&options.effective_dead_letter_topic())
         .is_empty());
 }
+
+/// A consumer whose receive fails while the broker is away, then waits: nothing to deliver.
+struct IdleAfterOutage {
+    failures: u32,
+    options: SubscriptionOptions,
+}
+
+#[seedwork::async_trait]
+impl seedwork::messaging::Consumer for IdleAfterOutage {
+    async fn receive(&mut self) -> Result<seedwork::messaging::Delivery> {
+        if self.failures > 0 {
+            self.failures -= 1;
+            return Err(Error::unavailable("broker restarting"));
+        }
+        std::future::pending().await
+    }
+    async fn ack(&mut self, _: &seedwork::messaging::Delivery) -> Result<()> {
+        Ok(())
+    }
+    async fn nack(&mut self, _: &seedwork::messaging::Delivery) -> Result<()> {
+        Ok(())
+    }
+    async fn reject(&mut self, _: &seedwork::messaging::Delivery, _: &str) -> Result<()> {
+        Ok(())
+    }
+    fn options(&self) -> &SubscriptionOptions {
+        &self.options
+    }
+}
+
+/// A consumer with no traffic after an outage reports itself up again once its receive waits
+/// without failing; it does not stay down until a message happens to come.
+#[tokio::test]
+async fn an_idle_consumer_reports_up_after_an_outage_without_a_message() {
+    let health = Health::new();
+    let part = health.part("consumer:inactivo");
+    let bus = Bus::builder()
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .unwrap();
+    let consumer = IdleAfterOutage {
+        failures: 2,
+        options: SubscriptionOptions::new("inactivo", "s"),
+    };
+    let options = ConsumeOptions::new()
+        .report_to(part.clone())
+        .outage(OutagePolicy {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+        });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        bus.consume_with(Box::new(consumer), &options, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut was_down = false;
+    loop {
+        let status = part.status().unwrap();
+        was_down |= !status.up && status.detail.contains("broker restarting");
+        if was_down && status.up {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "down {was_down}, then never up: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops on shutdown")
+        .expect("no panic")
+        .expect("no error");
+}

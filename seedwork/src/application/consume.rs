@@ -171,9 +171,19 @@ impl Bus {
                 }
                 continue;
             }
-            let received = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                received = consumer.receive() => received,
+            let received = {
+                let receive = consumer.receive();
+                tokio::pin!(receive);
+                loop {
+                    tokio::select! {
+                        _ = &mut shutdown => return Ok(()),
+                        received = &mut receive => break received,
+                        // A consumer with nothing to receive after an outage would otherwise
+                        // stay down until its next message: a receive that waits without
+                        // failing means the broker answers again.
+                        _ = tokio::time::sleep(RECOVERED_AFTER), if health.is_down() => health.up(),
+                    }
+                }
             };
             let delivery = match received {
                 Ok(delivery) => {
@@ -298,6 +308,10 @@ impl Bus {
     }
 }
 
+/// How long a receive must wait without failing, after an outage, for the consumer to report
+/// itself up again with no message to handle.
+const RECOVERED_AFTER: Duration = Duration::from_secs(1);
+
 /// How [`Bus::consume_with`] runs: how it waits out outages, where it reports its health, how
 /// many messages at hand it handles in one unit of work.
 #[derive(Debug, Clone)]
@@ -339,7 +353,8 @@ impl ConsumeOptions {
     }
 
     /// Reports the loop's state to `part`: down while it waits out an outage (with the error),
-    /// up once a message goes through again.
+    /// up once a message goes through again — or, with none to handle, once a receive has
+    /// waited a second without failing.
     pub fn report_to(mut self, part: HealthPart) -> Self {
         self.health = Some(part);
         self
@@ -365,6 +380,10 @@ impl Reporter {
             part.down(format!("waiting out an outage: {error}"));
             self.down.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn up(&self) {
