@@ -24,6 +24,8 @@
 //! - [`uow`]: the unit of work, the [`TransactionalStore`](uow::TransactionalStore) port a
 //!   backend implements and the [`EventDispatch`](uow::EventDispatch) port the application
 //!   layer implements.
+//! - [`eventsourcing`]: event-sourced aggregates, the [`EventStore`](eventsourcing::EventStore)
+//!   port and a repository that replays and appends.
 //! - [`application`]: [`Command`](application::Command), [`Query`](application::Query), their
 //!   handlers, domain-event and message handlers, and the [`Bus`](application::Bus) with its
 //!   [`BusBuilder`](application::BusBuilder).
@@ -141,6 +143,8 @@ pub mod supervision;
 pub mod domain;
 pub mod messaging;
 pub mod uow;
+
+pub mod eventsourcing;
 
 pub mod application;
 pub mod saga;

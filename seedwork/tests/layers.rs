@@ -5,12 +5,13 @@ use std::fs;
 use std::path::Path;
 
 /// Bottom first: each module may name only those before it.
-const LAYERS: [&str; 9] = [
+const LAYERS: [&str; 10] = [
     "error",
     "supervision",
     "domain",
     "messaging",
     "uow",
+    "eventsourcing",
     "application",
     "saga",
     "memory",

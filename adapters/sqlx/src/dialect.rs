@@ -185,6 +185,26 @@ pub struct Statements {
     /// Binds the time and the limit; returns `saga, correlation_id` of the instances whose
     /// deadline is at or before the time, earliest first.
     pub saga_due: &'static str,
+    /// Binds the number of events to append; moves the event head on by it (holding its row
+    /// until the commit) and returns the new head `position`.
+    pub event_head: &'static str,
+    /// Binds the stream type and id; returns `version`, the stream's current version (0 when
+    /// it has no event).
+    pub event_stream_version: &'static str,
+    /// Binds `position, stream_type, stream_id, version, event_type, event_version, data,
+    /// occurred_at, recorded_at`; inserts nothing when the version is taken.
+    pub event_insert: &'static str,
+    /// Binds the stream type, the stream id and a version; returns the stream's events above
+    /// it (`position, stream_type, stream_id, version, event_type, event_version, data,
+    /// occurred_at`), in version order.
+    pub event_load: &'static str,
+    /// Binds a position and the limit; returns the events above it, in position order.
+    pub event_read_all: &'static str,
+    /// Binds `stream_type, stream_id, version, state, updated_at`; inserts or replaces the
+    /// snapshot when its version is higher than the stored one.
+    pub snapshot_save: &'static str,
+    /// Binds the stream type and id; returns `version, state` (JSON as text).
+    pub snapshot_load: &'static str,
 }
 
 /// The SQL text of the durable transport's statements (see [`crate::transport`]), one set per

@@ -39,6 +39,11 @@ pub(crate) enum Operation {
     SagaSave,
     SagaFind,
     SagaDue,
+    EventAppend,
+    EventLoad,
+    EventReadAll,
+    SnapshotSave,
+    SnapshotLoad,
 }
 
 impl fmt::Display for Operation {
@@ -70,6 +75,11 @@ impl fmt::Display for Operation {
             Operation::SagaSave => "saga save",
             Operation::SagaFind => "saga find",
             Operation::SagaDue => "saga deadlines",
+            Operation::EventAppend => "event append",
+            Operation::EventLoad => "event stream load",
+            Operation::EventReadAll => "event log read",
+            Operation::SnapshotSave => "snapshot save",
+            Operation::SnapshotLoad => "snapshot load",
         })
     }
 }

@@ -131,6 +131,7 @@ impl Asientos {
 
 pub mod dialect;
 mod error;
+mod event_store;
 mod repository;
 mod saga_store;
 mod shared;

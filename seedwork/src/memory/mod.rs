@@ -6,6 +6,7 @@
 //! so an application and its tests run with no external service.
 
 mod broker;
+mod event_store;
 mod repository;
 mod saga_store;
 mod store;

@@ -84,6 +84,23 @@ pub(super) const STATEMENTS: Statements = Statements {
     saga_due: "SELECT saga, correlation_id FROM seedwork_sagas \
         WHERE deadline_at IS NOT NULL AND deadline_at <= $1 \
         ORDER BY deadline_at, saga, correlation_id LIMIT $2",
+    event_head: "UPDATE seedwork_event_head SET position = position + $1 WHERE id = 1 \
+        RETURNING position",
+    event_stream_version: "SELECT COALESCE(MAX(version), 0) AS version FROM seedwork_events \
+        WHERE stream_type = $1 AND stream_id = $2",
+    event_insert: "INSERT INTO seedwork_events (position, stream_type, stream_id, version, \
+        event_type, event_version, data, occurred_at, recorded_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) ON CONFLICT DO NOTHING",
+    event_load: "SELECT position, stream_type, stream_id, version, event_type, event_version, data::text AS data, occurred_at FROM seedwork_events \
+        WHERE stream_type = $1 AND stream_id = $2 AND version > $3 ORDER BY version",
+    event_read_all: "SELECT position, stream_type, stream_id, version, event_type, event_version, data::text AS data, occurred_at FROM seedwork_events \
+        WHERE position > $1 ORDER BY position LIMIT $2",
+    snapshot_save: "INSERT INTO seedwork_snapshots (stream_type, stream_id, version, state, \
+        updated_at) VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (stream_type, stream_id) \
+        DO UPDATE SET version = excluded.version, state = excluded.state, \
+        updated_at = excluded.updated_at WHERE seedwork_snapshots.version < excluded.version",
+    snapshot_load: "SELECT version, state::text AS state FROM seedwork_snapshots \
+        WHERE stream_type = $1 AND stream_id = $2",
 };
 
 /// Claims (and attaches) of one subscription lock its row `FOR NO KEY UPDATE`, so they take

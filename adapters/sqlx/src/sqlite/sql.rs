@@ -78,6 +78,23 @@ pub(super) const STATEMENTS: Statements = Statements {
     saga_due: "SELECT saga, correlation_id FROM seedwork_sagas \
         WHERE deadline_at IS NOT NULL AND deadline_at <= ? \
         ORDER BY deadline_at, saga, correlation_id LIMIT ?",
+    event_head: "UPDATE seedwork_event_head SET position = position + ? WHERE id = 1 \
+        RETURNING position",
+    event_stream_version: "SELECT COALESCE(MAX(version), 0) AS version FROM seedwork_events \
+        WHERE stream_type = ? AND stream_id = ?",
+    event_insert: "INSERT INTO seedwork_events (position, stream_type, stream_id, version, \
+        event_type, event_version, data, occurred_at, recorded_at) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    event_load: "SELECT position, stream_type, stream_id, version, event_type, event_version, data, occurred_at FROM seedwork_events \
+        WHERE stream_type = ? AND stream_id = ? AND version > ? ORDER BY version",
+    event_read_all: "SELECT position, stream_type, stream_id, version, event_type, event_version, data, occurred_at FROM seedwork_events \
+        WHERE position > ? ORDER BY position LIMIT ?",
+    snapshot_save: "INSERT INTO seedwork_snapshots (stream_type, stream_id, version, state, \
+        updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (stream_type, stream_id) \
+        DO UPDATE SET version = excluded.version, state = excluded.state, \
+        updated_at = excluded.updated_at WHERE seedwork_snapshots.version < excluded.version",
+    snapshot_load: "SELECT version, state FROM seedwork_snapshots \
+        WHERE stream_type = ? AND stream_id = ?",
 };
 
 const AGGREGATE_GET: &str =

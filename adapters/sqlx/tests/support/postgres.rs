@@ -64,3 +64,16 @@ pub async fn fresh_sagas() -> (
     };
     (under_test, store)
 }
+
+/// The event store contract's view of a fresh store.
+pub async fn fresh_events() -> (
+    seedwork::testing::contract::event_store::EventStoreUnderTest,
+    PostgresStore,
+) {
+    let store = fresh_store().await;
+    let under_test = seedwork::testing::contract::event_store::EventStoreUnderTest {
+        store: Arc::new(store.clone()),
+        events: Arc::new(store.clone()),
+    };
+    (under_test, store)
+}

@@ -40,3 +40,16 @@ pub async fn fresh_sagas() -> (
     };
     (under_test, dir)
 }
+
+/// The event store contract's view of a fresh store.
+pub async fn fresh_events() -> (
+    seedwork::testing::contract::event_store::EventStoreUnderTest,
+    tempfile::TempDir,
+) {
+    let (store, dir) = fresh_store().await;
+    let under_test = seedwork::testing::contract::event_store::EventStoreUnderTest {
+        store: Arc::new(store.clone()),
+        events: Arc::new(store),
+    };
+    (under_test, dir)
+}

@@ -5,6 +5,7 @@
 //! own uniquely named topics and rows, so they can run against a shared, long-lived backend.
 
 pub mod broker;
+pub mod event_store;
 pub mod saga;
 pub mod store;
 
@@ -103,6 +104,31 @@ macro_rules! saga_contract_tests {
             deadline_takes_the_failure_path,
             redelivered_reply_has_no_second_effect,
             concurrent_messages_for_one_instance_both_take_effect,
+        );
+    };
+}
+
+/// Generates one `#[tokio::test]` per check of the [event store suite](event_store), each on a
+/// fresh backend.
+///
+/// `fresh` is an async expression evaluated once per test, yielding
+/// `(EventStoreUnderTest, guard)`; extra attributes before it go on every test.
+///
+/// ```text
+/// seedwork::event_store_contract_tests!(fresh = async { (my_event_store_under_test().await, ()) });
+/// ```
+#[macro_export]
+macro_rules! event_store_contract_tests {
+    ($(#[$meta:meta])* fresh = $fresh:expr $(,)?) => {
+        $crate::__contract_tests!(
+            event_store, [$(#[$meta])*], { $fresh.await };
+            appended_events_read_back_in_order,
+            a_stale_append_is_a_conflict_and_writes_nothing,
+            a_rolled_back_append_leaves_nothing,
+            read_all_follows_positions_across_streams,
+            eight_writers_on_one_stream_append_each_version_once,
+            the_latest_snapshot_is_kept,
+            a_snapshot_loads_the_state_a_replay_gives,
         );
     };
 }

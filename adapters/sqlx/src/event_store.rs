@@ -1,0 +1,242 @@
+//! The event store: streams in `seedwork_events`, positions from `seedwork_event_head`,
+//! snapshots in `seedwork_snapshots`.
+
+use async_trait::async_trait;
+
+use seedwork::domain::ChangeTracker;
+use seedwork::eventsourcing::{EventStore, NewEvent, Snapshot, StoredEvent};
+use seedwork::{Error, Result};
+
+use crate::dialect::{column, on, statement, Bind, DbRow, Dialect};
+use crate::error::{Operation, SqlxError};
+use crate::shared::{int_param, now_millis};
+use crate::store::SqlStore;
+use crate::transaction::SqlTransaction;
+
+const EVENTS: &str = "seedwork_events";
+
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+fn stored<D: Dialect>(operation: Operation, row: &DbRow<D>) -> Result<StoredEvent, SqlxError> {
+    let int = |name: &'static str| -> Result<i64, SqlxError> {
+        column::<D, i64>(row, name).map_err(SqlxError::column(operation, name))
+    };
+    let text = |name: &'static str| -> Result<String, SqlxError> {
+        column::<D, String>(row, name).map_err(SqlxError::column(operation, name))
+    };
+    let data = text("data")?;
+    Ok(StoredEvent {
+        position: unsigned(int("position")?),
+        stream_type: text("stream_type")?,
+        stream_id: text("stream_id")?,
+        version: unsigned(int("version")?),
+        event_type: text("event_type")?,
+        event_version: text("event_version")?,
+        data: serde_json::from_str(&data).map_err(|source| SqlxError::Decode {
+            type_name: "StoredEvent".to_string(),
+            table: EVENTS,
+            source,
+        })?,
+        occurred_at: int("occurred_at")?,
+    })
+}
+
+fn conflict(stream_type: &str, stream_id: &str, expected: u64) -> Error {
+    Error::Conflict {
+        aggregate: "event stream",
+        id: format!("{stream_type}/{stream_id}"),
+        expected,
+    }
+}
+
+/// The event store of a SQL database: appends commit with the unit of work's outbox and inbox.
+///
+/// Every append first moves the one-row event head on, which holds that row until the commit:
+/// appends take turns (as SQLite's writers always do), and positions increase in commit order,
+/// so a projection following positions never skips an event that commits late.
+#[async_trait]
+impl<D: Dialect> EventStore for SqlStore<D> {
+    async fn append(
+        &self,
+        uow: &mut dyn ChangeTracker,
+        stream_type: &str,
+        stream_id: &str,
+        expected: u64,
+        events: &[NewEvent],
+    ) -> Result<u64> {
+        let operation = Operation::EventAppend;
+        if events.is_empty() {
+            return Ok(expected);
+        }
+        let count = events.len() as u64;
+        let tx = SqlTransaction::<D>::of(uow)?;
+        let head = statement::<D>(D::SQL.event_head)
+            .arg(int_param(count))
+            .fetch_one(tx.executor())
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let last: i64 =
+            column::<D, _>(&head, "position").map_err(SqlxError::column(operation, "position"))?;
+        let row = statement::<D>(D::SQL.event_stream_version)
+            .arg(stream_type.to_string())
+            .arg(stream_id.to_string())
+            .fetch_one(tx.executor())
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let current: i64 =
+            column::<D, _>(&row, "version").map_err(SqlxError::column(operation, "version"))?;
+        if unsigned(current) != expected {
+            return Err(conflict(stream_type, stream_id, expected));
+        }
+        let first = unsigned(last) - count + 1;
+        let recorded_at = now_millis();
+        for (n, event) in events.iter().enumerate() {
+            let n = n as u64;
+            let data = serde_json::to_string(&event.data).map_err(|source| SqlxError::Encode {
+                type_name: event.event_type.clone(),
+                source,
+            })?;
+            let done = statement::<D>(D::SQL.event_insert)
+                .arg(int_param(first + n))
+                .arg(stream_type.to_string())
+                .arg(stream_id.to_string())
+                .arg(int_param(expected + n + 1))
+                .arg(event.event_type.clone())
+                .arg(event.event_version.clone())
+                .arg(data)
+                .arg(event.occurred_at)
+                .arg(recorded_at)
+                .execute(tx.executor())
+                .await
+                .map_err(SqlxError::statement(operation))?;
+            if D::rows_affected(&done) == 0 {
+                return Err(conflict(stream_type, stream_id, expected));
+            }
+        }
+        Ok(expected + count)
+    }
+
+    async fn load(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        after: u64,
+    ) -> Result<Vec<StoredEvent>> {
+        let operation = Operation::EventLoad;
+        let mut connection = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let rows = statement::<D>(D::SQL.event_load)
+            .arg(stream_type.to_string())
+            .arg(stream_id.to_string())
+            .arg(int_param(after.min(i64::MAX as u64)))
+            .fetch_all(on::<D>(&mut connection))
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        Ok(rows
+            .iter()
+            .map(|row| stored::<D>(operation, row))
+            .collect::<Result<Vec<_>, SqlxError>>()?)
+    }
+
+    async fn load_in(
+        &self,
+        uow: &mut dyn ChangeTracker,
+        stream_type: &str,
+        stream_id: &str,
+        after: u64,
+    ) -> Result<Vec<StoredEvent>> {
+        let operation = Operation::EventLoad;
+        let tx = SqlTransaction::<D>::of(uow)?;
+        let rows = statement::<D>(D::SQL.event_load)
+            .arg(stream_type.to_string())
+            .arg(stream_id.to_string())
+            .arg(int_param(after.min(i64::MAX as u64)))
+            .fetch_all(tx.executor())
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        Ok(rows
+            .iter()
+            .map(|row| stored::<D>(operation, row))
+            .collect::<Result<Vec<_>, SqlxError>>()?)
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let operation = Operation::EventReadAll;
+        let mut connection = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let rows = statement::<D>(D::SQL.event_read_all)
+            .arg(int_param(after.min(i64::MAX as u64)))
+            .arg(int_param(limit as u64))
+            .fetch_all(on::<D>(&mut connection))
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        Ok(rows
+            .iter()
+            .map(|row| stored::<D>(operation, row))
+            .collect::<Result<Vec<_>, SqlxError>>()?)
+    }
+
+    async fn save_snapshot(
+        &self,
+        uow: &mut dyn ChangeTracker,
+        stream_type: &str,
+        stream_id: &str,
+        snapshot: &Snapshot,
+    ) -> Result<()> {
+        let operation = Operation::SnapshotSave;
+        let state = serde_json::to_string(&snapshot.state).map_err(|source| SqlxError::Encode {
+            type_name: format!("{stream_type} snapshot"),
+            source,
+        })?;
+        let tx = SqlTransaction::<D>::of(uow)?;
+        statement::<D>(D::SQL.snapshot_save)
+            .arg(stream_type.to_string())
+            .arg(stream_id.to_string())
+            .arg(int_param(snapshot.version))
+            .arg(state)
+            .arg(now_millis())
+            .execute(tx.executor())
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, stream_type: &str, stream_id: &str) -> Result<Option<Snapshot>> {
+        let operation = Operation::SnapshotLoad;
+        let mut connection = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let row = statement::<D>(D::SQL.snapshot_load)
+            .arg(stream_type.to_string())
+            .arg(stream_id.to_string())
+            .fetch_optional(on::<D>(&mut connection))
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let version: i64 =
+            column::<D, _>(&row, "version").map_err(SqlxError::column(operation, "version"))?;
+        let state: String =
+            column::<D, _>(&row, "state").map_err(SqlxError::column(operation, "state"))?;
+        let state = serde_json::from_str(&state).map_err(|source| SqlxError::Decode {
+            type_name: format!("{stream_type} snapshot"),
+            table: "seedwork_snapshots",
+            source,
+        })?;
+        Ok(Some(Snapshot {
+            version: unsigned(version),
+            state,
+        }))
+    }
+}

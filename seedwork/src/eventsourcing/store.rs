@@ -1,0 +1,71 @@
+//! The port a backend implements to keep event streams.
+
+use async_trait::async_trait;
+
+use super::{NewEvent, Snapshot, StoredEvent};
+use crate::domain::ChangeTracker;
+use crate::error::Result;
+
+/// Keeps event streams, one per aggregate (`stream_type`, `stream_id`), and the snapshots of
+/// their aggregates.
+///
+/// Implemented by `seedwork::memory::MemoryStore` and by the SQLite and PostgreSQL stores of
+/// `seedwork-sqlx`, all held to the contract suite `seedwork::testing::contract::event_store`.
+/// An implementation must:
+/// - in [`append`](Self::append), write in the unit of work's transaction, and only if the
+///   stream's version still is `expected` (0: the stream must not exist) — otherwise fail with
+///   [`Error::Conflict`](crate::Error::Conflict) and write nothing — numbering the events
+///   `expected + 1…` and giving each a global position greater than every position committed
+///   before, in commit order (a reader following positions never skips an event committed
+///   later with a smaller one);
+/// - in [`load`](Self::load) and [`read_all`](Self::read_all), read committed events in order;
+///   [`load_in`](Self::load_in) reads inside the unit of work (its own appends included) and,
+///   where the backend can, locks the stream against concurrent appenders until the commit;
+/// - keep one snapshot per stream, the latest saved.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Appends `events` to the stream if its version is `expected`; answers the stream's new
+    /// version.
+    async fn append(
+        &self,
+        uow: &mut dyn ChangeTracker,
+        stream_type: &str,
+        stream_id: &str,
+        expected: u64,
+        events: &[NewEvent],
+    ) -> Result<u64>;
+
+    /// The committed events of a stream with a version above `after`, in order.
+    async fn load(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        after: u64,
+    ) -> Result<Vec<StoredEvent>>;
+
+    /// Like [`load`](Self::load), inside the unit of work (see the trait).
+    async fn load_in(
+        &self,
+        uow: &mut dyn ChangeTracker,
+        stream_type: &str,
+        stream_id: &str,
+        after: u64,
+    ) -> Result<Vec<StoredEvent>>;
+
+    /// Up to `limit` committed events of every stream with a position above `after`, in
+    /// position order (what projections follow).
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+
+    /// Saves the snapshot of a stream, replacing an older one (a snapshot of a lower version
+    /// than the stored one is ignored).
+    async fn save_snapshot(
+        &self,
+        uow: &mut dyn ChangeTracker,
+        stream_type: &str,
+        stream_id: &str,
+        snapshot: &Snapshot,
+    ) -> Result<()>;
+
+    /// The latest snapshot of a stream, if any.
+    async fn load_snapshot(&self, stream_type: &str, stream_id: &str) -> Result<Option<Snapshot>>;
+}
