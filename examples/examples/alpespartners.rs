@@ -17,7 +17,7 @@
 //! step undone when one fails. `--sagas off` keeps reservations pending for approval by hand.
 //!
 //! Run: `cargo run --example alpespartners [-- --database URL --broker database|memory|URL
-//! --services LIST --sagas on|off --data-dir DIR --http ADDR --ui ADDR]`
+//! --services LIST --sagas on|off --saga-timeout SECONDS --data-dir DIR --http ADDR --ui ADDR]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,7 @@ fn usage() -> &'static str {
     "usage: alpespartners [--database memory|sqlite://PATH|postgres://URL] \
      [--broker database|memory|pulsar://HOST:6650] \
      [--services all|api,notificaciones,ui,pagos,integracion_gds] [--sagas on|off] \
+     [--saga-timeout SECONDS] \
      [--data-dir DIR] [--http ADDR] [--ui ADDR]\n\
      \n\
      --database  the store (default: SQLite at DIR/alpespartners.db; DATABASE_URL too)\n\
@@ -40,6 +41,7 @@ fn usage() -> &'static str {
      --services  which services this process runs (default all)\n\
      --sagas     on: the reservation saga pays, confirms and approves each new\n\
      \x20           reservation (default); off: reservations wait for approval by hand\n\
+     --saga-timeout SECONDS  how long each saga step waits for its answer (default 30)\n\
      --data-dir  where the default SQLite file lives (default data)\n\
      --http      the API's address (default 127.0.0.1:5001)\n\
      --ui        the UI's address (default 127.0.0.1:5678)"
@@ -56,6 +58,7 @@ fn parse_args() -> Result<Config, String> {
     let mut http: Option<SocketAddr> = None;
     let mut ui: Option<SocketAddr> = None;
     let mut sagas = true;
+    let mut saga_timeout: Option<std::time::Duration> = None;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
@@ -63,6 +66,15 @@ fn parse_args() -> Result<Config, String> {
             "--broker" => broker = Some(BrokerChoice::parse(&value("--broker")?)),
             "--services" => services = Services::parse(&value("--services")?)?,
             "--data-dir" => data_dir = PathBuf::from(value("--data-dir")?),
+            "--saga-timeout" => {
+                let seconds: u64 = value("--saga-timeout")?
+                    .parse()
+                    .map_err(|e| format!("--saga-timeout: {e}"))?;
+                if seconds == 0 {
+                    return Err("--saga-timeout: must be at least 1 second".into());
+                }
+                saga_timeout = Some(std::time::Duration::from_secs(seconds));
+            }
             "--sagas" => {
                 sagas = match value("--sagas")?.as_str() {
                     "on" => true,
@@ -98,6 +110,9 @@ fn parse_args() -> Result<Config, String> {
     }
     config.services = services;
     config.sagas = sagas;
+    if let Some(timeout) = saga_timeout {
+        config.plazo_saga = timeout;
+    }
     if let Some(http) = http {
         config.http = http;
     }
