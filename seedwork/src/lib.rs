@@ -24,11 +24,11 @@
 //! - [`uow`]: the unit of work, the [`TransactionalStore`](uow::TransactionalStore) port a
 //!   backend implements and the [`EventDispatch`](uow::EventDispatch) port the application
 //!   layer implements.
-//! - [`eventsourcing`]: event-sourced aggregates, the [`EventStore`](eventsourcing::EventStore)
-//!   port and a repository that replays and appends.
 //! - [`application`]: [`Command`](application::Command), [`Query`](application::Query), their
 //!   handlers, domain-event and message handlers, and the [`Bus`](application::Bus) with its
 //!   [`BusBuilder`](application::BusBuilder).
+//! - [`eventsourcing`]: event-sourced aggregates, the [`EventStore`](eventsourcing::EventStore)
+//!   port, a repository that replays and appends, and projections.
 //! - [`saga`]: orchestrated sagas — steps, compensations, deadlines and the saga log — on the
 //!   unit of work, the outbox and the inbox.
 //! - [`memory`] (feature `memory`, default): the embedded broker and store.
@@ -144,9 +144,8 @@ pub mod domain;
 pub mod messaging;
 pub mod uow;
 
-pub mod eventsourcing;
-
 pub mod application;
+pub mod eventsourcing;
 pub mod saga;
 
 #[cfg(feature = "memory")]

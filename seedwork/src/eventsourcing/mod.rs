@@ -14,13 +14,18 @@
 //!   `seedwork::testing::contract::event_store`.
 //! - [`EventSourcedRepository`]: a [`Repository`](crate::domain::Repository) for any
 //!   event-sourced aggregate on any event store.
+//! - [`Projection`] and [`ProjectionRunner`]: read models built from the store by global
+//!   position, each event applied once (the read model's write and the [`Checkpoint`] commit
+//!   together), caught up, followed, rebuilt.
 
 mod aggregate;
 mod event;
+mod projection;
 mod repository;
 mod store;
 
 pub use aggregate::EventSourced;
 pub use event::{NewEvent, Snapshot, StoredEvent};
+pub use projection::{Checkpoint, Projection, ProjectionRunner};
 pub use repository::EventSourcedRepository;
 pub use store::EventStore;
