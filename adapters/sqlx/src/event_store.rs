@@ -43,6 +43,13 @@ fn stored<D: Dialect>(operation: Operation, row: &DbRow<D>) -> Result<StoredEven
     })
 }
 
+fn all_stored<D: Dialect>(
+    operation: Operation,
+    rows: &[DbRow<D>],
+) -> Result<Vec<StoredEvent>, SqlxError> {
+    rows.iter().map(|row| stored::<D>(operation, row)).collect()
+}
+
 fn conflict(stream_type: &str, stream_id: &str, expected: u64) -> Error {
     Error::Conflict {
         aggregate: "event stream",
@@ -137,10 +144,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             .fetch_all(on::<D>(&mut connection))
             .await
             .map_err(SqlxError::statement(operation))?;
-        Ok(rows
-            .iter()
-            .map(|row| stored::<D>(operation, row))
-            .collect::<Result<Vec<_>, SqlxError>>()?)
+        Ok(all_stored::<D>(operation, &rows)?)
     }
 
     async fn load_in(
@@ -159,10 +163,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             .fetch_all(tx.executor())
             .await
             .map_err(SqlxError::statement(operation))?;
-        Ok(rows
-            .iter()
-            .map(|row| stored::<D>(operation, row))
-            .collect::<Result<Vec<_>, SqlxError>>()?)
+        Ok(all_stored::<D>(operation, &rows)?)
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
@@ -178,10 +179,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             .fetch_all(on::<D>(&mut connection))
             .await
             .map_err(SqlxError::statement(operation))?;
-        Ok(rows
-            .iter()
-            .map(|row| stored::<D>(operation, row))
-            .collect::<Result<Vec<_>, SqlxError>>()?)
+        Ok(all_stored::<D>(operation, &rows)?)
     }
 
     async fn save_snapshot(

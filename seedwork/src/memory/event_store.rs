@@ -30,6 +30,14 @@ fn events(row: Option<Row>) -> Vec<StoredEvent> {
         .unwrap_or_default()
 }
 
+/// The events of a stream's row with a version above `after`.
+fn after(row: Option<Row>, after: u64) -> Vec<StoredEvent> {
+    events(row)
+        .into_iter()
+        .filter(|e| e.version > after)
+        .collect()
+}
+
 #[async_trait]
 impl EventStore for MemoryStore {
     async fn append(
@@ -88,8 +96,10 @@ impl EventStore for MemoryStore {
         stream_id: &str,
         after: u64,
     ) -> Result<Vec<StoredEvent>> {
-        let stream = events(self.row(STREAMS, &stream_key(stream_type, stream_id)));
-        Ok(stream.into_iter().filter(|e| e.version > after).collect())
+        Ok(self::after(
+            self.row(STREAMS, &stream_key(stream_type, stream_id)),
+            after,
+        ))
     }
 
     async fn load_in(
@@ -100,8 +110,10 @@ impl EventStore for MemoryStore {
         after: u64,
     ) -> Result<Vec<StoredEvent>> {
         let tx = uow.transaction::<MemoryTransaction>()?;
-        let stream = events(tx.row(STREAMS, &stream_key(stream_type, stream_id)));
-        Ok(stream.into_iter().filter(|e| e.version > after).collect())
+        Ok(self::after(
+            tx.row(STREAMS, &stream_key(stream_type, stream_id)),
+            after,
+        ))
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::definition::Listener;
-use super::engine::{ErasedSaga, Inbound};
+use super::engine::{conversation, ErasedSaga, Inbound};
 use super::{SagaLogEntry, SagaLogKind, SagaRecord, SagaStatus, SagaStore};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::messaging::{now_millis, IntegrationMessage};
 use crate::uow::UnitOfWork;
 
@@ -114,11 +114,7 @@ impl ErasedSaga for Observer {
         inbound: Inbound<'_>,
         uow: &mut UnitOfWork,
     ) -> Result<()> {
-        let Some(correlation_id) = uow.correlation_id().map(str::to_string) else {
-            return Err(Error::UnitOfWork(
-                "a choreography records messages in a unit of work with a correlation id".into(),
-            ));
-        };
+        let correlation_id = conversation(uow)?;
         let name = &self.choreography.name;
         let mut record = match self.store.load(uow, name, &correlation_id).await? {
             Some(record) => record,

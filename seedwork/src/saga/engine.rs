@@ -173,16 +173,30 @@ impl<S: SagaState> Instance<'_, S> {
     }
 }
 
+/// The conversation the unit of work handles: the bus sets it for every message it handles
+/// (the message's own id when it carries none), so a saga always has one when a consumer calls.
+pub(crate) fn conversation(uow: &UnitOfWork) -> Result<String> {
+    uow.correlation_id().map(str::to_string).ok_or_else(|| {
+        Error::UnitOfWork("a saga handles messages in a unit of work with a correlation id".into())
+    })
+}
+
 impl<S: SagaState> Engine<S> {
-    fn decode(&self, record: &SagaRecord) -> Result<S> {
-        serde_json::from_value(record.state.clone())
-            .map_err(|e| Error::codec(format!("saga `{}` state", self.definition.name), e))
+    fn state_error(&self, error: serde_json::Error) -> Error {
+        Error::codec(format!("saga `{}` state", self.definition.name), error)
+    }
+
+    fn decode(&self, state: &serde_json::Value) -> Result<S> {
+        serde_json::from_value(state.clone()).map_err(|e| self.state_error(e))
+    }
+
+    fn encode(&self, state: &S) -> Result<serde_json::Value> {
+        serde_json::to_value(state).map_err(|e| self.state_error(e))
     }
 
     async fn save(&self, instance: Instance<'_, S>, uow: &mut UnitOfWork) -> Result<()> {
         let mut record = instance.record;
-        record.state = serde_json::to_value(&instance.state)
-            .map_err(|e| Error::codec(format!("saga `{}` state", self.definition.name), e))?;
+        record.state = self.encode(&instance.state)?;
         self.store.save(uow, &mut record).await
     }
 
@@ -203,11 +217,7 @@ impl<S: SagaState> Engine<S> {
                 continue;
             }
             // Work on a copy: a reader that does not answer leaves the state as it was.
-            let mut copy: S =
-                serde_json::from_value(serde_json::to_value(state).map_err(|e| {
-                    Error::codec(format!("saga `{}` state", self.definition.name), e)
-                })?)
-                .map_err(|e| Error::codec(format!("saga `{}` state", self.definition.name), e))?;
+            let mut copy = self.decode(&self.encode(state)?)?;
             if let Some(reply) = read(message, &mut copy) {
                 return Ok(Some((reply, copy)));
             }
@@ -229,13 +239,7 @@ impl<S: SagaState> ErasedSaga for Engine<S> {
         inbound: Inbound<'_>,
         uow: &mut UnitOfWork,
     ) -> Result<()> {
-        // The bus sets the conversation of every message it handles (its own id when it
-        // carries none), so this is always there when a consumer calls.
-        let Some(correlation_id) = uow.correlation_id().map(str::to_string) else {
-            return Err(Error::UnitOfWork(
-                "a saga handles messages in a unit of work with a correlation id".into(),
-            ));
-        };
+        let correlation_id = conversation(uow)?;
         let name = &self.definition.name;
         let now = now_millis();
         let message_ref = Some((inbound.message_type, inbound.message_id));
@@ -261,7 +265,7 @@ impl<S: SagaState> ErasedSaga for Engine<S> {
             tracing::debug!(saga = %name, status = %instance.record.status, "saga started");
             return self.save(instance, uow).await;
         };
-        let state = self.decode(&record)?;
+        let state = self.decode(&record.state)?;
         let mut instance = Instance {
             record,
             state,
@@ -324,7 +328,7 @@ impl<S: SagaState> ErasedSaga for Engine<S> {
         if !passed {
             return Ok(false);
         }
-        let state = self.decode(&record)?;
+        let state = self.decode(&record.state)?;
         let mut instance = Instance {
             record,
             state,

@@ -251,21 +251,11 @@ impl Harness {
 
     /// The types of the messages this conversation wrote to the outbox, in order.
     async fn sent(&self) -> Vec<String> {
-        let claimant = unique("drain");
-        let entries = self
-            .outbox
-            .claim(&claimant, 10_000, Duration::from_secs(60))
+        super::store::drain(&*self.outbox)
             .await
-            .expect("claim");
-        let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
-        self.outbox
-            .release(&claimant, &sequences)
-            .await
-            .expect("release");
-        entries
             .into_iter()
-            .filter(|e| e.message.correlation_id() == Some(self.correlation_id.as_str()))
-            .map(|e| e.message.envelope.message_type)
+            .filter(|m| m.correlation_id() == Some(self.correlation_id.as_str()))
+            .map(|m| m.envelope.message_type)
             .collect()
     }
 }

@@ -186,7 +186,8 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", Uuid::new_v4())
 }
 
-async fn drain(outbox: &dyn OutboxStore) -> Vec<Message> {
+/// Every unpublished outbox message, in order, left for a relay (claimed and released).
+pub(crate) async fn drain(outbox: &dyn OutboxStore) -> Vec<Message> {
     let claimant = unique("drain");
     let entries = outbox
         .claim(&claimant, 10_000, Duration::from_secs(60))
