@@ -93,13 +93,7 @@ pub(crate) fn query(input: DeriveInput) -> syn::Result<TokenStream> {
 pub(crate) fn domain_event(input: DeriveInput) -> syn::Result<TokenStream> {
     let fields = match &input.data {
         Data::Struct(data) => &data.fields,
-        Data::Enum(data) => {
-            return Err(syn::Error::new(
-                data.enum_token.span,
-                "#[derive(DomainEvent)] needs a struct with an `EventMetadata` field; \
-                 make each variant its own event struct",
-            ))
-        }
+        Data::Enum(data) => return domain_event_enum(&input, data),
         Data::Union(data) => {
             return Err(syn::Error::new(
                 data.union_token.span,
@@ -174,6 +168,61 @@ pub(crate) fn domain_event(input: DeriveInput) -> syn::Result<TokenStream> {
             }
             fn as_any(&self) -> &dyn ::core::any::Any {
                 self
+            }
+        }
+    })
+}
+
+/// `#[derive(DomainEvent)]` on an enum whose every variant wraps one domain event
+/// (`Creada(ReservaCreada)`): name and metadata are the variant's, and `routed` hands handlers
+/// and mappers the variant's event, so they subscribe to `ReservaCreada` as when it is recorded
+/// alone. This is the shape of an event-sourced aggregate's `Event`.
+fn domain_event_enum(input: &DeriveInput, data: &syn::DataEnum) -> syn::Result<TokenStream> {
+    const SHAPE: &str = "#[derive(DomainEvent)] on an enum needs each variant to wrap one \
+                         domain event, `Creada(ReservaCreada)`; an event with its own fields is \
+                         a struct with an `EventMetadata` field";
+    if data.variants.is_empty() {
+        return Err(syn::Error::new(input.ident.span(), SHAPE));
+    }
+    if let Some(attribute) = input.attrs.iter().find(|a| a.path().is_ident("event")) {
+        return Err(syn::Error::new_spanned(
+            attribute,
+            "on an enum, the event name is each variant's own: #[event(...)] does not apply",
+        ));
+    }
+    let mut variants = Vec::new();
+    for variant in &data.variants {
+        match &variant.fields {
+            Fields::Unnamed(fields) if fields.unnamed.len() == 1 => variants.push(&variant.ident),
+            _ => return Err(syn::Error::new(variant.ident.span(), SHAPE)),
+        }
+    }
+    let ident = &input.ident;
+    let generics = bounded(
+        input,
+        quote!(::core::fmt::Debug + ::core::marker::Send + ::core::marker::Sync + 'static),
+        None,
+    );
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let each = |call: TokenStream| {
+        quote! { match self { #( #ident::#variants(event) => ::seedwork::domain::DomainEvent::#call, )* } }
+    };
+    let name = each(quote!(event_name(event)));
+    let metadata = each(quote!(metadata(event)));
+    let routed = each(quote!(as_any(event)));
+    Ok(quote! {
+        impl #impl_generics ::seedwork::domain::DomainEvent for #ident #ty_generics #where_clause {
+            fn event_name(&self) -> &'static str {
+                #name
+            }
+            fn metadata(&self) -> &::seedwork::domain::EventMetadata {
+                #metadata
+            }
+            fn as_any(&self) -> &dyn ::core::any::Any {
+                self
+            }
+            fn routed(&self) -> &dyn ::core::any::Any {
+                #routed
             }
         }
     })
@@ -466,7 +515,21 @@ mod tests {
         assert!(tuple.contains("& self . 1"), "{tuple}");
         assert!(tuple.contains("\"Otro\""), "{tuple}");
         let message = error(domain_event(parse_quote! { enum E { A } }));
-        assert!(message.contains("needs a struct"), "{message}");
+        assert!(message.contains("each variant to wrap one"), "{message}");
+        let message = error(domain_event(parse_quote! { enum E {} }));
+        assert!(message.contains("each variant to wrap one"), "{message}");
+        let message = error(domain_event(parse_quote! {
+            #[event(name = "X")]
+            enum E { A(Creada) }
+        }));
+        assert!(message.contains("each variant's own"), "{message}");
+        let wrapped = domain_event(parse_quote! { enum E { A(Creada), B(Cancelada) } })
+            .unwrap()
+            .to_string();
+        assert!(
+            wrapped.contains("fn routed") && wrapped.contains("E :: B (event)"),
+            "{wrapped}"
+        );
         let message = error(domain_event(parse_quote! { struct E; }));
         assert!(message.contains("unit struct"), "{message}");
         let message = error(domain_event(parse_quote! {

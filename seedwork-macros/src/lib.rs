@@ -140,10 +140,15 @@ pub fn derive_aggregate_root(input: TokenStream) -> TokenStream {
     )))
 }
 
-/// Implements `seedwork::domain::DomainEvent` for a struct.
+/// Implements `seedwork::domain::DomainEvent` for a struct, or for an enum of events.
 ///
-/// `metadata()` returns the field marked `#[event(metadata)]`, or else the field named
-/// `metadata`; `#[event(name = "X")]` sets `event_name()` (the type's name when omitted).
+/// On a struct, `metadata()` returns the field marked `#[event(metadata)]`, or else the field
+/// named `metadata`; `#[event(name = "X")]` sets `event_name()` (the type's name when omitted).
+///
+/// On an enum whose every variant wraps one domain event (`Creada(ReservaCreada)`), the name
+/// and metadata are the wrapped event's, and `routed()` answers it, so handlers and mappers of
+/// `ReservaCreada` run for `Evento::Creada` too: the shape of an event-sourced aggregate's
+/// `Event`.
 #[proc_macro_derive(DomainEvent, attributes(event))]
 pub fn derive_domain_event(input: TokenStream) -> TokenStream {
     expand(derives::domain_event(parse_macro_input!(

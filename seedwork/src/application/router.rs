@@ -1,3 +1,4 @@
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ pub(crate) trait ErasedDomainHandler: Send + Sync {
     fn handle<'a>(
         &'a self,
         event: &'a dyn DomainEvent,
+        route: Route,
         uow: &'a mut UnitOfWork,
     ) -> BoxFuture<'a, Result<()>>;
 }
@@ -36,9 +38,10 @@ impl<E: DomainEvent, H: DomainEventHandler<E>> ErasedDomainHandler for TypedDoma
     fn handle<'a>(
         &'a self,
         event: &'a dyn DomainEvent,
+        route: Route,
         uow: &'a mut UnitOfWork,
     ) -> BoxFuture<'a, Result<()>> {
-        match event.as_any().downcast_ref::<E>() {
+        match route.of(event).downcast_ref::<E>() {
             Some(event) => self.handler.handle(event, uow),
             // The router files handlers under the event's TypeId, so this cannot be reached;
             // answering Ok keeps a routing bug from becoming a panic.
@@ -48,8 +51,7 @@ impl<E: DomainEvent, H: DomainEventHandler<E>> ErasedDomainHandler for TypedDoma
 }
 
 /// Turns one domain event into an integration message, with its type erased.
-pub(crate) type ErasedMapper =
-    Arc<dyn Fn(&dyn DomainEvent, &str) -> Option<Result<Message>> + Send + Sync>;
+pub(crate) type ErasedMapper = Arc<dyn Fn(&dyn Any, &str) -> Option<Result<Message>> + Send + Sync>;
 
 /// Builds the erased form of a mapper `Fn(&E) -> M`.
 pub(crate) fn erase_mapper<E, M, F>(mapper: F) -> ErasedMapper
@@ -58,8 +60,8 @@ where
     M: IntegrationMessage,
     F: Fn(&E) -> M + Send + Sync + 'static,
 {
-    Arc::new(move |event: &dyn DomainEvent, service_name: &str| {
-        let event = event.as_any().downcast_ref::<E>()?;
+    Arc::new(move |event: &dyn Any, service_name: &str| {
+        let event = event.downcast_ref::<E>()?;
         Some(Message::encode(&mapper(event), service_name))
     })
 }
@@ -95,13 +97,32 @@ impl EventRouter {
             mappers,
         }
     }
+}
 
-    fn domain_handlers(&self, event: &dyn DomainEvent) -> &[Arc<dyn ErasedDomainHandler>] {
-        self.handlers
-            .get(&event.as_any().type_id())
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+/// Which form of an event a handler or mapper is given: the event itself, or its
+/// [`routed`](DomainEvent::routed) event (the variant inside an aggregate's event enum).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Route {
+    Itself,
+    Routed,
+}
+
+impl Route {
+    fn of(self, event: &dyn DomainEvent) -> &dyn Any {
+        match self {
+            Route::Itself => event.as_any(),
+            Route::Routed => event.routed(),
+        }
     }
+}
+
+/// The forms an event is routed as, with their types: itself, and its routed event when that
+/// is another.
+fn routes(event: &dyn DomainEvent) -> impl Iterator<Item = (Route, TypeId)> {
+    let itself = event.as_any().type_id();
+    let routed = event.routed().type_id();
+    std::iter::once((Route::Itself, itself))
+        .chain((routed != itself).then_some((Route::Routed, routed)))
 }
 
 #[async_trait::async_trait]
@@ -111,23 +132,30 @@ impl EventDispatch for EventRouter {
     }
 
     async fn handle(&self, pending: &PendingEvent, uow: &mut UnitOfWork) -> Result<()> {
-        for handler in self.domain_handlers(&*pending.event) {
-            handler.handle(&*pending.event, uow).await?;
+        for (route, type_id) in routes(&*pending.event) {
+            let Some(handlers) = self.handlers.get(&type_id) else {
+                continue;
+            };
+            for handler in handlers {
+                handler.handle(&*pending.event, route, uow).await?;
+            }
         }
         Ok(())
     }
 
     fn map_to_messages(&self, pending: &PendingEvent, out: &mut Vec<Message>) -> Result<()> {
-        let Some(mappers) = self.mappers.get(&pending.event.as_any().type_id()) else {
-            return Ok(());
-        };
-        for mapper in mappers {
-            if let Some(message) = mapper(&*pending.event, &self.service_name) {
-                let mut message = message?;
-                if message.key.is_none() {
-                    message.key = Some(pending.aggregate_id.clone());
+        for (route, type_id) in routes(&*pending.event) {
+            let Some(mappers) = self.mappers.get(&type_id) else {
+                continue;
+            };
+            for mapper in mappers {
+                if let Some(message) = mapper(route.of(&*pending.event), &self.service_name) {
+                    let mut message = message?;
+                    if message.key.is_none() {
+                        message.key = Some(pending.aggregate_id.clone());
+                    }
+                    out.push(message);
                 }
-                out.push(message);
             }
         }
         Ok(())

@@ -61,4 +61,13 @@ pub trait DomainEvent: Any + Debug + Send + Sync {
 
     /// For downcasting to the concrete event type.
     fn as_any(&self) -> &dyn Any;
+
+    /// The event domain-event handlers and integration mappers are also given, and looked up
+    /// by: the event itself by default. An enum of an aggregate's events
+    /// (`#[derive(DomainEvent)]` on an enum of `Variant(Event)`) answers the variant's event,
+    /// so a handler of `ReservaCreada` runs whether the aggregate records `ReservaCreada`
+    /// alone or inside its event enum — handlers of the enum itself run too.
+    fn routed(&self) -> &dyn Any {
+        self.as_any()
+    }
 }

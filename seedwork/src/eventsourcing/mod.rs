@@ -17,15 +17,19 @@
 //! - [`Projection`] and [`ProjectionRunner`]: read models built from the store by global
 //!   position, each event applied once (the read model's write and the [`Checkpoint`] commit
 //!   together), caught up, followed, rebuilt.
+//! - [`upcast`]: old versions of a stored event brought up to today's before an aggregate or a
+//!   projection sees them ([`EventUpcaster`], [`event_upcaster!`](crate::event_upcaster)).
 
 mod aggregate;
 mod event;
 mod projection;
 mod repository;
 mod store;
+pub mod upcast;
 
 pub use aggregate::EventSourced;
 pub use event::{NewEvent, Snapshot, StoredEvent};
 pub use projection::{Checkpoint, Projection, ProjectionRunner};
 pub use repository::EventSourcedRepository;
 pub use store::EventStore;
+pub use upcast::EventUpcaster;

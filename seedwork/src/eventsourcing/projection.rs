@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 use super::{EventStore, StoredEvent};
 use crate::domain::{AggregateRoot, AggregateState, Entity, Repository};
 use crate::error::Result;
+use crate::supervision::HealthPart;
 use crate::uow::UnitOfWork;
 
 /// Builds a read model from events (the tutorial's `Proyeccion`): [`ProjectionRunner`] hands it
-/// every event of the store in position order, each in a unit of work that also moves the
+/// every event of the store in position order (upcast to the newest version registered, see
+/// [`upcast`](super::upcast)), each in a unit of work that also moves the
 /// projection's [`Checkpoint`] — the read model's write and the checkpoint commit together, so
 /// each event is applied exactly once, across crashes and restarts.
 #[async_trait]
@@ -68,6 +70,7 @@ pub struct ProjectionRunner {
     projection: Arc<dyn Projection>,
     batch: usize,
     poll: Duration,
+    health: Option<HealthPart>,
 }
 
 impl std::fmt::Debug for ProjectionRunner {
@@ -96,6 +99,7 @@ impl ProjectionRunner {
             projection,
             batch: 256,
             poll: Duration::from_millis(200),
+            health: None,
         }
     }
 
@@ -109,6 +113,24 @@ impl ProjectionRunner {
     pub fn poll_interval(mut self, poll: Duration) -> Self {
         self.poll = poll.max(Duration::from_millis(1));
         self
+    }
+
+    /// Reports to `part` while [`run`](Self::run)ning: down (with the error) after a batch that
+    /// failed, up again after one that succeeds.
+    pub fn report_to(mut self, part: HealthPart) -> Self {
+        self.health = Some(part);
+        self
+    }
+
+    /// The projection's name.
+    pub fn name(&self) -> &str {
+        self.projection.name()
+    }
+
+    /// Whether the store holds events after the checkpoint: the read model is behind.
+    pub async fn behind(&self) -> Result<bool> {
+        let position = self.position().await?;
+        Ok(!self.events.read_all(position, 1).await?.is_empty())
     }
 
     /// The projection's checkpoint as committed (0 before its first event).
@@ -135,7 +157,10 @@ impl ProjectionRunner {
                 return Ok(0);
             };
             for event in &events {
-                self.projection.apply(event, &mut uow).await?;
+                // Old versions are brought up to the newest one registered first.
+                self.projection
+                    .apply(&event.upcast(None)?, &mut uow)
+                    .await?;
             }
             match checkpoint.as_mut() {
                 Some(checkpoint) => {
@@ -174,14 +199,44 @@ impl ProjectionRunner {
 
     /// Applies batches until the projection has caught up with the store; answers how many
     /// events it applied.
+    ///
+    /// A batch that another runner of the same projection applied first (a
+    /// [`Conflict`](crate::Error::Conflict), and the checkpoint moved meanwhile) is not an
+    /// error here: that runner made the progress, and this one reads on from where it got to.
+    /// A conflict without progress (the projection's own write conflicts) is the error.
     pub async fn catch_up(&self) -> Result<usize> {
         let mut total = 0;
+        let mut seen = self.position().await?;
         loop {
-            let applied = self.run_once().await?;
+            let applied = self.next_batch(&mut seen).await?;
             if applied == 0 {
                 return Ok(total);
             }
             total += applied;
+        }
+    }
+
+    /// [`run_once`](Self::run_once), taking a conflict after another runner's progress (the
+    /// checkpoint moved past `seen`) as a batch of 0 that is not the end.
+    async fn next_batch(&self, seen: &mut u64) -> Result<usize> {
+        match self.run_once().await {
+            Ok(applied) => {
+                if applied > 0 {
+                    *seen = self.position().await?;
+                }
+                Ok(applied)
+            }
+            Err(error) if error.kind() == crate::ErrorKind::Conflict => {
+                let now = self.position().await?;
+                if now > *seen {
+                    *seen = now;
+                    // Someone else's batch: not caught up yet, read on.
+                    Box::pin(self.next_batch(seen)).await
+                } else {
+                    Err(error)
+                }
+            }
+            Err(error) => Err(error),
         }
     }
 
@@ -214,21 +269,51 @@ impl ProjectionRunner {
     }
 
     /// Catches up, then follows new events every poll interval until `shutdown`. A failed
-    /// batch (the store is unreachable, the projection fails) is logged and tried again after
-    /// the interval; nothing of it committed.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// batch (the store is unreachable, the projection fails) is logged, reported down to the
+    /// [`report_to`](Self::report_to) part, and tried again after a wait that doubles up to
+    /// 5 s; nothing of it committed. The part is reported up after each batch that succeeds
+    /// following a failure (and after the first), so `since` says when it recovered.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        const MAX_WAIT: Duration = Duration::from_secs(5);
         tokio::pin!(shutdown);
+        let mut seen = self.position().await.unwrap_or(0);
+        let mut wait = self.poll;
+        let mut reported_up: Option<bool> = None;
         loop {
-            let wait = match self.catch_up().await {
-                Ok(_) => self.poll,
+            let outcome = self.next_batch(&mut seen).await;
+            let up = outcome.is_ok();
+            if up && reported_up != Some(true) {
+                if let Some(part) = &self.health {
+                    part.up();
+                }
+            }
+            reported_up = Some(up);
+            let pause = match outcome {
+                // More may be waiting: the next batch at once (after a look at `shutdown`).
+                Ok(applied) if applied > 0 => {
+                    wait = self.poll;
+                    Duration::ZERO
+                }
+                Ok(_) => {
+                    wait = self.poll;
+                    wait
+                }
                 Err(error) => {
                     tracing::warn!(%error, projection = %self.projection.name(), "projection batch failed; it is tried again");
-                    self.poll
+                    if let Some(part) = &self.health {
+                        part.down(format!(
+                            "projection `{}` is stuck: {error}",
+                            self.projection.name()
+                        ));
+                    }
+                    wait = (wait * 2).min(MAX_WAIT.max(self.poll));
+                    wait
                 }
             };
             tokio::select! {
+                biased;
                 _ = &mut shutdown => return,
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }

@@ -63,18 +63,10 @@ impl<A: EventSourced> EventSourcedRepository<A> {
         self
     }
 
+    /// A stored event as `A::Event`, upcast first from the version it was stored in to
+    /// `A::EVENT_VERSION`.
     fn decode(event: &StoredEvent) -> Result<A::Event> {
-        serde_json::from_value(event.data.clone()).map_err(|e| {
-            Error::codec(
-                format!(
-                    "{} event `{}` {}",
-                    A::TYPE,
-                    event.event_type,
-                    event.event_version
-                ),
-                e,
-            )
-        })
+        event.decode(A::EVENT_VERSION)
     }
 
     /// The aggregate from its snapshot (if any) and the events after it; `None` when the

@@ -82,6 +82,42 @@ inventory::collect!(Upcaster);
 /// `v2` → `v1`) stops here instead of looping.
 const MAX_STEPS: usize = 32;
 
+/// One version step as [`follow`] takes it: the type and version it leads to, and the
+/// conversion.
+pub(crate) type Step = (
+    &'static str,
+    &'static str,
+    fn(&Value) -> serde_json::Result<Value>,
+);
+
+/// `data` of type `type_name` at `version`, brought towards `target` (or, with `None`, as far as
+/// the steps go) one step at a time, `find(type, version)` answering the step from there; the
+/// type and the data reached, `None` when no step applied. Shared by messages and stored events.
+pub(crate) fn follow(
+    type_name: &str,
+    version: &str,
+    target: Option<&str>,
+    data: &Value,
+    find: impl Fn(&str, &str) -> Option<Step>,
+) -> serde_json::Result<Option<(&'static str, &'static str, Value)>> {
+    let mut current: Option<(&'static str, &'static str, Value)> = None;
+    for _ in 0..MAX_STEPS {
+        let (type_now, version_now) = match &current {
+            Some((t, v, _)) => (*t, *v),
+            None => (type_name, version),
+        };
+        if target == Some(version_now) {
+            break;
+        }
+        let Some((to_type, to, apply)) = find(type_now, version_now) else {
+            break;
+        };
+        let next = apply(current.as_ref().map(|(_, _, d)| d).unwrap_or(data))?;
+        current = Some((to_type, to, next));
+    }
+    Ok(current)
+}
+
 /// `data` of a message of `message_type` at `version`, brought up to `target` through the
 /// registered upcasters as far as they go; the type and the data reached.
 pub(crate) fn upcast(
@@ -90,22 +126,11 @@ pub(crate) fn upcast(
     target: &str,
     data: &Value,
 ) -> serde_json::Result<Option<(&'static str, Value)>> {
-    let mut current: Option<(&'static str, Value)> = None;
-    let mut version = version;
-    for _ in 0..MAX_STEPS {
-        if version == target {
-            break;
-        }
-        let message_type = current.as_ref().map(|(t, _)| *t).unwrap_or(message_type);
-        let Some(step) = inventory::iter::<Upcaster>
+    let reached = follow(message_type, version, Some(target), data, |t, v| {
+        inventory::iter::<Upcaster>
             .into_iter()
-            .find(|u| u.message_type == message_type && u.from == version)
-        else {
-            break;
-        };
-        let next = (step.apply)(current.as_ref().map(|(_, d)| d).unwrap_or(data))?;
-        current = Some((step.to_type, next));
-        version = step.to;
-    }
-    Ok(current)
+            .find(|u| u.message_type == t && u.from == v)
+            .map(|u| (u.to_type, u.to, u.apply))
+    })?;
+    Ok(reached.map(|(message_type, _, data)| (message_type, data)))
 }

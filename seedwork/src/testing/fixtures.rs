@@ -73,7 +73,9 @@ impl<A, R: Debug, E: Debug> AggregateOutcome<A, R, E> {
         let matching: Vec<&T> = self
             .events
             .iter()
-            .filter_map(|e| e.as_any().downcast_ref::<T>())
+            .filter_map(|e| {
+                (e.as_any().downcast_ref::<T>()).or_else(|| e.routed().downcast_ref::<T>())
+            })
             .collect();
         assert_eq!(
             matching.len(),
