@@ -16,8 +16,14 @@
 //! (`pagos`), confirmed with the GDS (`integracion_gds`) and approved, or cancelled with every
 //! step undone when one fails. `--sagas off` keeps reservations pending for approval by hand.
 //!
+//! Reservations are event-sourced (tutorial 7): their events are kept in the store's event
+//! streams, and the list queries read the projections built from them
+//! (`GET /vuelos/reservas`, `GET /vuelos/reservas/totales`; `GET /proyecciones` shows their
+//! progress). `--rebuild-projections` empties them and replays every event at start.
+//!
 //! Run: `cargo run --example alpespartners [-- --database URL --broker database|memory|URL
-//! --services LIST --sagas on|off --saga-timeout SECONDS --data-dir DIR --http ADDR --ui ADDR]`
+//! --services LIST --sagas on|off --saga-timeout SECONDS --rebuild-projections --data-dir DIR
+//! --http ADDR --ui ADDR]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,7 +36,7 @@ fn usage() -> &'static str {
     "usage: alpespartners [--database memory|sqlite://PATH|postgres://URL] \
      [--broker database|memory|pulsar://HOST:6650] \
      [--services all|api,notificaciones,ui,pagos,integracion_gds] [--sagas on|off] \
-     [--saga-timeout SECONDS] \
+     [--saga-timeout SECONDS] [--rebuild-projections] \
      [--data-dir DIR] [--http ADDR] [--ui ADDR]\n\
      \n\
      --database  the store (default: SQLite at DIR/alpespartners.db; DATABASE_URL too)\n\
@@ -42,6 +48,8 @@ fn usage() -> &'static str {
      --sagas     on: the reservation saga pays, confirms and approves each new\n\
      \x20           reservation (default); off: reservations wait for approval by hand\n\
      --saga-timeout SECONDS  how long each saga step waits for its answer (default 30)\n\
+     --rebuild-projections  replay the read models of the list queries from the first\n\
+     \x20           stored event at start (with the API)\n\
      --data-dir  where the default SQLite file lives (default data)\n\
      --http      the API's address (default 127.0.0.1:5001)\n\
      --ui        the UI's address (default 127.0.0.1:5678)"
@@ -59,6 +67,7 @@ fn parse_args() -> Result<Config, String> {
     let mut ui: Option<SocketAddr> = None;
     let mut sagas = true;
     let mut saga_timeout: Option<std::time::Duration> = None;
+    let mut rebuild_projections = false;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
@@ -75,6 +84,7 @@ fn parse_args() -> Result<Config, String> {
                 }
                 saga_timeout = Some(std::time::Duration::from_secs(seconds));
             }
+            "--rebuild-projections" => rebuild_projections = true,
             "--sagas" => {
                 sagas = match value("--sagas")?.as_str() {
                     "on" => true,
@@ -110,6 +120,7 @@ fn parse_args() -> Result<Config, String> {
     }
     config.services = services;
     config.sagas = sagas;
+    config.reconstruir_proyecciones = rebuild_projections;
     if let Some(timeout) = saga_timeout {
         config.plazo_saga = timeout;
     }
@@ -177,6 +188,9 @@ async fn main() -> ExitCode {
     }
     if services.api && sagas {
         consumers.push("saga-reservas (GET /sagas/{correlation_id})");
+    }
+    if services.api {
+        consumers.push("projections reservas-lista, reservas-totales (GET /proyecciones)");
     }
     if services.pagos {
         consumers.push("pagos");

@@ -17,6 +17,9 @@ use std::pin::Pin;
 
 use seedwork::application::{BuildError, Bus, ConsumeOptions};
 use seedwork::domain::Repository;
+use seedwork::eventsourcing::{
+    Checkpoint, EventSourcedRepository, EventStore, Projection, ProjectionRunner,
+};
 use seedwork::memory::{MemoryBroker, MemoryRepository, MemoryStore};
 use seedwork::messaging::{
     Consumer, InboxRetention, InboxStore, OutboxRelay, OutboxStore, Publisher, Subscriber,
@@ -43,9 +46,13 @@ use crate::pagos::infraestructura::{consumidores as pagos_consumidores, schema a
 use crate::pagos::RepositorioPagos;
 use crate::sagas::coordinadores::{coordinador_reservas, PLAZO_POR_PASO};
 use crate::ui::{self, Bff};
+use crate::vuelos::aplicacion::vistas::{ReservaAnalitica, ReservaListada};
 use crate::vuelos::dominio::Reserva;
 use crate::vuelos::infraestructura::consumidores::SUSCRIPCION_COMANDOS;
 use crate::vuelos::infraestructura::consumidores::{SUSCRIPCION_APROBAR, SUSCRIPCION_CANCELAR};
+use crate::vuelos::infraestructura::proyecciones::{
+    ProyeccionReservasLista, ProyeccionReservasTotales,
+};
 use crate::vuelos::infraestructura::schema::v1::{
     TOPICO_APROBAR, TOPICO_CANCELAR, TOPICO_CICLO, TOPICO_COMANDOS,
 };
@@ -236,6 +243,11 @@ pub struct Config {
     pub plazo_saga: Duration,
     /// How often the saga's deadlines are looked for.
     pub sondeo_plazos: Duration,
+    /// How often the projections look for new events once caught up: how far the list and
+    /// the daily totals may trail the writes.
+    pub sondeo_proyecciones: Duration,
+    /// Empty the projections' read models and replay them from the first event at start.
+    pub reconstruir_proyecciones: bool,
 }
 
 impl Config {
@@ -252,6 +264,8 @@ impl Config {
             sagas: true,
             plazo_saga: PLAZO_POR_PASO,
             sondeo_plazos: Duration::from_millis(500),
+            sondeo_proyecciones: Duration::from_millis(100),
+            reconstruir_proyecciones: false,
         }
     }
 }
@@ -293,7 +307,12 @@ struct Backend {
     store: Arc<dyn TransactionalStore>,
     outbox: Arc<dyn OutboxStore>,
     inbox: Arc<dyn InboxStore>,
+    /// The reservations' event streams.
+    eventos: Arc<dyn EventStore>,
     reservas: Arc<dyn Repository<Reserva>>,
+    lista: Arc<dyn Repository<ReservaListada>>,
+    analitica: Arc<dyn Repository<ReservaAnalitica>>,
+    checkpoints: Arc<dyn Repository<Checkpoint>>,
     historiales: Arc<dyn Repository<EntradaHistorialCliente>>,
     notificaciones: Arc<dyn Repository<NotificacionesReserva>>,
     pagos: RepositorioPagos,
@@ -331,6 +350,12 @@ fn transport_settings() -> TransportSettings {
     }
 }
 
+/// The reservations, event-sourced on `eventos` (decision record 0009). A reservation has at
+/// most four events, so it is never worth a snapshot.
+fn reservas(eventos: Arc<dyn EventStore>) -> Arc<dyn Repository<Reserva>> {
+    Arc::new(EventSourcedRepository::<Reserva>::new(eventos))
+}
+
 /// The store, its repositories and — when `transport` — the durable transport on its database,
 /// fed directly by the store's outbox (no relay hop: see `SqlStore::direct_transport`).
 async fn backend(database: &Database, transport: bool) -> Result<Backend, StartError> {
@@ -342,7 +367,11 @@ async fn backend(database: &Database, transport: bool) -> Result<Backend, StartE
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
-                reservas: Arc::new(MemoryRepository::<Reserva>::new(store.clone())),
+                eventos: Arc::new(store.clone()),
+                reservas: reservas(Arc::new(store.clone())),
+                lista: Arc::new(MemoryRepository::<ReservaListada>::new(store.clone())),
+                analitica: Arc::new(MemoryRepository::<ReservaAnalitica>::new(store.clone())),
+                checkpoints: Arc::new(MemoryRepository::<Checkpoint>::new(store.clone())),
                 historiales: Arc::new(MemoryRepository::<EntradaHistorialCliente>::new(
                     store.clone(),
                 )),
@@ -371,7 +400,11 @@ async fn backend(database: &Database, transport: bool) -> Result<Backend, StartE
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
-                reservas: Arc::new(SqliteJsonRepository::<Reserva>::new(&store)),
+                eventos: Arc::new(store.clone()),
+                reservas: reservas(Arc::new(store.clone())),
+                lista: Arc::new(SqliteJsonRepository::<ReservaListada>::new(&store)),
+                analitica: Arc::new(SqliteJsonRepository::<ReservaAnalitica>::new(&store)),
+                checkpoints: Arc::new(SqliteJsonRepository::<Checkpoint>::new(&store)),
                 historiales: Arc::new(SqliteJsonRepository::<EntradaHistorialCliente>::new(&store)),
                 notificaciones: Arc::new(SqliteJsonRepository::<NotificacionesReserva>::new(
                     &store,
@@ -389,7 +422,11 @@ async fn backend(database: &Database, transport: bool) -> Result<Backend, StartE
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
-                reservas: Arc::new(PostgresJsonRepository::<Reserva>::new(&store)),
+                eventos: Arc::new(store.clone()),
+                reservas: reservas(Arc::new(store.clone())),
+                lista: Arc::new(PostgresJsonRepository::<ReservaListada>::new(&store)),
+                analitica: Arc::new(PostgresJsonRepository::<ReservaAnalitica>::new(&store)),
+                checkpoints: Arc::new(PostgresJsonRepository::<Checkpoint>::new(&store)),
                 historiales: Arc::new(PostgresJsonRepository::<EntradaHistorialCliente>::new(
                     &store,
                 )),
@@ -600,6 +637,8 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         .service_name("alpespartners")
         .store(Arc::clone(&backend.store))
         .provide_arc(backend.reservas)
+        .provide_arc(Arc::clone(&backend.lista))
+        .provide_arc(Arc::clone(&backend.analitica))
         .provide_arc(backend.historiales)
         .provide_arc(backend.notificaciones)
         .provide_arc(backend.pagos)
@@ -789,6 +828,34 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         )));
     }
 
+    // The read models of the list queries, kept from the event store by the API's process.
+    let mut projections = Vec::new();
+    if services.api {
+        let lista: Arc<dyn Projection> = Arc::new(ProyeccionReservasLista::new(backend.lista));
+        let totales: Arc<dyn Projection> =
+            Arc::new(ProyeccionReservasTotales::new(backend.analitica));
+        for projection in [lista, totales] {
+            let projection_name = projection.name().to_string();
+            let runner = ProjectionRunner::new(
+                bus.clone(),
+                Arc::clone(&backend.eventos),
+                Arc::clone(&backend.checkpoints),
+                projection,
+            )
+            .poll_interval(config.sondeo_proyecciones)
+            .report_to(health.part(format!("projection:{}", projection_name)));
+            if config.reconstruir_proyecciones {
+                let replayed = runner.rebuild().await?;
+                tracing::info!(projection = runner.name(), replayed, "projection rebuilt");
+            }
+            let runner = Arc::new(runner);
+            let following = Arc::clone(&runner);
+            let shutdown = until(stopped.clone());
+            tasks.push(tokio::spawn(async move { following.run(shutdown).await }));
+            projections.push(runner);
+        }
+    }
+
     let mut http_addr = None;
     if services.api {
         let http = listen(config.http).await?;
@@ -799,7 +866,8 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         let check = HealthCheck::new(health.clone())
             .store(Arc::clone(&backend.store))
             .outbox(Arc::clone(&backend.outbox))
-            .broker(Arc::clone(&wire.publisher));
+            .broker(Arc::clone(&wire.publisher))
+            .with_projections(projections);
         let api = crate::api::router_with_health(bus.clone(), check);
         let shutdown = until(stopped.clone());
         tasks.push(tokio::spawn(async move {

@@ -79,6 +79,8 @@ async fn main() {
         sagas: false,
         plazo_saga: Duration::from_secs(30),
         sondeo_plazos: Duration::from_millis(500),
+        sondeo_proyecciones: Duration::from_millis(100),
+        reconstruir_proyecciones: false,
     };
     let running = system::start(config).await.expect("the system starts");
     let api = format!(

@@ -66,6 +66,8 @@ async fn main() {
         sagas: true,
         plazo_saga: Duration::from_secs(120),
         sondeo_plazos: Duration::from_millis(500),
+        sondeo_proyecciones: Duration::from_millis(100),
+        reconstruir_proyecciones: false,
     };
     let running = system::start(config).await.expect("the system starts");
     let api = format!(

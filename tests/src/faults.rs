@@ -59,10 +59,11 @@ impl Store {
         }
     }
 
-    /// The ids of the stored reservations that start with `prefix`.
+    /// The ids of the stored reservations that start with `prefix`: the event-sourced
+    /// reservations' streams.
     pub async fn reservations(&self, prefix: &str) -> BTreeSet<String> {
-        let sql =
-            "SELECT id FROM seedwork_aggregates WHERE aggregate_type = 'Reserva' AND id LIKE $1";
+        let sql = "SELECT DISTINCT stream_id FROM seedwork_events \
+                   WHERE stream_type = 'Reserva' AND stream_id LIKE $1";
         let pattern = format!("{prefix}%");
         let ids: Vec<(String,)> = match self {
             Store::Sqlite(path) => {

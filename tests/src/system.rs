@@ -90,6 +90,8 @@ async fn start_configured(
         sagas,
         plazo_saga,
         sondeo_plazos: Duration::from_millis(50),
+        sondeo_proyecciones: Duration::from_millis(20),
+        reconstruir_proyecciones: false,
     };
     let system = system::start(config).await.expect("the system starts");
     Running {
@@ -115,4 +117,32 @@ pub fn reserva_del_readme(id: &str) -> serde_json::Value {
             "origen": {"codigo": "gggg", "nombre": "El Dorado - Bogotá International Airport (BOG)"}
         }]}]}]}]
     })
+}
+
+/// Waits until every projection of the API at `api` has applied every stored event (the list
+/// and totals queries read their read models), polling `GET /proyecciones`; panics after
+/// `within`.
+pub async fn projections_caught_up(http: &reqwest::Client, api: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let estado: Option<serde_json::Value> =
+            match http.get(format!("{api}/proyecciones")).send().await {
+                Ok(response) if response.status().is_success() => response.json().await.ok(),
+                _ => None,
+            };
+        let al_dia = estado
+            .as_ref()
+            .and_then(|e| e.as_array())
+            .is_some_and(|proyecciones| {
+                !proyecciones.is_empty() && proyecciones.iter().all(|p| p["al_dia"] == true)
+            });
+        if al_dia {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projections did not catch up within {within:?}: {estado:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

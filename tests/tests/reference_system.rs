@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use alpespartners::system::{BrokerChoice, Database};
-use seedwork_tests::system::{reserva_del_readme, start, start_on, Running};
+use seedwork_tests::system::{projections_caught_up, reserva_del_readme, start, start_on, Running};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -176,6 +176,8 @@ async fn every_route(r: &Running) {
             "consumer:pagos",
             "consumer:pagos:revertir",
             "outbox",
+            "projection:reservas-lista",
+            "projection:reservas-totales",
             "relay",
             "store",
             "ui:forwarder"
@@ -241,6 +243,8 @@ async fn every_route(r: &Running) {
             .filter_map(|r| r["id"].as_str().map(str::to_string))
             .collect()
     };
+    // The lists read the projections' read models, which trail the writes.
+    projections_caught_up(&r.http, &r.api, WAIT).await;
     let (status, todas) = get(r, "/vuelos/reservas").await;
     assert_eq!(status, StatusCode::OK);
     assert!(ids(&todas).contains(&pagada) && ids(&todas).contains(&cancelada));
@@ -322,6 +326,9 @@ async fn spec_covers_every_route(r: &Running) {
         ("post", "/outbox/parked/{sequence}/redrive"),
         ("delete", "/outbox/parked/{sequence}"),
         ("get", "/sagas/{id}"),
+        ("get", "/vuelos/reservas/totales"),
+        ("get", "/proyecciones"),
+        ("post", "/proyecciones/{nombre}/reconstruir"),
     ];
     for (method, path) in routes {
         assert!(
@@ -462,6 +469,7 @@ async fn pagination(r: &Running) {
             .collect()
     };
 
+    projections_caught_up(&r.http, &r.api, WAIT).await;
     let (status, first, next) = get_page(r, "/vuelos/reservas?limit=3").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(first.as_array().map(Vec::len), Some(3), "{first}");
@@ -1028,6 +1036,97 @@ async fn correlation_id_flows_to_the_events(r: &Running) {
     assert_eq!(command.correlation_id(), Some(correlation.as_str()));
 }
 
+/// The reservations created on `dia` (`YYYY-MM-DD`), as `GET /vuelos/reservas/totales` counts
+/// them (0 for a day it does not list).
+async fn total_del_dia(r: &Running, dia: &str) -> u64 {
+    let pages = every_page(r, "/vuelos/reservas/totales", 500).await;
+    pages
+        .iter()
+        .flatten()
+        .find(|fila| fila["fecha"] == dia)
+        .and_then(|fila| fila["total"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Waits for the projections, then checks that `dia` counts `total` and that the list holds
+/// this test's reservations `{base}-0…2` once each, the last one cancelled.
+async fn las_proyecciones_dicen(r: &Running, base: &str, dia: &str, total: u64) {
+    projections_caught_up(&r.http, &r.api, WAIT).await;
+    assert_eq!(total_del_dia(r, dia).await, total);
+    let lista = every_page(r, "/vuelos/reservas", 500).await;
+    let nuestras: Vec<(String, String)> = lista
+        .iter()
+        .flatten()
+        .filter(|fila| fila["id"].as_str().is_some_and(|id| id.starts_with(base)))
+        .map(|fila| {
+            let campo = |k: &str| fila[k].as_str().unwrap_or_default().to_string();
+            (campo("id"), campo("estado"))
+        })
+        .collect();
+    let esperadas: Vec<(String, String)> = ["Pendiente", "Pendiente", "Cancelada"]
+        .iter()
+        .enumerate()
+        .map(|(i, estado)| (format!("{base}-{i}"), estado.to_string()))
+        .collect();
+    assert_eq!(nuestras, esperadas);
+}
+
+/// Tutorial 7's projections over HTTP: the daily totals count each created reservation once,
+/// the list follows its changes of state, and a rebuild replays both to the same read model.
+async fn projections(r: &Running) {
+    // A day of its own, so that the count is this test's on a shared database too.
+    let n = uuid::Uuid::new_v4().as_u128() % 36_500;
+    let dia = (chrono::NaiveDate::from_ymd_opt(1900, 1, 1).expect("a date")
+        + chrono::Days::new(u64::try_from(n).expect("small")))
+    .to_string();
+    projections_caught_up(&r.http, &r.api, WAIT).await;
+    let antes = total_del_dia(r, &dia).await;
+    let base = unique("proy");
+    for i in 0..3 {
+        let mut body = reserva_del_readme(&format!("{base}-{i}"));
+        body["fecha_creacion"] = json!(format!("{dia}T10:00:00Z"));
+        assert_eq!(post(r, "/vuelos/reserva", &body).await.0, StatusCode::OK);
+    }
+    let cancelada = format!("{base}-2");
+    let path = format!("/vuelos/reserva/{cancelada}/cancelar");
+    assert_eq!(post(r, &path, &json!({})).await.0, StatusCode::ACCEPTED);
+
+    let (status, estado) = get(r, "/proyecciones").await;
+    assert_eq!(status, StatusCode::OK);
+    let nombres: Vec<&str> = estado
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|p| p["nombre"].as_str())
+        .collect();
+    assert_eq!(nombres, ["reservas-lista", "reservas-totales"]);
+
+    las_proyecciones_dicen(r, &base, &dia, antes + 3).await;
+
+    let (_, estado) = get(r, "/proyecciones").await;
+    for proyeccion in estado.as_array().expect("a list") {
+        let nombre = proyeccion["nombre"].as_str().expect("a name");
+        let antes = proyeccion["posicion"].as_u64().expect("a position");
+        let path = format!("/proyecciones/{nombre}/reconstruir");
+        let (status, body) = post(r, &path, &json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["nombre"], nombre);
+        assert!(body["eventos"].is_u64(), "{body}");
+        assert!(
+            body["posicion"].as_u64().is_some_and(|p| p >= antes),
+            "replayed back to where it was ({antes}): {body}"
+        );
+    }
+    las_proyecciones_dicen(r, &base, &dia, antes + 3).await;
+
+    let (status, body) = post(r, "/proyecciones/otra/reconstruir", &json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("otra")),
+        "{body}"
+    );
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -1095,4 +1194,5 @@ scenarios!(
     ui_round_trip,
     cliente_reaction,
     correlation_id_flows_to_the_events,
+    projections,
 );

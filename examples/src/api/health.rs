@@ -21,6 +21,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use seedwork::eventsourcing::ProjectionRunner;
 use seedwork::messaging::{OutboxStore, Publisher};
 use seedwork::supervision::Health;
 use seedwork::uow::TransactionalStore;
@@ -38,6 +39,7 @@ pub struct HealthCheck {
     store: Option<Arc<dyn TransactionalStore>>,
     outbox: Option<Arc<dyn OutboxStore>>,
     broker: Option<Arc<dyn Publisher>>,
+    projections: Vec<Arc<ProjectionRunner>>,
 }
 
 impl HealthCheck {
@@ -65,6 +67,17 @@ impl HealthCheck {
     pub fn outbox(mut self, outbox: Arc<dyn OutboxStore>) -> Self {
         self.outbox = Some(outbox);
         self
+    }
+
+    /// The projections this process runs (the operators' routes show and rebuild them).
+    pub fn with_projections(mut self, projections: Vec<Arc<ProjectionRunner>>) -> Self {
+        self.projections = projections;
+        self
+    }
+
+    /// The projections this process runs.
+    pub fn projections(&self) -> Vec<Arc<ProjectionRunner>> {
+        self.projections.clone()
     }
 
     /// The outbox it reports on, if any (the operators' routes work on the same one).

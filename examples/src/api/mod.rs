@@ -7,6 +7,7 @@ mod cuerpo;
 pub mod errores;
 pub mod health;
 pub mod outbox;
+pub mod proyecciones;
 pub(crate) mod ruta;
 pub mod sagas;
 pub mod spec;
@@ -32,7 +33,8 @@ use crate::notificaciones::{NotificacionEnviada, ObtenerNotificaciones};
 use crate::vuelos::aplicacion::dto::{ReservaDto, ReservaEntradaDto};
 use crate::vuelos::aplicacion::{
     AprobarReserva, CancelarReserva, CrearReserva, ObtenerReserva, ObtenerReservasCanceladas,
-    ObtenerReservasNoPagadas, ObtenerTodasReservas, PagarReserva, SolicitarReserva,
+    ObtenerReservasNoPagadas, ObtenerTodasReservas, ObtenerTotalesReservas, PagarReserva,
+    SolicitarReserva, TotalReservasDto,
 };
 use consulta::{page_response, percent_encode, Consulta, PageParams};
 use contexto::contexto;
@@ -68,6 +70,9 @@ pub fn openapi_router() -> OpenApiRouter<Bus> {
         .routes(routes!(todas))
         .routes(routes!(canceladas))
         .routes(routes!(no_pagadas))
+        .routes(routes!(totales))
+        .routes(routes!(proyecciones::estado))
+        .routes(routes!(proyecciones::reconstruir))
         .routes(routes!(reservas_cliente))
         .routes(routes!(notificaciones))
         .routes(routes!(sagas::saga_log))
@@ -88,6 +93,7 @@ pub fn router_with_health(bus: Bus, health: HealthCheck) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(Extension(Arc::new(openapi)))
         .layer(Extension(outbox::ParkedOutbox(health.outbox_store())))
+        .layer(Extension(proyecciones::Proyecciones(health.projections())))
         .layer(Extension(health))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(contexto::correlacion))
@@ -268,7 +274,9 @@ async fn pagar(State(bus): State<Bus>, headers: HeaderMap, Id(id): Id) -> Answer
     Ok(aceptado(None))
 }
 
-/// Every reservation, a page at a time in ascending order of id (`ObtenerTodasReservas`).
+/// Every reservation, a page at a time in ascending order of id (`ObtenerTodasReservas`), from
+/// the read model `ProyeccionReservasLista` keeps (it trails the writes by at most its poll
+/// interval; `GET /proyecciones` says whether it is up to date).
 #[utoipa::path(get, path = "/vuelos/reservas", tag = "vuelos",
     params(PageParams),
     responses(
@@ -312,6 +320,23 @@ async fn no_pagadas(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -
     let pagina = p.page()?;
     Ok(page_response(
         bus.query(ObtenerReservasNoPagadas { pagina }).await?,
+    ))
+}
+
+/// Reservations created per day, a page of days at a time in ascending order
+/// (`ObtenerTotalesReservas`, tutorial 7's `ProyeccionReservasTotales`). The projection trails
+/// the writes by at most its poll interval.
+#[utoipa::path(get, path = "/vuelos/reservas/totales", tag = "vuelos",
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of days", body = [TotalReservasDto],
+            headers(("x-next-cursor" = String, description = "Present when there is a next page: pass it as `after` to read it"))),
+        (status = 400, description = "A bad `limit` (not a number, 0, or above 500), or an `after` with a control character", body = ErrorBody),
+    ))]
+async fn totales(State(bus): State<Bus>, Consulta(p): Consulta<PageParams>) -> Answer<Response> {
+    let pagina = p.page()?;
+    Ok(page_response(
+        bus.query(ObtenerTotalesReservas { pagina }).await?,
     ))
 }
 

@@ -198,7 +198,9 @@ mod tests {
             id_reserva: id_reserva.to_string(),
             id_cliente: id_cliente.to_string(),
             estado: EstadoReserva::Pendiente,
+            itinerarios: Vec::new(),
             fecha_creacion: occurred_at,
+            fecha_actualizacion: occurred_at,
             metadata: EventMetadata {
                 occurred_at,
                 ..EventMetadata::now()

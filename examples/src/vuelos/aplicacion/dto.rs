@@ -135,7 +135,7 @@ pub struct ReservaDto {
 /// The client id used when a request names none.
 pub const CLIENTE_ANONIMO: &str = "anonimo";
 
-fn texto(fecha: DateTime<Utc>) -> String {
+pub(crate) fn texto(fecha: DateTime<Utc>) -> String {
     fecha.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

@@ -4,6 +4,7 @@ use seedwork::prelude::*;
 
 use super::comandos::Reservas;
 use super::dto::ReservaDto;
+use super::vistas::Listado;
 use crate::vuelos::dominio::EstadoReserva;
 
 /// One reservation by id; `NotFound` when there is none.
@@ -41,12 +42,13 @@ pub struct ObtenerReservasNoPagadas {
 
 /// One page of the reservations `keep` accepts, in ascending order of id.
 ///
-/// The repository pages by id over every reservation; a filtered page reads the repository's
-/// pages from the request's cursor on until it holds `limit + 1` accepted reservations (the
-/// extra one only says a next page exists) or the listing ends. The next cursor is the last
-/// accepted id, so the following request resumes the repository listing right after it.
+/// The reservations are event-sourced, so the list reads the read model
+/// ([`ReservaListada`](super::vistas::ReservaListada)) its projection keeps, paged by id; a
+/// filtered page reads its pages from the request's cursor on until it holds `limit + 1`
+/// accepted rows (the extra one only says a next page exists) or the listing ends. The next
+/// cursor is the last accepted id, so the following request resumes right after it.
 async fn filtradas(
-    reservas: &Reservas,
+    listado: &Listado,
     pagina: &PageRequest,
     keep: impl Fn(EstadoReserva) -> bool,
 ) -> Result<Page<ReservaDto>> {
@@ -58,15 +60,15 @@ async fn filtradas(
         lectura = lectura.after(cursor);
     }
     loop {
-        let leidas = reservas.list(&lectura).await?;
-        elegidas.extend(leidas.items.into_iter().filter(|r| keep(r.estado())));
+        let leidas = listado.list(&lectura).await?;
+        elegidas.extend(leidas.items.into_iter().filter(|r| keep(r.estado)));
         match leidas.next {
             Some(cursor) if elegidas.len() < quiere => lectura = lectura.after(cursor),
             _ => break,
         }
     }
     elegidas.truncate(quiere);
-    Ok(Page::from_overfetch(elegidas, pagina, |r| r.id().clone()).map(|r| ReservaDto::from(&r)))
+    Ok(Page::from_overfetch(elegidas, pagina, |r| r.id.clone()).map(|r| ReservaDto::from(&r)))
 }
 
 #[seedwork::query_handler]
@@ -79,27 +81,24 @@ async fn obtener_reserva(query: ObtenerReserva, reservas: Reservas) -> Result<Re
 }
 
 #[seedwork::query_handler]
-async fn obtener_todas(
-    query: ObtenerTodasReservas,
-    reservas: Reservas,
-) -> Result<Page<ReservaDto>> {
-    filtradas(&reservas, &query.pagina, |_| true).await
+async fn obtener_todas(query: ObtenerTodasReservas, listado: Listado) -> Result<Page<ReservaDto>> {
+    filtradas(&listado, &query.pagina, |_| true).await
 }
 
 #[seedwork::query_handler]
 async fn obtener_canceladas(
     query: ObtenerReservasCanceladas,
-    reservas: Reservas,
+    listado: Listado,
 ) -> Result<Page<ReservaDto>> {
-    filtradas(&reservas, &query.pagina, |e| e == EstadoReserva::Cancelada).await
+    filtradas(&listado, &query.pagina, |e| e == EstadoReserva::Cancelada).await
 }
 
 #[seedwork::query_handler]
 async fn obtener_no_pagadas(
     query: ObtenerReservasNoPagadas,
-    reservas: Reservas,
+    listado: Listado,
 ) -> Result<Page<ReservaDto>> {
-    filtradas(&reservas, &query.pagina, |e| {
+    filtradas(&listado, &query.pagina, |e| {
         matches!(e, EstadoReserva::Pendiente | EstadoReserva::Aprobada)
     })
     .await

@@ -1,4 +1,5 @@
-//! The `Reserva` aggregate (`entidades.py`), with guarded state transitions.
+//! The `Reserva` aggregate (`entidades.py`), with guarded state transitions; event-sourced, as
+//! in tutorial 7: its state is the fold of its [`EventoReserva`]s.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -6,11 +7,17 @@ use serde::{Deserialize, Serialize};
 use seedwork::domain::{check_rule, AggregateState, DomainError, EventMetadata};
 use seedwork::prelude::AggregateRoot;
 
-use super::eventos::{ReservaAprobada, ReservaCancelada, ReservaCreada, ReservaPagada};
+use seedwork::eventsourcing::EventSourced;
+
+use super::eventos::{
+    EventoReserva, ReservaAprobada, ReservaCancelada, ReservaCreada, ReservaPagada,
+};
 use super::objetos_valor::{EstadoReserva, Itinerario};
 use super::reglas::{ItinerarioConVuelos, LlegadaDespuesDeSalida, MinimoUnItinerario, RutaValida};
 
-/// A flight reservation (aggregate root).
+/// A flight reservation (aggregate root). Each behaviour checks its rules, then raises the event
+/// that [`apply`](EventSourced::apply) folds into the state: the same code builds it from a
+/// command and from its stored stream.
 #[derive(Debug, Clone, Serialize, Deserialize, AggregateRoot)]
 pub struct Reserva {
     id: String,
@@ -47,30 +54,24 @@ impl Reserva {
                 check_rule(&LlegadaDespuesDeSalida(leg))?;
             }
         }
-        let mut reserva = Reserva {
-            id,
+        let mut reserva = Reserva::empty(&id);
+        reserva.raise(EventoReserva::Creada(ReservaCreada {
+            id_reserva: id,
             id_cliente,
             estado: EstadoReserva::Pendiente,
             itinerarios,
             fecha_creacion,
             fecha_actualizacion,
-            state: AggregateState::new(),
-        };
-        reserva.record(ReservaCreada {
-            id_reserva: reserva.id.clone(),
-            id_cliente: reserva.id_cliente.clone(),
-            estado: reserva.estado,
-            fecha_creacion,
             metadata: EventMetadata::now(),
-        });
+        }));
         Ok(reserva)
     }
 
-    fn transition(
-        &mut self,
+    /// Checks that `action` is allowed in the current state; the time of the change.
+    fn permite(
+        &self,
         action: &'static str,
         allowed_from: &[EstadoReserva],
-        to: EstadoReserva,
     ) -> Result<DateTime<Utc>, DomainError> {
         if !allowed_from.contains(&self.estado) {
             return Err(DomainError::InvalidTransition {
@@ -79,53 +80,43 @@ impl Reserva {
                 action,
             });
         }
-        self.estado = to;
-        self.fecha_actualizacion = Utc::now();
-        Ok(self.fecha_actualizacion)
+        Ok(Utc::now())
     }
 
     /// Pendiente → Aprobada; records [`ReservaAprobada`].
     pub fn aprobar(&mut self) -> Result<(), DomainError> {
-        let at = self.transition(
-            "aprobar",
-            &[EstadoReserva::Pendiente],
-            EstadoReserva::Aprobada,
-        )?;
-        let id_reserva = self.id.clone();
-        self.record(ReservaAprobada {
-            id_reserva,
-            fecha_actualizacion: at,
+        let fecha_actualizacion = self.permite("aprobar", &[EstadoReserva::Pendiente])?;
+        self.raise(EventoReserva::Aprobada(ReservaAprobada {
+            id_reserva: self.id.clone(),
+            fecha_actualizacion,
             metadata: EventMetadata::now(),
-        });
+        }));
         Ok(())
     }
 
     /// Pendiente or Aprobada → Cancelada; records [`ReservaCancelada`].
     pub fn cancelar(&mut self) -> Result<(), DomainError> {
-        let at = self.transition(
+        let fecha_actualizacion = self.permite(
             "cancelar",
             &[EstadoReserva::Pendiente, EstadoReserva::Aprobada],
-            EstadoReserva::Cancelada,
         )?;
-        let id_reserva = self.id.clone();
-        self.record(ReservaCancelada {
-            id_reserva,
-            fecha_actualizacion: at,
+        self.raise(EventoReserva::Cancelada(ReservaCancelada {
+            id_reserva: self.id.clone(),
+            fecha_actualizacion,
             metadata: EventMetadata::now(),
-        });
+        }));
         Ok(())
     }
 
     /// Aprobada → Pagada; records [`ReservaPagada`]. A pending reservation must be approved
     /// first; a cancelled one cannot be paid.
     pub fn pagar(&mut self) -> Result<(), DomainError> {
-        let at = self.transition("pagar", &[EstadoReserva::Aprobada], EstadoReserva::Pagada)?;
-        let id_reserva = self.id.clone();
-        self.record(ReservaPagada {
-            id_reserva,
-            fecha_actualizacion: at,
+        let fecha_actualizacion = self.permite("pagar", &[EstadoReserva::Aprobada])?;
+        self.raise(EventoReserva::Pagada(ReservaPagada {
+            id_reserva: self.id.clone(),
+            fecha_actualizacion,
             metadata: EventMetadata::now(),
-        });
+        }));
         Ok(())
     }
 
@@ -152,5 +143,45 @@ impl Reserva {
     /// Last change.
     pub fn fecha_actualizacion(&self) -> DateTime<Utc> {
         self.fecha_actualizacion
+    }
+}
+
+impl EventSourced for Reserva {
+    type Event = EventoReserva;
+
+    fn empty(id: &String) -> Self {
+        Reserva {
+            id: id.clone(),
+            id_cliente: String::new(),
+            estado: EstadoReserva::Pendiente,
+            itinerarios: Vec::new(),
+            fecha_creacion: DateTime::<Utc>::UNIX_EPOCH,
+            fecha_actualizacion: DateTime::<Utc>::UNIX_EPOCH,
+            state: AggregateState::new(),
+        }
+    }
+
+    fn apply(&mut self, event: &EventoReserva) {
+        match event {
+            EventoReserva::Creada(creada) => {
+                self.id_cliente = creada.id_cliente.clone();
+                self.estado = creada.estado;
+                self.itinerarios = creada.itinerarios.clone();
+                self.fecha_creacion = creada.fecha_creacion;
+                self.fecha_actualizacion = creada.fecha_actualizacion;
+            }
+            EventoReserva::Aprobada(e) => {
+                self.estado = EstadoReserva::Aprobada;
+                self.fecha_actualizacion = e.fecha_actualizacion;
+            }
+            EventoReserva::Cancelada(e) => {
+                self.estado = EstadoReserva::Cancelada;
+                self.fecha_actualizacion = e.fecha_actualizacion;
+            }
+            EventoReserva::Pagada(e) => {
+                self.estado = EstadoReserva::Pagada;
+                self.fecha_actualizacion = e.fecha_actualizacion;
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ pub mod objetos_valor;
 pub mod reglas;
 
 pub use entidades::Reserva;
-pub use eventos::{ReservaAprobada, ReservaCancelada, ReservaCreada, ReservaPagada};
+pub use eventos::{EventoReserva, ReservaAprobada, ReservaCancelada, ReservaCreada, ReservaPagada};
 pub use objetos_valor::{Aeropuerto, Codigo, EstadoReserva, Itinerario, Leg, Odo, Segmento};
 
 #[cfg(test)]

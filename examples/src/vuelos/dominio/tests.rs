@@ -135,3 +135,32 @@ fn illegal_transitions_are_domain_errors() {
             .then_state(|r| assert_eq!(r.estado(), EstadoReserva::Cancelada));
     }
 }
+
+#[test]
+fn replaying_the_recorded_events_rebuilds_the_same_reservation() {
+    use seedwork::domain::AggregateRoot;
+    use seedwork::eventsourcing::EventSourced;
+
+    let mut reserva = reserva();
+    reserva.aprobar().unwrap();
+    reserva.pagar().unwrap();
+    let events = reserva.take_events();
+    let mut replayed = Reserva::empty(&"r-1".to_string());
+    for event in &events {
+        let event = event
+            .as_any()
+            .downcast_ref::<EventoReserva>()
+            .expect("a reservation records its event enum");
+        // Through the stored form, as the event store keeps it.
+        let stored: EventoReserva =
+            serde_json::from_value(serde_json::to_value(event).unwrap()).unwrap();
+        replayed.apply(&stored);
+    }
+    let names: Vec<&str> = events.iter().map(|e| e.event_name()).collect();
+    assert_eq!(names, ["ReservaCreada", "ReservaAprobada", "ReservaPagada"]);
+    assert_eq!(
+        serde_json::to_value(&replayed).unwrap(),
+        serde_json::to_value(&reserva).unwrap()
+    );
+    assert_eq!(replayed.estado(), EstadoReserva::Pagada);
+}
