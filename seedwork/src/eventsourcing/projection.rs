@@ -148,6 +148,11 @@ impl ProjectionRunner {
     /// another runner of the same projection moved the checkpoint meanwhile (a conflict).
     pub async fn run_once(&self) -> Result<usize> {
         let name = self.projection.name().to_string();
+        // A look first, outside any transaction: a caught-up projection polls with two reads,
+        // without taking a write lock (SQLite's one writer) only to find nothing to do.
+        if !self.behind().await? {
+            return Ok(0);
+        }
         let mut uow = self.bus.unit_of_work().await?;
         let outcome = async {
             let mut checkpoint = self.checkpoints.get_for_update(&mut uow, &name).await?;
