@@ -60,9 +60,10 @@ fn conflict(stream_type: &str, stream_id: &str, expected: u64) -> Error {
 
 /// The event store of a SQL database: appends commit with the unit of work's outbox and inbox.
 ///
-/// Every append first moves the one-row event head on, which holds that row until the commit:
-/// appends take turns (as SQLite's writers always do), and positions increase in commit order,
-/// so a projection following positions never skips an event that commits late.
+/// Every append checks the stream's version, then moves the one-row event head on, which holds
+/// that row until the commit: appends take turns (as SQLite's writers always do), and positions
+/// increase in commit order, so a projection following positions never skips an event that
+/// commits late.
 #[async_trait]
 impl<D: Dialect> EventStore for SqlStore<D> {
     async fn append(
@@ -79,13 +80,10 @@ impl<D: Dialect> EventStore for SqlStore<D> {
         }
         let count = events.len() as u64;
         let tx = SqlTransaction::<D>::of(uow)?;
-        let head = statement::<D>(D::SQL.event_head)
-            .arg(int_param(count))
-            .fetch_one(tx.executor())
-            .await
-            .map_err(SqlxError::statement(operation))?;
-        let last: i64 =
-            column::<D, _>(&head, "position").map_err(SqlxError::column(operation, "position"))?;
+        // The version first, the head last: the head's row is held from its update to the
+        // commit, and every append waits for it, so nothing that can be done before takes it.
+        // A concurrent append to the same stream that passes this check too is refused by the
+        // insert (the stream and version are unique).
         let row = statement::<D>(D::SQL.event_stream_version)
             .arg(stream_type.to_string())
             .arg(stream_id.to_string())
@@ -97,14 +95,36 @@ impl<D: Dialect> EventStore for SqlStore<D> {
         if unsigned(current) != expected {
             return Err(conflict(stream_type, stream_id, expected));
         }
-        let first = unsigned(last) - count + 1;
         let recorded_at = now_millis();
+        if let (Some(sql), [event]) = (D::SQL.event_append_one, events) {
+            let done = statement::<D>(sql)
+                .arg(stream_type.to_string())
+                .arg(stream_id.to_string())
+                .arg(int_param(expected + 1))
+                .arg(event.event_type.clone())
+                .arg(event.event_version.clone())
+                .arg(payload(event)?)
+                .arg(event.occurred_at)
+                .arg(recorded_at)
+                .execute(tx.executor())
+                .await
+                .map_err(SqlxError::statement(operation))?;
+            if D::rows_affected(&done) == 0 {
+                return Err(conflict(stream_type, stream_id, expected));
+            }
+            return Ok(expected + 1);
+        }
+        let head = statement::<D>(D::SQL.event_head)
+            .arg(int_param(count))
+            .fetch_one(tx.executor())
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let last: i64 =
+            column::<D, _>(&head, "position").map_err(SqlxError::column(operation, "position"))?;
+        let first = unsigned(last) - count + 1;
         for (n, event) in events.iter().enumerate() {
             let n = n as u64;
-            let data = serde_json::to_string(&event.data).map_err(|source| SqlxError::Encode {
-                type_name: event.event_type.clone(),
-                source,
-            })?;
+            let data = payload(event)?;
             let done = statement::<D>(D::SQL.event_insert)
                 .arg(int_param(first + n))
                 .arg(stream_type.to_string())
@@ -220,21 +240,53 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             .fetch_optional(on::<D>(&mut connection))
             .await
             .map_err(SqlxError::statement(operation))?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let version: i64 =
-            column::<D, _>(&row, "version").map_err(SqlxError::column(operation, "version"))?;
-        let state: String =
-            column::<D, _>(&row, "state").map_err(SqlxError::column(operation, "state"))?;
-        let state = serde_json::from_str(&state).map_err(|source| SqlxError::Decode {
-            type_name: format!("{stream_type} snapshot"),
-            table: "seedwork_snapshots",
-            source,
-        })?;
-        Ok(Some(Snapshot {
-            version: unsigned(version),
-            state,
-        }))
+        Ok(row
+            .map(|row| snapshot::<D>(stream_type, &row))
+            .transpose()?)
     }
+
+    async fn load_snapshot_in(
+        &self,
+        uow: &mut dyn ChangeTracker,
+        stream_type: &str,
+        stream_id: &str,
+    ) -> Result<Option<Snapshot>> {
+        let operation = Operation::SnapshotLoad;
+        let tx = SqlTransaction::<D>::of(uow)?;
+        let row = statement::<D>(D::SQL.snapshot_load)
+            .arg(stream_type.to_string())
+            .arg(stream_id.to_string())
+            .fetch_optional(tx.executor())
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        Ok(row
+            .map(|row| snapshot::<D>(stream_type, &row))
+            .transpose()?)
+    }
+}
+
+/// An event's payload as the `data` column stores it.
+fn payload(event: &NewEvent) -> Result<String, SqlxError> {
+    serde_json::to_string(&event.data).map_err(|source| SqlxError::Encode {
+        type_name: event.event_type.clone(),
+        source,
+    })
+}
+
+/// A `seedwork_snapshots` row as a [`Snapshot`].
+fn snapshot<D: Dialect>(stream_type: &str, row: &DbRow<D>) -> Result<Snapshot, SqlxError> {
+    let operation = Operation::SnapshotLoad;
+    let version: i64 =
+        column::<D, _>(row, "version").map_err(SqlxError::column(operation, "version"))?;
+    let state: String =
+        column::<D, _>(row, "state").map_err(SqlxError::column(operation, "state"))?;
+    let state = serde_json::from_str(&state).map_err(|source| SqlxError::Decode {
+        type_name: format!("{stream_type} snapshot"),
+        table: "seedwork_snapshots",
+        source,
+    })?;
+    Ok(Snapshot {
+        version: unsigned(version),
+        state,
+    })
 }

@@ -146,7 +146,11 @@ impl<A: EventSourced> EventSourcedRepository<A> {
 impl<A: EventSourced> Repository<A> for EventSourcedRepository<A> {
     async fn get(&self, id: &A::Id) -> Result<Option<A>> {
         let key = id.to_string();
-        let snapshot = self.store.load_snapshot(A::TYPE, &key).await?;
+        // Without snapshots configured, a full replay: no read of a snapshot that is not kept.
+        let snapshot = match self.snapshot_every {
+            Some(_) => self.store.load_snapshot(A::TYPE, &key).await?,
+            None => None,
+        };
         let after = snapshot.as_ref().map_or(0, |s| s.version);
         let events = self.store.load(A::TYPE, &key, after).await?;
         Self::fold(id, snapshot, &events)
@@ -155,7 +159,12 @@ impl<A: EventSourced> Repository<A> for EventSourcedRepository<A> {
     async fn get_for_update(&self, uow: &mut dyn ChangeTracker, id: &A::Id) -> Result<Option<A>> {
         let key = id.to_string();
         // A snapshot commits with the events it includes, so the events after it are there.
-        let snapshot = self.store.load_snapshot(A::TYPE, &key).await?;
+        // Read on the unit of work's own connection: a second one from the pool could wait
+        // forever when every connection is held by a unit of work doing the same.
+        let snapshot = match self.snapshot_every {
+            Some(_) => self.store.load_snapshot_in(uow, A::TYPE, &key).await?,
+            None => None,
+        };
         let after = snapshot.as_ref().map_or(0, |s| s.version);
         let events = self.store.load_in(uow, A::TYPE, &key, after).await?;
         Self::fold(id, snapshot, &events)

@@ -68,4 +68,17 @@ pub trait EventStore: Send + Sync {
 
     /// The latest snapshot of a stream, if any.
     async fn load_snapshot(&self, stream_type: &str, stream_id: &str) -> Result<Option<Snapshot>>;
+
+    /// Like [`load_snapshot`](Self::load_snapshot), inside the unit of work. A backend whose
+    /// unit of work holds a pooled connection should read on it (the default reads outside:
+    /// with every connection held by a unit of work, that would wait for a free one).
+    async fn load_snapshot_in(
+        &self,
+        uow: &mut dyn ChangeTracker,
+        stream_type: &str,
+        stream_id: &str,
+    ) -> Result<Option<Snapshot>> {
+        let _ = uow;
+        self.load_snapshot(stream_type, stream_id).await
+    }
 }

@@ -91,6 +91,14 @@ pub(super) const STATEMENTS: Statements = Statements {
     event_insert: "INSERT INTO seedwork_events (position, stream_type, stream_id, version, \
         event_type, event_version, data, occurred_at, recorded_at) \
         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) ON CONFLICT DO NOTHING",
+    event_append_one: Some(
+        "WITH head AS (UPDATE seedwork_event_head SET position = position + 1 WHERE id = 1 \
+         RETURNING position) \
+         INSERT INTO seedwork_events (position, stream_type, stream_id, version, event_type, \
+         event_version, data, occurred_at, recorded_at) \
+         SELECT head.position, $1, $2, $3, $4, $5, $6::jsonb, $7, $8 FROM head \
+         ON CONFLICT DO NOTHING",
+    ),
     event_load: "SELECT position, stream_type, stream_id, version, event_type, event_version, data::text AS data, occurred_at FROM seedwork_events \
         WHERE stream_type = $1 AND stream_id = $2 AND version > $3 ORDER BY version",
     event_read_all: "SELECT position, stream_type, stream_id, version, event_type, event_version, data::text AS data, occurred_at FROM seedwork_events \

@@ -16,9 +16,13 @@
 //! A writer that cannot get its turn within [`WAIT`] (as long as the busy timeout the stores
 //! set) fails with `PoolTimedOut`, a transient error, as a busy database would.
 
+#[cfg(feature = "sqlite")]
 use std::collections::HashMap;
+#[cfg(feature = "sqlite")]
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
+#[cfg(feature = "sqlite")]
+use std::sync::{Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -35,6 +39,7 @@ pub struct WriterGate(Option<Arc<Semaphore>>);
 #[derive(Debug)]
 pub(crate) struct Turn(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
 
+#[cfg(feature = "sqlite")]
 fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Semaphore>>> {
     static GATES: OnceLock<Mutex<HashMap<PathBuf, Weak<Semaphore>>>> = OnceLock::new();
     GATES.get_or_init(Default::default)
@@ -48,6 +53,7 @@ impl WriterGate {
 
     /// The gate every writer to the file at `path` in this process shares. In-memory
     /// databases (no file: each connection may be a database of its own) get none.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn of_file(path: &Path) -> Self {
         let name = path.as_os_str();
         if name.is_empty() || name == ":memory:" {

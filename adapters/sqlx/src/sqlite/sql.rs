@@ -85,6 +85,8 @@ pub(super) const STATEMENTS: Statements = Statements {
     event_insert: "INSERT INTO seedwork_events (position, stream_type, stream_id, version, \
         event_type, event_version, data, occurred_at, recorded_at) \
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    // SQLite has no data-modifying statements in a WITH; its one writer takes turns anyway.
+    event_append_one: None,
     event_load: "SELECT position, stream_type, stream_id, version, event_type, event_version, data, occurred_at FROM seedwork_events \
         WHERE stream_type = ? AND stream_id = ? AND version > ? ORDER BY version",
     event_read_all: "SELECT position, stream_type, stream_id, version, event_type, event_version, data, occurred_at FROM seedwork_events \
