@@ -194,10 +194,11 @@ pub struct Statements {
     /// Binds `position, stream_type, stream_id, version, event_type, event_version, data,
     /// occurred_at, recorded_at`; inserts nothing when the version is taken.
     pub event_insert: &'static str,
-    /// Where the dialect can do both in one statement: moves the event head on by one and
-    /// inserts one event at the new position. Binds `stream_type, stream_id, version,
-    /// event_type, event_version, data, occurred_at, recorded_at`; inserts nothing when the
-    /// version is taken. One round trip less while the head's row is held.
+    /// Where the dialect can do it all in one statement: checks that the stream is at
+    /// `version - 1`, moves the event head on by one and inserts one event at the new
+    /// position. Binds `stream_type, stream_id, version, event_type, event_version, data,
+    /// occurred_at, recorded_at`; inserts nothing (and moves nothing) when the stream is at
+    /// another version or the version is taken. One round trip instead of three.
     pub event_append_one: Option<&'static str>,
     /// Binds the stream type, the stream id and a version; returns the stream's events above
     /// it (`position, stream_type, stream_id, version, event_type, event_version, data,

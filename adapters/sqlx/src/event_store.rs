@@ -80,23 +80,9 @@ impl<D: Dialect> EventStore for SqlStore<D> {
         }
         let count = events.len() as u64;
         let tx = SqlTransaction::<D>::of(uow)?;
-        // The version first, the head last: the head's row is held from its update to the
-        // commit, and every append waits for it, so nothing that can be done before takes it.
-        // A concurrent append to the same stream that passes this check too is refused by the
-        // insert (the stream and version are unique).
-        let row = statement::<D>(D::SQL.event_stream_version)
-            .arg(stream_type.to_string())
-            .arg(stream_id.to_string())
-            .fetch_one(tx.executor())
-            .await
-            .map_err(SqlxError::statement(operation))?;
-        let current: i64 =
-            column::<D, _>(&row, "version").map_err(SqlxError::column(operation, "version"))?;
-        if unsigned(current) != expected {
-            return Err(conflict(stream_type, stream_id, expected));
-        }
         let recorded_at = now_millis();
         if let (Some(sql), [event]) = (D::SQL.event_append_one, events) {
+            // The version check, the head's move and the insert in one statement.
             let done = statement::<D>(sql)
                 .arg(stream_type.to_string())
                 .arg(stream_id.to_string())
@@ -113,6 +99,21 @@ impl<D: Dialect> EventStore for SqlStore<D> {
                 return Err(conflict(stream_type, stream_id, expected));
             }
             return Ok(expected + 1);
+        }
+        // The version first, the head last: the head's row is held from its update to the
+        // commit, and every append waits for it, so nothing that can be done before takes it.
+        // A concurrent append to the same stream that passes this check too is refused by the
+        // insert (the stream and version are unique).
+        let row = statement::<D>(D::SQL.event_stream_version)
+            .arg(stream_type.to_string())
+            .arg(stream_id.to_string())
+            .fetch_one(tx.executor())
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let current: i64 =
+            column::<D, _>(&row, "version").map_err(SqlxError::column(operation, "version"))?;
+        if unsigned(current) != expected {
+            return Err(conflict(stream_type, stream_id, expected));
         }
         let head = statement::<D>(D::SQL.event_head)
             .arg(int_param(count))

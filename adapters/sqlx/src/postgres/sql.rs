@@ -93,6 +93,8 @@ pub(super) const STATEMENTS: Statements = Statements {
         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) ON CONFLICT DO NOTHING",
     event_append_one: Some(
         "WITH head AS (UPDATE seedwork_event_head SET position = position + 1 WHERE id = 1 \
+         AND (SELECT COALESCE(MAX(version), 0) FROM seedwork_events \
+              WHERE stream_type = $1 AND stream_id = $2) = $3 - 1 \
          RETURNING position) \
          INSERT INTO seedwork_events (position, stream_type, stream_id, version, event_type, \
          event_version, data, occurred_at, recorded_at) \

@@ -182,14 +182,19 @@ pub async fn appended_events_read_back_in_order(s: &EventStoreUnderTest) {
 pub async fn a_stale_append_is_a_conflict_and_writes_nothing(s: &EventStoreUnderTest) {
     let stream = unique("s");
     append(s, &stream, 0, &[event(1)]).await.expect("append");
+    // Behind and ahead of the stream, one event (a backend may append it in one statement)
+    // and several.
     for expected in [0, 2, 5] {
-        let error = append(s, &stream, expected, &[event(9), event(10)])
-            .await
-            .expect_err("stale");
-        assert!(
-            matches!(error, Error::Conflict { .. }),
-            "{expected}: {error:?}"
-        );
+        for events in [&[event(9)][..], &[event(9), event(10)][..]] {
+            let error = append(s, &stream, expected, events)
+                .await
+                .expect_err("stale");
+            assert!(
+                matches!(error, Error::Conflict { .. }),
+                "{expected}, {} events: {error:?}",
+                events.len()
+            );
+        }
     }
     let all = s.events.load("t", &stream, 0).await.expect("load");
     assert_eq!(all.len(), 1, "{all:?}");
