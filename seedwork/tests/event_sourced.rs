@@ -248,7 +248,7 @@ async fn an_upcaster_that_cannot_read_the_old_data_is_a_codec_error() {
         event_type: "Retirado".into(),
         ..stored.clone()
     };
-    assert_eq!(other.upcast(None).unwrap(), other);
+    assert_eq!(*other.upcast(None).unwrap(), other);
 }
 
 /// Records the version and currency of every deposit it is handed.

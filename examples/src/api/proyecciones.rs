@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Serialize;
@@ -14,6 +12,7 @@ use utoipa::ToSchema;
 use seedwork::eventsourcing::ProjectionRunner;
 
 use super::errores::{ApiError, ErrorBody};
+use super::ruta::Id;
 
 /// The projections this process runs (none when the router was built without them).
 #[derive(Clone, Default)]
@@ -81,16 +80,15 @@ pub(super) async fn estado(
     params(("nombre" = String, Path, description = "The projection: reservas-totales or reservas-lista")),
     responses(
         (status = 200, description = "Rebuilt", body = ReconstruccionBody),
+        (status = 400, description = "A name that cannot be one: blank, a control character such as NUL, over 128 characters, or not UTF-8", body = ErrorBody),
         (status = 404, description = "No such projection in this process", body = ErrorBody),
         (status = 409, description = "Its runner moved the checkpoint meanwhile; try again", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
 pub(super) async fn reconstruir(
     Extension(proyecciones): Extension<Proyecciones>,
-    path: Result<Path<String>, PathRejection>,
+    Id(nombre): Id,
 ) -> Result<Json<ReconstruccionBody>, ApiError> {
-    let Path(nombre) =
-        path.map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text()))?;
     let runner = Arc::clone(proyecciones.named(&nombre)?);
     // In a task of its own: a request that times out does not cut the replay short.
     let (eventos, posicion) = tokio::spawn(async move {

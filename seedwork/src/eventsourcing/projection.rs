@@ -147,11 +147,16 @@ impl ProjectionRunner {
     /// checkpoint's move; answers how many. Nothing commits if the projection fails, or if
     /// another runner of the same projection moved the checkpoint meanwhile (a conflict).
     pub async fn run_once(&self) -> Result<usize> {
+        Ok(self.apply_batch().await?.map_or(0, |(applied, _)| applied))
+    }
+
+    /// [`run_once`](Self::run_once), answering also the checkpoint it committed.
+    async fn apply_batch(&self) -> Result<Option<(usize, u64)>> {
         let name = self.projection.name().to_string();
         // A look first, outside any transaction: a caught-up projection polls with two reads,
         // without taking a write lock (SQLite's one writer) only to find nothing to do.
         if !self.behind().await? {
-            return Ok(0);
+            return Ok(None);
         }
         let mut uow = self.bus.unit_of_work().await?;
         let outcome = async {
@@ -159,12 +164,12 @@ impl ProjectionRunner {
             let after = checkpoint.as_ref().map_or(0, |c| c.position);
             let events = self.events.read_all(after, self.batch).await?;
             let Some(last) = events.last().map(|e| e.position) else {
-                return Ok(0);
+                return Ok(None);
             };
             for event in &events {
                 // Old versions are brought up to the newest one registered first.
                 self.projection
-                    .apply(&event.upcast(None)?, &mut uow)
+                    .apply(&*event.upcast(None)?, &mut uow)
                     .await?;
             }
             match checkpoint.as_mut() {
@@ -181,13 +186,13 @@ impl ProjectionRunner {
                     self.checkpoints.add(&mut uow, &mut checkpoint).await?;
                 }
             }
-            Ok(events.len())
+            Ok(Some((events.len(), last)))
         }
         .await;
         match outcome {
-            Ok(0) => {
+            Ok(None) => {
                 uow.rollback().await?;
-                Ok(0)
+                Ok(None)
             }
             Ok(applied) => {
                 uow.commit().await?;
@@ -224,11 +229,10 @@ impl ProjectionRunner {
     /// [`run_once`](Self::run_once), taking a conflict after another runner's progress (the
     /// checkpoint moved past `seen`) as a batch of 0 that is not the end.
     async fn next_batch(&self, seen: &mut u64) -> Result<usize> {
-        match self.run_once().await {
-            Ok(applied) => {
-                if applied > 0 {
-                    *seen = self.position().await?;
-                }
+        match self.apply_batch().await {
+            Ok(None) => Ok(0),
+            Ok(Some((applied, last))) => {
+                *seen = last;
                 Ok(applied)
             }
             Err(error) if error.kind() == crate::ErrorKind::Conflict => {

@@ -24,9 +24,11 @@
 //!     event_type: "Depositado".into(), event_version: "v1".into(),
 //!     data: serde_json::json!({ "monto": 5 }), occurred_at: 0,
 //! };
-//! let upcast = stored.upcast(None).unwrap();
+//! let upcast = stored.upcast(None).unwrap().into_owned();
 //! assert_eq!((upcast.event_version.as_str(), &upcast.data["moneda"]), ("v2", &serde_json::json!("COP")));
 //! ```
+
+use std::borrow::Cow;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -88,9 +90,9 @@ inventory::collect!(EventUpcaster);
 
 impl StoredEvent {
     /// The event brought up to version `target` through the registered [`EventUpcaster`]s, or
-    /// with `None` as far as they go; unchanged when no step applies. A step that cannot read
-    /// the data is [`Error::Codec`].
-    pub fn upcast(&self, target: Option<&str>) -> Result<StoredEvent> {
+    /// with `None` as far as they go; borrowed unchanged when no step applies. A step that
+    /// cannot read the data is [`Error::Codec`].
+    pub fn upcast(&self, target: Option<&str>) -> Result<Cow<'_, StoredEvent>> {
         let reached = follow(
             &self.event_type,
             &self.event_version,
@@ -105,19 +107,27 @@ impl StoredEvent {
         )
         .map_err(|e| self.codec_error(e))?;
         Ok(match reached {
-            Some((_, version, data)) => StoredEvent {
+            Some((_, version, data)) => Cow::Owned(StoredEvent {
+                stream_type: self.stream_type.clone(),
+                stream_id: self.stream_id.clone(),
+                version: self.version,
+                position: self.position,
+                event_type: self.event_type.clone(),
                 event_version: version.to_string(),
                 data,
-                ..self.clone()
-            },
-            None => self.clone(),
+                occurred_at: self.occurred_at,
+            }),
+            None => Cow::Borrowed(self),
         })
     }
 
     /// The payload as `T`, after upcasting it to `version` (the version `T` describes).
     pub fn decode<T: DeserializeOwned>(&self, version: &str) -> Result<T> {
-        let event = self.upcast(Some(version))?;
-        serde_json::from_value(event.data).map_err(|e| self.codec_error(e))
+        let decoded = match self.upcast(Some(version))? {
+            Cow::Borrowed(event) => T::deserialize(&event.data),
+            Cow::Owned(event) => serde_json::from_value(event.data),
+        };
+        decoded.map_err(|e| self.codec_error(e))
     }
 
     fn codec_error(&self, error: serde_json::Error) -> Error {
