@@ -10,6 +10,7 @@ fn fresh() -> EventStoreUnderTest {
     EventStoreUnderTest {
         store: Arc::new(memory.clone()),
         events: Arc::new(memory),
+        concurrent_appends: false,
     }
 }
 

@@ -185,33 +185,62 @@ pub struct Statements {
     /// Binds the time and the limit; returns `saga, correlation_id` of the instances whose
     /// deadline is at or before the time, earliest first.
     pub saga_due: &'static str,
-    /// Binds the number of events to append; moves the event head on by it (holding its row
-    /// until the commit) and returns the new head `position`.
-    pub event_head: &'static str,
     /// Binds the stream type and id; returns `version`, the stream's current version (0 when
     /// it has no event).
     pub event_stream_version: &'static str,
-    /// Binds `position, stream_type, stream_id, version, event_type, event_version, data,
-    /// occurred_at, recorded_at`; inserts nothing when the version is taken.
-    pub event_insert: &'static str,
-    /// Where the dialect can do it all in one statement: checks that the stream is at
-    /// `version - 1`, moves the event head on by one and inserts one event at the new
-    /// position. Binds `stream_type, stream_id, version, event_type, event_version, data,
-    /// occurred_at, recorded_at`; inserts nothing (and moves nothing) when the stream is at
-    /// another version or the version is taken. One round trip instead of three.
-    pub event_append_one: Option<&'static str>,
+    /// How the dialect appends events and gives them positions.
+    pub event_append: EventAppend,
     /// Binds the stream type, the stream id and a version; returns the stream's events above
     /// it (`position, stream_type, stream_id, version, event_type, event_version, data,
     /// occurred_at`), in version order.
     pub event_load: &'static str,
-    /// Binds a position and the limit; returns the events above it, in position order.
+    /// Binds a position and the limit; returns the events above it, in position order, that
+    /// no transaction still in progress can precede (see [`EventAppend`]).
     pub event_read_all: &'static str,
+    /// Returns `position`, the highest position committed (0 when there is no event), whether
+    /// or not `event_read_all` answers it yet.
+    pub event_last_position: &'static str,
     /// Binds `stream_type, stream_id, version, state, updated_at`; inserts or replaces the
     /// snapshot when its version is higher than the stored one.
     pub snapshot_save: &'static str,
     /// Binds the stream type and id; returns `version, state` (JSON as text).
     pub snapshot_load: &'static str,
 }
+
+/// How a dialect appends events and where their global positions come from.
+///
+/// Either way a reader following positions never skips an event: every event that
+/// `event_read_all` has not answered yet will be answered at a position above every position
+/// it has answered.
+#[derive(Debug, Clone, Copy)]
+pub enum EventAppend {
+    /// Positions from a one-row head that every append moves and holds until it commits, so
+    /// appends take turns and positions increase in commit order (SQLite, whose one writer
+    /// takes turns anyway).
+    Head {
+        /// Binds the number of events to append; moves the head on by it and returns the new
+        /// head `position`.
+        head: &'static str,
+        /// Binds `position, stream_type, stream_id, version, event_type, event_version, data,
+        /// occurred_at, recorded_at`; inserts nothing when the version is taken.
+        insert: &'static str,
+    },
+    /// One statement per event, which checks that the stream is at `version - 1` and inserts
+    /// the event at a position made of the appending transaction's id and the event's rank in
+    /// that transaction (PostgreSQL). Appends never wait for each other (only for a
+    /// concurrent append to the same stream); `event_read_all` answers only events of
+    /// transactions older than every transaction still in progress, so one that commits late
+    /// is never passed over. Binds `stream_type, stream_id, version, event_type,
+    /// event_version, data, occurred_at, recorded_at`; inserts nothing when the stream is at
+    /// another version, the version is taken, or the transaction has used up its ranks
+    /// ([`EVENTS_PER_TRANSACTION`]).
+    PerEvent(&'static str),
+}
+
+/// At most how many events one transaction appends where positions are made of the
+/// transaction's id and a rank ([`EventAppend::PerEvent`]): 2^20, so that positions of
+/// transaction ids up to 2^43 fit in a `BIGINT`.
+pub const EVENTS_PER_TRANSACTION: u64 = 1 << 20;
 
 /// The SQL text of the durable transport's statements (see [`crate::transport`]), one set per
 /// dialect, next to its [`Statements`]. The comment on each field says what the statement

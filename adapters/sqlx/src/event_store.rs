@@ -1,5 +1,5 @@
-//! The event store: streams in `seedwork_events`, positions from `seedwork_event_head`,
-//! snapshots in `seedwork_snapshots`.
+//! The event store: streams in `seedwork_events` (positions as the dialect's [`EventAppend`]
+//! gives them), snapshots in `seedwork_snapshots`.
 
 use async_trait::async_trait;
 
@@ -7,7 +7,9 @@ use seedwork::domain::ChangeTracker;
 use seedwork::eventsourcing::{EventStore, NewEvent, Snapshot, StoredEvent};
 use seedwork::{Error, Result};
 
-use crate::dialect::{column, on, statement, Bind, DbRow, Dialect};
+use crate::dialect::{
+    column, on, statement, Bind, DbRow, Dialect, EventAppend, EVENTS_PER_TRANSACTION,
+};
 use crate::error::{Operation, SqlxError};
 use crate::shared::{int_param, now_millis};
 use crate::store::SqlStore;
@@ -60,10 +62,10 @@ fn conflict(stream_type: &str, stream_id: &str, expected: u64) -> Error {
 
 /// The event store of a SQL database: appends commit with the unit of work's outbox and inbox.
 ///
-/// Every append checks the stream's version, then moves the one-row event head on, which holds
-/// that row until the commit: appends take turns (as SQLite's writers always do), and positions
-/// increase in commit order, so a projection following positions never skips an event that
-/// commits late.
+/// Where the positions come from depends on the dialect ([`EventAppend`]): on SQLite a one-row
+/// head that appends move in turn, on PostgreSQL the appending transaction's id, with readers
+/// stopping below the oldest transaction in progress. Either way a projection following
+/// positions never skips an event that commits late.
 #[async_trait]
 impl<D: Dialect> EventStore for SqlStore<D> {
     async fn append(
@@ -74,76 +76,38 @@ impl<D: Dialect> EventStore for SqlStore<D> {
         expected: u64,
         events: &[NewEvent],
     ) -> Result<u64> {
-        let operation = Operation::EventAppend;
         if events.is_empty() {
             return Ok(expected);
         }
-        let count = events.len() as u64;
         let tx = SqlTransaction::<D>::of(uow)?;
         let recorded_at = now_millis();
-        if let (Some(sql), [event]) = (D::SQL.event_append_one, events) {
-            // The version check, the head's move and the insert in one statement.
-            let done = statement::<D>(sql)
-                .arg(stream_type.to_string())
-                .arg(stream_id.to_string())
-                .arg(int_param(expected + 1))
-                .arg(event.event_type.clone())
-                .arg(event.event_version.clone())
-                .arg(payload(event)?)
-                .arg(event.occurred_at)
-                .arg(recorded_at)
-                .execute(tx.executor())
+        match D::SQL.event_append {
+            EventAppend::PerEvent(sql) => {
+                append_each::<D>(
+                    tx,
+                    sql,
+                    stream_type,
+                    stream_id,
+                    expected,
+                    events,
+                    recorded_at,
+                )
                 .await
-                .map_err(SqlxError::statement(operation))?;
-            if D::rows_affected(&done) == 0 {
-                return Err(conflict(stream_type, stream_id, expected));
             }
-            return Ok(expected + 1);
-        }
-        // The version first, the head last: the head's row is held from its update to the
-        // commit, and every append waits for it, so nothing that can be done before takes it.
-        // A concurrent append to the same stream that passes this check too is refused by the
-        // insert (the stream and version are unique).
-        let row = statement::<D>(D::SQL.event_stream_version)
-            .arg(stream_type.to_string())
-            .arg(stream_id.to_string())
-            .fetch_one(tx.executor())
-            .await
-            .map_err(SqlxError::statement(operation))?;
-        let current: i64 =
-            column::<D, _>(&row, "version").map_err(SqlxError::column(operation, "version"))?;
-        if unsigned(current) != expected {
-            return Err(conflict(stream_type, stream_id, expected));
-        }
-        let head = statement::<D>(D::SQL.event_head)
-            .arg(int_param(count))
-            .fetch_one(tx.executor())
-            .await
-            .map_err(SqlxError::statement(operation))?;
-        let last: i64 =
-            column::<D, _>(&head, "position").map_err(SqlxError::column(operation, "position"))?;
-        let first = unsigned(last) - count + 1;
-        for (n, event) in events.iter().enumerate() {
-            let n = n as u64;
-            let data = payload(event)?;
-            let done = statement::<D>(D::SQL.event_insert)
-                .arg(int_param(first + n))
-                .arg(stream_type.to_string())
-                .arg(stream_id.to_string())
-                .arg(int_param(expected + n + 1))
-                .arg(event.event_type.clone())
-                .arg(event.event_version.clone())
-                .arg(data)
-                .arg(event.occurred_at)
-                .arg(recorded_at)
-                .execute(tx.executor())
+            EventAppend::Head { head, insert } => {
+                let statements = (head, insert);
+                append_after_head::<D>(
+                    tx,
+                    statements,
+                    stream_type,
+                    stream_id,
+                    expected,
+                    events,
+                    recorded_at,
+                )
                 .await
-                .map_err(SqlxError::statement(operation))?;
-            if D::rows_affected(&done) == 0 {
-                return Err(conflict(stream_type, stream_id, expected));
             }
         }
-        Ok(expected + count)
     }
 
     async fn load(
@@ -201,6 +165,22 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             .await
             .map_err(SqlxError::statement(operation))?;
         Ok(all_stored::<D>(operation, &rows)?)
+    }
+
+    async fn last_position(&self) -> Result<u64> {
+        let operation = Operation::EventReadAll;
+        let mut connection = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let row = statement::<D>(D::SQL.event_last_position)
+            .fetch_one(on::<D>(&mut connection))
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        let position: i64 =
+            column::<D, _>(&row, "position").map_err(SqlxError::column(operation, "position"))?;
+        Ok(unsigned(position))
     }
 
     async fn save_snapshot(
@@ -264,6 +244,113 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             .map(|row| snapshot::<D>(stream_type, &row))
             .transpose()?)
     }
+}
+
+/// Appends with one statement per event ([`EventAppend::PerEvent`]): each checks the version
+/// the one before it wrote.
+async fn append_each<D: Dialect>(
+    tx: &mut SqlTransaction<D>,
+    sql: &'static str,
+    stream_type: &str,
+    stream_id: &str,
+    expected: u64,
+    events: &[NewEvent],
+    recorded_at: i64,
+) -> Result<u64> {
+    let operation = Operation::EventAppend;
+    for (n, event) in events.iter().enumerate() {
+        let version = expected + n as u64 + 1;
+        let done = statement::<D>(sql)
+            .arg(stream_type.to_string())
+            .arg(stream_id.to_string())
+            .arg(int_param(version))
+            .arg(event.event_type.clone())
+            .arg(event.event_version.clone())
+            .arg(payload(event)?)
+            .arg(event.occurred_at)
+            .arg(recorded_at)
+            .execute(tx.executor())
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        if D::rows_affected(&done) == 0 {
+            // Rare: tell a stale version from a transaction out of ranks.
+            let current = stream_version::<D>(tx, stream_type, stream_id).await?;
+            if current == version - 1 {
+                return Err(Error::UnitOfWork(format!(
+                    "one unit of work appends at most {EVENTS_PER_TRANSACTION} events"
+                )));
+            }
+            return Err(conflict(stream_type, stream_id, expected));
+        }
+    }
+    Ok(expected + events.len() as u64)
+}
+
+/// Appends after moving the head ([`EventAppend::Head`]): the version first, the head last,
+/// then one insert per event. The head's row is held from its update to the commit and every
+/// append waits for it, so nothing that can be done before takes it. A concurrent append to
+/// the same stream that passes the version check too is refused by the insert (the stream and
+/// version are unique).
+async fn append_after_head<D: Dialect>(
+    tx: &mut SqlTransaction<D>,
+    (head, insert): (&'static str, &'static str),
+    stream_type: &str,
+    stream_id: &str,
+    expected: u64,
+    events: &[NewEvent],
+    recorded_at: i64,
+) -> Result<u64> {
+    let operation = Operation::EventAppend;
+    if stream_version::<D>(tx, stream_type, stream_id).await? != expected {
+        return Err(conflict(stream_type, stream_id, expected));
+    }
+    let count = events.len() as u64;
+    let row = statement::<D>(head)
+        .arg(int_param(count))
+        .fetch_one(tx.executor())
+        .await
+        .map_err(SqlxError::statement(operation))?;
+    let last: i64 =
+        column::<D, _>(&row, "position").map_err(SqlxError::column(operation, "position"))?;
+    let first = unsigned(last) - count + 1;
+    for (n, event) in events.iter().enumerate() {
+        let n = n as u64;
+        let done = statement::<D>(insert)
+            .arg(int_param(first + n))
+            .arg(stream_type.to_string())
+            .arg(stream_id.to_string())
+            .arg(int_param(expected + n + 1))
+            .arg(event.event_type.clone())
+            .arg(event.event_version.clone())
+            .arg(payload(event)?)
+            .arg(event.occurred_at)
+            .arg(recorded_at)
+            .execute(tx.executor())
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        if D::rows_affected(&done) == 0 {
+            return Err(conflict(stream_type, stream_id, expected));
+        }
+    }
+    Ok(expected + count)
+}
+
+/// The stream's current version, read in the unit of work.
+async fn stream_version<D: Dialect>(
+    tx: &mut SqlTransaction<D>,
+    stream_type: &str,
+    stream_id: &str,
+) -> Result<u64> {
+    let operation = Operation::EventAppend;
+    let row = statement::<D>(D::SQL.event_stream_version)
+        .arg(stream_type.to_string())
+        .arg(stream_id.to_string())
+        .fetch_one(tx.executor())
+        .await
+        .map_err(SqlxError::statement(operation))?;
+    let version: i64 =
+        column::<D, _>(&row, "version").map_err(SqlxError::column(operation, "version"))?;
+    Ok(unsigned(version))
 }
 
 /// An event's payload as the `data` column stores it.

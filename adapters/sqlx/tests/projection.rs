@@ -97,16 +97,10 @@ where
         .build()
         .unwrap();
     let mut uow = bus.unit_of_work().await.unwrap();
-    let events: Vec<NewEvent> = (1..=6)
-        .map(|n| NewEvent {
-            event_type: "Cambio".into(),
-            event_version: "v1".into(),
-            data: serde_json::json!({ "n": n }),
-            occurred_at: 0,
-        })
-        .collect();
+    let events: Vec<NewEvent> = (1..=6).map(cambio).collect();
     store.append(&mut uow, "t", "s", 0, &events).await.unwrap();
     uow.commit().await.unwrap();
+    readable(&store, 6).await;
 
     let sumas = JsonRepository::<D, Suma>::new(&store);
     let runner = ProjectionRunner::new(
@@ -141,7 +135,89 @@ where
         Some((6, 21)),
         "the same read model after a rebuild"
     );
-    assert_eq!(runner.position().await.unwrap(), 6);
+    assert_eq!(
+        runner.position().await.unwrap(),
+        store.last_position().await.unwrap()
+    );
+}
+
+/// Waits (at most 10 s) until `read_all` answers `count` events: PostgreSQL holds committed
+/// events back while an older transaction runs, other tests' included. Once answered, they
+/// stay answered.
+async fn readable<D: Dialect>(store: &SqlStore<D>, count: usize)
+where
+    SqlStore<D>: EventStore,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let answered = store.read_all(0, count + 1).await.unwrap().len();
+        if answered >= count {
+            assert_eq!(answered, count);
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{answered} of {count} events readable after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+fn cambio(n: i64) -> NewEvent {
+    NewEvent {
+        event_type: "Cambio".into(),
+        event_version: "v1".into(),
+        data: serde_json::json!({ "n": n }),
+        occurred_at: 0,
+    }
+}
+
+/// On PostgreSQL an append still open holds back the events committed after it: the runner
+/// reports itself behind, applies nothing meanwhile, and once the append commits catches up
+/// with both events, each once.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/services up"]
+async fn a_projection_on_postgres_waits_for_an_append_still_open() {
+    let store = support::postgres::fresh_store().await;
+    let bus = Bus::builder()
+        .store(Arc::new(store.clone()))
+        .build()
+        .unwrap();
+    let mut early = bus.unit_of_work().await.unwrap();
+    store
+        .append(&mut early, "t", "early", 0, &[cambio(1)])
+        .await
+        .unwrap();
+    let mut late = bus.unit_of_work().await.unwrap();
+    store
+        .append(&mut late, "t", "late", 0, &[cambio(2)])
+        .await
+        .unwrap();
+    late.commit().await.unwrap();
+
+    let sumas = JsonRepository::<_, Suma>::new(&store);
+    let runner = ProjectionRunner::new(
+        bus.clone(),
+        Arc::new(store.clone()),
+        Arc::new(JsonRepository::<_, Checkpoint>::new(&store)),
+        Arc::new(ProyeccionSuma {
+            sumas: sumas.clone(),
+            fail_once_on: i64::MIN,
+            failed: AtomicBool::new(false),
+        }),
+    );
+    assert!(runner.behind().await.unwrap(), "a committed event is ahead");
+    assert_eq!(
+        runner.run_once().await.unwrap(),
+        0,
+        "held back while the earlier append is open"
+    );
+    early.commit().await.unwrap();
+    assert_eq!(runner.catch_up().await.unwrap(), 2);
+    let total = sumas.get(&"total".to_string()).await.unwrap();
+    assert_eq!(total.map(|s| (s.eventos, s.total)), Some((2, 3)));
+    assert!(!runner.behind().await.unwrap());
 }
 
 #[cfg(feature = "sqlite")]

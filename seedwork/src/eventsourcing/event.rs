@@ -24,8 +24,10 @@ pub struct StoredEvent {
     pub stream_id: String,
     /// Its version in the stream: 1 for the first event.
     pub version: u64,
-    /// Its position among every event of the store: increasing in commit order, so a reader
-    /// that has seen position `p` has seen every event committed before the one at `p`.
+    /// Its position among every event of the store, unique across streams. Positions are not
+    /// contiguous; a reader following them with
+    /// [`EventStore::read_all`](super::EventStore::read_all) never meets one below a position
+    /// it has already read.
     pub position: u64,
     /// The event's type.
     pub event_type: String,

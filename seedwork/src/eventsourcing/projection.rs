@@ -61,6 +61,10 @@ impl AggregateRoot for Checkpoint {
     }
 }
 
+/// How long [`ProjectionRunner::catch_up`] waits before it reads again events that the store
+/// holds back (at most: the poll interval when shorter).
+const HELD_BACK_WAIT: Duration = Duration::from_millis(5);
+
 /// Runs a [`Projection`]: catches up from its checkpoint, then follows the store as events are
 /// appended.
 pub struct ProjectionRunner {
@@ -127,10 +131,12 @@ impl ProjectionRunner {
         self.projection.name()
     }
 
-    /// Whether the store holds events after the checkpoint: the read model is behind.
+    /// Whether the store holds committed events after the checkpoint: the read model is
+    /// behind (even while the store holds them back, see
+    /// [`EventStore::read_all`]).
     pub async fn behind(&self) -> Result<bool> {
         let position = self.position().await?;
-        Ok(!self.events.read_all(position, 1).await?.is_empty())
+        Ok(self.events.last_position().await? > position)
     }
 
     /// The projection's checkpoint as committed (0 before its first event).
@@ -207,8 +213,12 @@ impl ProjectionRunner {
         }
     }
 
-    /// Applies batches until the projection has caught up with the store; answers how many
-    /// events it applied.
+    /// Applies batches until the projection has caught up with the store (every event
+    /// committed when it ends is applied); answers how many events it applied.
+    ///
+    /// Where the store holds committed events back until older transactions end (see
+    /// [`EventStore::read_all`]), it waits for them: as long as the longest transaction in
+    /// progress lasts.
     ///
     /// A batch that another runner of the same projection applied first (a
     /// [`Conflict`](crate::Error::Conflict), and the checkpoint moved meanwhile) is not an
@@ -219,10 +229,15 @@ impl ProjectionRunner {
         let mut seen = self.position().await?;
         loop {
             let applied = self.next_batch(&mut seen).await?;
-            if applied == 0 {
+            if applied > 0 {
+                total += applied;
+                continue;
+            }
+            if !self.behind().await? {
                 return Ok(total);
             }
-            total += applied;
+            // Committed, not readable yet: a transaction that may precede them is still open.
+            tokio::time::sleep(self.poll.min(HELD_BACK_WAIT)).await;
         }
     }
 

@@ -15,9 +15,12 @@ use crate::error::Result;
 /// - in [`append`](Self::append), write in the unit of work's transaction, and only if the
 ///   stream's version still is `expected` (0: the stream must not exist) — otherwise fail with
 ///   [`Error::Conflict`](crate::Error::Conflict) and write nothing — numbering the events
-///   `expected + 1…` and giving each a global position greater than every position committed
-///   before, in commit order (a reader following positions never skips an event committed
-///   later with a smaller one);
+///   `expected + 1…` and giving each a global position, unique across streams;
+/// - in [`read_all`](Self::read_all), never let a reader that follows positions skip an
+///   event: an event it has not answered yet must, once answered, be at a position above
+///   every position it has answered. A backend whose appends take turns gives positions in
+///   commit order and answers every committed event; one whose appends run at once may hold
+///   back committed events until every transaction that could precede them has ended;
 /// - in [`load`](Self::load) and [`read_all`](Self::read_all), read committed events in order;
 ///   [`load_in`](Self::load_in) reads inside the unit of work (its own appends included) and,
 ///   where the backend can, locks the stream against concurrent appenders until the commit;
@@ -53,8 +56,14 @@ pub trait EventStore: Send + Sync {
     ) -> Result<Vec<StoredEvent>>;
 
     /// Up to `limit` committed events of every stream with a position above `after`, in
-    /// position order (what projections follow).
+    /// position order (what projections follow). It may answer fewer than are committed, never
+    /// one that a later call could precede (see the trait).
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+
+    /// The highest position committed (0 when the store holds no event), whether or not
+    /// [`read_all`](Self::read_all) answers it yet: a projection whose checkpoint is below it
+    /// is behind.
+    async fn last_position(&self) -> Result<u64>;
 
     /// Saves the snapshot of a stream, replacing an older one (a snapshot of a lower version
     /// than the stored one is ignored).

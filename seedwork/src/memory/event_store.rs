@@ -125,6 +125,10 @@ impl EventStore for MemoryStore {
             .collect())
     }
 
+    async fn last_position(&self) -> Result<u64> {
+        Ok(self.row(HEAD, "").map_or(0, |row| row.version))
+    }
+
     async fn save_snapshot(
         &self,
         uow: &mut dyn ChangeTracker,

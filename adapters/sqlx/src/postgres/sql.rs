@@ -1,7 +1,7 @@
 //! The statements in PostgreSQL's SQL. Lists are bound as native arrays (`= ANY($n)`); JSON
 //! documents are `jsonb`, written from text and read back as text.
 
-use crate::dialect::{Statements, TransportStatements};
+use crate::dialect::{EventAppend, Statements, TransportStatements};
 
 pub(super) const STATEMENTS: Statements = Statements {
     // Candidate rows locked by another relay's claim are skipped, not waited for. Parked rows,
@@ -84,27 +84,33 @@ pub(super) const STATEMENTS: Statements = Statements {
     saga_due: "SELECT saga, correlation_id FROM seedwork_sagas \
         WHERE deadline_at IS NOT NULL AND deadline_at <= $1 \
         ORDER BY deadline_at, saga, correlation_id LIMIT $2",
-    event_head: "UPDATE seedwork_event_head SET position = position + $1 WHERE id = 1 \
-        RETURNING position",
     event_stream_version: "SELECT COALESCE(MAX(version), 0) AS version FROM seedwork_events \
         WHERE stream_type = $1 AND stream_id = $2",
-    event_insert: "INSERT INTO seedwork_events (position, stream_type, stream_id, version, \
-        event_type, event_version, data, occurred_at, recorded_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) ON CONFLICT DO NOTHING",
-    event_append_one: Some(
-        "WITH head AS (UPDATE seedwork_event_head SET position = position + 1 WHERE id = 1 \
-         AND (SELECT COALESCE(MAX(version), 0) FROM seedwork_events \
-              WHERE stream_type = $1 AND stream_id = $2) = $3 - 1 \
-         RETURNING position) \
-         INSERT INTO seedwork_events (position, stream_type, stream_id, version, event_type, \
+    // The position: the transaction's id times 2^20, plus the event's rank in the transaction
+    // (one more than the highest position this transaction holds in its range). No row is
+    // shared between appenders; `event_read_all` stops below the oldest transaction in
+    // progress. 1048576 is `dialect::EVENTS_PER_TRANSACTION`.
+    event_append: EventAppend::PerEvent(
+        "INSERT INTO seedwork_events (position, stream_type, stream_id, version, event_type, \
          event_version, data, occurred_at, recorded_at) \
-         SELECT head.position, $1, $2, $3, $4, $5, $6::jsonb, $7, $8 FROM head \
+         SELECT slot.position, $1, $2, $3, $4, $5, $6::jsonb, $7, $8 \
+         FROM (SELECT COALESCE(MAX(e.position) + 1, tx.first) AS position, tx.first \
+               FROM (SELECT pg_current_xact_id()::text::bigint * 1048576 AS first) tx \
+               LEFT JOIN seedwork_events e \
+                 ON e.position >= tx.first AND e.position < tx.first + 1048576 \
+               GROUP BY tx.first) slot \
+         WHERE slot.position < slot.first + 1048576 \
+           AND (SELECT COALESCE(MAX(version), 0) FROM seedwork_events \
+                WHERE stream_type = $1 AND stream_id = $2) = $3 - 1 \
          ON CONFLICT DO NOTHING",
     ),
     event_load: "SELECT position, stream_type, stream_id, version, event_type, event_version, data::text AS data, occurred_at FROM seedwork_events \
         WHERE stream_type = $1 AND stream_id = $2 AND version > $3 ORDER BY version",
     event_read_all: "SELECT position, stream_type, stream_id, version, event_type, event_version, data::text AS data, occurred_at FROM seedwork_events \
-        WHERE position > $1 ORDER BY position LIMIT $2",
+        WHERE position > $1 \
+          AND position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 1048576 \
+        ORDER BY position LIMIT $2",
+    event_last_position: "SELECT COALESCE(MAX(position), 0) AS position FROM seedwork_events",
     snapshot_save: "INSERT INTO seedwork_snapshots (stream_type, stream_id, version, state, \
         updated_at) VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (stream_type, stream_id) \
         DO UPDATE SET version = excluded.version, state = excluded.state, \

@@ -1,7 +1,7 @@
 //! The statements in SQLite's SQL. Lists are bound as one JSON array text and read back with
 //! `json_each`.
 
-use crate::dialect::{Statements, TransportStatements};
+use crate::dialect::{EventAppend, Statements, TransportStatements};
 
 pub(super) const STATEMENTS: Statements = Statements {
     scan_outbox: "SELECT o.sequence, o.message_key, o.lease_owner, o.lease_until \
@@ -78,19 +78,22 @@ pub(super) const STATEMENTS: Statements = Statements {
     saga_due: "SELECT saga, correlation_id FROM seedwork_sagas \
         WHERE deadline_at IS NOT NULL AND deadline_at <= ? \
         ORDER BY deadline_at, saga, correlation_id LIMIT ?",
-    event_head: "UPDATE seedwork_event_head SET position = position + ? WHERE id = 1 \
-        RETURNING position",
     event_stream_version: "SELECT COALESCE(MAX(version), 0) AS version FROM seedwork_events \
         WHERE stream_type = ? AND stream_id = ?",
-    event_insert: "INSERT INTO seedwork_events (position, stream_type, stream_id, version, \
-        event_type, event_version, data, occurred_at, recorded_at) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    // SQLite has no data-modifying statements in a WITH; its one writer takes turns anyway.
-    event_append_one: None,
+    // One writer at a time: the head's row is never waited for by anyone but the next writer,
+    // who would wait for SQLite's write lock anyway.
+    event_append: EventAppend::Head {
+        head: "UPDATE seedwork_event_head SET position = position + ? WHERE id = 1 \
+            RETURNING position",
+        insert: "INSERT INTO seedwork_events (position, stream_type, stream_id, version, \
+            event_type, event_version, data, occurred_at, recorded_at) \
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    },
     event_load: "SELECT position, stream_type, stream_id, version, event_type, event_version, data, occurred_at FROM seedwork_events \
         WHERE stream_type = ? AND stream_id = ? AND version > ? ORDER BY version",
     event_read_all: "SELECT position, stream_type, stream_id, version, event_type, event_version, data, occurred_at FROM seedwork_events \
         WHERE position > ? ORDER BY position LIMIT ?",
+    event_last_position: "SELECT COALESCE(MAX(position), 0) AS position FROM seedwork_events",
     snapshot_save: "INSERT INTO seedwork_snapshots (stream_type, stream_id, version, state, \
         updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (stream_type, stream_id) \
         DO UPDATE SET version = excluded.version, state = excluded.state, \

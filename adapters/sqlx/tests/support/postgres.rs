@@ -74,6 +74,7 @@ pub async fn fresh_events() -> (
     let under_test = seedwork::testing::contract::event_store::EventStoreUnderTest {
         store: Arc::new(store.clone()),
         events: Arc::new(store.clone()),
+        concurrent_appends: true,
     };
     (under_test, store)
 }

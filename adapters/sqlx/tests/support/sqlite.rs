@@ -50,6 +50,7 @@ pub async fn fresh_events() -> (
     let under_test = seedwork::testing::contract::event_store::EventStoreUnderTest {
         store: Arc::new(store.clone()),
         events: Arc::new(store),
+        concurrent_appends: false,
     };
     (under_test, dir)
 }

@@ -1,6 +1,6 @@
 //! The event store contract suite: appends checked against the expected version, streams read
-//! back in order, a global position in commit order, snapshots, rollback, eight writers on one
-//! stream; and, through [`EventSourcedRepository`], that loading from a snapshot gives the state
+//! back in order, global positions a reader follows without skipping an event (one that
+//! commits late included), snapshots, rollback, eight writers on one stream; and, through [`EventSourcedRepository`], that loading from a snapshot gives the state
 //! a full replay gives.
 //!
 //! Every function takes a fresh, empty [`EventStoreUnderTest`] and panics with a message when
@@ -16,7 +16,9 @@ use uuid::Uuid;
 use crate::application::Bus;
 use crate::domain::{AggregateRoot, AggregateState, EventMetadata, Repository};
 use crate::error::Error;
-use crate::eventsourcing::{EventSourced, EventSourcedRepository, EventStore, NewEvent, Snapshot};
+use crate::eventsourcing::{
+    EventSourced, EventSourcedRepository, EventStore, NewEvent, Snapshot, StoredEvent,
+};
 use crate::uow::TransactionalStore;
 
 /// A backend under test: its store (for units of work) and its event store, on one database.
@@ -26,6 +28,10 @@ pub struct EventStoreUnderTest {
     pub store: Arc<dyn TransactionalStore>,
     /// The same store's event streams.
     pub events: Arc<dyn EventStore>,
+    /// Whether a unit of work can append and commit while another that has appended is still
+    /// open: true for PostgreSQL; false where writers take turns (SQLite's one writer, the
+    /// memory store's serialised transactions), where the second would wait for the first.
+    pub concurrent_appends: bool,
 }
 
 /// What happened to a [`Ledger`].
@@ -133,6 +139,25 @@ async fn append(
     }
 }
 
+/// How long [`read_settled`] waits for the events the store holds back.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `read_all`, once the store answers every committed event after `after` (or `limit` of
+/// them): a backend may hold committed events back while older transactions run, other tests'
+/// included. Waits at most [`SETTLE`], then answers what it reads.
+async fn read_settled(s: &EventStoreUnderTest, after: u64, limit: usize) -> Vec<StoredEvent> {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let events = s.events.read_all(after, limit).await.expect("read_all");
+        let last = s.events.last_position().await.expect("last_position");
+        let reached = events.last().map_or(after, |e| e.position);
+        if reached >= last || events.len() >= limit || tokio::time::Instant::now() >= deadline {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// Appended events read back in order, numbered from the expected version, with their data;
 /// `load` after a version answers the rest.
 pub async fn appended_events_read_back_in_order(s: &EventStoreUnderTest) {
@@ -198,7 +223,7 @@ pub async fn a_stale_append_is_a_conflict_and_writes_nothing(s: &EventStoreUnder
     }
     let all = s.events.load("t", &stream, 0).await.expect("load");
     assert_eq!(all.len(), 1, "{all:?}");
-    assert_eq!(s.events.read_all(0, 100).await.expect("read").len(), 1);
+    assert_eq!(read_settled(s, 0, 100).await.len(), 1);
 }
 
 /// What a rolled-back unit of work appended is not there, and does not use up positions that
@@ -223,12 +248,13 @@ pub async fn a_rolled_back_append_leaves_nothing(s: &EventStoreUnderTest) {
         .await
         .expect("load")
         .is_empty());
-    assert!(s.events.read_all(0, 10).await.expect("read").is_empty());
+    assert!(read_settled(s, 0, 10).await.is_empty());
+    assert_eq!(s.events.last_position().await.expect("last position"), 0);
     assert_eq!(append(s, &stream, 0, &[event(2)]).await.expect("append"), 1);
 }
 
 /// `read_all` answers every stream's events in position order, after a position, up to a
-/// limit; positions increase in commit order.
+/// limit; `last_position` is the last of them.
 pub async fn read_all_follows_positions_across_streams(s: &EventStoreUnderTest) {
     let (a, b) = (unique("a"), unique("b"));
     append(s, &a, 0, &[event(1)]).await.expect("append");
@@ -236,7 +262,7 @@ pub async fn read_all_follows_positions_across_streams(s: &EventStoreUnderTest) 
         .await
         .expect("append");
     append(s, &a, 1, &[event(4)]).await.expect("append");
-    let all = s.events.read_all(0, 100).await.expect("read");
+    let all = read_settled(s, 0, 100).await;
     let order: Vec<(String, u64)> = all
         .iter()
         .map(|e| (e.stream_id.clone(), e.version))
@@ -251,10 +277,48 @@ pub async fn read_all_follows_positions_across_streams(s: &EventStoreUnderTest) 
         ]
     );
     assert!(all.windows(2).all(|w| w[0].position < w[1].position));
-    let page = s.events.read_all(all[0].position, 2).await.expect("read");
+    assert_eq!(
+        s.events.last_position().await.expect("last position"),
+        all[3].position
+    );
+    let page = read_settled(s, all[0].position, 2).await;
     assert_eq!(page, all[1..3].to_vec());
-    let tail = s.events.read_all(all[3].position, 10).await.expect("read");
+    let tail = read_settled(s, all[3].position, 10).await;
     assert!(tail.is_empty());
+}
+
+/// A reader following positions never skips an event committed late: while a unit of work
+/// that has appended stays open, another appends and commits and a reader passes by; once the
+/// first commits, reading on from where the reader got to answers the first's event too. Each
+/// event is read once, in increasing positions.
+pub async fn a_reader_never_skips_an_event_committed_late(s: &EventStoreUnderTest) {
+    let (early, late) = (unique("early"), unique("late"));
+    let mut first = bus(s).unit_of_work().await.expect("begin");
+    s.events
+        .append(&mut first, "t", &early, 0, &[event(1)])
+        .await
+        .expect("append");
+    let mut read = Vec::new();
+    if s.concurrent_appends {
+        append(s, &late, 0, &[event(2)]).await.expect("append");
+        read = s.events.read_all(0, 100).await.expect("read_all");
+        first.commit().await.expect("commit");
+    } else {
+        // Writers take turns: the second append would wait for this commit.
+        first.commit().await.expect("commit");
+        append(s, &late, 0, &[event(2)]).await.expect("append");
+    }
+    let after = read.last().map_or(0, |e| e.position);
+    read.extend(read_settled(s, after, 100).await);
+    let mut streams: Vec<&str> = read.iter().map(|e| e.stream_id.as_str()).collect();
+    streams.sort_unstable();
+    let mut expected = [early.as_str(), late.as_str()];
+    expected.sort_unstable();
+    assert_eq!(streams, expected, "each event read once: {read:?}");
+    assert!(
+        read.windows(2).all(|w| w[0].position < w[1].position),
+        "{read:?}"
+    );
 }
 
 /// Eight writers appending to one stream at once, each retrying on a conflict, get every
@@ -315,11 +379,8 @@ pub async fn eight_writers_on_one_stream_append_each_version_once(s: &EventStore
         .collect();
     expected.sort_unstable();
     assert_eq!(written, expected, "each writer's events once");
-    let positions: Vec<u64> = s
-        .events
-        .read_all(0, 1_000)
+    let positions: Vec<u64> = read_settled(s, 0, 1_000)
         .await
-        .expect("read")
         .iter()
         .map(|e| e.position)
         .collect();
@@ -452,6 +513,7 @@ where
     a_stale_append_is_a_conflict_and_writes_nothing(&fresh().await).await;
     a_rolled_back_append_leaves_nothing(&fresh().await).await;
     read_all_follows_positions_across_streams(&fresh().await).await;
+    a_reader_never_skips_an_event_committed_late(&fresh().await).await;
     eight_writers_on_one_stream_append_each_version_once(&fresh().await).await;
     the_latest_snapshot_is_kept(&fresh().await).await;
     a_snapshot_loads_the_state_a_replay_gives(&fresh().await).await;

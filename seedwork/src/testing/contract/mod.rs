@@ -126,6 +126,7 @@ macro_rules! event_store_contract_tests {
             a_stale_append_is_a_conflict_and_writes_nothing,
             a_rolled_back_append_leaves_nothing,
             read_all_follows_positions_across_streams,
+            a_reader_never_skips_an_event_committed_late,
             eight_writers_on_one_stream_append_each_version_once,
             the_latest_snapshot_is_kept,
             a_snapshot_loads_the_state_a_replay_gives,
