@@ -2,9 +2,9 @@
 //! frameworks' public pieces (medians).
 //!
 //! seedwork's command is timed piece by piece: `Bus::unit_of_work` (a pooled connection and
-//! `BEGIN`), `get_for_update` (the snapshot lookup and the events), `add`/`update` (the append)
-//! and `commit`; its load as `Repository::get` and, apart, the two reads it makes:
-//! `EventStore::load_snapshot` and `EventStore::load`. cqrs-es's command is timed whole
+//! `BEGIN`), `get_for_update` (the events: no snapshot lookup without `snapshot_every`), `add`/`update`
+//! (the append) and `commit`; its load as `Repository::get` and, apart, `EventStore::load`
+//! and the snapshot lookup `EventStore::load_snapshot` that a repository with snapshots adds. cqrs-es's command is timed whole
 //! (`execute`), its load as `load_aggregate` and the repository's `get_events` alone.
 
 use std::sync::Arc;

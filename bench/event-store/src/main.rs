@@ -19,7 +19,9 @@
 //!   `execute` does before it handles). Aggregates loaded/s.
 //!
 //! Each framework runs both workloads on emptied tables (truncated before its turn); the two
-//! take turns at each writer count, the one that goes first alternating. Before each measured
+//! take turns at each writer count, the one that goes first alternating. `--rounds N`
+//! (default 1) runs all of it N times and reports medians: the machine's speed drifts between
+//! steps, and a ratio of two steps run one after the other drifts less than the figures. Before each measured
 //! phase, `--warmup` accounts per writer (default 2) are built, and as many loaded per reader,
 //! uncounted, so connections are open and statements prepared. Each phase is bounded by its
 //! count and by `--max-seconds` (default 30): after it, no new account or load is started.
@@ -30,10 +32,6 @@
 //! connection to the server's other database: what the benchmark's backends were doing
 //! (running, waiting on a lock, waiting for the client inside a transaction). `--breakdown N`
 //! then times N commands and N loads one at a time, piece by piece (see `breakdown.rs`).
-//!
-//! seedwork's writers each hold two pooled connections at once (the unit of work's, and the
-//! one `get_for_update` takes for its snapshot lookup): from 16 writers on, its pool of 16 can
-//! run dry, and the run fails on the pool's 30 s acquire timeout.
 //!
 //! The database: `--database-url` (default the one `scripts/services up postgres` starts)
 //! names the server and a database to connect to first; the benchmark runs in a database of
@@ -118,8 +116,8 @@ pub struct Cli {
     /// Accounts each writer builds in the append workload (10 events each).
     #[arg(long, default_value_t = 100)]
     pub aggregates: usize,
-    /// Writer counts (and reader counts for the load workload), one step each (seedwork's
-    /// pool of 16 runs dry from 16 writers on).
+    /// Writer counts (and reader counts for the load workload), one step each (above 16,
+    /// writers wait for the pools' 16 connections).
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     pub writers: Vec<usize>,
     /// Whole-account loads each reader makes in the load workload.
@@ -140,6 +138,11 @@ pub struct Cli {
     /// event read), on emptied tables (0: no breakdown).
     #[arg(long, default_value_t = 0)]
     pub breakdown: usize,
+    /// How many times to run every step: on a shared machine whose speed drifts, the median
+    /// of the rounds' ratios (each from two steps run one after the other) is steadier than
+    /// one round's.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// The frameworks to run (both for the comparison; one alone is for profiling it).
     #[arg(
         long,
@@ -209,14 +212,21 @@ async fn run() -> Result<()> {
 
     let load_before = load_average();
     let mut steps = Vec::new();
-    for (i, &writers) in cli.writers.iter().enumerate() {
-        let mut order = [&seedwork, &cqrs];
-        if i % 2 == 1 {
-            order.reverse();
-        }
-        for side in order {
-            if cli.frameworks.contains(&side.framework()) {
-                steps.push(step(&cli, &harness, side, writers, limit, sampler.as_ref()).await?);
+    let mut turn = 0;
+    for round in 1..=cli.rounds {
+        for &writers in &cli.writers {
+            let mut order = [&seedwork, &cqrs];
+            if turn % 2 == 1 {
+                order.reverse();
+            }
+            turn += 1;
+            for side in order {
+                if cli.frameworks.contains(&side.framework()) {
+                    let mut done =
+                        step(&cli, &harness, side, writers, limit, sampler.as_ref()).await?;
+                    done.round = round;
+                    steps.push(done);
+                }
             }
         }
     }
@@ -243,6 +253,7 @@ async fn run() -> Result<()> {
         loads: cli.loads,
         events: EVENTS,
         sample_ms: cli.sample_ms,
+        rounds: cli.rounds,
         steps,
         took: started.elapsed(),
         load_average: (load_before, load_average()),
@@ -285,6 +296,10 @@ fn check(cli: &Cli) -> Result<()> {
         "--writers takes counts from 1 to 64"
     );
     ensure!(!cli.frameworks.is_empty(), "--frameworks names none");
+    ensure!(
+        (1..=100).contains(&cli.rounds),
+        "--rounds takes a count from 1 to 100"
+    );
     ensure!(
         cli.aggregates > 0 && cli.loads > 0,
         "--aggregates and --loads must be positive"
@@ -389,6 +404,7 @@ async fn step(
     let load = drive::load(side, writers, &ids, cli.loads, EVENTS, limit, sampler).await?;
     report_phase(framework, "load", writers, &load);
     Ok(Step {
+        round: 1,
         framework,
         writers,
         stored: stored as u64,

@@ -46,6 +46,8 @@ impl Server {
 /// One framework at one writer count.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// The round it belongs to (1 for the first; see `--rounds`).
+    pub round: usize,
     /// Which framework.
     pub framework: Framework,
     /// Writers (append) and readers (load).
@@ -79,6 +81,8 @@ pub struct Report {
     pub events: u64,
     /// Sampler interval (0: off).
     pub sample_ms: u64,
+    /// Rounds run (`--rounds`).
+    pub rounds: usize,
     /// Every step, in the order run.
     pub steps: Vec<Step>,
     /// The whole run's time.
@@ -89,21 +93,60 @@ pub struct Report {
     pub breakdown: Option<Breakdown>,
 }
 
+/// A figure of a step (a rate).
+type Figure = fn(&Step) -> f64;
+
+/// The median (the mean of the two middle values of an even count); none of nothing.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
 fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
 impl Report {
-    fn find(&self, framework: Framework, writers: usize) -> Option<&Step> {
+    /// The step of `framework` at `writers` in `round`.
+    fn find(&self, framework: Framework, writers: usize, round: usize) -> Option<&Step> {
         self.steps
             .iter()
-            .find(|s| s.framework == framework && s.writers == writers)
+            .find(|s| s.framework == framework && s.writers == writers && s.round == round)
     }
 
     fn writer_counts(&self) -> Vec<usize> {
-        let mut counts: Vec<usize> = self.steps.iter().map(|s| s.writers).collect();
-        counts.dedup();
+        let mut counts: Vec<usize> = Vec::new();
+        for step in &self.steps {
+            if !counts.contains(&step.writers) {
+                counts.push(step.writers);
+            }
+        }
         counts
+    }
+
+    /// The median over the rounds of `figure` for `framework` at `writers`.
+    fn median_of(&self, framework: Framework, writers: usize, figure: Figure) -> Option<f64> {
+        median(
+            (1..=self.rounds)
+                .filter_map(|round| self.find(framework, writers, round).map(figure))
+                .collect(),
+        )
+    }
+
+    /// seedwork's figure over cqrs-es's, for each round that ran both.
+    fn ratios(&self, writers: usize, figure: Figure) -> Vec<f64> {
+        (1..=self.rounds)
+            .filter_map(|round| {
+                let a = self.find(Framework::Seedwork, writers, round).map(figure)?;
+                let b = self.find(Framework::CqrsEs, writers, round).map(figure)?;
+                (b > 0.0).then(|| a / b)
+            })
+            .collect()
     }
 
     /// The report.
@@ -153,11 +196,26 @@ impl Report {
             self.took.as_secs_f64()
         );
 
-        let _ = writeln!(
-            out,
-            "| workload | W | seedwork | cqrs-es | seedwork / cqrs-es |\n|---|---:|---:|---:|---:|"
-        );
-        type Figure = fn(&Step) -> f64;
+        if self.rounds > 1 {
+            let _ = writeln!(
+                out,
+                "{} rounds, each framework and writer count once per round, the one that goes \
+                 first alternating. The figures are medians over the rounds; the ratio is the \
+                 median of the rounds' ratios (each from two steps run one after the other), \
+                 every round's ratio listed after it.\n",
+                self.rounds
+            );
+            let _ = writeln!(
+                out,
+                "| workload | W | seedwork | cqrs-es | seedwork / cqrs-es | rounds |\n\
+                 |---|---:|---:|---:|---:|---|"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "| workload | W | seedwork | cqrs-es | seedwork / cqrs-es |\n|---|---:|---:|---:|---:|"
+            );
+        }
         let rows: [(&str, Figure); 3] = [
             ("append: events/s", |s| s.append.per_second(s.append.events)),
             ("append: commands/s", |s| {
@@ -169,16 +227,20 @@ impl Report {
         ];
         for (label, figure) in rows {
             for writers in self.writer_counts() {
-                let seedwork = self.find(Framework::Seedwork, writers).map(figure);
-                let cqrs = self.find(Framework::CqrsEs, writers).map(figure);
+                let seedwork = self.median_of(Framework::Seedwork, writers, figure);
+                let cqrs = self.median_of(Framework::CqrsEs, writers, figure);
                 let show = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
-                let ratio = match (seedwork, cqrs) {
-                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-                    _ => "–".to_string(),
+                let ratios = self.ratios(writers, figure);
+                let ratio = median(ratios.clone()).map_or("–".to_string(), |r| format!("{r:.2}"));
+                let each = if self.rounds > 1 {
+                    let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+                    format!(" {} |", each.join(", "))
+                } else {
+                    String::new()
                 };
                 let _ = writeln!(
                     out,
-                    "| {label} | {writers} | {} | {} | {ratio} |",
+                    "| {label} | {writers} | {} | {} | {ratio} |{each}",
                     show(seedwork),
                     show(cqrs)
                 );
@@ -194,8 +256,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "| framework | workload | W | done | s | per s | p50 ms | p99 ms | CPU | Lock | \
-             Client | other |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "| round | framework | workload | W | done | s | per s | p50 ms | p99 ms | CPU | Lock | \
+             Client | other |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for step in &self.steps {
             for (workload, measured) in [("append", &step.append), ("load", &step.load)] {
@@ -216,7 +278,8 @@ impl Report {
                 };
                 let _ = writeln!(
                     out,
-                    "| {} | {workload} | {} | {}{} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {other} |",
+                    "| {} | {} | {workload} | {} | {}{} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {other} |",
+                    step.round,
                     step.framework.label(),
                     step.writers,
                     measured.operations,
@@ -247,7 +310,8 @@ impl Report {
                         .collect();
                     let _ = writeln!(
                         out,
-                        "- {} {workload} W={}: {} ({} samples)",
+                        "- round {} {} {workload} W={}: {} ({} samples)",
+                        step.round,
                         step.framework.label(),
                         step.writers,
                         if events.is_empty() {
@@ -279,7 +343,7 @@ impl Report {
                     None,
                 ),
                 (
-                    "· `get_for_update` (snapshot lookup + events)",
+                    "· `get_for_update` (the events)",
                     Some(b.seedwork_get_for_update),
                     None,
                 ),
@@ -328,7 +392,15 @@ impl Report {
         let stored: Vec<String> = self
             .steps
             .iter()
-            .map(|s| format!("{} W={}: {}", s.framework.label(), s.writers, s.stored))
+            .map(|s| {
+                format!(
+                    "round {} {} W={}: {}",
+                    s.round,
+                    s.framework.label(),
+                    s.writers,
+                    s.stored
+                )
+            })
             .collect();
         let _ = writeln!(
             out,

@@ -43,10 +43,7 @@ impl Framework {
     /// The statements that empty its tables.
     pub fn reset_sql(self) -> &'static [&'static str] {
         match self {
-            Framework::Seedwork => &[
-                "TRUNCATE seedwork_events, seedwork_snapshots",
-                "UPDATE seedwork_event_head SET position = 0 WHERE id = 1",
-            ],
+            Framework::Seedwork => &["TRUNCATE seedwork_events, seedwork_snapshots"],
             Framework::CqrsEs => &["TRUNCATE events, snapshots"],
         }
     }

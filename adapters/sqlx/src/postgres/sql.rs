@@ -1,5 +1,6 @@
 //! The statements in PostgreSQL's SQL. Lists are bound as native arrays (`= ANY($n)`); JSON
-//! documents are `jsonb`, written from text and read back as text.
+//! documents are `jsonb` (event payloads `json`, kept verbatim), written from text and read
+//! back as text.
 
 use crate::dialect::{EventAppend, Statements, TransportStatements};
 
@@ -93,7 +94,7 @@ pub(super) const STATEMENTS: Statements = Statements {
     event_append: EventAppend::PerEvent(
         "INSERT INTO seedwork_events (position, stream_type, stream_id, version, event_type, \
          event_version, data, occurred_at, recorded_at) \
-         SELECT slot.position, $1, $2, $3, $4, $5, $6::jsonb, $7, $8 \
+         SELECT slot.position, $1, $2, $3, $4, $5, $6::json, $7, $8 \
          FROM (SELECT COALESCE(MAX(e.position) + 1, tx.first) AS position, tx.first \
                FROM (SELECT pg_current_xact_id()::text::bigint * 1048576 AS first) tx \
                LEFT JOIN seedwork_events e \
