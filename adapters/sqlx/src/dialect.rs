@@ -191,8 +191,8 @@ pub struct Statements {
     /// How the dialect appends events and gives them positions.
     pub event_append: EventAppend,
     /// Binds the stream type, the stream id and a version; returns the stream's events above
-    /// it (`position, stream_type, stream_id, version, event_type, event_version, data,
-    /// occurred_at`), in version order.
+    /// it (`position, version, event_type, event_version, data, occurred_at`: not the stream's
+    /// columns, which the caller knows), in version order.
     pub event_load: &'static str,
     /// Binds a position and the limit; returns the events above it, in position order, that
     /// no transaction still in progress can precede (see [`EventAppend`]).
@@ -231,9 +231,9 @@ pub enum EventAppend {
     /// concurrent append to the same stream); `event_read_all` answers only events of
     /// transactions older than every transaction still in progress, so one that commits late
     /// is never passed over. Binds `stream_type, stream_id, version, event_type,
-    /// event_version, data, occurred_at, recorded_at`; inserts nothing when the stream is at
-    /// another version, the version is taken, or the transaction has used up its ranks
-    /// ([`EVENTS_PER_TRANSACTION`]).
+    /// event_version, data, occurred_at, recorded_at, rank` (below
+    /// [`EVENTS_PER_TRANSACTION`]); inserts nothing when the stream is at another version or
+    /// the version is taken.
     PerEvent(&'static str),
 }
 

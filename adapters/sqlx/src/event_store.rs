@@ -21,7 +21,22 @@ fn unsigned(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
 }
 
+/// A row of `event_read_all` (the stream's columns included) as a [`StoredEvent`].
 fn stored<D: Dialect>(operation: Operation, row: &DbRow<D>) -> Result<StoredEvent, SqlxError> {
+    let text = |name: &'static str| -> Result<String, SqlxError> {
+        column::<D, String>(row, name).map_err(SqlxError::column(operation, name))
+    };
+    let stream = (text("stream_type")?, text("stream_id")?);
+    in_stream::<D>(operation, row, stream)
+}
+
+/// A row of `event_load` (without the stream's columns: the caller knows them) as a
+/// [`StoredEvent`] of `stream_type`/`stream_id`.
+fn in_stream<D: Dialect>(
+    operation: Operation,
+    row: &DbRow<D>,
+    (stream_type, stream_id): (String, String),
+) -> Result<StoredEvent, SqlxError> {
     let int = |name: &'static str| -> Result<i64, SqlxError> {
         column::<D, i64>(row, name).map_err(SqlxError::column(operation, name))
     };
@@ -31,8 +46,8 @@ fn stored<D: Dialect>(operation: Operation, row: &DbRow<D>) -> Result<StoredEven
     let data = text("data")?;
     Ok(StoredEvent {
         position: unsigned(int("position")?),
-        stream_type: text("stream_type")?,
-        stream_id: text("stream_id")?,
+        stream_type,
+        stream_id,
         version: unsigned(int("version")?),
         event_type: text("event_type")?,
         event_version: text("event_version")?,
@@ -50,6 +65,20 @@ fn all_stored<D: Dialect>(
     rows: &[DbRow<D>],
 ) -> Result<Vec<StoredEvent>, SqlxError> {
     rows.iter().map(|row| stored::<D>(operation, row)).collect()
+}
+
+/// The rows of `event_load` for one stream.
+fn stream_events<D: Dialect>(
+    rows: &[DbRow<D>],
+    stream_type: &str,
+    stream_id: &str,
+) -> Result<Vec<StoredEvent>, SqlxError> {
+    rows.iter()
+        .map(|row| {
+            let stream = (stream_type.to_string(), stream_id.to_string());
+            in_stream::<D>(Operation::EventLoad, row, stream)
+        })
+        .collect()
 }
 
 fn conflict(stream_type: &str, stream_id: &str, expected: u64) -> Error {
@@ -129,7 +158,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             .fetch_all(on::<D>(&mut connection))
             .await
             .map_err(SqlxError::statement(operation))?;
-        Ok(all_stored::<D>(operation, &rows)?)
+        Ok(stream_events::<D>(&rows, stream_type, stream_id)?)
     }
 
     async fn load_in(
@@ -148,7 +177,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             .fetch_all(tx.executor())
             .await
             .map_err(SqlxError::statement(operation))?;
-        Ok(all_stored::<D>(operation, &rows)?)
+        Ok(stream_events::<D>(&rows, stream_type, stream_id)?)
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
@@ -247,7 +276,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
 }
 
 /// Appends with one statement per event ([`EventAppend::PerEvent`]): each checks the version
-/// the one before it wrote.
+/// the one before it wrote, and takes the transaction's next rank.
 async fn append_each<D: Dialect>(
     tx: &mut SqlTransaction<D>,
     sql: &'static str,
@@ -260,6 +289,12 @@ async fn append_each<D: Dialect>(
     let operation = Operation::EventAppend;
     for (n, event) in events.iter().enumerate() {
         let version = expected + n as u64 + 1;
+        let rank = tx.events_appended;
+        if rank >= EVENTS_PER_TRANSACTION {
+            return Err(Error::UnitOfWork(format!(
+                "one unit of work appends at most {EVENTS_PER_TRANSACTION} events"
+            )));
+        }
         let done = statement::<D>(sql)
             .arg(stream_type.to_string())
             .arg(stream_id.to_string())
@@ -269,17 +304,13 @@ async fn append_each<D: Dialect>(
             .arg(payload(event)?)
             .arg(event.occurred_at)
             .arg(recorded_at)
+            .arg(int_param(rank))
             .execute(tx.executor())
             .await
             .map_err(SqlxError::statement(operation))?;
+        // Counted even if refused: a rank is never handed out twice.
+        tx.events_appended += 1;
         if D::rows_affected(&done) == 0 {
-            // Rare: tell a stale version from a transaction out of ranks.
-            let current = stream_version::<D>(tx, stream_type, stream_id).await?;
-            if current == version - 1 {
-                return Err(Error::UnitOfWork(format!(
-                    "one unit of work appends at most {EVENTS_PER_TRANSACTION} events"
-                )));
-            }
             return Err(conflict(stream_type, stream_id, expected));
         }
     }

@@ -27,6 +27,10 @@ pub struct SqlTransaction<D: Dialect> {
     tx: Tx<D>,
     signal: Arc<Notify>,
     wrote_outbox: bool,
+    /// Events appended in this transaction so far: the next one's rank, where positions are
+    /// made of the transaction's id and a rank (`EventAppend::PerEvent`). Never lowered (a
+    /// savepoint rolled back leaves a gap, never a repeat).
+    pub(crate) events_appended: u64,
     /// The transport the outbox goes straight into, and the topics appended to (whose
     /// consumers are woken after the commit).
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -47,6 +51,7 @@ impl<D: Dialect> SqlTransaction<D> {
             tx,
             signal,
             wrote_outbox: false,
+            events_appended: 0,
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             direct: None,
         }
@@ -150,6 +155,7 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
             tx,
             signal,
             wrote_outbox,
+            events_appended: _,
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             direct,
         } = *self;

@@ -87,25 +87,20 @@ pub(super) const STATEMENTS: Statements = Statements {
         ORDER BY deadline_at, saga, correlation_id LIMIT $2",
     event_stream_version: "SELECT COALESCE(MAX(version), 0) AS version FROM seedwork_events \
         WHERE stream_type = $1 AND stream_id = $2",
-    // The position: the transaction's id times 2^20, plus the event's rank in the transaction
-    // (one more than the highest position this transaction holds in its range). No row is
-    // shared between appenders; `event_read_all` stops below the oldest transaction in
-    // progress. 1048576 is `dialect::EVENTS_PER_TRANSACTION`.
+    // The position: the transaction's id times 2^20 (`dialect::EVENTS_PER_TRANSACTION`) plus
+    // the event's rank in the transaction, which the transaction counts. No row is shared
+    // between appenders; `event_read_all` stops below the oldest transaction in progress.
     event_append: EventAppend::PerEvent(
         "INSERT INTO seedwork_events (position, stream_type, stream_id, version, event_type, \
          event_version, data, occurred_at, recorded_at) \
-         SELECT slot.position, $1, $2, $3, $4, $5, $6::json, $7, $8 \
-         FROM (SELECT COALESCE(MAX(e.position) + 1, tx.first) AS position, tx.first \
-               FROM (SELECT pg_current_xact_id()::text::bigint * 1048576 AS first) tx \
-               LEFT JOIN seedwork_events e \
-                 ON e.position >= tx.first AND e.position < tx.first + 1048576 \
-               GROUP BY tx.first) slot \
-         WHERE slot.position < slot.first + 1048576 \
-           AND (SELECT COALESCE(MAX(version), 0) FROM seedwork_events \
+         SELECT pg_current_xact_id()::text::bigint * 1048576 + $9, \
+                $1, $2, $3, $4, $5, $6::json, $7, $8 \
+         WHERE (SELECT COALESCE(MAX(version), 0) FROM seedwork_events \
                 WHERE stream_type = $1 AND stream_id = $2) = $3 - 1 \
          ON CONFLICT DO NOTHING",
     ),
-    event_load: "SELECT position, stream_type, stream_id, version, event_type, event_version, data::text AS data, occurred_at FROM seedwork_events \
+    event_load: "SELECT position, version, event_type, event_version, data::text AS data, occurred_at \
+        FROM seedwork_events \
         WHERE stream_type = $1 AND stream_id = $2 AND version > $3 ORDER BY version",
     event_read_all: "SELECT position, stream_type, stream_id, version, event_type, event_version, data::text AS data, occurred_at FROM seedwork_events \
         WHERE position > $1 \

@@ -89,7 +89,8 @@ pub(super) const STATEMENTS: Statements = Statements {
             event_type, event_version, data, occurred_at, recorded_at) \
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     },
-    event_load: "SELECT position, stream_type, stream_id, version, event_type, event_version, data, occurred_at FROM seedwork_events \
+    event_load: "SELECT position, version, event_type, event_version, data, occurred_at \
+        FROM seedwork_events \
         WHERE stream_type = ? AND stream_id = ? AND version > ? ORDER BY version",
     event_read_all: "SELECT position, stream_type, stream_id, version, event_type, event_version, data, occurred_at FROM seedwork_events \
         WHERE position > ? ORDER BY position LIMIT ?",
