@@ -409,3 +409,69 @@ fn snapshot<D: Dialect>(stream_type: &str, row: &DbRow<D>) -> Result<Snapshot, S
         state,
     })
 }
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use std::str::FromStr;
+    use std::sync::Arc;
+
+    use seedwork::application::Bus;
+    use seedwork::eventsourcing::{EventStore, NewEvent};
+    use seedwork::Error;
+    use sqlx::postgres::PgConnectOptions;
+
+    use crate::dialect::EVENTS_PER_TRANSACTION;
+    use crate::{PostgresStore, PostgresTransaction};
+
+    fn event() -> NewEvent {
+        NewEvent {
+            event_type: "Posted".into(),
+            event_version: "v1".into(),
+            data: serde_json::json!({}),
+            occurred_at: 0,
+        }
+    }
+
+    /// The last rank of a transaction is appended; the one after it is refused with a typed
+    /// error before any statement runs, and nothing of the unit of work commits.
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: scripts/services up"]
+    async fn a_transaction_out_of_ranks_is_refused() {
+        let url = std::env::var("SEEDWORK_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://seedwork:seedwork@127.0.0.1:5432/seedwork".into());
+        let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&url).await.expect("PostgreSQL is up");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .expect("schema");
+        let options = PgConnectOptions::from_str(&url)
+            .expect("url")
+            .options([("search_path", schema.as_str())]);
+        let store = PostgresStore::connect_with(options).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let bus = Bus::builder()
+            .store(Arc::new(store.clone()))
+            .build()
+            .expect("bus");
+
+        let mut uow = bus.unit_of_work().await.expect("begin");
+        uow.transaction::<PostgresTransaction>()
+            .expect("a PostgreSQL transaction")
+            .events_appended = EVENTS_PER_TRANSACTION - 1;
+        let version = store
+            .append(&mut uow, "t", "s", 0, &[event()])
+            .await
+            .expect("the last rank");
+        assert_eq!(version, 1);
+        let error = store
+            .append(&mut uow, "t", "s", 1, &[event()])
+            .await
+            .expect_err("out of ranks");
+        assert!(matches!(error, Error::UnitOfWork(_)), "{error:?}");
+        uow.rollback().await.expect("rollback");
+        assert!(store.load("t", "s", 0).await.expect("load").is_empty());
+        store.close().await;
+        admin.close().await;
+    }
+}
