@@ -18,6 +18,11 @@
 //!   (default 1000) round robin: seedwork's `Repository::get`, cqrs-es's `load_aggregate` (what
 //!   `execute` does before it handles). Aggregates loaded/s.
 //!
+//! seedwork's event carries its `EventMetadata` (an id and a time) in its payload; cqrs-es
+//! keeps metadata in a map apart, empty by default. `--cqrs-metadata` has cqrs-es store the
+//! same id and time there (`execute_with_metadata`), for a comparison of the same information
+//! stored.
+//!
 //! Each framework runs both workloads on emptied tables (truncated before its turn); the two
 //! take turns at each writer count, the one that goes first alternating. `--rounds N`
 //! (default 1) runs all of it N times and reports medians: the machine's speed drifts between
@@ -143,6 +148,10 @@ pub struct Cli {
     /// one round's.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
+    /// cqrs-es stores each event's id and time in its metadata map, the information seedwork's
+    /// event carries in its payload (off: cqrs-es with no metadata, as `execute` runs).
+    #[arg(long)]
+    pub cqrs_metadata: bool,
     /// The frameworks to run (both for the comparison; one alone is for profiling it).
     #[arg(
         long,
@@ -200,7 +209,10 @@ async fn run() -> Result<()> {
         .await
         .context("postgres-es: connecting")?;
     let seedwork = Arc::new(Side::Seedwork(SeedworkSide::new(&store)?));
-    let cqrs = Arc::new(Side::CqrsEs(Box::new(CqrsSide::new(&cqrs_pool))));
+    let cqrs = Arc::new(Side::CqrsEs(Box::new(CqrsSide::new(
+        &cqrs_pool,
+        cli.cqrs_metadata,
+    ))));
     let round_trip = round_trip(&harness).await?;
     let sampler = (cli.sample_ms > 0).then(|| {
         Sampler::new(
@@ -254,6 +266,7 @@ async fn run() -> Result<()> {
         events: EVENTS,
         sample_ms: cli.sample_ms,
         rounds: cli.rounds,
+        cqrs_metadata: cli.cqrs_metadata,
         steps,
         took: started.elapsed(),
         load_average: (load_before, load_average()),

@@ -83,6 +83,8 @@ pub struct Report {
     pub sample_ms: u64,
     /// Rounds run (`--rounds`).
     pub rounds: usize,
+    /// Whether cqrs-es stored an event id and time per event (`--cqrs-metadata`).
+    pub cqrs_metadata: bool,
     /// Every step, in the order run.
     pub steps: Vec<Step>,
     /// The whole run's time.
@@ -186,6 +188,15 @@ impl Report {
             millis(self.round_trip)
         );
         let _ = writeln!(out, "- versions: {VERSIONS}");
+        let _ = writeln!(
+            out,
+            "- metadata: seedwork's event carries its id and time in the payload; cqrs-es {}",
+            if self.cqrs_metadata {
+                "stores the same id and time in its metadata map (`--cqrs-metadata`)"
+            } else {
+                "stores none (its metadata map is empty)"
+            }
+        );
         let _ = writeln!(
             out,
             "- append: {} accounts of {} events per writer; load: {} whole-account loads per \

@@ -1,5 +1,6 @@
 //! The two frameworks' write and read paths, behind one [`Side`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{anyhow, ensure, Context, Result};
@@ -7,7 +8,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateContext, EventStore as _};
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use seedwork::application::Bus;
-use seedwork::domain::Repository;
+use seedwork::domain::{EventMetadata, Repository};
 use seedwork::eventsourcing::{EventSourced, EventSourcedRepository};
 use seedwork_sqlx::PostgresStore;
 use sqlx08::PgPool;
@@ -102,22 +103,30 @@ impl SeedworkSide {
 pub struct CqrsSide {
     cqrs: PostgresCqrs<cqrs_side::Account>,
     events: PersistedEventStore<PostgresEventRepository, cqrs_side::Account>,
+    with_metadata: bool,
 }
 
 impl CqrsSide {
-    /// On `pool`, whose database has the `events` and `snapshots` tables.
-    pub fn new(pool: &PgPool) -> Self {
+    /// On `pool`, whose database has the `events` and `snapshots` tables; `with_metadata`:
+    /// each command passes an event id and a time as the events' metadata (`--cqrs-metadata`).
+    pub fn new(pool: &PgPool, with_metadata: bool) -> Self {
         CqrsSide {
             cqrs: postgres_es::postgres_cqrs(pool.clone(), Vec::new(), ()),
             events: PersistedEventStore::new_event_store(PostgresEventRepository::new(
                 pool.clone(),
             )),
+            with_metadata,
         }
     }
 
     async fn execute(&self, id: &str, command: Deposit) -> Result<()> {
+        let metadata = if self.with_metadata {
+            event_id_and_time()?
+        } else {
+            HashMap::new()
+        };
         self.cqrs
-            .execute(id, command)
+            .execute_with_metadata(id, command, metadata)
             .await
             .map_err(|error| anyhow!("cqrs-es: {error}"))
     }
@@ -171,4 +180,19 @@ impl Side {
         );
         Ok(())
     }
+}
+
+/// What seedwork's event carries in its payload (`EventMetadata`: an id and a time, as seedwork
+/// writes them), as cqrs-es metadata: the same information stored on both sides.
+fn event_id_and_time() -> Result<HashMap<String, String>> {
+    let metadata = serde_json::to_value(EventMetadata::now())?;
+    ["event_id", "occurred_at"]
+        .into_iter()
+        .map(|key| {
+            let value = metadata[key]
+                .as_str()
+                .with_context(|| format!("EventMetadata has no text `{key}`"))?;
+            Ok((key.to_string(), value.to_string()))
+        })
+        .collect()
 }
