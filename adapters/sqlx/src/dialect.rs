@@ -185,9 +185,6 @@ pub struct Statements {
     /// Binds the time and the limit; returns `saga, correlation_id` of the instances whose
     /// deadline is at or before the time, earliest first.
     pub saga_due: &'static str,
-    /// Binds the stream type and id; returns `version`, the stream's current version (0 when
-    /// it has no event).
-    pub event_stream_version: &'static str,
     /// How the dialect appends events and gives them positions.
     pub event_append: EventAppend,
     /// Binds the stream type, the stream id and a version; returns the stream's events above
@@ -214,31 +211,25 @@ pub struct Statements {
 /// it has answered.
 #[derive(Debug, Clone, Copy)]
 pub enum EventAppend {
-    /// Positions from a one-row head that every append moves and holds until it commits, so
-    /// appends take turns and positions increase in commit order (SQLite, whose one writer
-    /// takes turns anyway).
-    Head {
-        /// Binds the number of events to append; moves the head on by it and returns the new
-        /// head `position`.
-        head: &'static str,
-        /// Binds `position, stream_type, stream_id, version, event_type, event_version, data,
-        /// occurred_at, recorded_at`; inserts nothing when the version is taken.
-        insert: &'static str,
-    },
+    /// One statement per event, which checks that the stream is at `version - 1` and inserts
+    /// the event one position above the highest stored (SQLite). Only for a database whose
+    /// writers take turns: each append sees every commit before it, so positions increase in
+    /// commit order. Binds `stream_type, stream_id, version, event_type, event_version, data,
+    /// occurred_at, recorded_at`; inserts nothing when the stream is at another version or the
+    /// version is taken.
+    AfterHighest(&'static str),
     /// One statement per event, which checks that the stream is at `version - 1` and inserts
     /// the event at a position made of the appending transaction's id and the event's rank in
     /// that transaction (PostgreSQL). Appends never wait for each other (only for a
     /// concurrent append to the same stream); `event_read_all` answers only events of
     /// transactions older than every transaction still in progress, so one that commits late
-    /// is never passed over. Binds `stream_type, stream_id, version, event_type,
-    /// event_version, data, occurred_at, recorded_at, rank` (below
-    /// [`EVENTS_PER_TRANSACTION`]); inserts nothing when the stream is at another version or
-    /// the version is taken.
-    PerEvent(&'static str),
+    /// is never passed over. Binds what [`AfterHighest`](Self::AfterHighest) binds, then the
+    /// rank (below [`EVENTS_PER_TRANSACTION`]).
+    PerTransaction(&'static str),
 }
 
 /// At most how many events one transaction appends where positions are made of the
-/// transaction's id and a rank ([`EventAppend::PerEvent`]): 2^20, so that positions of
+/// transaction's id and a rank ([`EventAppend::PerTransaction`]): 2^20, so that positions of
 /// transaction ids up to 2^43 fit in a `BIGINT`.
 pub const EVENTS_PER_TRANSACTION: u64 = 1 << 20;
 

@@ -91,9 +91,9 @@ fn conflict(stream_type: &str, stream_id: &str, expected: u64) -> Error {
 
 /// The event store of a SQL database: appends commit with the unit of work's outbox and inbox.
 ///
-/// Where the positions come from depends on the dialect ([`EventAppend`]): on SQLite a one-row
-/// head that appends move in turn, on PostgreSQL the appending transaction's id, with readers
-/// stopping below the oldest transaction in progress. Either way a projection following
+/// Where the positions come from depends on the dialect ([`EventAppend`]): on SQLite one above
+/// the highest stored (its writers take turns), on PostgreSQL the appending transaction's id,
+/// with readers stopping below the oldest transaction in progress. Either way a projection following
 /// positions never skips an event that commits late.
 #[async_trait]
 impl<D: Dialect> EventStore for SqlStore<D> {
@@ -110,33 +110,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
         }
         let tx = SqlTransaction::<D>::of(uow)?;
         let recorded_at = now_millis();
-        match D::SQL.event_append {
-            EventAppend::PerEvent(sql) => {
-                append_each::<D>(
-                    tx,
-                    sql,
-                    stream_type,
-                    stream_id,
-                    expected,
-                    events,
-                    recorded_at,
-                )
-                .await
-            }
-            EventAppend::Head { head, insert } => {
-                let statements = (head, insert);
-                append_after_head::<D>(
-                    tx,
-                    statements,
-                    stream_type,
-                    stream_id,
-                    expected,
-                    events,
-                    recorded_at,
-                )
-                .await
-            }
-        }
+        append_each::<D>(tx, stream_type, stream_id, expected, events, recorded_at).await
     }
 
     async fn load(
@@ -275,11 +249,11 @@ impl<D: Dialect> EventStore for SqlStore<D> {
     }
 }
 
-/// Appends with one statement per event ([`EventAppend::PerEvent`]): each checks the version
-/// the one before it wrote, and takes the transaction's next rank.
+/// Appends with one statement per event ([`EventAppend`]): each checks the version the one
+/// before it wrote; where positions are per transaction, each takes the transaction's next
+/// rank.
 async fn append_each<D: Dialect>(
     tx: &mut SqlTransaction<D>,
-    sql: &'static str,
     stream_type: &str,
     stream_id: &str,
     expected: u64,
@@ -289,13 +263,16 @@ async fn append_each<D: Dialect>(
     let operation = Operation::EventAppend;
     for (n, event) in events.iter().enumerate() {
         let version = expected + n as u64 + 1;
-        let rank = tx.events_appended;
-        if rank >= EVENTS_PER_TRANSACTION {
+        let (sql, rank) = match D::SQL.event_append {
+            EventAppend::AfterHighest(sql) => (sql, None),
+            EventAppend::PerTransaction(sql) => (sql, Some(tx.events_appended)),
+        };
+        if rank.is_some_and(|rank| rank >= EVENTS_PER_TRANSACTION) {
             return Err(Error::UnitOfWork(format!(
                 "one unit of work appends at most {EVENTS_PER_TRANSACTION} events"
             )));
         }
-        let done = statement::<D>(sql)
+        let mut insert = statement::<D>(sql)
             .arg(stream_type.to_string())
             .arg(stream_id.to_string())
             .arg(int_param(version))
@@ -303,8 +280,11 @@ async fn append_each<D: Dialect>(
             .arg(event.event_version.clone())
             .arg(payload(event)?)
             .arg(event.occurred_at)
-            .arg(recorded_at)
-            .arg(int_param(rank))
+            .arg(recorded_at);
+        if let Some(rank) = rank {
+            insert = insert.arg(int_param(rank));
+        }
+        let done = insert
             .execute(tx.executor())
             .await
             .map_err(SqlxError::statement(operation))?;
@@ -315,73 +295,6 @@ async fn append_each<D: Dialect>(
         }
     }
     Ok(expected + events.len() as u64)
-}
-
-/// Appends after moving the head ([`EventAppend::Head`]): the version first, the head last,
-/// then one insert per event. The head's row is held from its update to the commit and every
-/// append waits for it, so nothing that can be done before takes it. A concurrent append to
-/// the same stream that passes the version check too is refused by the insert (the stream and
-/// version are unique).
-async fn append_after_head<D: Dialect>(
-    tx: &mut SqlTransaction<D>,
-    (head, insert): (&'static str, &'static str),
-    stream_type: &str,
-    stream_id: &str,
-    expected: u64,
-    events: &[NewEvent],
-    recorded_at: i64,
-) -> Result<u64> {
-    let operation = Operation::EventAppend;
-    if stream_version::<D>(tx, stream_type, stream_id).await? != expected {
-        return Err(conflict(stream_type, stream_id, expected));
-    }
-    let count = events.len() as u64;
-    let row = statement::<D>(head)
-        .arg(int_param(count))
-        .fetch_one(tx.executor())
-        .await
-        .map_err(SqlxError::statement(operation))?;
-    let last: i64 =
-        column::<D, _>(&row, "position").map_err(SqlxError::column(operation, "position"))?;
-    let first = unsigned(last) - count + 1;
-    for (n, event) in events.iter().enumerate() {
-        let n = n as u64;
-        let done = statement::<D>(insert)
-            .arg(int_param(first + n))
-            .arg(stream_type.to_string())
-            .arg(stream_id.to_string())
-            .arg(int_param(expected + n + 1))
-            .arg(event.event_type.clone())
-            .arg(event.event_version.clone())
-            .arg(payload(event)?)
-            .arg(event.occurred_at)
-            .arg(recorded_at)
-            .execute(tx.executor())
-            .await
-            .map_err(SqlxError::statement(operation))?;
-        if D::rows_affected(&done) == 0 {
-            return Err(conflict(stream_type, stream_id, expected));
-        }
-    }
-    Ok(expected + count)
-}
-
-/// The stream's current version, read in the unit of work.
-async fn stream_version<D: Dialect>(
-    tx: &mut SqlTransaction<D>,
-    stream_type: &str,
-    stream_id: &str,
-) -> Result<u64> {
-    let operation = Operation::EventAppend;
-    let row = statement::<D>(D::SQL.event_stream_version)
-        .arg(stream_type.to_string())
-        .arg(stream_id.to_string())
-        .fetch_one(tx.executor())
-        .await
-        .map_err(SqlxError::statement(operation))?;
-    let version: i64 =
-        column::<D, _>(&row, "version").map_err(SqlxError::column(operation, "version"))?;
-    Ok(unsigned(version))
 }
 
 /// An event's payload as the `data` column stores it.

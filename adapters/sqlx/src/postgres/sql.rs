@@ -85,12 +85,10 @@ pub(super) const STATEMENTS: Statements = Statements {
     saga_due: "SELECT saga, correlation_id FROM seedwork_sagas \
         WHERE deadline_at IS NOT NULL AND deadline_at <= $1 \
         ORDER BY deadline_at, saga, correlation_id LIMIT $2",
-    event_stream_version: "SELECT COALESCE(MAX(version), 0) AS version FROM seedwork_events \
-        WHERE stream_type = $1 AND stream_id = $2",
     // The position: the transaction's id times 2^20 (`dialect::EVENTS_PER_TRANSACTION`) plus
     // the event's rank in the transaction, which the transaction counts. No row is shared
     // between appenders; `event_read_all` stops below the oldest transaction in progress.
-    event_append: EventAppend::PerEvent(
+    event_append: EventAppend::PerTransaction(
         "INSERT INTO seedwork_events (position, stream_type, stream_id, version, event_type, \
          event_version, data, occurred_at, recorded_at) \
          SELECT pg_current_xact_id()::text::bigint * 1048576 + $9, \

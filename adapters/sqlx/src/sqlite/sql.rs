@@ -78,17 +78,17 @@ pub(super) const STATEMENTS: Statements = Statements {
     saga_due: "SELECT saga, correlation_id FROM seedwork_sagas \
         WHERE deadline_at IS NOT NULL AND deadline_at <= ? \
         ORDER BY deadline_at, saga, correlation_id LIMIT ?",
-    event_stream_version: "SELECT COALESCE(MAX(version), 0) AS version FROM seedwork_events \
-        WHERE stream_type = ? AND stream_id = ?",
-    // One writer at a time: the head's row is never waited for by anyone but the next writer,
-    // who would wait for SQLite's write lock anyway.
-    event_append: EventAppend::Head {
-        head: "UPDATE seedwork_event_head SET position = position + ? WHERE id = 1 \
-            RETURNING position",
-        insert: "INSERT INTO seedwork_events (position, stream_type, stream_id, version, \
-            event_type, event_version, data, occurred_at, recorded_at) \
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    },
+    // One writer at a time, so the highest position is the last one committed. (The WHERE
+    // also tells SQLite's parser that ON CONFLICT belongs to the INSERT.)
+    event_append: EventAppend::AfterHighest(
+        "INSERT INTO seedwork_events (position, stream_type, stream_id, version, event_type, \
+         event_version, data, occurred_at, recorded_at) \
+         SELECT COALESCE((SELECT MAX(position) FROM seedwork_events), 0) + 1, \
+                ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+         WHERE (SELECT COALESCE(MAX(version), 0) FROM seedwork_events \
+                WHERE stream_type = ?1 AND stream_id = ?2) = ?3 - 1 \
+         ON CONFLICT DO NOTHING",
+    ),
     event_load: "SELECT position, version, event_type, event_version, data, occurred_at \
         FROM seedwork_events \
         WHERE stream_type = ? AND stream_id = ? AND version > ? ORDER BY version",
