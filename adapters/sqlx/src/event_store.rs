@@ -93,8 +93,8 @@ fn conflict(stream_type: &str, stream_id: &str, expected: u64) -> Error {
 ///
 /// Where the positions come from depends on the dialect ([`EventAppend`]): on SQLite one above
 /// the highest stored (its writers take turns), on PostgreSQL the appending transaction's id,
-/// with readers stopping below the oldest transaction in progress. Either way a projection following
-/// positions never skips an event that commits late.
+/// with readers stopping below the oldest transaction in progress. Either way a projection
+/// following positions never skips an event that commits late.
 #[async_trait]
 impl<D: Dialect> EventStore for SqlStore<D> {
     async fn append(
