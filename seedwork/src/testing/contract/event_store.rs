@@ -1,7 +1,7 @@
 //! The event store contract suite: appends checked against the expected version, streams read
 //! back in order, global positions a reader follows without skipping an event (one that
-//! commits late included), snapshots, rollback, eight writers on one stream; and, through [`EventSourcedRepository`], that loading from a snapshot gives the state
-//! a full replay gives.
+//! commits late included), snapshots, rollback, eight writers on one stream; and, through
+//! [`EventSourcedRepository`], that loading from a snapshot gives the state a full replay gives.
 //!
 //! Every function takes a fresh, empty [`EventStoreUnderTest`] and panics with a message when
 //! the backend breaks the contract. Backends call them one per test with
