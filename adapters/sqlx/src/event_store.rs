@@ -172,15 +172,9 @@ impl<D: Dialect> EventStore for SqlStore<D> {
 
     async fn last_position(&self) -> Result<u64> {
         let operation = Operation::EventReadAll;
-        let mut connection = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(SqlxError::statement(operation))?;
-        let row = statement::<D>(D::SQL.event_last_position)
-            .fetch_one(on::<D>(&mut connection))
-            .await
-            .map_err(SqlxError::statement(operation))?;
+        let row = self
+            .fetch_one(operation, statement::<D>(D::SQL.event_last_position))
+            .await?;
         let position: i64 =
             column::<D, _>(&row, "position").map_err(SqlxError::column(operation, "position"))?;
         Ok(unsigned(position))

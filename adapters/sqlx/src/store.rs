@@ -296,7 +296,7 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// Runs a statement that returns one row on a pooled connection, outside any transaction.
-    async fn fetch_one(
+    pub(crate) async fn fetch_one(
         &self,
         operation: Operation,
         query: crate::dialect::Statement<'static, D::Db>,

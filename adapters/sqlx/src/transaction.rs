@@ -28,7 +28,7 @@ pub struct SqlTransaction<D: Dialect> {
     signal: Arc<Notify>,
     wrote_outbox: bool,
     /// Events appended in this transaction so far: the next one's rank, where positions are
-    /// made of the transaction's id and a rank (`EventAppend::PerEvent`). Never lowered (a
+    /// made of the transaction's id and a rank (`EventAppend::PerTransaction`). Never lowered (a
     /// savepoint rolled back leaves a gap, never a repeat).
     pub(crate) events_appended: u64,
     /// The transport the outbox goes straight into, and the topics appended to (whose

@@ -61,6 +61,28 @@ impl AggregateRoot for Checkpoint {
     }
 }
 
+/// What one batch of a [`ProjectionRunner`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Batch {
+    /// No committed event after the checkpoint.
+    CaughtUp,
+    /// Committed events after the checkpoint, none readable yet (see
+    /// [`EventStore::read_all`]).
+    HeldBack,
+    /// `count` events applied, the checkpoint moved to `last`.
+    Applied { count: usize, last: u64 },
+}
+
+impl Batch {
+    /// How many events it applied.
+    fn count(self) -> usize {
+        match self {
+            Batch::Applied { count, .. } => count,
+            Batch::CaughtUp | Batch::HeldBack => 0,
+        }
+    }
+}
+
 /// How long [`ProjectionRunner::catch_up`] waits before it reads again events that the store
 /// holds back (at most: the poll interval when shorter).
 const HELD_BACK_WAIT: Duration = Duration::from_millis(5);
@@ -153,16 +175,16 @@ impl ProjectionRunner {
     /// checkpoint's move; answers how many. Nothing commits if the projection fails, or if
     /// another runner of the same projection moved the checkpoint meanwhile (a conflict).
     pub async fn run_once(&self) -> Result<usize> {
-        Ok(self.apply_batch().await?.map_or(0, |(applied, _)| applied))
+        Ok(self.apply_batch().await?.count())
     }
 
-    /// [`run_once`](Self::run_once), answering also the checkpoint it committed.
-    async fn apply_batch(&self) -> Result<Option<(usize, u64)>> {
+    /// [`run_once`](Self::run_once), answering what it found.
+    async fn apply_batch(&self) -> Result<Batch> {
         let name = self.projection.name().to_string();
         // A look first, outside any transaction: a caught-up projection polls with two reads,
         // without taking a write lock (SQLite's one writer) only to find nothing to do.
         if !self.behind().await? {
-            return Ok(None);
+            return Ok(Batch::CaughtUp);
         }
         let mut uow = self.bus.unit_of_work().await?;
         let outcome = async {
@@ -170,7 +192,7 @@ impl ProjectionRunner {
             let after = checkpoint.as_ref().map_or(0, |c| c.position);
             let events = self.events.read_all(after, self.batch).await?;
             let Some(last) = events.last().map(|e| e.position) else {
-                return Ok(None);
+                return Ok(Batch::HeldBack);
             };
             for event in &events {
                 // Old versions are brought up to the newest one registered first.
@@ -192,17 +214,20 @@ impl ProjectionRunner {
                     self.checkpoints.add(&mut uow, &mut checkpoint).await?;
                 }
             }
-            Ok(Some((events.len(), last)))
+            Ok(Batch::Applied {
+                count: events.len(),
+                last,
+            })
         }
         .await;
         match outcome {
-            Ok(None) => {
-                uow.rollback().await?;
-                Ok(None)
-            }
-            Ok(applied) => {
+            Ok(applied @ Batch::Applied { .. }) => {
                 uow.commit().await?;
                 Ok(applied)
+            }
+            Ok(nothing) => {
+                uow.rollback().await?;
+                Ok(nothing)
             }
             Err(error) => {
                 if let Err(rollback_error) = uow.rollback().await {
@@ -228,28 +253,24 @@ impl ProjectionRunner {
         let mut total = 0;
         let mut seen = self.position().await?;
         loop {
-            let applied = self.next_batch(&mut seen).await?;
-            if applied > 0 {
-                total += applied;
-                continue;
+            match self.next_batch(&mut seen).await? {
+                Batch::Applied { count, .. } => total += count,
+                Batch::CaughtUp => return Ok(total),
+                // Committed, not readable yet: a transaction that may precede them is open.
+                Batch::HeldBack => tokio::time::sleep(self.poll.min(HELD_BACK_WAIT)).await,
             }
-            if !self.behind().await? {
-                return Ok(total);
-            }
-            // Committed, not readable yet: a transaction that may precede them is still open.
-            tokio::time::sleep(self.poll.min(HELD_BACK_WAIT)).await;
         }
     }
 
     /// [`run_once`](Self::run_once), taking a conflict after another runner's progress (the
-    /// checkpoint moved past `seen`) as a batch of 0 that is not the end.
-    async fn next_batch(&self, seen: &mut u64) -> Result<usize> {
+    /// checkpoint moved past `seen`) as reading on.
+    async fn next_batch(&self, seen: &mut u64) -> Result<Batch> {
         match self.apply_batch().await {
-            Ok(None) => Ok(0),
-            Ok(Some((applied, last))) => {
+            Ok(Batch::Applied { count, last }) => {
                 *seen = last;
-                Ok(applied)
+                Ok(Batch::Applied { count, last })
             }
+            Ok(nothing) => Ok(nothing),
             Err(error) if error.kind() == crate::ErrorKind::Conflict => {
                 let now = self.position().await?;
                 if now > *seen {
@@ -314,7 +335,7 @@ impl ProjectionRunner {
             reported_up = Some(up);
             let pause = match outcome {
                 // More may be waiting: the next batch at once (after a look at `shutdown`).
-                Ok(applied) if applied > 0 => {
+                Ok(Batch::Applied { .. }) => {
                     wait = self.poll;
                     Duration::ZERO
                 }
