@@ -151,6 +151,9 @@ pub struct Statements {
     pub insert_outbox: &'static str,
     /// Binds `consumer, message_id, processed_at`; inserts nothing when the pair is known.
     pub insert_inbox: &'static str,
+    /// Binds `consumer`, a list of distinct message ids (as [`Dialect::keys`]) and
+    /// `processed_at`; inserts the pairs not known yet and returns each one's `message_id`.
+    pub insert_inbox_many: &'static str,
     /// Binds the cut-off time; deletes inbox rows processed at or before it.
     pub purge_inbox: &'static str,
     /// Binds the aggregate type and id; returns `version, data` (JSON as text).
@@ -239,12 +242,13 @@ pub const EVENTS_PER_TRANSACTION: u64 = 1 << 20;
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct TransportStatements {
-    /// Binds `topic, message_key, envelope, properties, published_at` (JSON as text); returns
-    /// the new log row's `sequence`.
-    pub append: &'static str,
-    /// Binds the sequence, the key and the topic; adds the message to every subscription of
-    /// the topic.
-    pub fan_out: &'static str,
+    /// Binds a JSON list of `[topic, message_key, envelope, properties]` arrays (the last two
+    /// as JSON text, the key `null` when absent) and `published_at`; appends one log row per
+    /// element, sequences in list order, and returns each new row's `sequence`.
+    pub append_many: &'static str,
+    /// Binds a list of log sequences; adds each of those messages to every subscription of
+    /// its topic.
+    pub fan_out_many: &'static str,
     /// Binds the payload (a topic, or empty for all); wakes the consumers of other processes
     /// when the transaction commits. `None` where the dialect has no such channel.
     pub notify: Option<&'static str>,

@@ -3,6 +3,7 @@
 use std::any::Any;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use seedwork::messaging::Message;
 use seedwork::uow::Transaction;
 use seedwork::Result;
 
-use crate::dialect::{on, statement, Bind, Connection, Dialect, Tx};
+use crate::dialect::{column, on, statement, Bind, Connection, Dialect, Tx};
 use crate::error::{Operation, SqlxError};
 use crate::shared::{checked_savepoint_name, now_millis, rows};
 
@@ -148,6 +149,40 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
             .await
             .map_err(SqlxError::statement(Operation::InboxInsert))?;
         Ok(D::rows_affected(&done) == 1)
+    }
+
+    /// One statement for the whole list, whatever its length.
+    async fn record_inbox_many(
+        &mut self,
+        consumer: &str,
+        message_ids: &[&str],
+    ) -> Result<Vec<bool>> {
+        let mut listed = HashSet::new();
+        let distinct: Vec<String> = message_ids
+            .iter()
+            .filter(|id| listed.insert(**id))
+            .map(|id| id.to_string())
+            .collect();
+        if distinct.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = statement::<D>(D::SQL.insert_inbox_many)
+            .arg(consumer.to_string())
+            .arg(D::keys(&distinct).map_err(SqlxError::list(Operation::InboxInsert))?)
+            .arg(now_millis())
+            .fetch_all(on::<D>(&mut self.tx))
+            .await
+            .map_err(SqlxError::statement(Operation::InboxInsert))?;
+        let inserted = rows
+            .iter()
+            .map(|row| column::<D, String>(row, "message_id"))
+            .collect::<Result<HashSet<_>, _>>()
+            .map_err(SqlxError::statement(Operation::InboxInsert))?;
+        let mut answered = HashSet::new();
+        Ok(message_ids
+            .iter()
+            .map(|id| inserted.contains(*id) && answered.insert(*id))
+            .collect())
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {

@@ -1,11 +1,15 @@
 //! Direct delivery (`SqlStore::direct_transport`): a committed transaction's outbox messages
 //! reach the transport's consumers with no relay, in order per key; a rolled-back one's never
 //! do; the outbox keeps nothing for a relay; and the commit wakes a waiting consumer at once
-//! (the poll interval here is a minute, longer than any wait below).
+//! (the poll interval here is a minute, longer than any wait below). A transaction of many
+//! messages on several topics, written in two statements, reaches every subscription whole, as
+//! written, in order per key.
 
 use std::time::Duration;
 
-use seedwork::messaging::{OutboxStore, Subscriber, SubscriptionKind, SubscriptionOptions};
+use seedwork::messaging::{
+    Message, OutboxStore, Subscriber, SubscriptionKind, SubscriptionOptions,
+};
 use seedwork::testing::contract::broker::{
     expect_delivery, expect_quiet, n_of, ping, unique_topic,
 };
@@ -90,6 +94,61 @@ async fn a_commit_wakes_a_waiting_consumer(
     consumer.ack(&delivery).await.expect("ack");
 }
 
+/// More messages than one claim takes (`TransportSettings::prefetch`), in one transaction.
+const MANY: u32 = 300;
+
+async fn a_transaction_of_many_messages_arrives_whole_in_order_per_key(
+    store: &dyn TransactionalStore,
+    transport: &dyn Subscriber,
+) {
+    let first = unique_topic("direct-many-a");
+    let second = unique_topic("direct-many-b");
+    let mut subscriptions = Vec::new();
+    for (topic, name) in [(&first, "one"), (&first, "two"), (&second, "one")] {
+        let consumer = transport
+            .subscribe(SubscriptionOptions::new(topic, name).kind(SubscriptionKind::Shared))
+            .await
+            .expect("subscribe");
+        subscriptions.push((topic.clone(), consumer));
+    }
+    // Every third message to the second topic; keys on even ones only; properties that need
+    // escaping in the JSON list the statement binds.
+    let messages: Vec<Message> = (0..MANY)
+        .map(|n| {
+            let topic = if n % 3 == 2 { &second } else { &first };
+            let key = (n % 2 == 0).then(|| format!("k{}", n % 5));
+            let mut message = ping(topic, n, key.as_deref());
+            message
+                .properties
+                .insert("note".to_string(), format!("\"quoted\" \\ ñ {n}"));
+            message
+        })
+        .collect();
+    write(store, messages.clone(), true).await;
+    for (topic, mut consumer) in subscriptions {
+        let expected: Vec<&Message> = messages.iter().filter(|m| m.topic == topic).collect();
+        let mut received = Vec::new();
+        for _ in 0..expected.len() {
+            let delivery = expect_delivery(&mut *consumer).await;
+            consumer.ack(&delivery).await.expect("ack");
+            received.push(delivery.message);
+        }
+        expect_quiet(&mut *consumer).await;
+        // Order is kept per key (messages of different keys may be handed out in another
+        // order); the messages of each key here were all written by the one transaction.
+        for key in (0..5).map(|k| Some(format!("k{k}"))) {
+            let sent: Vec<&Message> = expected.iter().copied().filter(|m| m.key == key).collect();
+            let got: Vec<&Message> = received.iter().filter(|m| m.key == key).collect();
+            assert_eq!(got, sent, "{topic}, key {key:?}: as written, in order");
+        }
+        let mut sent: Vec<&Message> = expected;
+        let mut got: Vec<&Message> = received.iter().collect();
+        sent.sort_by_key(|m| m.envelope.id.clone());
+        got.sort_by_key(|m| m.envelope.id.clone());
+        assert_eq!(got, sent, "{topic}: every message once, as written");
+    }
+}
+
 async fn fresh_sqlite() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("direct.db");
@@ -114,6 +173,13 @@ async fn sqlite_a_commit_wakes_a_waiting_consumer() {
 }
 
 #[tokio::test]
+async fn sqlite_a_transaction_of_many_messages_arrives_whole_in_order_per_key() {
+    let (_dir, store) = fresh_sqlite().await;
+    let transport = store.direct_transport(slow_polling());
+    a_transaction_of_many_messages_arrives_whole_in_order_per_key(&store, &transport).await;
+}
+
+#[tokio::test]
 async fn every_clone_of_the_store_feeds_the_same_transport() {
     let (_dir, store) = fresh_sqlite().await;
     let clone = store.clone();
@@ -130,4 +196,5 @@ async fn postgres_committed_messages_arrive_without_a_relay() {
     let transport = store.direct_transport(slow_polling());
     committed_messages_arrive_without_a_relay(&store, &store, &transport).await;
     a_commit_wakes_a_waiting_consumer(&store, &transport).await;
+    a_transaction_of_many_messages_arrives_whole_in_order_per_key(&store, &transport).await;
 }

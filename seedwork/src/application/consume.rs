@@ -62,7 +62,9 @@ impl Bus {
 
     /// Handles `messages` in one unit of work, each with its inbox entry and under its own
     /// correlation id: all of them commit, or none does. One transaction for many messages is
-    /// what lets a consumer keep up with a busy store. An error means nothing was committed;
+    /// what lets a consumer keep up with a busy store; their inbox entries are recorded
+    /// together first ([`UnitOfWork::record_inbox_many`](crate::uow::UnitOfWork::record_inbox_many)),
+    /// then each new message is handled in turn. An error means nothing was committed;
     /// handle the messages one by one ([`handle_message`](Self::handle_message)) to learn
     /// which failed and why.
     pub async fn handle_messages(
@@ -72,31 +74,39 @@ impl Bus {
     ) -> Result<Vec<MessageOutcome>> {
         let span = tracing::debug_span!("messages", consumer, count = messages.len());
         async {
+            let handlers = messages
+                .iter()
+                .map(|message| self.message_handler(consumer, message))
+                .collect::<Result<Vec<_>>>()?;
             let mut uow = self.unit_of_work().await?;
-            let mut outcomes = Vec::with_capacity(messages.len());
-            for message in messages {
-                let handled = async {
-                    let handler = self.message_handler(consumer, message)?;
+            let handled = async {
+                let ids: Vec<&str> = messages.iter().map(|message| message.id()).collect();
+                let new = uow.record_inbox_many(consumer, &ids).await?;
+                let mut outcomes = Vec::with_capacity(messages.len());
+                for ((message, handler), new) in messages.iter().zip(&handlers).zip(new) {
+                    if !new {
+                        outcomes.push(MessageOutcome::Duplicate);
+                        continue;
+                    }
                     uow.replace_trace(Trace::caused_by(message));
-                    if !uow.record_inbox(consumer, message.id()).await? {
-                        return Ok(MessageOutcome::Duplicate);
-                    }
                     handler.handle(message, &mut uow).await?;
-                    Ok(MessageOutcome::Handled)
+                    outcomes.push(MessageOutcome::Handled);
                 }
-                .await;
-                match handled {
-                    Ok(outcome) => outcomes.push(outcome),
-                    Err(error) => {
-                        if let Err(rollback_error) = uow.rollback().await {
-                            tracing::warn!(%rollback_error, "rollback of a failed batch failed");
-                        }
-                        return Err(error);
+                Ok::<_, Error>(outcomes)
+            }
+            .await;
+            match handled {
+                Ok(outcomes) => {
+                    uow.commit().await?;
+                    Ok(outcomes)
+                }
+                Err(error) => {
+                    if let Err(rollback_error) = uow.rollback().await {
+                        tracing::warn!(%rollback_error, "rollback of a failed batch failed");
                     }
+                    Err(error)
                 }
             }
-            uow.commit().await?;
-            Ok(outcomes)
         }
         .instrument(span)
         .await

@@ -25,6 +25,24 @@ pub trait Transaction: Any + Send {
     /// inbox): the caller then skips the message.
     async fn record_inbox(&mut self, consumer: &str, message_id: &str) -> Result<bool>;
 
+    /// Records that `consumer` processed each of `message_ids`, as
+    /// [`record_inbox`](Self::record_inbox) does each in turn: one answer per id, `false` for
+    /// an id the inbox already had or that appears earlier in the list.
+    ///
+    /// The default records them one by one; a backend whose statements cost a round trip
+    /// each writes them together (a consumer's batch records hundreds at once).
+    async fn record_inbox_many(
+        &mut self,
+        consumer: &str,
+        message_ids: &[&str],
+    ) -> Result<Vec<bool>> {
+        let mut new = Vec::with_capacity(message_ids.len());
+        for message_id in message_ids {
+            new.push(self.record_inbox(consumer, message_id).await?);
+        }
+        Ok(new)
+    }
+
     /// Makes everything durable.
     async fn commit(self: Box<Self>) -> Result<()>;
 

@@ -284,6 +284,17 @@ impl UnitOfWork {
         self.tx.record_inbox(consumer, message_id).await
     }
 
+    /// Records that `consumer` processed each of `message_ids`, in this transaction: one
+    /// answer per id, `false` for one already recorded (or listed before), whose message is
+    /// then skipped. See [`Transaction::record_inbox_many`].
+    pub async fn record_inbox_many(
+        &mut self,
+        consumer: &str,
+        message_ids: &[&str],
+    ) -> Result<Vec<bool>> {
+        self.tx.record_inbox_many(consumer, message_ids).await
+    }
+
     /// Dispatches the domain events, writes the outbox and commits; on any failure rolls back
     /// and returns the failure.
     ///

@@ -55,6 +55,9 @@ pub(super) const STATEMENTS: Statements = Statements {
         VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)",
     insert_inbox: "INSERT INTO seedwork_inbox \
         (consumer, message_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    insert_inbox_many: "INSERT INTO seedwork_inbox (consumer, message_id, processed_at) \
+        SELECT $1, m, $3 FROM unnest($2::text[]) AS m \
+        ON CONFLICT DO NOTHING RETURNING message_id",
     purge_inbox: "DELETE FROM seedwork_inbox WHERE processed_at <= $1",
     aggregate_get: "SELECT version, data::text AS data FROM seedwork_aggregates \
         WHERE aggregate_type = $1 AND id = $2",
@@ -119,12 +122,18 @@ pub(super) const STATEMENTS: Statements = Statements {
 /// detaches `NOTIFY` the channel every transport listens on
 /// (`crate::transport::postgres::CHANNEL`).
 pub(super) const TRANSPORT: TransportStatements = TransportStatements {
-    append: "INSERT INTO seedwork_topic_log \
+    // The identity is drawn row by row as the sorted rows are inserted, so sequences follow
+    // the list's order.
+    append_many: "INSERT INTO seedwork_topic_log \
         (topic, message_key, envelope, properties, published_at) \
-        VALUES ($1, $2, $3::jsonb, $4::jsonb, $5) RETURNING sequence",
-    fan_out: "INSERT INTO seedwork_subscription_messages \
+        SELECT m ->> 0, m ->> 1, (m ->> 2)::jsonb, (m ->> 3)::jsonb, $2 \
+        FROM json_array_elements($1::json) WITH ORDINALITY AS e(m, n) ORDER BY n \
+        RETURNING sequence",
+    fan_out_many: "INSERT INTO seedwork_subscription_messages \
         (subscription_id, sequence, message_key) \
-        SELECT id, $1, $2 FROM seedwork_subscriptions WHERE topic = $3",
+        SELECT s.id, l.sequence, l.message_key \
+        FROM seedwork_topic_log l JOIN seedwork_subscriptions s ON s.topic = l.topic \
+        WHERE l.sequence = ANY($1)",
     // Delivered to the listeners when (and only if) the transaction commits.
     notify: Some("SELECT pg_notify('seedwork_transport', $1)"),
     create_subscription: "INSERT INTO seedwork_subscriptions \

@@ -51,6 +51,10 @@ pub(super) const STATEMENTS: Statements = Statements {
         VALUES (?, ?, ?, ?, ?, ?)",
     insert_inbox: "INSERT INTO seedwork_inbox \
         (consumer, message_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    // `WHERE true` tells SQLite's parser that `ON CONFLICT` is the upsert clause, not a join's.
+    insert_inbox_many: "INSERT INTO seedwork_inbox (consumer, message_id, processed_at) \
+        SELECT ?1, value, ?3 FROM json_each(?2) WHERE true \
+        ON CONFLICT DO NOTHING RETURNING message_id",
     purge_inbox: "DELETE FROM seedwork_inbox WHERE processed_at <= ?",
     aggregate_get: AGGREGATE_GET,
     // Writers are serialised by `BEGIN IMMEDIATE`: a plain read inside the transaction is
@@ -111,12 +115,18 @@ const AGGREGATE_GET: &str =
 ///
 /// [`Dialect::BEGIN`]: crate::dialect::Dialect::BEGIN
 pub(super) const TRANSPORT: TransportStatements = TransportStatements {
-    append: "INSERT INTO seedwork_topic_log \
-        (topic, message_key, envelope, properties, published_at) VALUES (?, ?, ?, ?, ?) \
-        RETURNING sequence",
-    fan_out: "INSERT INTO seedwork_subscription_messages \
+    // `json_each` walks the list in order and `ORDER BY key` keeps it so: the log's
+    // AUTOINCREMENT sequence is assigned row by row, in list order.
+    append_many: "INSERT INTO seedwork_topic_log \
+        (topic, message_key, envelope, properties, published_at) \
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+        json_extract(value, '$[2]'), json_extract(value, '$[3]'), ?2 \
+        FROM json_each(?1) ORDER BY key RETURNING sequence",
+    fan_out_many: "INSERT INTO seedwork_subscription_messages \
         (subscription_id, sequence, message_key) \
-        SELECT id, ?, ? FROM seedwork_subscriptions WHERE topic = ?",
+        SELECT s.id, l.sequence, l.message_key \
+        FROM seedwork_topic_log l JOIN seedwork_subscriptions s ON s.topic = l.topic \
+        WHERE l.sequence IN (SELECT value FROM json_each(?))",
     notify: None,
     create_subscription: "INSERT INTO seedwork_subscriptions \
         (topic, name, kind, created_sequence, created_at) \

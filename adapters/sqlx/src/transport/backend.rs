@@ -3,7 +3,7 @@
 //! the only other differences are the dialect's optional subscription lock, its optional
 //! `notify` statement and its cross-process listener ([`Dialect::spawn_listener`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -52,41 +52,64 @@ async fn notify<D: Dialect>(tx: &mut Connection<D>, payload: &str) -> Result<(),
     Ok(())
 }
 
-/// Appends `message` to the log and to every subscription of its topic, inside `tx`.
-async fn append_in<D: Dialect>(
-    tx: &mut Connection<D>,
-    message: &EncodedMessage,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    let sql = &D::TRANSPORT;
-    let row = statement::<D>(sql.append)
-        .arg(message.topic.clone())
-        .arg(message.key.clone())
-        .arg(message.envelope.clone())
-        .arg(message.properties.clone())
-        .arg(now)
-        .fetch_one(on::<D>(tx))
-        .await?;
-    let sequence: i64 = column::<D, _>(&row, "sequence")?;
-    statement::<D>(sql.fan_out)
-        .arg(sequence)
-        .arg(message.key.clone())
-        .arg(message.topic.clone())
-        .execute(on::<D>(tx))
-        .await?;
-    notify::<D>(tx, &message.topic).await
-}
-
-/// Appends `messages`, in order, as [`append_in`] does each.
+/// Appends `messages`, in order, to the log and to every subscription of their topics, inside
+/// `tx`, in two statements whatever their number (plus the dialect's wake-up, once per topic).
+///
+/// A consumer's batch or a relay round commits hundreds of messages in one transaction; one
+/// statement per message, each a hand-off to SQLite's worker thread or a round trip to
+/// PostgreSQL, was most of the cost of writing them. The messages travel as one JSON
+/// parameter (`TransportStatements::append_many`), and the log assigns their sequences in list
+/// order.
 pub(super) async fn append_all_in<D: Dialect>(
     tx: &mut Connection<D>,
     messages: &[EncodedMessage],
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    for message in messages {
-        append_in::<D>(tx, message, now).await?;
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let rows = statement::<D>(D::TRANSPORT.append_many)
+        .arg(message_list(messages)?)
+        .arg(now)
+        .fetch_all(on::<D>(tx))
+        .await?;
+    if rows.len() != messages.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "appending {} messages to the topic log returned {} sequences",
+            messages.len(),
+            rows.len()
+        )));
+    }
+    let sequences = rows
+        .iter()
+        .map(|row| column::<D, i64>(row, "sequence"))
+        .collect::<Result<Vec<_>, _>>()?;
+    statement::<D>(D::TRANSPORT.fan_out_many)
+        .arg(list::<D>(&sequences)?)
+        .execute(on::<D>(tx))
+        .await?;
+    let topics: BTreeSet<&str> = messages.iter().map(|m| m.topic.as_str()).collect();
+    for topic in topics {
+        notify::<D>(tx, topic).await?;
     }
     Ok(())
+}
+
+/// `messages` as the JSON list `TransportStatements::append_many` binds: one
+/// `[topic, key, envelope, properties]` array per message, the last two as JSON text.
+fn message_list(messages: &[EncodedMessage]) -> Result<String, sqlx::Error> {
+    let rows: Vec<(&str, Option<&str>, &str, &str)> = messages
+        .iter()
+        .map(|m| {
+            (
+                m.topic.as_str(),
+                m.key.as_deref(),
+                m.envelope.as_str(),
+                m.properties.as_str(),
+            )
+        })
+        .collect();
+    serde_json::to_string(&rows).map_err(|error| sqlx::Error::Encode(Box::new(error)))
 }
 
 /// Runs `sql` (which binds the subscription id, sequence, consumer and attempt, after
@@ -352,7 +375,7 @@ impl<D: Dialect> Backend for SqlBackend<D> {
         if !settle::<D>(&mut tx, D::TRANSPORT.ack, None, consumer, sequence, attempt).await? {
             return Ok(false);
         }
-        append_in::<D>(&mut tx, dead, now).await?;
+        append_all_in::<D>(&mut tx, std::slice::from_ref(dead), now).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -33,6 +33,7 @@ macro_rules! store_contract_tests {
             stale_update_is_a_conflict,
             concurrent_updates_win_each_version_once,
             inbox_accepts_each_message_once,
+            inbox_accepts_a_list_as_one_by_one,
             outbox_claims_respect_leases_and_key_order,
             relay_keeps_key_order_through_failures,
             relay_crash_resends_and_inbox_absorbs,

@@ -507,6 +507,57 @@ pub async fn inbox_accepts_each_message_once(s: &StoreUnderTest) {
     uow.commit().await.expect("commit");
 }
 
+/// The inbox takes a list as it takes ids one by one: one answer per id, in list order;
+/// `false` for an id known before, listed earlier, or recorded earlier in the same
+/// transaction; a rolled-back list does not count; each consumer has its own inbox.
+pub async fn inbox_accepts_a_list_as_one_by_one(s: &StoreUnderTest) {
+    let bus = s.bus();
+    let ids: Vec<String> = (0..5).map(|_| Uuid::new_v4().to_string()).collect();
+    let id = |n: usize| ids[n].as_str();
+
+    let mut uow = bus.unit_of_work().await.expect("begin");
+    assert_eq!(
+        uow.record_inbox_many("c1", &[id(0), id(1)])
+            .await
+            .expect("inbox"),
+        [true, true]
+    );
+    uow.rollback().await.expect("rollback");
+
+    let mut uow = bus.unit_of_work().await.expect("begin");
+    assert!(uow.record_inbox("c1", id(2)).await.expect("inbox"));
+    assert_eq!(
+        uow.record_inbox_many("c1", &[id(0), id(2), id(1), id(0), id(3)])
+            .await
+            .expect("inbox"),
+        [true, false, true, false, true],
+        "new, recorded earlier in this transaction, new, listed earlier, new"
+    );
+    assert_eq!(
+        uow.record_inbox_many("c1", &[]).await.expect("inbox"),
+        Vec::<bool>::new()
+    );
+    uow.commit().await.expect("commit");
+
+    let mut uow = bus.unit_of_work().await.expect("begin");
+    assert_eq!(
+        uow.record_inbox_many("c1", &[id(4), id(3), id(0)])
+            .await
+            .expect("inbox"),
+        [true, false, false],
+        "ids committed before are known"
+    );
+    assert!(!uow.record_inbox("c1", id(4)).await.expect("inbox"));
+    assert_eq!(
+        uow.record_inbox_many("c2", &[id(0), id(1)])
+            .await
+            .expect("inbox"),
+        [true, true],
+        "each consumer has its own inbox"
+    );
+    uow.commit().await.expect("commit");
+}
+
 async fn commit_messages(s: &StoreUnderTest, bus: &Bus, keys: &[&str]) -> Vec<String> {
     let mut uow = bus.unit_of_work().await.expect("begin");
     let mut ids = Vec::new();
@@ -1336,6 +1387,7 @@ where
     stale_update_is_a_conflict(&fresh().await).await;
     concurrent_updates_win_each_version_once(&fresh().await).await;
     inbox_accepts_each_message_once(&fresh().await).await;
+    inbox_accepts_a_list_as_one_by_one(&fresh().await).await;
     outbox_claims_respect_leases_and_key_order(&fresh().await).await;
     relay_keeps_key_order_through_failures(&fresh().await).await;
     relay_crash_resends_and_inbox_absorbs(&fresh().await).await;
