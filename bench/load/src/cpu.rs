@@ -4,6 +4,11 @@
 //! On a machine with few cores the three share them, so the CPU time each spends per answered
 //! request says how far throughput can go before the cores run out, and where the time goes.
 //! Read from `/proc/<pid>/stat` (Linux only; elsewhere nothing is reported).
+//!
+//! Beside it, the context switches of the system's threads: every hand-off between an async
+//! task and a database connection's worker thread (sqlx runs each SQLite connection on a
+//! thread of its own) costs two, so switches per request count that overhead in a figure the
+//! machine's load does not blur as it blurs CPU time.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +21,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 /// CPU seconds used so far, per process.
 pub struct Sample {
     system: Option<f64>,
+    system_switches: Option<u64>,
     load: Option<f64>,
     postgres: BTreeMap<u32, f64>,
 }
@@ -43,9 +49,35 @@ pub fn sample(system_pid: u32, with_postgres: bool) -> Sample {
     }
     Sample {
         system: read(system_pid).map(|(_, s)| s),
+        system_switches: switches(system_pid),
         load: read(std::process::id()).map(|(_, s)| s),
         postgres,
     }
+}
+
+/// The voluntary and involuntary context switches of all of `pid`'s threads so far (a thread
+/// that ended is no longer counted: the system's runtime and connection threads live as long
+/// as the process).
+fn switches(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
+            total += parse_switches(&status).unwrap_or(0);
+        }
+    }
+    Some(total)
+}
+
+/// The sum of `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of a
+/// `/proc/<pid>/task/<tid>/status` text.
+fn parse_switches(status: &str) -> Option<u64> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
+    };
+    Some(field("voluntary_ctxt_switches:")? + field("nonvoluntary_ctxt_switches:")?)
 }
 
 /// A process's name and its user plus system CPU seconds.
@@ -74,6 +106,9 @@ pub struct PerRequest {
     pub answered: u64,
     /// The system's process.
     pub system_ms: Option<f64>,
+    /// Context switches of the system's threads per answered request.
+    #[serde(default)]
+    pub system_switches: Option<f64>,
     /// All `postgres` processes (`None` when there were none: the SQLite store).
     pub postgres_ms: Option<f64>,
     /// This load generator.
@@ -95,6 +130,10 @@ pub fn per_request(before: &Sample, after: &Sample, answered: u64) -> PerRequest
     PerRequest {
         answered,
         system_ms: delta(before.system, after.system),
+        system_switches: before
+            .system_switches
+            .zip(after.system_switches)
+            .map(|(b, a)| a.saturating_sub(b) as f64 / answered.max(1) as f64),
         postgres_ms: postgres,
         load_ms: delta(before.load, after.load),
     }
@@ -117,12 +156,14 @@ mod tests {
     fn per_request_divides_what_each_part_spent() {
         let before = Sample {
             system: Some(1.0),
+            system_switches: Some(100),
             load: Some(0.5),
             postgres: BTreeMap::from([(10, 2.0), (11, 1.0)]),
         };
         // 11 ended; 12 started and spent 0.5 s.
         let after = Sample {
             system: Some(3.0),
+            system_switches: Some(150_100),
             load: Some(0.7),
             postgres: BTreeMap::from([(10, 4.5), (12, 0.5)]),
         };
@@ -130,5 +171,14 @@ mod tests {
         assert_eq!(cpu.system_ms.map(|v| (v * 1000.0).round()), Some(2000.0));
         assert_eq!(cpu.postgres_ms.map(|v| (v * 1000.0).round()), Some(3000.0));
         assert_eq!(cpu.load_ms.map(|v| (v * 1000.0).round()), Some(200.0));
+        assert_eq!(cpu.system_switches, Some(150.0));
+    }
+
+    #[test]
+    fn a_status_text_gives_both_kinds_of_switches() {
+        let status = "Name:\tsqlx-sqlite-wor\nState:\tS (sleeping)\n\
+            voluntary_ctxt_switches:\t1200\nnonvoluntary_ctxt_switches:\t34\n";
+        assert_eq!(parse_switches(status), Some(1234));
+        assert_eq!(parse_switches("Name:\tx\n"), None);
     }
 }

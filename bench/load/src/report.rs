@@ -75,12 +75,12 @@ pub fn markdown(run: &Run, results: &Path) -> String {
 }
 
 fn sync_table(out: &mut String, steps: &[Step]) {
-    out.push_str("| connections | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | CPU ms/request |\n");
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("| connections | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | CPU ms/request | switches/request |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n");
     for s in steps {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.connections,
             s.requests,
             per_second(s.per_second),
@@ -90,14 +90,21 @@ fn sync_table(out: &mut String, steps: &[Step]) {
             ms(s.latency.max_ms),
             s.non_2xx_total(),
             s.transport_errors,
-            cpu_cell(s.cpu.as_ref())
+            cpu_cell(s.cpu.as_ref()),
+            switches_cell(s.cpu.as_ref())
         );
     }
     out.push_str(
         "\nCPU ms/request: CPU time per 2xx answer (warm-up included) of the system + the \
          local PostgreSQL server's processes + the load generator (from /proc; – when not \
-         read). With N cores, CPU-bound throughput is at most N × 1000 / their sum.\n",
+         read). With N cores, CPU-bound throughput is at most N × 1000 / their sum. \
+         switches/request: context switches of the system's threads per 2xx answer.\n",
     );
+}
+
+fn switches_cell(cpu: Option<&crate::cpu::PerRequest>) -> String {
+    cpu.and_then(|cpu| cpu.system_switches)
+        .map_or_else(|| "–".to_string(), |v| format!("{v:.0}"))
 }
 
 fn cpu_cell(cpu: Option<&crate::cpu::PerRequest>) -> String {
@@ -123,14 +130,14 @@ pub fn drain(seconds: Option<f64>, backlog: u64) -> String {
 
 fn async_table(out: &mut String, steps: &[Step]) {
     out.push_str(
-        "| connections | accepted | accepted/s | executed/s | drain | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | CPU ms/command |\n",
+        "| connections | accepted | accepted/s | executed/s | drain | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | CPU ms/command | switches/command |\n",
     );
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n");
     for s in steps {
         let Some(q) = &s.queue else { continue };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.connections,
             q.accepted,
             per_second(q.accepted_per_second),
@@ -142,7 +149,8 @@ fn async_table(out: &mut String, steps: &[Step]) {
             ms(s.latency.max_ms),
             s.non_2xx_total(),
             s.transport_errors,
-            cpu_cell(s.cpu.as_ref())
+            cpu_cell(s.cpu.as_ref()),
+            switches_cell(s.cpu.as_ref())
         );
     }
     out.push_str(
@@ -316,6 +324,7 @@ mod tests {
             cpu: Some(crate::cpu::PerRequest {
                 answered: 12_345,
                 system_ms: Some(0.731),
+                system_switches: Some(41.6),
                 postgres_ms: None,
                 load_ms: Some(0.125),
             }),
@@ -349,7 +358,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "| 8 | 12345 | 1234 | 1.50 | 3.00 | 9.00 | 15.0 | 0 | 0 | 0.73 + – + 0.12 |"
+                "| 8 | 12345 | 1234 | 1.50 | 3.00 | 9.00 | 15.0 | 0 | 0 | 0.73 + – + 0.12 | 42 |"
             ),
             "{text}"
         );
