@@ -8,11 +8,24 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::FromRow;
 
-/// The `aggregate_type` of the example's reservations in `seedwork_aggregates`.
+/// The example's reservations: their `aggregate_type` in `seedwork_aggregates` (state-stored,
+/// binaries before tutorial 7's version) and their `stream_type` in `seedwork_events`
+/// (event-sourced since).
 pub const RESERVA: &str = "Reserva";
 
-const COUNT_SQLITE: &str = "SELECT COUNT(*) FROM seedwork_aggregates WHERE aggregate_type = ?";
-const COUNT_POSTGRES: &str = "SELECT COUNT(*) FROM seedwork_aggregates WHERE aggregate_type = $1";
+/// Reservations of either kind: state-stored rows, and event-sourced streams (each has one
+/// event at version 1).
+const COUNT_SQLITE: &str = "SELECT (SELECT COUNT(*) FROM seedwork_aggregates \
+    WHERE aggregate_type = ?1) + (SELECT COUNT(*) FROM seedwork_events \
+    WHERE stream_type = ?1 AND version = 1)";
+const COUNT_POSTGRES: &str = "SELECT (SELECT COUNT(*) FROM seedwork_aggregates \
+    WHERE aggregate_type = $1) + (SELECT COUNT(*) FROM seedwork_events \
+    WHERE stream_type = $1 AND version = 1)";
+/// The same for a schema without an event store (a binary from before it).
+const COUNT_STATE_STORED_SQLITE: &str =
+    "SELECT COUNT(*) FROM seedwork_aggregates WHERE aggregate_type = ?";
+const COUNT_STATE_STORED_POSTGRES: &str =
+    "SELECT COUNT(*) FROM seedwork_aggregates WHERE aggregate_type = $1";
 
 /// Messages not yet through: outbox rows not published (nor parked) and transport
 /// deliveries not yet acknowledged (the same text on both databases).
@@ -77,7 +90,36 @@ pub enum Store {
     Postgres(PgPool),
 }
 
+/// Whether `error` says a table does not exist (a schema older than the event store).
+fn is_missing_table(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(database) => {
+            database.code().as_deref() == Some("42P01")
+                || database.message().contains("no such table")
+        }
+        _ => false,
+    }
+}
+
 impl Store {
+    /// Counts the reservations with `sqlite` or `postgres`, whichever the store is.
+    async fn count(&self, sqlite: &str, postgres: &str) -> Result<i64, sqlx::Error> {
+        match self {
+            Store::Sqlite(pool) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sqlite))
+                    .bind(RESERVA)
+                    .fetch_one(pool)
+                    .await
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(postgres))
+                    .bind(RESERVA)
+                    .fetch_one(pool)
+                    .await
+            }
+        }
+    }
+
     /// Opens the SQLite file the system created.
     pub async fn sqlite(path: &Path) -> Result<Store> {
         let options = SqliteConnectOptions::new()
@@ -101,21 +143,15 @@ impl Store {
         Ok(Store::Postgres(pool))
     }
 
-    /// How many reservations are stored.
+    /// How many reservations are stored (event-sourced or state-stored, whichever the
+    /// binary under load writes).
     pub async fn reservations(&self) -> Result<u64> {
-        let count: i64 = match self {
-            Store::Sqlite(pool) => {
-                sqlx::query_scalar(COUNT_SQLITE)
-                    .bind(RESERVA)
-                    .fetch_one(pool)
+        let count = match self.count(COUNT_SQLITE, COUNT_POSTGRES).await {
+            Err(error) if is_missing_table(&error) => {
+                self.count(COUNT_STATE_STORED_SQLITE, COUNT_STATE_STORED_POSTGRES)
                     .await
             }
-            Store::Postgres(pool) => {
-                sqlx::query_scalar(COUNT_POSTGRES)
-                    .bind(RESERVA)
-                    .fetch_one(pool)
-                    .await
-            }
+            counted => counted,
         }
         .context("counting the stored reservations")?;
         Ok(u64::try_from(count).unwrap_or(0))
@@ -310,6 +346,41 @@ mod tests {
             scoped_url("postgres://h/db?sslmode=disable", "bench_1"),
             "postgres://h/db?sslmode=disable&options=-c%20search_path%3Dbench_1"
         );
+    }
+
+    /// Reservations are counted in the event store and among state-stored aggregates, and in
+    /// the latter alone where the schema has no event store (a binary from before it).
+    #[test]
+    fn reservations_are_counted_in_either_schema() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("count.db");
+            std::fs::File::create(&path).expect("file");
+            let store = Store::sqlite(&path).await.expect("open");
+            let Store::Sqlite(pool) = &store else {
+                unreachable!("opened as SQLite")
+            };
+            for sql in [
+                "CREATE TABLE seedwork_aggregates (aggregate_type TEXT, id TEXT)",
+                "INSERT INTO seedwork_aggregates VALUES ('Reserva', 'a'), ('Reserva', 'b'), \
+                 ('Pago', 'a')",
+            ] {
+                sqlx::query(sql).execute(pool).await.expect("setup");
+            }
+            assert_eq!(store.reservations().await.expect("count"), 2);
+            for sql in [
+                "CREATE TABLE seedwork_events (stream_type TEXT, stream_id TEXT, version INTEGER)",
+                "INSERT INTO seedwork_events VALUES ('Reserva', 'c', 1), ('Reserva', 'c', 2), \
+                 ('Reserva', 'd', 1), ('Pago', 'e', 1)",
+            ] {
+                sqlx::query(sql).execute(pool).await.expect("setup");
+            }
+            assert_eq!(store.reservations().await.expect("count"), 4);
+        });
     }
 
     #[test]
