@@ -194,10 +194,22 @@ pub fn stored_hops(
     inbox: &[InboxRow],
     notified_by: &str,
 ) -> Vec<Hop> {
-    let by_key: HashMap<(&str, &str), &OutboxRow> = outbox
-        .iter()
-        .filter_map(|row| Some(((row.topic.as_str(), row.message_key.as_deref()?), row)))
-        .collect();
+    // The first row of each topic and key: the creation's command and event. With the saga,
+    // later commands and events of the same reservation (payment, approval…) share its key.
+    let mut by_key: HashMap<(&str, &str), &OutboxRow> = HashMap::new();
+    for row in outbox {
+        let Some(key) = row.message_key.as_deref() else {
+            continue;
+        };
+        by_key
+            .entry((row.topic.as_str(), key))
+            .and_modify(|first| {
+                if row.created_at < first.created_at {
+                    *first = row;
+                }
+            })
+            .or_insert(row);
+    }
     let mut handled: HashMap<&str, Vec<&InboxRow>> = HashMap::new();
     for row in inbox {
         handled
@@ -298,6 +310,28 @@ mod tests {
             vec![3.0, 4.0, 1.0, 6.0, 16.0]
         );
         assert!(means[3].0.contains("notifier"));
+    }
+
+    /// Later messages of the same reservation (the saga's approval) do not stand in for the
+    /// creation's, in whatever order the rows come.
+    #[test]
+    fn the_first_command_and_event_of_a_reservation_are_its_creation() {
+        let sent = [("r1".to_string(), 1_000)];
+        let rows = [
+            outbox(EVENTS, "r1", "e2", 1_050, 1_050),
+            outbox(COMMANDS, "r1", "c1", 1_002, 1_002),
+            outbox(EVENTS, "r1", "e1", 1_009, 1_009),
+            outbox(COMMANDS, "r1", "c2", 1_040, 1_040),
+        ];
+        let handled = [
+            inbox("commands", "c1", 1_008),
+            inbox("commands", "c2", 1_045),
+            inbox("notifier", "e1", 1_012),
+            inbox("notifier", "e2", 1_060),
+        ];
+        let hops = stored_hops(&sent, &rows, &handled, "notifier");
+        let means: Vec<f64> = hops.iter().map(|h| h.latency.mean_ms.round()).collect();
+        assert_eq!(means, vec![0.0, 6.0, 0.0, 3.0, 12.0]);
     }
 
     #[test]
