@@ -107,6 +107,12 @@ pub struct GrowthArgs {
     /// median (one run's spread on a shared machine is wider than the decay to be seen).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// Also start a second system on a fresh store and measure it right after each
+    /// measurement of the growing one: each pair ran in the same moments of the machine, so
+    /// their ratio (grown / fresh) shows the decay where this machine's swings in speed hide
+    /// it in the req/s themselves.
+    #[arg(long)]
+    pub against_fresh: bool,
     /// Safety cap on the requests of one prefill or one measurement.
     #[arg(long, default_value_t = 1_000_000)]
     pub max_requests: u64,

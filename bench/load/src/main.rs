@@ -134,8 +134,17 @@ async fn run() -> Result<()> {
         signal = interrupted() => bail!("stopped by {signal} while the system started"),
     };
     eprintln!("load: the system answers at {}", system.base_url);
+    let fresh = match &cli.scenario {
+        Scenario::Growth(args) if args.against_fresh => Some(scenario::FreshSystems {
+            args: &cli.system,
+            binary: &binary,
+            out_dir: &out_dir,
+            environment: &environment,
+        }),
+        _ => None,
+    };
     let figures = tokio::select! {
-        figures = scenario::run(&cli.scenario, &mut system) => figures,
+        figures = scenario::run(&cli.scenario, &mut system, fresh.as_ref()) => figures,
         signal = interrupted() => Err(anyhow!("stopped by {signal}")),
     };
     let run = Run {

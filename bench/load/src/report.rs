@@ -187,9 +187,9 @@ fn created_line(out: &mut String, created: &Created) {
 fn growth_table(out: &mut String, points: &[GrowthPoint]) {
     let connections = points.first().map_or(0, |p| p.step.connections);
     out.push_str(
-        "| stored | req/s (median) | req/s of each run | CPU ms/request | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | prefill |\n",
+        "| stored | req/s (median) | req/s of each run | CPU ms/request | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | prefill | fresh req/s of each run | grown / fresh |\n",
     );
-    out.push_str("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|\n");
     for p in points {
         let s = &p.step;
         let prefill = if p.prefill_inserted > 0 {
@@ -202,7 +202,7 @@ fn growth_table(out: &mut String, points: &[GrowthPoint]) {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             p.stored,
             per_second(s.per_second),
             p.per_second_runs
@@ -217,13 +217,26 @@ fn growth_table(out: &mut String, points: &[GrowthPoint]) {
             ms(s.latency.max_ms),
             s.non_2xx_total(),
             s.transport_errors,
-            prefill
+            prefill,
+            if p.fresh_per_second_runs.is_empty() {
+                "–".to_string()
+            } else {
+                p.fresh_per_second_runs
+                    .iter()
+                    .map(|r| per_second(*r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            p.ratio_to_fresh
+                .map_or_else(|| "–".to_string(), |r| format!("{r:.2}"))
         );
     }
     let _ = writeln!(
         out,
         "\nstored: reservations in the store when the measurement began; each measurement is \
-         `sync` at {connections} connection(s)."
+         `sync` at {connections} connection(s). With `--against-fresh`, a second system on a \
+         fresh store is measured right after each run; grown / fresh is the median of the \
+         pairs' ratios."
     );
 }
 

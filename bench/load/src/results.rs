@@ -166,4 +166,10 @@ pub struct GrowthPoint {
     pub step: Step,
     /// Req/s of every measurement at this checkpoint, in the order they ran.
     pub per_second_runs: Vec<f64>,
+    /// With `--against-fresh`: req/s of the fresh system measured right after each of those.
+    #[serde(default)]
+    pub fresh_per_second_runs: Vec<f64>,
+    /// With `--against-fresh`: the median of the pairs' ratios, grown / fresh.
+    #[serde(default)]
+    pub ratio_to_fresh: Option<f64>,
 }

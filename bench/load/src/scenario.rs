@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cli::{self, AsyncArgs, GrowthArgs, Scenario, StepArgs};
 use crate::drive::{self, Endpoint, Plan, Target};
@@ -18,7 +18,32 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `scenario` against the running system.
-pub async fn run(scenario: &Scenario, system: &mut System) -> Result<Figures> {
+/// How to start a system on a fresh store (`growth --against-fresh`): what the measured one
+/// was started with.
+pub struct FreshSystems<'a> {
+    /// The system's options.
+    pub args: &'a crate::cli::SystemArgs,
+    /// The binary.
+    pub binary: &'a std::path::Path,
+    /// Where each fresh system's log goes (a directory per checkpoint beneath).
+    pub out_dir: &'a std::path::Path,
+    /// Its environment.
+    pub environment: &'a [(&'a str, &'a str)],
+}
+
+impl FreshSystems<'_> {
+    async fn start(&self, checkpoint: u64) -> Result<System> {
+        let dir = self.out_dir.join(format!("fresh-{checkpoint}"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        System::start(self.args, self.binary, &dir, self.environment).await
+    }
+}
+
+pub async fn run(
+    scenario: &Scenario,
+    system: &mut System,
+    fresh: Option<&FreshSystems<'_>>,
+) -> Result<Figures> {
     let mut figures = Figures {
         rss_idle_kib: system.rss_kib(),
         ..Figures::default()
@@ -33,7 +58,7 @@ pub async fn run(scenario: &Scenario, system: &mut System) -> Result<Figures> {
                 figures.created_latency = Some(created(args, system, &target).await?);
             }
         }
-        Scenario::Growth(args) => figures.growth = growth(args, system).await?,
+        Scenario::Growth(args) => figures.growth = growth(args, system, fresh).await?,
         Scenario::Hops(args) => figures.hops = crate::hops::run(args, system).await?,
     }
     if figures.rss_after_kib.is_none() {
@@ -214,7 +239,11 @@ pub fn checkpoints(rows: u64, every: u64) -> Vec<u64> {
     points
 }
 
-async fn growth(args: &GrowthArgs, system: &mut System) -> Result<Vec<GrowthPoint>> {
+async fn growth(
+    args: &GrowthArgs,
+    system: &mut System,
+    fresh_systems: Option<&FreshSystems<'_>>,
+) -> Result<Vec<GrowthPoint>> {
     if args.prefill_connections == 0 || args.measure_connections == 0 {
         bail!("--prefill-connections and --measure-connections need at least 1");
     }
@@ -231,6 +260,18 @@ async fn growth(args: &GrowthArgs, system: &mut System) -> Result<Vec<GrowthPoin
             .as_secs_f64();
         let stored = system.store.reservations().await?;
         let mut runs = Vec::new();
+        let mut fresh_runs = Vec::new();
+        // A new one per checkpoint: its own measurements add reservations, and it must stay
+        // near empty.
+        let mut fresh = match fresh_systems {
+            Some(systems) => {
+                let fresh = systems.start(checkpoint).await?;
+                let fresh_target =
+                    Target::new(&fresh.base_url, cli::seconds(args.request_timeout))?;
+                Some((fresh, fresh_target))
+            }
+            None => None,
+        };
         for run in 1..=args.repeat.max(1) {
             eprintln!(
                 "growth: at {checkpoint}, run {run}/{}: {} connection(s), {} s warm-up + {} s measured",
@@ -244,9 +285,37 @@ async fn growth(args: &GrowthArgs, system: &mut System) -> Result<Vec<GrowthPoin
                 .wait_idle(cli::seconds(args.prefill_timeout))
                 .await?;
             runs.push(measure(args, system, &target).await?);
+            let measured = match fresh.as_mut() {
+                Some((system, target)) => {
+                    eprintln!("growth: at {checkpoint}, run {run}: the fresh system");
+                    match system
+                        .store
+                        .wait_idle(cli::seconds(args.prefill_timeout))
+                        .await
+                    {
+                        Ok(_) => Some(measure(args, system, target).await),
+                        Err(error) => Some(Err(error)),
+                    }
+                }
+                None => None,
+            };
+            match measured {
+                Some(Ok(step)) => fresh_runs.push(step.per_second),
+                Some(Err(error)) => {
+                    if let Some((system, _)) = fresh.take() {
+                        let _ = system.stop().await;
+                    }
+                    return Err(error);
+                }
+                None => {}
+            }
+        }
+        if let Some((fresh, _)) = fresh {
+            fresh.stop().await?;
         }
         let stored_after = system.store.reservations().await?;
-        let per_second_runs = runs.iter().map(|s| s.per_second).collect();
+        let per_second_runs: Vec<f64> = runs.iter().map(|s| s.per_second).collect();
+        let ratio_to_fresh = median_ratio(&per_second_runs, &fresh_runs);
         let step = median_by_rate(runs);
         points.push(GrowthPoint {
             checkpoint,
@@ -257,9 +326,26 @@ async fn growth(args: &GrowthArgs, system: &mut System) -> Result<Vec<GrowthPoin
             idle_seconds,
             step,
             per_second_runs,
+            fresh_per_second_runs: fresh_runs,
+            ratio_to_fresh,
         });
     }
     Ok(points)
+}
+
+/// The median of `grown[i] / fresh[i]` over the pairs (the upper one of an even count);
+/// `None` without pairs or with a fresh rate of zero.
+fn median_ratio(grown: &[f64], fresh: &[f64]) -> Option<f64> {
+    let mut ratios: Vec<f64> = grown
+        .iter()
+        .zip(fresh)
+        .map(|(g, f)| (*f > 0.0).then(|| g / f))
+        .collect::<Option<_>>()?;
+    if ratios.is_empty() {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    Some(ratios[ratios.len() / 2])
 }
 
 /// The measurement with the median req/s (the upper one of an even count).
@@ -377,6 +463,17 @@ mod tests {
         assert_eq!(rates(&[700.0, 500.0, 600.0]).per_second, 600.0);
         assert_eq!(rates(&[500.0]).per_second, 500.0);
         assert_eq!(rates(&[800.0, 500.0, 600.0, 700.0]).per_second, 700.0);
+    }
+
+    #[test]
+    fn the_ratio_to_fresh_is_the_median_of_the_pairs() {
+        // Pairs 0.5, 1.0, 0.8: the median pair, not the ratio of the medians (0.8 / 2.0).
+        assert_eq!(
+            median_ratio(&[100.0, 300.0, 80.0], &[200.0, 300.0, 100.0]),
+            Some(0.8)
+        );
+        assert_eq!(median_ratio(&[100.0], &[]), None);
+        assert_eq!(median_ratio(&[100.0], &[0.0]), None);
     }
 
     #[test]
