@@ -192,12 +192,7 @@ impl Bus {
                     uow.commit().await?;
                     Ok(output)
                 }
-                Err(error) => {
-                    if let Err(rollback_error) = uow.rollback().await {
-                        tracing::warn!(%rollback_error, "rollback after a failed command failed");
-                    }
-                    Err(error)
-                }
+                Err(error) => Err(uow.rollback_after(error, "a failed command").await),
             }
         }
         .instrument(span)

@@ -48,12 +48,7 @@ impl Bus {
                     uow.commit().await?;
                     Ok(MessageOutcome::Handled)
                 }
-                Err(error) => {
-                    if let Err(rollback_error) = uow.rollback().await {
-                        tracing::warn!(%rollback_error, "rollback after a failed message failed");
-                    }
-                    Err(error)
-                }
+                Err(error) => Err(uow.rollback_after(error, "a failed message").await),
             }
         }
         .instrument(span)
@@ -100,12 +95,7 @@ impl Bus {
                     uow.commit().await?;
                     Ok(outcomes)
                 }
-                Err(error) => {
-                    if let Err(rollback_error) = uow.rollback().await {
-                        tracing::warn!(%rollback_error, "rollback of a failed batch failed");
-                    }
-                    Err(error)
-                }
+                Err(error) => Err(uow.rollback_after(error, "a failed batch").await),
             }
         }
         .instrument(span)

@@ -229,12 +229,7 @@ impl ProjectionRunner {
                 uow.rollback().await?;
                 Ok(nothing)
             }
-            Err(error) => {
-                if let Err(rollback_error) = uow.rollback().await {
-                    tracing::warn!(%rollback_error, "rollback after a failed projection batch failed");
-                }
-                Err(error)
-            }
+            Err(error) => Err(uow.rollback_after(error, "a failed projection batch").await),
         }
     }
 
@@ -303,12 +298,7 @@ impl ProjectionRunner {
             Ok(()) => {
                 uow.commit().await?;
             }
-            Err(error) => {
-                if let Err(rollback_error) = uow.rollback().await {
-                    tracing::warn!(%rollback_error, "rollback after a failed reset failed");
-                }
-                return Err(error);
-            }
+            Err(error) => return Err(uow.rollback_after(error, "a failed reset").await),
         }
         self.catch_up().await
     }

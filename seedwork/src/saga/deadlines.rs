@@ -120,12 +120,7 @@ impl SagaDeadlines {
                 uow.rollback().await?;
                 Ok(false)
             }
-            Err(error) => {
-                if let Err(rollback_error) = uow.rollback().await {
-                    tracing::warn!(%rollback_error, "rollback after a failed deadline failed");
-                }
-                Err(error)
-            }
+            Err(error) => Err(uow.rollback_after(error, "a failed deadline").await),
         }
     }
 

@@ -308,12 +308,7 @@ impl UnitOfWork {
                     self.tx.commit().await?;
                     Ok(report)
                 }
-                Err(error) => {
-                    if let Err(rollback_error) = self.tx.rollback().await {
-                        tracing::warn!(%rollback_error, "rollback after a failed commit failed");
-                    }
-                    Err(error)
-                }
+                Err(error) => Err(self.rollback_after(error, "a failed commit").await),
             }
         }
         .instrument(span)
@@ -323,6 +318,17 @@ impl UnitOfWork {
     /// Discards everything.
     pub async fn rollback(self) -> Result<()> {
         self.tx.rollback().await
+    }
+
+    /// Discards everything after `error` (what made the work fail) and gives `error` back: a
+    /// rollback that fails too is logged, with `after` saying what failed, and the original
+    /// error is the one that counts. For the failure arm of a unit of work's caller:
+    /// `Err(error) => Err(uow.rollback_after(error, "a failed message").await)`.
+    pub async fn rollback_after(self, error: Error, after: &str) -> Error {
+        if let Err(rollback_error) = self.tx.rollback().await {
+            tracing::warn!(%rollback_error, %error, "rollback after {after} failed");
+        }
+        error
     }
 
     async fn dispatch_and_write_outbox(&mut self) -> Result<CommitReport> {
