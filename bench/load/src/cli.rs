@@ -33,6 +33,9 @@ pub enum Scenario {
     /// Where the time of one request goes: the system's span timings and the store's
     /// timestamps, one request at a time, synchronous then asynchronous.
     Hops(HopsArgs),
+    /// Draws a finished run's plots again from its `results.json` (no system is started):
+    /// into `--plot-dir`, by default the directory of the file.
+    Replot(ReplotArgs),
 }
 
 impl Scenario {
@@ -43,6 +46,7 @@ impl Scenario {
             Scenario::Async(_) => "async",
             Scenario::Growth(_) => "growth",
             Scenario::Hops(_) => "hops",
+            Scenario::Replot(_) => "replot",
         }
     }
 }
@@ -122,6 +126,13 @@ pub struct GrowthArgs {
     /// Seconds before one request counts as a transport error.
     #[arg(long, default_value_t = 30.0)]
     pub request_timeout: f64,
+}
+
+/// `replot`: which run.
+#[derive(Debug, Clone, Args)]
+pub struct ReplotArgs {
+    /// The run's `results.json`.
+    pub results: PathBuf,
 }
 
 /// `hops`: how many requests, and whose handling ends the asynchronous path.

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Clock ticks per second of the `utime`/`stime` fields of `/proc/<pid>/stat` (`USER_HZ`,
 /// which Linux keeps at 100 on every architecture for this interface).
@@ -100,7 +100,7 @@ fn parse_stat(stat: &str) -> Option<(String, f64)> {
 }
 
 /// CPU milliseconds per answered request between two samples.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PerRequest {
     /// Requests answered with 2xx between the samples (warm-up included).
     pub answered: u64,

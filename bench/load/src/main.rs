@@ -25,7 +25,10 @@
 //! - `growth`: from an empty store, prefill through the API with 64 connections to each
 //!   checkpoint (every `--checkpoint-every`, default 10 000, up to `--rows`, default 50 000),
 //!   then measure `sync` at 8 connections for `--duration` (default 5 s): req/s and p99
-//!   against the stored reservations.
+//!   against the stored reservations; with `--against-fresh`, each measurement paired with
+//!   one of a system on a fresh store, and the ratio of the two.
+//! - `hops`: where one request's time goes, one request at a time.
+//! - `replot RESULTS`: draws a finished run's plots again from its `results.json`.
 //!
 //! Every step is bounded in time and by `--max-requests` (default 1 000 000). The system's
 //! resident memory (`VmRSS`) is read once it is up and again after the load.
@@ -107,6 +110,9 @@ async fn interrupted() -> &'static str {
 
 async fn run() -> Result<()> {
     let cli = Cli::parse();
+    if let Scenario::Replot(args) = &cli.scenario {
+        return replot(&args.results, cli.output.plot_dir.as_deref());
+    }
     let started = chrono::Utc::now();
     let out_dir = cli.output.out.clone().unwrap_or_else(|| {
         meta::target_dir()
@@ -173,6 +179,56 @@ async fn run() -> Result<()> {
     Ok(())
 }
 
+/// The parts of a `results.json` that the plots need.
+#[derive(serde::Deserialize)]
+struct StoredRun {
+    scenario: String,
+    store: String,
+    broker: String,
+    commit: Option<String>,
+    #[serde(default)]
+    steps: Vec<results::Step>,
+    #[serde(default)]
+    growth: Vec<results::GrowthPoint>,
+}
+
+/// `replot`: draws the plots of the run stored in `results` again.
+fn replot(results: &Path, plot_dir: Option<&Path>) -> Result<()> {
+    let text = std::fs::read_to_string(results)
+        .with_context(|| format!("reading {}", results.display()))?;
+    let stored: StoredRun =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", results.display()))?;
+    let scenario = match stored.scenario.as_str() {
+        "sync" => "sync",
+        "async" => "async",
+        "growth" => "growth",
+        other => bail!("{}: no plot for a `{other}` run", results.display()),
+    };
+    let plot_dir = plot_dir
+        .map(Path::to_path_buf)
+        .or_else(|| results.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    std::fs::create_dir_all(&plot_dir)
+        .with_context(|| format!("creating {}", plot_dir.display()))?;
+    let run = Run {
+        scenario,
+        command: String::new(),
+        date: String::new(),
+        commit: stored.commit,
+        store: stored.store,
+        broker: stored.broker,
+        binary: String::new(),
+        cpus: 0,
+        figures: results::Figures {
+            steps: stored.steps,
+            growth: stored.growth,
+            ..Default::default()
+        },
+        log: String::new(),
+    };
+    draw(&run, &plot_dir)
+}
+
 /// What the system's environment gets for `scenario` (span timings for `hops`).
 fn environment(scenario: &Scenario) -> Vec<(&'static str, &'static str)> {
     match scenario {
@@ -204,4 +260,106 @@ fn draw(run: &Run, plot_dir: &Path) -> Result<()> {
     };
     eprintln!("load: plot {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{Figures, GrowthPoint, Step};
+
+    fn point(stored: u64, per_second: f64, fresh: &[f64], ratio: Option<f64>) -> GrowthPoint {
+        GrowthPoint {
+            checkpoint: stored,
+            stored,
+            stored_after: stored,
+            prefill_seconds: 0.0,
+            prefill_inserted: 0,
+            idle_seconds: 0.0,
+            step: Step {
+                connections: 8,
+                seconds: 5.0,
+                requests: 1,
+                per_second,
+                latency: stats::summarize(&stats::histogram()),
+                non_2xx: Default::default(),
+                transport_errors: 0,
+                first_error: None,
+                curve: Vec::new(),
+                queue: None,
+                cpu: None,
+            },
+            per_second_runs: vec![per_second],
+            fresh_per_second_runs: fresh.to_vec(),
+            ratio_to_fresh: ratio,
+        }
+    }
+
+    /// Writes a growth run's `results.json` in a directory of its own, replots it and returns
+    /// the plot's text.
+    fn replotted(name: &str, growth: Vec<GrowthPoint>) -> String {
+        let dir = std::env::temp_dir().join(format!("load-replot-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let run = Run {
+            scenario: "growth",
+            command: "load growth".into(),
+            date: "today".into(),
+            commit: Some("abc1234".into()),
+            store: "SQLite".into(),
+            broker: "database".into(),
+            binary: "alpespartners".into(),
+            cpus: 2,
+            figures: Figures {
+                growth,
+                ..Default::default()
+            },
+            log: "system.log".into(),
+        };
+        let results = dir.join("results.json");
+        report::write_json(&run, &results).expect("results written");
+        replot(&results, None).expect("replotted");
+        let svg = std::fs::read_to_string(dir.join("growth.svg")).expect("the plot");
+        std::fs::remove_dir_all(&dir).ok();
+        svg
+    }
+
+    #[test]
+    fn a_growth_run_against_fresh_stores_is_replotted_with_its_ratio() {
+        let svg = replotted(
+            "fresh",
+            vec![
+                point(0, 240.0, &[235.0], Some(1.02)),
+                point(10_000, 250.0, &[270.0], Some(0.93)),
+            ],
+        );
+        assert!(svg.contains("abc1234"), "the run's commit is in the title");
+        assert!(svg.contains("fresh store (median)"));
+        assert!(svg.contains("grown / fresh (median of pairs)"));
+        assert!(svg.contains("goal 0.9"));
+    }
+
+    #[test]
+    fn a_growth_run_without_fresh_stores_has_no_ratio_panel() {
+        let svg = replotted(
+            "plain",
+            vec![point(0, 240.0, &[], None), point(10_000, 250.0, &[], None)],
+        );
+        assert!(svg.contains("requests per second"));
+        assert!(!svg.contains("fresh store"));
+        assert!(!svg.contains("grown / fresh"));
+    }
+
+    #[test]
+    fn a_run_without_plots_is_refused() {
+        let dir = std::env::temp_dir().join(format!("load-replot-hops-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let results = dir.join("results.json");
+        std::fs::write(
+            &results,
+            r#"{"scenario": "hops", "store": "SQLite", "broker": "database", "commit": null}"#,
+        )
+        .expect("written");
+        let error = replot(&results, None).expect_err("hops has no plot");
+        assert!(error.to_string().contains("no plot"), "{error}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::drive::Outcome;
 use crate::stats::{self, Latency};
@@ -65,7 +65,7 @@ pub struct Hop {
 }
 
 /// One load step at a fixed connection count.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
     /// Connections.
     pub connections: usize,
@@ -117,7 +117,7 @@ impl Step {
 }
 
 /// `async`: accepted commands against executed ones.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Queue {
     /// 202 answers of the step, warm-up included.
     pub accepted: u64,
@@ -148,7 +148,7 @@ pub struct Created {
 }
 
 /// `growth`: one measurement at a store size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GrowthPoint {
     /// The checkpoint prefilled to.
     pub checkpoint: u64,
@@ -165,6 +165,7 @@ pub struct GrowthPoint {
     /// The median measurement by req/s (`sync`).
     pub step: Step,
     /// Req/s of every measurement at this checkpoint, in the order they ran.
+    #[serde(default)]
     pub per_second_runs: Vec<f64>,
     /// With `--against-fresh`: req/s of the fresh system measured right after each of those.
     #[serde(default)]

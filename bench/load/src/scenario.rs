@@ -60,6 +60,7 @@ pub async fn run(
         }
         Scenario::Growth(args) => figures.growth = growth(args, system, fresh).await?,
         Scenario::Hops(args) => figures.hops = crate::hops::run(args, system).await?,
+        Scenario::Replot(_) => anyhow::bail!("replot measures nothing"),
     }
     if figures.rss_after_kib.is_none() {
         figures.rss_after_kib = system.rss_kib();
@@ -336,16 +337,12 @@ async fn growth(
 /// The median of `grown[i] / fresh[i]` over the pairs (the upper one of an even count);
 /// `None` without pairs or with a fresh rate of zero.
 fn median_ratio(grown: &[f64], fresh: &[f64]) -> Option<f64> {
-    let mut ratios: Vec<f64> = grown
+    let ratios: Vec<f64> = grown
         .iter()
         .zip(fresh)
         .map(|(g, f)| (*f > 0.0).then(|| g / f))
         .collect::<Option<_>>()?;
-    if ratios.is_empty() {
-        return None;
-    }
-    ratios.sort_by(f64::total_cmp);
-    Some(ratios[ratios.len() / 2])
+    crate::stats::median(&ratios)
 }
 
 /// The measurement with the median req/s (the upper one of an even count).

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A latency histogram in microseconds, from 1 µs to one hour, 3 significant digits.
 pub fn histogram() -> Histogram<u64> {
@@ -19,7 +19,7 @@ pub fn record(histogram: &mut Histogram<u64>, latency: Duration) {
 }
 
 /// The percentiles of a histogram, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     /// How many latencies were recorded.
     pub count: u64,
@@ -102,9 +102,23 @@ pub fn rate(count: u64, window: Duration) -> f64 {
     }
 }
 
+/// The median of `values` (the upper one of an even count); `None` when there are none.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_is_the_middle_value_or_the_upper_of_two() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(3.0));
+    }
 
     #[test]
     fn percentiles_of_a_known_distribution() {
