@@ -396,7 +396,9 @@ pub(crate) struct Tx<D: Dialect> {
     // transaction ends before the next writer's turn.
     connection: Option<Held<D::Db>>,
     kept: Arc<KeptConnections<D::Db>>,
-    _turn: Turn,
+    /// The writer's turn, released when the transaction is dropped (`None` only while
+    /// [`open_transaction`] moves it on from a kept connection that could not begin).
+    turn: Option<Turn>,
 }
 
 /// Where a transaction's connection came from, and so where it goes when it ends.
@@ -428,22 +430,31 @@ impl<DB: Database> std::ops::DerefMut for Held<DB> {
 type Manager<D> = <<D as Dialect>::Db as Database>::TransactionManager;
 
 impl<D: Dialect> Tx<D> {
+    // The connection stays in `self` across the `await`: a commit or rollback whose future is
+    // dropped midway leaves it to `drop`, which counts a kept one as lost.
     pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
-        let Some(mut connection) = self.connection.take() else {
+        let Some(connection) = self.connection.as_deref_mut() else {
             return Ok(());
         };
-        let result = Manager::<D>::commit(&mut connection).await;
-        self.release(connection, result.is_ok());
+        let result = Manager::<D>::commit(connection).await;
+        self.end(result.is_ok());
         result
     }
 
     pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        let Some(mut connection) = self.connection.take() else {
+        let Some(connection) = self.connection.as_deref_mut() else {
             return Ok(());
         };
-        let result = Manager::<D>::rollback(&mut connection).await;
-        self.release(connection, result.is_ok());
+        let result = Manager::<D>::rollback(connection).await;
+        self.end(result.is_ok());
         result
+    }
+
+    /// Ends the transaction's hold on its connection (see [`release`](Self::release)).
+    fn end(&mut self, clean: bool) {
+        if let Some(connection) = self.connection.take() {
+            self.release(connection, clean);
+        }
     }
 
     /// Keeps a connection whose transaction ended cleanly, if its store has room; otherwise
@@ -468,9 +479,7 @@ impl<D: Dialect> Drop for Tx<D> {
     /// A transaction dropped before it ended (an error, a cancelled future) rolls back, as
     /// sqlx's own transactions do, and its connection is not kept.
     fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            self.release(connection, false);
-        }
+        self.end(false);
     }
 }
 
@@ -505,26 +514,29 @@ pub(crate) async fn open_transaction<D: Dialect>(
     gate: &WriterGate,
     kept: &Arc<KeptConnections<D::Db>>,
 ) -> Result<Tx<D>, sqlx::Error> {
-    let turn = gate.enter().await?;
+    let mut turn = Some(gate.enter().await?);
     if pool.is_closed() {
         // As the pool would answer: the store was closed, kept connections or not.
         return Err(sqlx::Error::PoolClosed);
     }
     let begin = || D::BEGIN.map(SqlStr::from_static);
-    if let Some(mut connection) = kept.take() {
-        match Manager::<D>::begin(&mut connection, begin()).await {
-            Ok(()) => {
-                return Ok(Tx {
-                    connection: Some(Held::Kept(connection)),
-                    kept: Arc::clone(kept),
-                    _turn: turn,
-                })
-            }
+    if let Some(connection) = kept.take() {
+        // In a `Tx` already, so that a `begin` whose future is dropped midway counts the
+        // connection as lost (in `drop`).
+        let mut tx = Tx::<D> {
+            connection: Some(Held::Kept(connection)),
+            kept: Arc::clone(kept),
+            turn: turn.take(),
+        };
+        match Manager::<D>::begin(&mut tx, begin()).await {
+            Ok(()) => return Ok(tx),
             // Whatever the error — PostgreSQL reports a backend it terminated as a database
             // error (57P01) on the next statement — a fresh connection answers for sure.
             Err(error) => {
-                kept.lost();
                 tracing::debug!(%error, "a kept connection could not begin; using the pool");
+                turn = tx.turn.take();
+                // Closes the connection and counts it as lost.
+                drop(tx);
             }
         }
     }
@@ -533,7 +545,7 @@ pub(crate) async fn open_transaction<D: Dialect>(
     Ok(Tx {
         connection: Some(Held::Pooled(connection)),
         kept: Arc::clone(kept),
-        _turn: turn,
+        turn,
     })
 }
 

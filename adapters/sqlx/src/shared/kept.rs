@@ -88,6 +88,13 @@ impl<DB: Database> KeptConnections<DB> {
         idle
     }
 
+    /// `(idle, owned)`: equal whenever no transaction holds a kept connection.
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.idle.len(), state.owned)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State<DB>> {
         // A panic while holding the lock cannot leave the state half-changed.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -102,5 +109,63 @@ impl<DB: Database> std::fmt::Debug for KeptConnections<DB> {
             .field("owned", &state.owned)
             .field("capacity", &self.capacity)
             .finish()
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::Poll;
+
+    use super::KeptConnections;
+    use crate::dialect::open_transaction;
+    use crate::shared::writer_gate::WriterGate;
+    use crate::sqlite::Sqlite;
+
+    /// Polls `future` once, as a `select!` or a timeout that fires would, then drops it.
+    async fn poll_once_then_drop<F: Future>(future: F) {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            let _ = future.as_mut().poll(cx);
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    /// A transaction whose `begin` or `commit` future is dropped midway gives its kept
+    /// connection's place back: once nothing is in flight, every kept connection is idle.
+    /// (Should a future finish within its one poll, that holds as well.)
+    #[tokio::test]
+    async fn a_cancelled_begin_or_commit_gives_its_place_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("kept.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
+        let gate = WriterGate::open();
+        let kept = Arc::new(KeptConnections::<sqlx::Sqlite>::new(1));
+
+        // A clean transaction leaves one kept connection, idle.
+        let clean = || async {
+            let tx = open_transaction::<Sqlite>(&pool, &gate, &kept)
+                .await
+                .expect("begin");
+            tx.commit().await.expect("commit");
+            assert_eq!(kept.counts(), (1, 1), "kept after a clean commit");
+        };
+        for round in 0..5 {
+            clean().await;
+            let tx = open_transaction::<Sqlite>(&pool, &gate, &kept)
+                .await
+                .expect("begin");
+            poll_once_then_drop(tx.commit()).await;
+            let (idle, owned) = kept.counts();
+            assert_eq!(idle, owned, "round {round}: after a cancelled commit");
+
+            clean().await;
+            poll_once_then_drop(open_transaction::<Sqlite>(&pool, &gate, &kept)).await;
+            let (idle, owned) = kept.counts();
+            assert_eq!(idle, owned, "round {round}: after a cancelled begin");
+        }
+        clean().await;
     }
 }
