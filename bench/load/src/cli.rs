@@ -18,6 +18,21 @@ pub struct Cli {
     /// Where the results go.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Repeated runs, against another binary.
+    #[command(flatten)]
+    pub rounds: RoundsArgs,
+}
+
+/// `sync` and `async` several times, alternating with a baseline binary (see `compare.rs`).
+#[derive(Debug, Clone, Args)]
+pub struct RoundsArgs {
+    /// How many times to run the scenario (with `--baseline`, how many pairs of runs).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub rounds: usize,
+    /// A second binary (e.g. built from another commit), run alternately with `--binary`; the
+    /// report gives the median of the rounds' `--binary` / `--baseline` ratios.
+    #[arg(long, global = true)]
+    pub baseline: Option<PathBuf>,
 }
 
 /// The scenarios.

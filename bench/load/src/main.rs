@@ -30,6 +30,10 @@
 //! - `hops`: where one request's time goes, one request at a time.
 //! - `replot RESULTS`: draws a finished run's plots again from its `results.json`.
 //!
+//! `--rounds N` runs `sync` or `async` N times; with `--baseline BINARY`, alternately with that
+//! binary, and reports each one's medians and the median of the rounds' ratios
+//! (`comparison.md`; see `compare.rs`).
+//!
 //! Every step is bounded in time and by `--max-requests` (default 1 000 000). The system's
 //! resident memory (`VmRSS`) is read once it is up and again after the load.
 //!
@@ -58,6 +62,7 @@
 //! `system.log`); set `RUST_LOG` to change that.
 
 mod cli;
+mod compare;
 mod cpu;
 mod drive;
 mod hops;
@@ -119,32 +124,94 @@ async fn run() -> Result<()> {
             .join("load")
             .join(started.format("%Y%m%d-%H%M%S").to_string())
     });
-    let plot_dir = cli
-        .output
-        .plot_dir
-        .clone()
-        .unwrap_or_else(|| out_dir.clone());
-    for dir in [&out_dir, &plot_dir] {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
     let binary = cli
         .system
         .binary
         .clone()
         .unwrap_or_else(meta::default_binary);
+    let rounds = &cli.rounds;
+    if rounds.rounds <= 1 && rounds.baseline.is_none() {
+        let plot_dir = cli
+            .output
+            .plot_dir
+            .clone()
+            .unwrap_or_else(|| out_dir.clone());
+        measure(&cli, &binary, &out_dir, &plot_dir).await?;
+        return Ok(());
+    }
 
+    if !matches!(cli.scenario, Scenario::Sync(_) | Scenario::Async(_)) {
+        bail!("--rounds and --baseline compare `sync` and `async` runs only");
+    }
+    if rounds.rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
+    let mut baseline_runs = Vec::new();
+    let mut candidate_runs = Vec::new();
+    for round in 0..rounds.rounds {
+        let mut order = vec![(false, &binary)];
+        if let Some(baseline) = &rounds.baseline {
+            order.push((true, baseline));
+            if compare::baseline_first(round) {
+                order.reverse();
+            }
+        }
+        for (is_baseline, which) in order {
+            let label = if is_baseline { "baseline" } else { "candidate" };
+            eprintln!("load: round {}/{}, {label}", round + 1, rounds.rounds);
+            let dir = out_dir.join(format!("round-{}-{label}", round + 1));
+            let run = measure(&cli, which, &dir, &dir).await?;
+            if is_baseline {
+                baseline_runs.push(run);
+            } else {
+                candidate_runs.push(run);
+            }
+        }
+    }
+    let candidate = (binary.display().to_string(), candidate_runs);
+    let baseline = rounds
+        .baseline
+        .as_ref()
+        .map(|path| (path.display().to_string(), baseline_runs));
+    let table = compare::markdown(
+        baseline
+            .as_ref()
+            .map(|(name, runs)| (name.as_str(), runs.as_slice())),
+        (candidate.0.as_str(), candidate.1.as_slice()),
+    );
+    let summary = out_dir.join("comparison.md");
+    let header = format!(
+        "`{}` ({}, commit {})\n",
+        meta::command_line(std::env::args().skip(1)),
+        started.format("%Y-%m-%d %H:%M UTC"),
+        meta::git_commit().as_deref().unwrap_or("unknown")
+    );
+    std::fs::write(&summary, format!("{header}{table}"))
+        .with_context(|| format!("writing {}", summary.display()))?;
+    print!("\n{header}{table}");
+    eprintln!("load: comparison in {}", summary.display());
+    Ok(())
+}
+
+/// One measurement: starts the system from `binary`, runs the scenario, stops it, writes
+/// `results.json` (into `out_dir`) and the plots, prints the report, and returns the run.
+async fn measure(cli: &Cli, binary: &Path, out_dir: &Path, plot_dir: &Path) -> Result<Run> {
+    let started = chrono::Utc::now();
+    for dir in [out_dir, plot_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     eprintln!("load: starting {}", binary.display());
     let environment = environment(&cli.scenario);
     let mut system = tokio::select! {
-        system = System::start(&cli.system, &binary, &out_dir, &environment) => system?,
+        system = System::start(&cli.system, binary, out_dir, &environment) => system?,
         signal = interrupted() => bail!("stopped by {signal} while the system started"),
     };
     eprintln!("load: the system answers at {}", system.base_url);
     let fresh = match &cli.scenario {
         Scenario::Growth(args) if args.against_fresh => Some(scenario::FreshSystems {
             args: &cli.system,
-            binary: &binary,
-            out_dir: &out_dir,
+            binary,
+            out_dir,
             environment: &environment,
         }),
         _ => None,
@@ -174,9 +241,9 @@ async fn run() -> Result<()> {
 
     let results = out_dir.join("results.json");
     report::write_json(&run, &results)?;
-    draw(&run, &plot_dir)?;
+    draw(&run, plot_dir)?;
     print!("{}", report::markdown(&run, &results));
-    Ok(())
+    Ok(run)
 }
 
 /// The parts of a `results.json` that the plots need.

@@ -1,0 +1,264 @@
+//! `--rounds N [--baseline BINARY]`: the same scenario several times, alternating two binaries,
+//! and a table of medians and of the ratio of each round's pair.
+//!
+//! On a shared machine one binary's throughput moves by 2–3× between runs a minute apart
+//! (docs/performance.md), so one run of each binary says little. Runs of the two binaries
+//! alternate (the baseline first in the first, third, … round, the candidate first in the
+//! others, so that a drift of the machine's speed falls on both), and each round's
+//! candidate/baseline ratio is taken before the median: a slow spell moves both runs of a
+//! round and barely moves their ratio.
+
+use std::fmt::Write as _;
+
+use crate::report;
+use crate::results::{Run, Step};
+use crate::stats::median;
+
+/// Which binary runs first in round `round`: `true` for the baseline.
+pub fn baseline_first(round: usize) -> bool {
+    round.is_multiple_of(2)
+}
+
+/// The figure compared for a step: 2xx answers per second (`sync`), executed commands per
+/// second (`async`).
+fn rate(step: &Step) -> f64 {
+    step.queue
+        .as_ref()
+        .map_or(step.per_second, |queue| queue.executed_per_second)
+}
+
+/// The system's (and PostgreSQL's) CPU milliseconds per request of a step, if measured.
+fn cpu_ms(step: &Step) -> Option<f64> {
+    let cpu = step.cpu.as_ref()?;
+    Some(cpu.system_ms? + cpu.postgres_ms.unwrap_or(0.0))
+}
+
+/// The context switches per request of a step, if measured.
+fn switches(step: &Step) -> Option<f64> {
+    step.cpu.as_ref()?.system_switches
+}
+
+/// The step of `run` at `connections`.
+fn step_at(run: &Run, connections: usize) -> Option<&Step> {
+    run.figures
+        .steps
+        .iter()
+        .find(|step| step.connections == connections)
+}
+
+/// One column of figures (a binary's runs at one connection count).
+struct Column {
+    rates: Vec<f64>,
+    cpu: Vec<f64>,
+    switches: Vec<f64>,
+}
+
+impl Column {
+    fn of(runs: &[Run], connections: usize) -> Column {
+        let steps: Vec<&Step> = runs
+            .iter()
+            .filter_map(|r| step_at(r, connections))
+            .collect();
+        Column {
+            rates: steps.iter().map(|s| rate(s)).collect(),
+            cpu: steps.iter().filter_map(|s| cpu_ms(s)).collect(),
+            switches: steps.iter().filter_map(|s| switches(s)).collect(),
+        }
+    }
+
+    /// `median (run, run, …)` of the rates, the median CPU and switches.
+    fn cells(&self) -> [String; 3] {
+        let runs = self
+            .rates
+            .iter()
+            .map(|r| report::per_second(*r))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let or_dash = |value: Option<f64>, digits: usize| {
+            value.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
+        };
+        [
+            format!(
+                "{} ({runs})",
+                or_dash(median(&self.rates).map(|m| m.round()), 0)
+            ),
+            or_dash(median(&self.cpu), 2),
+            or_dash(median(&self.switches), 0),
+        ]
+    }
+}
+
+/// The median of the rounds' candidate/baseline ratios at `connections` (rounds in which
+/// either binary has no such step, or the baseline's rate is zero, are left out).
+pub fn median_ratio(baseline: &[Run], candidate: &[Run], connections: usize) -> Option<f64> {
+    let ratios: Vec<f64> = baseline
+        .iter()
+        .zip(candidate)
+        .filter_map(|(b, c)| {
+            let (b, c) = (
+                rate(step_at(b, connections)?),
+                rate(step_at(c, connections)?),
+            );
+            (b > 0.0).then(|| c / b)
+        })
+        .collect();
+    median(&ratios)
+}
+
+/// The comparison table: per connection count, each binary's median rate (and every run's),
+/// median CPU ms and switches per request, and the median of the rounds' ratios. Without a
+/// baseline, the candidate's columns only.
+pub fn markdown(baseline: Option<(&str, &[Run])>, candidate: (&str, &[Run])) -> String {
+    let (candidate_name, candidate_runs) = candidate;
+    let mut connections: Vec<usize> = candidate_runs
+        .iter()
+        .flat_map(|run| run.figures.steps.iter().map(|s| s.connections))
+        .collect();
+    connections.sort_unstable();
+    connections.dedup();
+    let unit = if candidate_runs
+        .iter()
+        .any(|run| run.figures.steps.iter().any(|s| s.queue.is_some()))
+    {
+        "executed/s"
+    } else {
+        "req/s"
+    };
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{} round(s); the median of the runs (each run in brackets){}.\n",
+        candidate_runs.len(),
+        if baseline.is_some() {
+            ", and of the rounds' candidate / baseline ratios"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(out, "- candidate: `{candidate_name}`");
+    match baseline {
+        Some((baseline_name, baseline_runs)) => {
+            let _ = writeln!(out, "- baseline: `{baseline_name}`\n");
+            let _ = writeln!(
+                out,
+                "| connections | baseline {unit} | candidate {unit} | candidate / baseline \
+                 (median of rounds) | CPU ms/request, baseline → candidate | switches/request, \
+                 baseline → candidate |"
+            );
+            let _ = writeln!(out, "|---:|---|---|---:|---|---|");
+            for c in connections {
+                let [b_rate, b_cpu, b_switches] = Column::of(baseline_runs, c).cells();
+                let [c_rate, c_cpu, c_switches] = Column::of(candidate_runs, c).cells();
+                let ratio = median_ratio(baseline_runs, candidate_runs, c)
+                    .map_or_else(|| "–".to_string(), |r| format!("{r:.2}"));
+                let _ = writeln!(
+                    out,
+                    "| {c} | {b_rate} | {c_rate} | {ratio} | {b_cpu} → {c_cpu} | \
+                     {b_switches} → {c_switches} |"
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "| connections | {unit} | CPU ms/request | switches/request |"
+            );
+            let _ = writeln!(out, "|---:|---|---|---|");
+            for c in connections {
+                let [rate, cpu, switches] = Column::of(candidate_runs, c).cells();
+                let _ = writeln!(out, "| {c} | {rate} | {cpu} | {switches} |");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::PerRequest;
+    use crate::results::Figures;
+
+    fn run(rates: &[(usize, f64, f64)]) -> Run {
+        Run {
+            scenario: "sync",
+            command: String::new(),
+            date: String::new(),
+            commit: None,
+            store: "SQLite".into(),
+            broker: "database".into(),
+            binary: String::new(),
+            cpus: 2,
+            figures: Figures {
+                steps: rates
+                    .iter()
+                    .map(|(connections, per_second, cpu)| Step {
+                        connections: *connections,
+                        seconds: 5.0,
+                        requests: 1,
+                        per_second: *per_second,
+                        latency: crate::stats::summarize(&crate::stats::histogram()),
+                        non_2xx: Default::default(),
+                        transport_errors: 0,
+                        first_error: None,
+                        curve: Vec::new(),
+                        queue: None,
+                        cpu: Some(PerRequest {
+                            answered: 1,
+                            system_ms: Some(*cpu),
+                            system_switches: Some(100.0),
+                            postgres_ms: None,
+                            load_ms: Some(0.1),
+                        }),
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            log: String::new(),
+        }
+    }
+
+    #[test]
+    fn rounds_alternate_which_binary_goes_first() {
+        assert!(baseline_first(0));
+        assert!(!baseline_first(1));
+        assert!(baseline_first(2));
+    }
+
+    #[test]
+    fn the_ratio_is_the_median_of_the_rounds_not_of_the_medians() {
+        let baseline = [
+            run(&[(8, 100.0, 3.0)]),
+            run(&[(8, 400.0, 3.0)]),
+            run(&[(8, 400.0, 3.0)]),
+        ];
+        let candidate = [
+            run(&[(8, 200.0, 2.0)]),
+            run(&[(8, 200.0, 2.0)]),
+            run(&[(8, 220.0, 2.0)]),
+        ];
+        // The rounds' ratios are 2.0, 0.5 and 0.55: their median is 0.55, where the ratio of
+        // the medians would be 200 / 400 = 0.5.
+        let ratio = median_ratio(&baseline, &candidate, 8).expect("a ratio");
+        assert!((ratio - 0.55).abs() < 1e-9, "{ratio}");
+        assert_eq!(
+            median_ratio(&baseline, &candidate, 64),
+            None,
+            "no such step"
+        );
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_connection_count_with_both_binaries() {
+        let baseline = [run(&[(8, 100.0, 3.0), (64, 300.0, 2.5)])];
+        let candidate = [run(&[(8, 150.0, 2.0), (64, 270.0, 2.75)])];
+        let table = markdown(Some(("before", &baseline)), ("after", &candidate));
+        assert!(table.contains("| 8 | 100 (100) | 150 (150) | 1.50 | 3.00 → 2.00 | 100 → 100 |"));
+        assert!(table.contains("| 64 | 300 (300) | 270 (270) | 0.90 | 2.50 → 2.75 | 100 → 100 |"));
+        let alone = markdown(None, ("after", &candidate));
+        assert!(alone.contains("| 8 | 150 (150) | 2.00 | 100 |"), "{alone}");
+        assert!(!alone.contains("baseline"));
+    }
+}
