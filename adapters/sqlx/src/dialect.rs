@@ -13,14 +13,11 @@
 //! implements through blanket impls, and [`Dialect::Db`] names them once: code generic over
 //! `D: Dialect` needs no `where` clause of its own.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use std::sync::Arc;
 
 use sqlx::migrate::Migrate;
-use sqlx::pool::PoolConnection;
-use sqlx::SqlStr;
-use sqlx_core::transaction::TransactionManager;
 
-use crate::shared::kept::KeptConnections;
 use crate::shared::writer_gate::{Turn, WriterGate};
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
@@ -69,11 +66,6 @@ pub trait Dialect: sealed::Sealed + Send + Sync + Sized + 'static {
     /// The statement that opens every transaction; `None` is the driver's plain `BEGIN`.
     #[doc(hidden)]
     const BEGIN: Option<&'static str>;
-
-    /// How many connections a store (and a transport) keeps between transactions, outside its
-    /// pool (see `shared/kept.rs`).
-    #[doc(hidden)]
-    const KEPT_CONNECTIONS: usize;
 
     /// The migrations shipped for this backend.
     #[doc(hidden)]
@@ -386,167 +378,49 @@ pub(crate) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 pub(crate) type DbRow<D> = <<D as Dialect>::Db as Database>::Row;
 
 /// An open transaction of dialect `D`, holding its writer's turn at the [`WriterGate`] until
-/// it commits, rolls back or is dropped. Use it as the connection it derefs to.
-///
-/// It runs on a connection its store keeps between transactions when there is one, and on
-/// one from the pool otherwise (see `shared/kept.rs`); sqlx's own transaction manager opens
-/// and ends it, so nested `begin` calls on the connection still make savepoints.
+/// it commits, rolls back or is dropped. Use it as the `sqlx::Transaction` it derefs to.
 pub(crate) struct Tx<D: Dialect> {
-    // Taken by `commit`, `rollback` and `drop`, before the turn below is released: the
-    // transaction ends before the next writer's turn.
-    connection: Option<Held<D::Db>>,
-    kept: Arc<KeptConnections<D::Db>>,
-    /// The writer's turn, released when the transaction is dropped (`None` only while
-    /// [`open_transaction`] moves it on from a kept connection that could not begin).
-    turn: Option<Turn>,
+    // Declared first, dropped first: the transaction ends before the next writer's turn.
+    tx: sqlx::Transaction<'static, D::Db>,
+    _turn: Turn,
 }
-
-/// Where a transaction's connection came from, and so where it goes when it ends.
-enum Held<DB: Database> {
-    Pooled(PoolConnection<DB>),
-    Kept(DB::Connection),
-}
-
-impl<DB: Database> std::ops::Deref for Held<DB> {
-    type Target = DB::Connection;
-
-    fn deref(&self) -> &Self::Target {
-        match self {
-            Held::Pooled(connection) => connection,
-            Held::Kept(connection) => connection,
-        }
-    }
-}
-
-impl<DB: Database> std::ops::DerefMut for Held<DB> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        match self {
-            Held::Pooled(connection) => connection,
-            Held::Kept(connection) => connection,
-        }
-    }
-}
-
-type Manager<D> = <<D as Dialect>::Db as Database>::TransactionManager;
 
 impl<D: Dialect> Tx<D> {
-    // The connection stays in `self` across the `await`: a commit or rollback whose future is
-    // dropped midway leaves it to `drop`, which counts a kept one as lost.
-    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
-        let Some(connection) = self.connection.as_deref_mut() else {
-            return Ok(());
-        };
-        let result = Manager::<D>::commit(connection).await;
-        self.end(result.is_ok());
-        result
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
     }
 
-    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        let Some(connection) = self.connection.as_deref_mut() else {
-            return Ok(());
-        };
-        let result = Manager::<D>::rollback(connection).await;
-        self.end(result.is_ok());
-        result
-    }
-
-    /// Ends the transaction's hold on its connection (see [`release`](Self::release)).
-    fn end(&mut self, clean: bool) {
-        if let Some(connection) = self.connection.take() {
-            self.release(connection, clean);
-        }
-    }
-
-    /// Keeps a connection whose transaction ended cleanly, if its store has room; otherwise
-    /// gives it back: to the pool (whose release ping flushes a pending rollback) or, for a
-    /// kept one, closed (which rolls back whatever it still had open).
-    fn release(&self, mut connection: Held<D::Db>, clean: bool) {
-        if !clean {
-            Manager::<D>::start_rollback(&mut connection);
-            if let Held::Kept(_) = connection {
-                self.kept.lost();
-            }
-            return;
-        }
-        match connection {
-            Held::Pooled(connection) => self.kept.keep_pooled(connection),
-            Held::Kept(connection) => self.kept.give_back(connection),
-        }
-    }
-}
-
-impl<D: Dialect> Drop for Tx<D> {
-    /// A transaction dropped before it ended (an error, a cancelled future) rolls back, as
-    /// sqlx's own transactions do, and its connection is not kept.
-    fn drop(&mut self) {
-        self.end(false);
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
     }
 }
 
 impl<D: Dialect> std::ops::Deref for Tx<D> {
-    type Target = Connection<D>;
+    type Target = sqlx::Transaction<'static, D::Db>;
 
     fn deref(&self) -> &Self::Target {
-        // `connection` is only ever `None` inside `commit`, `rollback` and `drop`.
-        self.connection
-            .as_deref()
-            .expect("an open transaction has its connection")
+        &self.tx
     }
 }
 
 impl<D: Dialect> std::ops::DerefMut for Tx<D> {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        self.connection
-            .as_deref_mut()
-            .expect("an open transaction has its connection")
+        &mut self.tx
     }
 }
 
 /// Opens a transaction the way dialect `D` wants ([`Dialect::BEGIN`]), once `gate` gives this
-/// writer its turn: on a connection from `kept` if there is one, from `pool` otherwise.
-///
-/// A kept connection that cannot begin (it died with the server, its worker stopped) is
-/// closed, and the transaction begins on a pooled one, which the pool checks as it always did:
-/// a restart of the database costs no unit of work an error. A database that refuses to begin
-/// (SQLite busy with another process's writer) is asked twice.
+/// writer its turn.
 pub(crate) async fn open_transaction<D: Dialect>(
     pool: &sqlx::Pool<D::Db>,
     gate: &WriterGate,
-    kept: &Arc<KeptConnections<D::Db>>,
 ) -> Result<Tx<D>, sqlx::Error> {
-    let mut turn = Some(gate.enter().await?);
-    if pool.is_closed() {
-        // As the pool would answer: the store was closed, kept connections or not.
-        return Err(sqlx::Error::PoolClosed);
-    }
-    let begin = || D::BEGIN.map(SqlStr::from_static);
-    if let Some(connection) = kept.take() {
-        // In a `Tx` already, so that a `begin` whose future is dropped midway counts the
-        // connection as lost (in `drop`).
-        let mut tx = Tx::<D> {
-            connection: Some(Held::Kept(connection)),
-            kept: Arc::clone(kept),
-            turn: turn.take(),
-        };
-        match Manager::<D>::begin(&mut tx, begin()).await {
-            Ok(()) => return Ok(tx),
-            // Whatever the error — PostgreSQL reports a backend it terminated as a database
-            // error (57P01) on the next statement — a fresh connection answers for sure.
-            Err(error) => {
-                tracing::debug!(%error, "a kept connection could not begin; using the pool");
-                turn = tx.turn.take();
-                // Closes the connection and counts it as lost.
-                drop(tx);
-            }
-        }
-    }
-    let mut connection = pool.acquire().await?;
-    Manager::<D>::begin(&mut connection, begin()).await?;
-    Ok(Tx {
-        connection: Some(Held::Pooled(connection)),
-        kept: Arc::clone(kept),
-        turn,
-    })
+    let turn = gate.enter().await?;
+    let tx = match D::BEGIN {
+        Some(sql) => pool.begin_with(sql).await?,
+        None => pool.begin().await?,
+    };
+    Ok(Tx { tx, _turn: turn })
 }
 
 /// A statement of dialect `D` (bind with [`Bind::arg`]).

@@ -17,7 +17,6 @@ use seedwork::{Error, Result};
 use crate::dialect::{column, on, statement, Bind, Dialect, Tx};
 use crate::error::{Operation, SqlxError};
 use crate::shared::claim::{self, ScannedRow};
-use crate::shared::kept::KeptConnections;
 use crate::shared::writer_gate::WriterGate;
 use crate::shared::{int_param, millis, now_millis, rows};
 use crate::transaction::SqlTransaction;
@@ -33,8 +32,6 @@ pub struct SqlStore<D: Dialect> {
     pool: sqlx::Pool<D::Db>,
     signal: Arc<Notify>,
     gate: WriterGate,
-    /// Connections kept between this store's transactions (shared by every clone).
-    kept: Arc<KeptConnections<D::Db>>,
     /// The transport this store's outbox goes straight into (shared by every clone).
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     direct: Arc<std::sync::OnceLock<crate::transport::Transport>>,
@@ -83,7 +80,6 @@ impl<D: Dialect> Clone for SqlStore<D> {
             pool: self.pool.clone(),
             signal: Arc::clone(&self.signal),
             gate: self.gate.clone(),
-            kept: Arc::clone(&self.kept),
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             direct: Arc::clone(&self.direct),
         }
@@ -103,7 +99,6 @@ impl<D: Dialect> SqlStore<D> {
     pub fn from_pool(pool: sqlx::Pool<D::Db>) -> Self {
         SqlStore {
             gate: D::writer_gate(&pool),
-            kept: Arc::new(KeptConnections::new(D::KEPT_CONNECTIONS)),
             pool,
             signal: Arc::new(Notify::new()),
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -163,14 +158,8 @@ impl<D: Dialect> SqlStore<D> {
         &self.pool
     }
 
-    /// Closes the pool and the connections the store keeps between transactions: open
-    /// transactions fail, new ones cannot start.
+    /// Closes the pool: open transactions fail, new ones cannot start.
     pub async fn close(&self) {
-        for connection in self.kept.drain() {
-            if let Err(error) = sqlx::Connection::close(connection).await {
-                tracing::debug!(%error, "closing a kept connection");
-            }
-        }
         self.pool.close().await;
     }
 
@@ -253,7 +242,7 @@ impl<D: Dialect> SqlStore<D> {
         lease: Duration,
     ) -> Result<Vec<OutboxEntry>, SqlxError> {
         let now = now_millis();
-        let mut tx = begin::<D>(&self.pool, &self.gate, &self.kept).await?;
+        let mut tx = begin::<D>(&self.pool, &self.gate).await?;
         let chosen = Self::scan(&mut tx, claimant, limit, now).await?;
         if chosen.is_empty() {
             tx.rollback().await.map_err(SqlxError::Rollback)?;
@@ -331,7 +320,7 @@ impl<D: Dialect> SqlStore<D> {
     ) -> Result<Vec<u64>, SqlxError> {
         let operation = Operation::RecordFailure;
         let now = now_millis();
-        let mut tx = begin::<D>(&self.pool, &self.gate, &self.kept).await?;
+        let mut tx = begin::<D>(&self.pool, &self.gate).await?;
         let mut parked = Vec::new();
         for failure in failures {
             let row = statement::<D>(D::SQL.record_failure)
@@ -415,9 +404,8 @@ impl<D: Dialect> SqlStore<D> {
 pub(crate) async fn begin<D: Dialect>(
     pool: &sqlx::Pool<D::Db>,
     gate: &WriterGate,
-    kept: &Arc<KeptConnections<D::Db>>,
 ) -> Result<Tx<D>, SqlxError> {
-    crate::dialect::open_transaction::<D>(pool, gate, kept)
+    crate::dialect::open_transaction::<D>(pool, gate)
         .await
         .map_err(SqlxError::Begin)
 }
@@ -425,7 +413,7 @@ pub(crate) async fn begin<D: Dialect>(
 #[async_trait]
 impl<D: Dialect> TransactionalStore for SqlStore<D> {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
-        let tx = begin::<D>(&self.pool, &self.gate, &self.kept).await?;
+        let tx = begin::<D>(&self.pool, &self.gate).await?;
         let transaction = SqlTransaction::<D>::new(tx, Arc::clone(&self.signal));
         #[cfg(any(feature = "sqlite", feature = "postgres"))]
         let transaction = transaction.delivering_to(self.direct.get().cloned());

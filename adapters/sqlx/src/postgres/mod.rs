@@ -41,10 +41,6 @@ impl Dialect for Postgres {
     const SQL: Statements = sql::STATEMENTS;
     const TRANSPORT: TransportStatements = sql::TRANSPORT;
     const BEGIN: Option<&'static str> = None;
-    /// Transactions run side by side; up to four skip the pool's pings on acquire and release,
-    /// more use the pool as before (so a store may hold four connections beyond its pool's
-    /// `max_connections`).
-    const KEPT_CONNECTIONS: usize = 4;
 
     fn migrator() -> &'static sqlx::migrate::Migrator {
         &MIGRATOR

@@ -1,7 +1,6 @@
 //! Backend-independent pieces: the claim algorithm, message rows, savepoint names, time.
 
 pub(crate) mod claim;
-pub(crate) mod kept;
 pub(crate) mod rows;
 pub(crate) mod writer_gate;
 

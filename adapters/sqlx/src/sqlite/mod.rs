@@ -42,11 +42,6 @@ impl Dialect for Sqlite {
     const SQL: Statements = sql::STATEMENTS;
     const TRANSPORT: TransportStatements = sql::TRANSPORT;
     const BEGIN: Option<&'static str> = Some("BEGIN IMMEDIATE");
-    /// None: measured with one kept connection for the writers (who take turns at the
-    /// [`WriterGate`]), the reference system's context switches per reservation fell by 3–15 %
-    /// but its CPU per reservation rose by 5 % and its throughput at 8 connections fell by
-    /// 15 % (`docs/performance.md`, round 5), so SQLite transactions keep using the pool.
-    const KEPT_CONNECTIONS: usize = 0;
 
     fn migrator() -> &'static sqlx::migrate::Migrator {
         &MIGRATOR

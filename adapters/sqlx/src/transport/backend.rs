@@ -17,14 +17,12 @@ use super::{
     HeadRow, Outcome, StoredMessage, Wakers,
 };
 use crate::dialect::{column, on, open_transaction, statement, Bind, Connection, Dialect, Tx};
-use crate::shared::kept::KeptConnections;
 use crate::shared::writer_gate::WriterGate;
 
 /// [`Backend`] on a pool of dialect `D`.
 pub(crate) struct SqlBackend<D: Dialect> {
     pool: sqlx::Pool<D::Db>,
     gate: WriterGate,
-    kept: Arc<KeptConnections<D::Db>>,
     dialect: PhantomData<fn() -> D>,
 }
 
@@ -32,14 +30,13 @@ impl<D: Dialect> SqlBackend<D> {
     pub(crate) fn new(pool: sqlx::Pool<D::Db>) -> Self {
         SqlBackend {
             gate: D::writer_gate(&pool),
-            kept: Arc::new(KeptConnections::new(D::KEPT_CONNECTIONS)),
             pool,
             dialect: PhantomData,
         }
     }
 
     async fn begin(&self) -> Result<Tx<D>, sqlx::Error> {
-        open_transaction::<D>(&self.pool, &self.gate, &self.kept).await
+        open_transaction::<D>(&self.pool, &self.gate).await
     }
 }
 
