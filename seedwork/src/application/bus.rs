@@ -176,11 +176,7 @@ impl Bus {
             correlation_id = correlation_id.as_deref()
         );
         async move {
-            // Beginning may wait: for a pooled connection, or for SQLite's one writer.
-            let mut uow = self
-                .unit_of_work()
-                .instrument(tracing::debug_span!("begin"))
-                .await?;
+            let mut uow = self.begin_timed().await?;
             if let Some(correlation_id) = correlation_id {
                 uow.set_correlation_id(correlation_id);
             }
@@ -241,6 +237,15 @@ impl Bus {
     /// and mappers: for work outside a command handler (a synchronous service, a test).
     pub async fn unit_of_work(&self) -> Result<UnitOfWork> {
         UnitOfWork::begin(&*self.inner.store, self.inner.router.clone()).await
+    }
+
+    /// [`unit_of_work`](Self::unit_of_work) inside a `begin` span, for the handlers' own units
+    /// of work: beginning may wait (for a pooled connection, or for SQLite's one writer), and
+    /// the span tells that wait apart from the handling in timings.
+    pub(crate) async fn begin_timed(&self) -> Result<UnitOfWork> {
+        self.unit_of_work()
+            .instrument(tracing::debug_span!("begin"))
+            .await
     }
 
     /// The store units of work run on.

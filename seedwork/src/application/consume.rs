@@ -37,7 +37,7 @@ impl Bus {
         );
         async {
             let handler = self.message_handler(consumer, message)?;
-            let mut uow = self.unit_of_work().await?;
+            let mut uow = self.begin_timed().await?;
             uow.replace_trace(Trace::caused_by(message));
             if !uow.record_inbox(consumer, message.id()).await? {
                 uow.rollback().await?;
@@ -73,7 +73,7 @@ impl Bus {
                 .iter()
                 .map(|message| self.message_handler(consumer, message))
                 .collect::<Result<Vec<_>>>()?;
-            let mut uow = self.unit_of_work().await?;
+            let mut uow = self.begin_timed().await?;
             let handled = async {
                 let ids: Vec<&str> = messages.iter().map(|message| message.id()).collect();
                 let new = uow.record_inbox_many(consumer, &ids).await?;
