@@ -24,6 +24,8 @@ pub struct Cli {
 }
 
 /// `sync` and `async` several times, alternating with a baseline binary (see `compare.rs`).
+/// Each run writes its results and plots into `round-K-candidate/` or `round-K-baseline/` of
+/// the out directory (`--plot-dir` is not used), and the comparison into `comparison.md`.
 #[derive(Debug, Clone, Args)]
 pub struct RoundsArgs {
     /// How many times to run the scenario (with `--baseline`, how many pairs of runs).
