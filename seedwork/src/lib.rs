@@ -137,6 +137,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod backoff;
 mod error;
 pub mod supervision;
 

@@ -431,9 +431,6 @@ impl OutagePolicy {
     /// assert_eq!(policy.backoff(1000), Duration::from_secs(5));
     /// ```
     pub fn backoff(&self, tries: u32) -> Duration {
-        let exponent = tries.saturating_sub(1).min(31);
-        self.initial_backoff
-            .saturating_mul(1u32 << exponent)
-            .min(self.max_backoff)
+        crate::backoff::exponential(self.initial_backoff, 2, tries, self.max_backoff)
     }
 }

@@ -56,11 +56,12 @@ impl RetryPolicy {
     /// assert_eq!(policy.backoff(100), Duration::from_secs(30));
     /// ```
     pub fn backoff(&self, failed_deliveries: u32) -> Duration {
-        let exponent = failed_deliveries.saturating_sub(1).min(32);
-        let factor = self.multiplier.max(1).saturating_pow(exponent);
-        self.initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
+        crate::backoff::exponential(
+            self.initial_backoff,
+            self.multiplier,
+            failed_deliveries,
+            self.max_backoff,
+        )
     }
 }
 

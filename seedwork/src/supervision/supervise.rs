@@ -35,10 +35,7 @@ impl Default for RestartPolicy {
 impl RestartPolicy {
     /// The wait after `failures` consecutive failures (≥ 1).
     pub fn backoff(&self, failures: u32) -> Duration {
-        let exponent = failures.saturating_sub(1).min(31);
-        self.initial_backoff
-            .saturating_mul(1u32 << exponent)
-            .min(self.max_backoff)
+        crate::backoff::exponential(self.initial_backoff, 2, failures, self.max_backoff)
     }
 }
 
