@@ -195,16 +195,6 @@ mod tests {
                 steps: rates
                     .iter()
                     .map(|(connections, per_second, cpu)| Step {
-                        connections: *connections,
-                        seconds: 5.0,
-                        requests: 1,
-                        per_second: *per_second,
-                        latency: crate::stats::summarize(&crate::stats::histogram()),
-                        non_2xx: Default::default(),
-                        transport_errors: 0,
-                        first_error: None,
-                        curve: Vec::new(),
-                        queue: None,
                         cpu: Some(PerRequest {
                             answered: 1,
                             system_ms: Some(*cpu),
@@ -212,6 +202,7 @@ mod tests {
                             postgres_ms: None,
                             load_ms: Some(0.1),
                         }),
+                        ..Step::at_rate(*connections, *per_second)
                     })
                     .collect(),
                 ..Default::default()

@@ -110,6 +110,24 @@ impl Step {
         }
     }
 
+    /// A 5 s step of `connections` at `per_second`, its other figures empty (for tests).
+    #[cfg(test)]
+    pub fn at_rate(connections: usize, per_second: f64) -> Step {
+        Step {
+            connections,
+            seconds: 5.0,
+            requests: 0,
+            per_second,
+            latency: stats::summarize(&stats::histogram()),
+            non_2xx: Default::default(),
+            transport_errors: 0,
+            first_error: None,
+            curve: Vec::new(),
+            queue: None,
+            cpu: None,
+        }
+    }
+
     /// Answers other than 2xx, all statuses together.
     pub fn non_2xx_total(&self) -> u64 {
         self.non_2xx.values().sum()

@@ -439,19 +439,7 @@ mod tests {
     use super::*;
 
     fn step_at(per_second: f64) -> Step {
-        Step {
-            connections: 8,
-            seconds: 5.0,
-            requests: 0,
-            per_second,
-            latency: stats::summarize(&stats::histogram()),
-            non_2xx: Default::default(),
-            transport_errors: 0,
-            first_error: None,
-            curve: Vec::new(),
-            queue: None,
-            cpu: None,
-        }
+        Step::at_rate(8, per_second)
     }
 
     #[test]
