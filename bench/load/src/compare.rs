@@ -182,33 +182,26 @@ mod tests {
     use crate::results::Figures;
 
     fn run(rates: &[(usize, f64, f64)]) -> Run {
-        Run {
-            scenario: "sync",
-            command: String::new(),
-            date: String::new(),
-            commit: None,
-            store: "SQLite".into(),
-            broker: "database".into(),
-            binary: String::new(),
-            cpus: 2,
-            figures: Figures {
-                steps: rates
-                    .iter()
-                    .map(|(connections, per_second, cpu)| Step {
-                        cpu: Some(PerRequest {
-                            answered: 1,
-                            system_ms: Some(*cpu),
-                            system_switches: Some(100.0),
-                            postgres_ms: None,
-                            load_ms: Some(0.1),
-                        }),
-                        ..Step::at_rate(*connections, *per_second)
-                    })
-                    .collect(),
+        let steps = rates
+            .iter()
+            .map(|(connections, per_second, cpu)| Step {
+                cpu: Some(PerRequest {
+                    answered: 1,
+                    system_ms: Some(*cpu),
+                    system_switches: Some(100.0),
+                    postgres_ms: None,
+                    load_ms: Some(0.1),
+                }),
+                ..Step::at_rate(*connections, *per_second)
+            })
+            .collect();
+        Run::for_test(
+            "sync",
+            Figures {
+                steps,
                 ..Default::default()
             },
-            log: String::new(),
-        }
+        )
     }
 
     #[test]

@@ -168,16 +168,16 @@ async fn run() -> Result<()> {
             }
         }
     }
-    let candidate = (binary.display().to_string(), candidate_runs);
-    let baseline = rounds
+    let candidate_name = binary.display().to_string();
+    let baseline_name = rounds
         .baseline
         .as_ref()
-        .map(|path| (path.display().to_string(), baseline_runs));
+        .map(|path| path.display().to_string());
     let table = compare::markdown(
-        baseline
-            .as_ref()
-            .map(|(name, runs)| (name.as_str(), runs.as_slice())),
-        (candidate.0.as_str(), candidate.1.as_slice()),
+        baseline_name
+            .as_deref()
+            .map(|name| (name, baseline_runs.as_slice())),
+        (&candidate_name, &candidate_runs),
     );
     let summary = out_dir.join("comparison.md");
     let header = format!(
@@ -354,21 +354,13 @@ mod tests {
     fn replotted(name: &str, growth: Vec<GrowthPoint>) -> String {
         let dir = std::env::temp_dir().join(format!("load-replot-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let run = Run {
-            scenario: "growth",
-            command: "load growth".into(),
-            date: "today".into(),
-            commit: Some("abc1234".into()),
-            store: "SQLite".into(),
-            broker: "database".into(),
-            binary: "alpespartners".into(),
-            cpus: 2,
-            figures: Figures {
+        let run = Run::for_test(
+            "growth",
+            Figures {
                 growth,
                 ..Default::default()
             },
-            log: "system.log".into(),
-        };
+        );
         let results = dir.join("results.json");
         report::write_json(&run, &results).expect("results written");
         replot(&results, None).expect("replotted");

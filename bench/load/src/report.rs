@@ -342,23 +342,15 @@ mod tests {
                 load_ms: Some(0.125),
             }),
         };
-        let run = Run {
-            scenario: "sync",
-            command: "load sync".into(),
-            date: "2026-01-01 00:00 UTC".into(),
-            commit: Some("abc1234".into()),
-            store: "SQLite (a fresh file)".into(),
-            broker: "database".into(),
-            binary: "alpespartners".into(),
-            cpus: 2,
-            figures: Figures {
+        let run = Run::for_test(
+            "sync",
+            Figures {
                 rss_idle_kib: Some(10 * 1024),
                 rss_after_kib: Some(20 * 1024),
                 steps: vec![step],
                 ..Figures::default()
             },
-            log: "system.log".into(),
-        };
+        );
         let text = markdown(&run, Path::new("results.json"));
         assert!(
             text.contains("### Load: `sync` (2026-01-01 00:00 UTC, abc1234)"),

@@ -33,6 +33,25 @@ pub struct Run {
     pub log: String,
 }
 
+#[cfg(test)]
+impl Run {
+    /// A run of `scenario` with `figures`, its other fields fixed (for tests).
+    pub fn for_test(scenario: &'static str, figures: Figures) -> Run {
+        Run {
+            scenario,
+            command: format!("load {scenario}"),
+            date: "2026-01-01 00:00 UTC".into(),
+            commit: Some("abc1234".into()),
+            store: "SQLite (a fresh file)".into(),
+            broker: "database".into(),
+            binary: "alpespartners".into(),
+            cpus: 2,
+            figures,
+            log: "system.log".into(),
+        }
+    }
+}
+
 /// What was measured.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Figures {

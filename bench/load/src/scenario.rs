@@ -281,34 +281,18 @@ async fn growth(
                 args.warmup,
                 args.duration
             );
-            system
-                .store
-                .wait_idle(cli::seconds(args.prefill_timeout))
-                .await?;
-            runs.push(measure(args, system, &target).await?);
-            let measured = match fresh.as_mut() {
-                Some((system, target)) => {
-                    eprintln!("growth: at {checkpoint}, run {run}: the fresh system");
-                    match system
-                        .store
-                        .wait_idle(cli::seconds(args.prefill_timeout))
-                        .await
-                    {
-                        Ok(_) => Some(measure(args, system, target).await),
-                        Err(error) => Some(Err(error)),
+            runs.push(measure_when_idle(args, system, &target).await?);
+            if let Some((fresh_system, fresh_target)) = fresh.as_mut() {
+                eprintln!("growth: at {checkpoint}, run {run}: the fresh system");
+                match measure_when_idle(args, fresh_system, fresh_target).await {
+                    Ok(step) => fresh_runs.push(step.per_second),
+                    Err(error) => {
+                        if let Some((fresh_system, _)) = fresh.take() {
+                            let _ = fresh_system.stop().await;
+                        }
+                        return Err(error);
                     }
                 }
-                None => None,
-            };
-            match measured {
-                Some(Ok(step)) => fresh_runs.push(step.per_second),
-                Some(Err(error)) => {
-                    if let Some((system, _)) = fresh.take() {
-                        let _ = system.stop().await;
-                    }
-                    return Err(error);
-                }
-                None => {}
             }
         }
         if let Some((fresh, _)) = fresh {
@@ -350,6 +334,19 @@ fn median_by_rate(mut runs: Vec<Step>) -> Step {
     runs.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
     let middle = runs.len() / 2;
     runs.swap_remove(middle)
+}
+
+/// [`measure`] once no message of `system` is on its way.
+async fn measure_when_idle(
+    args: &GrowthArgs,
+    system: &mut System,
+    target: &Target,
+) -> Result<Step> {
+    system
+        .store
+        .wait_idle(cli::seconds(args.prefill_timeout))
+        .await?;
+    measure(args, system, target).await
 }
 
 /// One `sync` measurement of `growth`.
