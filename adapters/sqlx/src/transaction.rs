@@ -12,7 +12,7 @@ use sqlx::AssertSqlSafe;
 use tokio::sync::Notify;
 
 use seedwork::domain::ChangeTracker;
-use seedwork::messaging::Message;
+use seedwork::messaging::{Message, TransactionalAck};
 use seedwork::uow::Transaction;
 use seedwork::Result;
 
@@ -183,6 +183,24 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
             .iter()
             .map(|id| inserted.contains(*id) && answered.insert(*id))
             .collect())
+    }
+
+    /// Carries the acknowledgements of a consumer of this store's
+    /// [`direct_transport`](crate::SqlStore::direct_transport): their rows are deleted in this
+    /// transaction. Any other acknowledgements (another transport, another broker) are
+    /// declined.
+    async fn acknowledge(&mut self, acknowledgements: &TransactionalAck) -> Result<bool> {
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        if let Some((transport, _)) = &self.direct {
+            return crate::transport::direct::acknowledge::<D>(
+                &mut self.tx,
+                transport,
+                acknowledgements,
+            )
+            .await;
+        }
+        let _ = acknowledgements;
+        Ok(false)
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {

@@ -6,9 +6,9 @@ use tracing::Instrument;
 
 use super::Bus;
 use crate::error::{Error, Result};
-use crate::messaging::{Consumer, Delivery, Message};
+use crate::messaging::{Consumer, Delivery, Message, TransactionalAck};
 use crate::supervision::HealthPart;
-use crate::uow::Trace;
+use crate::uow::{Trace, UnitOfWork};
 
 /// What happened to a received message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,20 @@ impl Bus {
         consumer: &str,
         message: &Message,
     ) -> Result<MessageOutcome> {
+        let (outcome, _) = self.handle_carrying(consumer, message, None).await?;
+        Ok(outcome)
+    }
+
+    /// [`handle_message`](Self::handle_message), writing `ack` in the same transaction when
+    /// the store can carry it ([`UnitOfWork::acknowledge`](crate::uow::UnitOfWork::acknowledge));
+    /// the second value says whether it did (and committed). A duplicate rolls back and
+    /// carries nothing.
+    async fn handle_carrying(
+        &self,
+        consumer: &str,
+        message: &Message,
+        ack: Option<&TransactionalAck>,
+    ) -> Result<(MessageOutcome, bool)> {
         let span = tracing::debug_span!(
             "message",
             consumer,
@@ -41,12 +55,17 @@ impl Bus {
             uow.replace_trace(Trace::caused_by(message));
             if !uow.record_inbox(consumer, message.id()).await? {
                 uow.rollback().await?;
-                return Ok(MessageOutcome::Duplicate);
+                return Ok((MessageOutcome::Duplicate, false));
             }
-            match handler.handle(message, &mut uow).await {
-                Ok(()) => {
+            let handled = async {
+                handler.handle(message, &mut uow).await?;
+                carry(&mut uow, ack).await
+            }
+            .await;
+            match handled {
+                Ok(carried) => {
                     uow.commit().await?;
-                    Ok(MessageOutcome::Handled)
+                    Ok((MessageOutcome::Handled, carried))
                 }
                 Err(error) => Err(uow.rollback_after(error, "a failed message").await),
             }
@@ -67,6 +86,18 @@ impl Bus {
         consumer: &str,
         messages: &[&Message],
     ) -> Result<Vec<MessageOutcome>> {
+        let (outcomes, _) = self.handle_many_carrying(consumer, messages, None).await?;
+        Ok(outcomes)
+    }
+
+    /// [`handle_messages`](Self::handle_messages), writing `ack` in the same transaction when
+    /// the store can carry it; the second value says whether it did (and committed).
+    async fn handle_many_carrying(
+        &self,
+        consumer: &str,
+        messages: &[&Message],
+        ack: Option<&TransactionalAck>,
+    ) -> Result<(Vec<MessageOutcome>, bool)> {
         let span = tracing::debug_span!("messages", consumer, count = messages.len());
         async {
             let handlers = messages
@@ -87,13 +118,14 @@ impl Bus {
                     handler.handle(message, &mut uow).await?;
                     outcomes.push(MessageOutcome::Handled);
                 }
-                Ok::<_, Error>(outcomes)
+                let carried = carry(&mut uow, ack).await?;
+                Ok::<_, Error>((outcomes, carried))
             }
             .await;
             match handled {
-                Ok(outcomes) => {
+                Ok(handled) => {
                     uow.commit().await?;
-                    Ok(outcomes)
+                    Ok(handled)
                 }
                 Err(error) => Err(uow.rollback_after(error, "a failed batch").await),
             }
@@ -117,7 +149,11 @@ impl Bus {
     /// Receives from `consumer` until `shutdown` completes, handling each message with
     /// [`handle_message`](Self::handle_message) and settling it by what happened:
     ///
-    /// - **handled, or a duplicate** — acknowledged;
+    /// - **handled, or a duplicate** — acknowledged. When the consumer offers a
+    ///   [`TransactionalAck`] ([`Consumer::transactional_ack`]) and the store can carry it
+    ///   (`seedwork-sqlx`'s transport fed by the store's own outbox), the acknowledgement is
+    ///   written in the handler's transaction and commits with its effects: no write of its
+    ///   own, and no window between the commit and the acknowledgement;
     /// - **refused** ([`Error::is_refusal`]: the domain refused it, it does not decode) —
     ///   rejected to the dead-letter topic at once, with the error as the reason: it would be
     ///   refused however often it came back;
@@ -214,11 +250,16 @@ impl Bus {
                 continue;
             }
             let messages: Vec<&Message> = batch.iter().map(|d| &d.message).collect();
-            match self.handle_messages(&subscription, &messages).await {
-                Ok(_) => {
+            let ack = consumer.transactional_ack(&batch.iter().collect::<Vec<_>>());
+            match self
+                .handle_many_carrying(&subscription, &messages, ack.as_ref())
+                .await
+            {
+                Ok((_, carried)) => {
                     health.up();
                     for delivery in &batch {
-                        if let Err(error) = consumer.ack(delivery).await {
+                        if let Err(error) = settle_handled(&mut *consumer, delivery, carried).await
+                        {
                             tracing::warn!(
                                 %error,
                                 subscription = %subscription,
@@ -248,8 +289,12 @@ impl Bus {
         shutdown: &mut (impl Future<Output = ()> + Unpin),
     ) -> bool {
         let mut outages = 0u32;
+        let ack = consumer.transactional_ack(&[&delivery]);
         let handled = loop {
-            match self.handle_message(subscription, &delivery.message).await {
+            match self
+                .handle_carrying(subscription, &delivery.message, ack.as_ref())
+                .await
+            {
                 Err(error) if error.is_transient() => {
                     outages += 1;
                     health.down(&error);
@@ -273,7 +318,7 @@ impl Bus {
         };
         health.up();
         let settled = match handled {
-            Ok(_) => consumer.ack(&delivery).await,
+            Ok((_, carried)) => settle_handled(consumer, &delivery, carried).await,
             Err(error) if error.is_refusal() => {
                 tracing::warn!(
                     %error,
@@ -305,6 +350,28 @@ impl Bus {
             );
         }
         true
+    }
+}
+
+/// Writes `ack`, if any, in `uow`'s transaction; whether the store carried it.
+async fn carry(uow: &mut UnitOfWork, ack: Option<&TransactionalAck>) -> Result<bool> {
+    match ack {
+        Some(ack) => uow.acknowledge(ack).await,
+        None => Ok(false),
+    }
+}
+
+/// Settles a delivery whose handling committed: its acknowledgement went with the commit
+/// (`carried`), or it is acknowledged now.
+async fn settle_handled(
+    consumer: &mut dyn Consumer,
+    delivery: &Delivery,
+    carried: bool,
+) -> Result<()> {
+    if carried {
+        consumer.ack_committed(delivery).await
+    } else {
+        consumer.ack(delivery).await
     }
 }
 

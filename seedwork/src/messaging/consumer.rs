@@ -1,3 +1,5 @@
+use std::any::Any;
+use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -131,6 +133,38 @@ pub struct Delivery {
     pub token: u64,
 }
 
+/// Acknowledgements a consumer hands to a store, to be written in the store's own transaction
+/// (the unit of work's transaction port has an `acknowledge` for it) instead of after it.
+///
+/// A broker that keeps its subscriptions in the store's database (`seedwork-sqlx`'s transport,
+/// fed by the store's outbox) can settle a message in the transaction that commits the
+/// handler's effects: the message is gone from the subscription exactly when its effects are
+/// durable, and no write transaction of its own is needed to settle it. Opaque: only the
+/// backend whose consumer made it can read it (with [`downcast_ref`](Self::downcast_ref)).
+pub struct TransactionalAck {
+    inner: Box<dyn Any + Send + Sync>,
+}
+
+impl TransactionalAck {
+    /// Wraps a backend's own description of the acknowledgements.
+    pub fn new<T: Any + Send + Sync>(acknowledgements: T) -> Self {
+        TransactionalAck {
+            inner: Box::new(acknowledgements),
+        }
+    }
+
+    /// The backend's description, if it is a `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.inner.downcast_ref()
+    }
+}
+
+impl fmt::Debug for TransactionalAck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransactionalAck").finish_non_exhaustive()
+    }
+}
+
 /// Attaches consumers to topics.
 #[async_trait]
 pub trait Subscriber: Send + Sync {
@@ -161,6 +195,27 @@ pub trait Consumer: Send {
 
     /// Confirms the delivery was processed; it will not come back.
     async fn ack(&mut self, delivery: &Delivery) -> Result<()>;
+
+    /// The acknowledgement of `deliveries` (all received from this consumer and not yet
+    /// settled) as a [`TransactionalAck`] a store's transaction can carry, if this consumer's
+    /// broker can be settled that way; `None` (the default) if not, or if one of them is not in
+    /// hand.
+    ///
+    /// Nothing is settled yet: once the transaction that carried it has committed, call
+    /// [`ack_committed`](Self::ack_committed) for each delivery. If the transaction rolled back
+    /// or its store could not carry it, settle the deliveries the usual way.
+    fn transactional_ack(&self, deliveries: &[&Delivery]) -> Option<TransactionalAck> {
+        let _ = deliveries;
+        None
+    }
+
+    /// The transaction that carried `delivery`'s [`transactional_ack`](Self::transactional_ack)
+    /// has committed: the delivery is settled, and the consumer lets go of it without writing
+    /// anything. The default acknowledges it (for a consumer whose `transactional_ack` is
+    /// always `None`, this is never called by the bus).
+    async fn ack_committed(&mut self, delivery: &Delivery) -> Result<()> {
+        self.ack(delivery).await
+    }
 
     /// Reports the delivery failed; it comes back later or goes to the dead-letter topic.
     async fn nack(&mut self, delivery: &Delivery) -> Result<()>;

@@ -3,7 +3,7 @@ use std::any::Any;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::messaging::Message;
+use crate::messaging::{Message, TransactionalAck};
 
 /// A backend's open transaction, as the [`UnitOfWork`](super::UnitOfWork) drives it.
 ///
@@ -41,6 +41,19 @@ pub trait Transaction: Any + Send {
             new.push(self.record_inbox(consumer, message_id).await?);
         }
         Ok(new)
+    }
+
+    /// Writes a consumer's acknowledgements in this transaction, so that they commit (or roll
+    /// back) with it; `false` if this transaction cannot carry them (another backend, or a
+    /// broker outside this store's database): the caller then acknowledges the usual way
+    /// after the commit. The default is `false`.
+    ///
+    /// An acknowledgement whose delivery the consumer no longer holds (its lease ran out and
+    /// the message went to another consumer) is carried as a no-op, as a late `ack` would be:
+    /// that delivery is handled again, which at-least-once delivery allows.
+    async fn acknowledge(&mut self, acknowledgements: &TransactionalAck) -> Result<bool> {
+        let _ = acknowledgements;
+        Ok(false)
     }
 
     /// Makes everything durable.

@@ -9,7 +9,9 @@ use crate::domain::{AggregateRoot, ChangeTracker, DomainEvent};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
-use crate::messaging::{IntegrationMessage, Message, BAGGAGE_PREFIX, CAUSATION_ID, CORRELATION_ID};
+use crate::messaging::{
+    IntegrationMessage, Message, TransactionalAck, BAGGAGE_PREFIX, CAUSATION_ID, CORRELATION_ID,
+};
 
 /// Domain events one commit may dispatch, counting those raised by domain-event handlers;
 /// past it the commit fails rather than loop forever on handlers that keep raising events.
@@ -293,6 +295,13 @@ impl UnitOfWork {
         message_ids: &[&str],
     ) -> Result<Vec<bool>> {
         self.tx.record_inbox_many(consumer, message_ids).await
+    }
+
+    /// Writes a consumer's acknowledgements in this transaction (see
+    /// [`Transaction::acknowledge`]): `true` if they commit or roll back with it, `false` if
+    /// the store cannot carry them and they must be settled the usual way after the commit.
+    pub async fn acknowledge(&mut self, acknowledgements: &TransactionalAck) -> Result<bool> {
+        self.tx.acknowledge(acknowledgements).await
     }
 
     /// Dispatches the domain events, writes the outbox and commits; on any failure rolls back

@@ -140,7 +140,7 @@ async fn settle<D: Dialect>(
 /// number. An acknowledgement whose row the consumer no longer holds (its lease ran out and the
 /// message went to another consumer) is skipped: that delivery will be handled again, which
 /// at-least-once delivery allows.
-async fn apply_acks<D: Dialect>(
+pub(super) async fn apply_acks<D: Dialect>(
     tx: &mut Connection<D>,
     consumer: &ConsumerRef,
     acks: &[(i64, i64)],
@@ -166,6 +166,45 @@ async fn apply_acks<D: Dialect>(
         );
     }
     Ok(())
+}
+
+/// The consumers of `consumer`'s subscription whose lease has not run out, in attach order.
+async fn read_live<D: Dialect>(
+    connection: &mut Connection<D>,
+    consumer: &ConsumerRef,
+    now: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    statement::<D>(D::TRANSPORT.live_consumers)
+        .arg(consumer.subscription_id)
+        .arg(now)
+        .fetch_all(on::<D>(connection))
+        .await?
+        .iter()
+        .map(|row| column::<D, i64>(row, "id"))
+        .collect()
+}
+
+/// The first `scan_limit` rows of `consumer`'s subscription, in sequence order.
+async fn read_head<D: Dialect>(
+    connection: &mut Connection<D>,
+    consumer: &ConsumerRef,
+    scan_limit: i64,
+) -> Result<Vec<HeadRow>, sqlx::Error> {
+    statement::<D>(D::TRANSPORT.head)
+        .arg(consumer.subscription_id)
+        .arg(scan_limit)
+        .fetch_all(on::<D>(connection))
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(HeadRow {
+                sequence: column::<D, _>(row, "sequence")?,
+                key: column::<D, _>(row, "message_key")?,
+                visible_after: column::<D, _>(row, "visible_after")?,
+                lease_owner: column::<D, _>(row, "lease_owner")?,
+            })
+        })
+        .collect()
 }
 
 /// `values` as the dialect's list parameter.
@@ -260,29 +299,8 @@ impl<D: Dialect> Backend for SqlBackend<D> {
         }
         // First the acknowledgements: a key's next message may be taken in this same claim.
         apply_acks::<D>(&mut tx, consumer, acks).await?;
-        let live = statement::<D>(sql.live_consumers)
-            .arg(consumer.subscription_id)
-            .arg(now)
-            .fetch_all(on::<D>(&mut tx))
-            .await?
-            .iter()
-            .map(|row| column::<D, i64>(row, "id"))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let head = statement::<D>(sql.head)
-            .arg(consumer.subscription_id)
-            .arg(scan_limit)
-            .fetch_all(on::<D>(&mut tx))
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(HeadRow {
-                    sequence: column::<D, _>(row, "sequence")?,
-                    key: column::<D, _>(row, "message_key")?,
-                    visible_after: column::<D, _>(row, "visible_after")?,
-                    lease_owner: column::<D, _>(row, "lease_owner")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let live = read_live::<D>(&mut tx, consumer, now).await?;
+        let head = read_head::<D>(&mut tx, consumer, scan_limit).await?;
         let (chosen, wake_at) = choose_up_to(consumer.kind, consumer.id, &live, &head, now, max);
         let mut claimed = Vec::with_capacity(chosen.len());
         if !chosen.is_empty() {
@@ -338,6 +356,24 @@ impl<D: Dialect> Backend for SqlBackend<D> {
             Ok(Err(wake_at))
         } else {
             Ok(Ok(claimed))
+        }
+    }
+
+    async fn peek(
+        &self,
+        consumer: &ConsumerRef,
+        now: i64,
+        scan_limit: i64,
+    ) -> Outcome<std::result::Result<(), Option<i64>>> {
+        // Outside any transaction: on SQLite a read does not wait for the writer, and on
+        // PostgreSQL it takes no lock. A snapshot a moment old is as good as the claim's own:
+        // what commits after it wakes the consumer or is found by its next poll.
+        let mut connection = self.pool.acquire().await?;
+        let live = read_live::<D>(&mut connection, consumer, now).await?;
+        let head = read_head::<D>(&mut connection, consumer, scan_limit).await?;
+        match choose_up_to(consumer.kind, consumer.id, &live, &head, now, 1) {
+            (taken, _) if !taken.is_empty() => Ok(Ok(())),
+            (_, wake_at) => Ok(Err(wake_at)),
         }
     }
 

@@ -9,11 +9,12 @@
 //! [`SqlStore::direct_transport`](crate::SqlStore::direct_transport).
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Weak};
 
-use seedwork::messaging::Message;
+use seedwork::messaging::{Message, TransactionalAck};
 
-use super::backend::append_all_in;
-use super::{EncodedMessage, Transport};
+use super::backend::{append_all_in, apply_acks};
+use super::{ConsumerRef, EncodedMessage, Shared, Transport};
 use crate::dialect::{Connection, Dialect};
 use crate::error::{Operation, SqlxError};
 
@@ -32,6 +33,37 @@ pub(crate) async fn append<D: Dialect>(
         .await
         .map_err(SqlxError::statement(Operation::OutboxAppend))?;
     Ok(encoded.into_iter().map(|message| message.topic).collect())
+}
+
+/// A consumer's acknowledgements, for a unit of work on the store that feeds its transport
+/// directly (what [`TransportConsumer::transactional_ack`](super::TransportConsumer) wraps in
+/// a [`TransactionalAck`]).
+pub(super) struct CarriedAcks {
+    /// The consumer's transport: only a transaction delivering to this same transport is on
+    /// its database. Weak, so that an acknowledgement kept around keeps nothing alive.
+    pub(super) transport: Weak<Shared>,
+    pub(super) consumer: ConsumerRef,
+    /// (row sequence, attempt) of each delivery.
+    pub(super) acks: Vec<(i64, i64)>,
+}
+
+/// Deletes the acknowledged rows inside `tx`, if `acknowledgements` are a consumer's of
+/// `transport` (the one `tx` delivers to); `false` if they are not ours to carry.
+pub(crate) async fn acknowledge<D: Dialect>(
+    tx: &mut Connection<D>,
+    transport: &Transport,
+    acknowledgements: &TransactionalAck,
+) -> seedwork::Result<bool> {
+    let Some(carried) = acknowledgements.downcast_ref::<CarriedAcks>() else {
+        return Ok(false);
+    };
+    if !std::ptr::eq(carried.transport.as_ptr(), Arc::as_ptr(&transport.shared)) {
+        return Ok(false);
+    }
+    apply_acks::<D>(tx, &carried.consumer, &carried.acks)
+        .await
+        .map_err(SqlxError::statement(Operation::Acknowledge))?;
+    Ok(true)
 }
 
 impl Transport {

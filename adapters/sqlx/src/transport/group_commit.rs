@@ -172,6 +172,14 @@ mod tests {
         ) -> Outcome<std::result::Result<Vec<Claimed>, Option<i64>>> {
             Ok(Err(None))
         }
+        async fn peek(
+            &self,
+            _: &ConsumerRef,
+            _: i64,
+            _: i64,
+        ) -> Outcome<std::result::Result<(), Option<i64>>> {
+            Ok(Err(None))
+        }
         async fn retry_later(&self, _: &ConsumerRef, _: i64, _: i64, _: i64) -> Outcome<bool> {
             Ok(false)
         }

@@ -45,7 +45,20 @@
 //! sequence. `ack` is applied in the consumer's next claim transaction (or when it is
 //! dropped): it deletes the row if this consumer still holds that attempt, so under load one
 //! transaction settles and takes many messages; a process that dies first leaves the message
-//! to be delivered again, which at-least-once delivery allows. `nack` clears the owner and sets `visible_after` to now plus
+//! to be delivered again, which at-least-once delivery allows.
+//!
+//! A consumer of a store's [`direct_transport`](crate::SqlStore::direct_transport) can do
+//! better: it offers its acknowledgement to the unit of work that handles the message
+//! ([`Consumer::transactional_ack`]; the bus's consume loop does this), whose transaction
+//! deletes the rows itself. The message is then settled exactly when the handler's effects
+//! commit, and no claim is needed to settle it. With nothing to settle, a consumer that has
+//! no reason to expect work (a publish did not wake it, and its last claim took fewer than
+//! it may) first looks at the head of its subscription with a read, outside any
+//! transaction, and claims only if there is something to take: on SQLite an idle or
+//! caught-up consumer then does not queue at the one writer, and on PostgreSQL it takes no
+//! lock.
+//!
+//! `nack` clears the owner and sets `visible_after` to now plus
 //! [`RetryPolicy::backoff`](seedwork::messaging::RetryPolicy::backoff), or — at
 //! `max_deliveries` — appends the message to the dead-letter topic with the
 //! [`dead_letter`] properties and deletes the row, in one transaction. Settling a delivery this
@@ -84,7 +97,7 @@ use tokio::task::JoinHandle;
 
 use seedwork::messaging::{
     dead_letter, now_millis, Consumer, Delivery, Envelope, Message, Publisher, Subscriber,
-    SubscriptionKind, SubscriptionOptions,
+    SubscriptionKind, SubscriptionOptions, TransactionalAck,
 };
 use seedwork::Result;
 
@@ -95,6 +108,8 @@ use group_commit::GroupCommit;
 mod backend;
 pub(crate) mod direct;
 mod group_commit;
+#[cfg(all(test, feature = "sqlite"))]
+mod peek_tests;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -521,6 +536,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
         scan_limit: i64,
         max: usize,
     ) -> Outcome<std::result::Result<Vec<Claimed>, Option<i64>>>;
+    /// Whether a claim by `consumer` would take anything now, read without writing or
+    /// locking: `Err` (with when to look again, if known) means it would not.
+    async fn peek(
+        &self,
+        consumer: &ConsumerRef,
+        now: i64,
+        scan_limit: i64,
+    ) -> Outcome<std::result::Result<(), Option<i64>>>;
     /// Releases the row for redelivery after `visible_after`; false if not held.
     async fn retry_later(
         &self,
@@ -775,6 +798,7 @@ impl Transport {
             prefetched: VecDeque::new(),
             in_hand: HashSet::new(),
             acks: Vec::new(),
+            expect_work: true,
             unsettled: VecDeque::new(),
             heartbeat: AbortOnDrop(heartbeat),
             lost,
@@ -834,6 +858,10 @@ pub struct TransportConsumer {
     /// Acknowledgements not applied yet: they go with the next claim's transaction (or the
     /// detach when the consumer is dropped), and stay here while that fails.
     acks: Vec<(i64, i64)>,
+    /// Whether the next claim goes straight to the writer instead of looking first (a read):
+    /// the consumer is new, its last claim took as many as it may (more are likely waiting), or
+    /// a publish woke it.
+    expect_work: bool,
     /// Nacks and rejects the database did not take (a dropped connection, a busy database):
     /// the row stays leased to this live consumer, so nobody would deliver it again; they are
     /// retried, oldest first, before the next claim.
@@ -858,10 +886,21 @@ impl TransportConsumer {
         let shared = Arc::clone(&self.shared);
         let consumer = self.consumer.clone();
         let acks = std::mem::take(&mut self.acks);
+        // A claim is a write transaction even when it finds nothing; with nothing to settle,
+        // look first (a read), unless there is reason to expect work: the last claim took all
+        // it could, or a publish woke this consumer.
+        let peek = acks.is_empty() && !self.expect_work;
         tokio::spawn(async move {
             let settings = &shared.settings;
             let scan = i64::from(settings.scan_limit.max(1));
             let max = usize::try_from(settings.prefetch.max(1)).unwrap_or(1);
+            if peek {
+                match shared.backend.peek(&consumer, now_millis(), scan).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(wake_at)) => return (acks, Ok(Err(wake_at))),
+                    Err(failure) => return (acks, Err(failure)),
+                }
+            }
             let found = shared
                 .backend
                 .claim(&consumer, &acks, now_millis(), scan, max)
@@ -958,6 +997,8 @@ impl Consumer for TransportConsumer {
             }
             match found {
                 Ok(claimed) => {
+                    self.expect_work = u32::try_from(claimed.len())
+                        .is_ok_and(|taken| taken >= self.shared.settings.prefetch.max(1));
                     let mut deliveries = Vec::with_capacity(claimed.len());
                     for claimed in claimed {
                         deliveries.push(delivery_of(claimed)?);
@@ -973,10 +1014,10 @@ impl Consumer for TransportConsumer {
                         let until = at.saturating_sub(now_millis()).max(1);
                         poll.min(Duration::from_millis(u64::try_from(until).unwrap_or(1)))
                     });
-                    tokio::select! {
-                        _ = &mut notified => {}
-                        _ = tokio::time::sleep(pause) => {}
-                    }
+                    self.expect_work = tokio::select! {
+                        _ = &mut notified => true,
+                        _ = tokio::time::sleep(pause) => false,
+                    };
                 }
             }
         }
@@ -986,6 +1027,36 @@ impl Consumer for TransportConsumer {
     fn ready(&mut self) -> Option<Delivery> {
         let delivery = self.prefetched.pop_front()?;
         self.hand_out(delivery).ok()
+    }
+
+    /// The acknowledgement of `deliveries` for a unit of work on the store whose
+    /// [`direct_transport`](crate::SqlStore::direct_transport) this consumer's transport is:
+    /// its transaction deletes their rows, so they are settled when the handler's effects
+    /// commit. A transaction of any other store declines it, and the bus acknowledges the
+    /// usual way. `None` if a delivery is not in hand.
+    fn transactional_ack(&self, deliveries: &[&Delivery]) -> Option<TransactionalAck> {
+        let mut acks = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let settled = Self::settled(delivery).ok()?;
+            if !self.in_hand.contains(&settled) {
+                return None;
+            }
+            acks.push(settled);
+        }
+        Some(TransactionalAck::new(direct::CarriedAcks {
+            transport: Arc::downgrade(&self.shared),
+            consumer: self.consumer.clone(),
+            acks,
+        }))
+    }
+
+    /// Lets go of a delivery whose acknowledgement a committed transaction carried: nothing
+    /// is written.
+    async fn ack_committed(&mut self, delivery: &Delivery) -> Result<()> {
+        self.take_from_hand(delivery)?;
+        // A later message of the acknowledged key may be waiting for another consumer.
+        self.wake.notify_waiters();
+        Ok(())
     }
 
     /// Takes the acknowledgement; it is applied in the transaction of this consumer's next
