@@ -106,10 +106,10 @@ use backend::SqlBackend;
 use group_commit::GroupCommit;
 
 mod backend;
+#[cfg(all(test, feature = "sqlite"))]
+mod claim_tests;
 pub(crate) mod direct;
 mod group_commit;
-#[cfg(all(test, feature = "sqlite"))]
-mod peek_tests;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -573,35 +573,52 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn listen(&self, wakers: Arc<Wakers>) -> Option<JoinHandle<()>>;
 }
 
-/// One wake-up signal per topic this process consumes, so a publish wakes only the consumers
-/// of its topic. (Public only because [`Dialect::spawn_listener`] names it.)
+/// The wake-up signals of this process's consumers: one per topic, so that a publish wakes
+/// only the consumers of its topic; and one per subscription, so that a settlement or a
+/// detach, which can free messages only for the consumers of its own subscription, wakes no
+/// one else. (Public only because [`Dialect::spawn_listener`] names it.)
 #[doc(hidden)]
 #[derive(Default)]
 pub struct Wakers {
     by_topic: Mutex<HashMap<String, Arc<Notify>>>,
+    by_subscription: Mutex<HashMap<(String, String), Arc<Notify>>>,
+}
+
+/// Locks a map of signals. A map is never left half-updated, so a poisoned lock still guards
+/// valid data.
+fn signals<K>(map: &Mutex<HashMap<K, Arc<Notify>>>) -> MutexGuard<'_, HashMap<K, Arc<Notify>>> {
+    map.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Wakers {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Notify>>> {
-        // The map is never left half-updated, so a poisoned lock still guards valid data.
-        self.by_topic.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The signal of `topic`, created on first use.
     fn of(&self, topic: &str) -> Arc<Notify> {
-        Arc::clone(self.lock().entry(topic.to_string()).or_default())
+        Arc::clone(
+            signals(&self.by_topic)
+                .entry(topic.to_string())
+                .or_default(),
+        )
+    }
+
+    /// The signal of the subscription `options` names, created on first use.
+    fn of_subscription(&self, options: &SubscriptionOptions) -> Arc<Notify> {
+        let key = (options.topic.clone(), options.subscription.clone());
+        Arc::clone(signals(&self.by_subscription).entry(key).or_default())
     }
 
     /// Wakes the consumers of `topic` waiting in this process.
     pub(crate) fn wake(&self, topic: &str) {
-        if let Some(notify) = self.lock().get(topic) {
+        if let Some(notify) = signals(&self.by_topic).get(topic) {
             notify.notify_waiters();
         }
     }
 
     /// Wakes every consumer waiting in this process.
     pub(crate) fn wake_all(&self) {
-        for notify in self.lock().values() {
+        for notify in signals(&self.by_topic).values() {
+            notify.notify_waiters();
+        }
+        for notify in signals(&self.by_subscription).values() {
             notify.notify_waiters();
         }
     }
@@ -786,14 +803,16 @@ impl Transport {
             consumer.clone(),
             Arc::clone(&lost),
         ));
-        // A new consumer may change who gets what (KeyShared keys move).
-        shared.wakers.wake(&options.topic);
         let wake = shared.wakers.of(&options.topic);
+        let released = shared.wakers.of_subscription(&options);
+        // A new consumer may change who gets what (KeyShared keys move).
+        released.notify_waiters();
         Ok(TransportConsumer {
             shared: Arc::clone(shared),
             consumer,
             options,
             wake,
+            released,
             pending: None,
             prefetched: VecDeque::new(),
             in_hand: HashSet::new(),
@@ -849,7 +868,11 @@ pub struct TransportConsumer {
     shared: Arc<Shared>,
     consumer: ConsumerRef,
     options: SubscriptionOptions,
+    /// Signalled by a publish to the topic.
     wake: Arc<Notify>,
+    /// Signalled when a consumer of this subscription lets go of something that may hold
+    /// back other messages (a keyed message settled, a consumer detached).
+    released: Arc<Notify>,
     pending: Option<ClaimTask>,
     /// Claimed together with the delivery handed out last, not handed out yet.
     prefetched: VecDeque<Delivery>,
@@ -970,10 +993,11 @@ impl Consumer for TransportConsumer {
             if self.lost.load(Ordering::SeqCst) {
                 return Err(TransportError::Lost.into());
             }
-            let wake = Arc::clone(&self.wake);
-            let notified = wake.notified();
-            tokio::pin!(notified);
+            let (wake, released) = (Arc::clone(&self.wake), Arc::clone(&self.released));
+            let (notified, freed) = (wake.notified(), released.notified());
+            tokio::pin!(notified, freed);
             notified.as_mut().enable();
+            freed.as_mut().enable();
             if self.pending.is_none() {
                 self.pending = Some(self.start_claim());
             }
@@ -993,7 +1017,7 @@ impl Consumer for TransportConsumer {
             };
             if !acks.is_empty() {
                 // A later message of an acknowledged key may be waiting for another consumer.
-                self.wake.notify_waiters();
+                self.released.notify_waiters();
             }
             match found {
                 Ok(claimed) => {
@@ -1016,6 +1040,7 @@ impl Consumer for TransportConsumer {
                     });
                     self.expect_work = tokio::select! {
                         _ = &mut notified => true,
+                        _ = &mut freed => true,
                         _ = tokio::time::sleep(pause) => false,
                     };
                 }
@@ -1054,8 +1079,10 @@ impl Consumer for TransportConsumer {
     /// is written.
     async fn ack_committed(&mut self, delivery: &Delivery) -> Result<()> {
         self.take_from_hand(delivery)?;
-        // A later message of the acknowledged key may be waiting for another consumer.
-        self.wake.notify_waiters();
+        if delivery.message.key.is_some() {
+            // A later message of the key may be waiting for another consumer.
+            self.released.notify_waiters();
+        }
         Ok(())
     }
 
@@ -1191,7 +1218,7 @@ impl TransportConsumer {
             }
         };
         // A later message of the same key may be waiting for this one.
-        self.wake.notify_waiters();
+        self.released.notify_waiters();
         Ok(held)
     }
 }
@@ -1206,7 +1233,7 @@ impl Drop for TransportConsumer {
         };
         let shared = Arc::clone(&self.shared);
         let consumer = self.consumer.clone();
-        let wake = Arc::clone(&self.wake);
+        let released = Arc::clone(&self.released);
         let mut acks = std::mem::take(&mut self.acks);
         runtime.spawn(async move {
             // Let an interrupted claim finish first, so what it took is released too (and
@@ -1219,7 +1246,8 @@ impl Drop for TransportConsumer {
             if let Err(error) = shared.backend.detach(&consumer, &acks).await {
                 tracing::warn!(consumer = consumer.id, ?error, "transport detach failed");
             }
-            wake.notify_waiters();
+            // What it held goes to the subscription's other consumers.
+            released.notify_waiters();
         });
     }
 }

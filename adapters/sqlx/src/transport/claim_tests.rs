@@ -1,14 +1,16 @@
-//! When a consumer looks before it claims: a claim is a write transaction even when it finds
+//! When a consumer claims, and who wakes it. A claim is a write transaction even when it finds
 //! nothing, so with nothing to settle a consumer first looks with a read (`Backend::peek`),
-//! unless it has reason to expect work — it is new, a publish woke it, or its last claim took
-//! all it could. Counted on a backend that wraps SQLite's and counts both calls.
+//! unless it has reason to expect work — it is new, a publish or a release woke it, or its
+//! last claim took all it could. A keyed message let go of wakes the consumers of its own
+//! subscription (a later message of the key may be waiting), and no one else. Counted on a
+//! backend that wraps SQLite's and counts claims and peeks.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use seedwork::messaging::{Consumer, Message, SubscriptionOptions};
+use seedwork::messaging::{Consumer, Delivery, Message, SubscriptionOptions};
 use seedwork::testing::contract::broker::{n_of, ping};
 use tokio::task::JoinHandle;
 
@@ -63,8 +65,10 @@ impl Backend for Counting {
         scan_limit: i64,
         max: usize,
     ) -> Outcome<std::result::Result<Vec<Claimed>, Option<i64>>> {
+        let found = self.inner.claim(consumer, acks, now, scan_limit, max).await;
+        // Counted once done, as peeks are.
         self.counts.claims.fetch_add(1, Ordering::SeqCst);
-        self.inner.claim(consumer, acks, now, scan_limit, max).await
+        found
     }
     async fn peek(
         &self,
@@ -114,14 +118,28 @@ impl Backend for Counting {
     }
 }
 
-/// Receives the next delivery and lets go of it as a committed transaction's carried
-/// acknowledgement would (so nothing is left to settle in the next claim); its number.
-async fn take(consumer: &mut dyn Consumer) -> u32 {
+/// Settles `delivery` of `subscription` as a transaction carrying its acknowledgement would:
+/// its row is deleted, then the consumer lets go of it.
+async fn settle(pool: &sqlx::SqlitePool, consumer: &mut dyn Consumer, delivery: &Delivery) {
+    sqlx::query(
+        "DELETE FROM seedwork_subscription_messages WHERE sequence = ? AND subscription_id = \
+         (SELECT id FROM seedwork_subscriptions WHERE topic = 't' AND name = ?)",
+    )
+    .bind(i64::try_from(delivery.token).expect("a sequence"))
+    .bind(&consumer.options().subscription)
+    .execute(pool)
+    .await
+    .expect("delete the row");
+    consumer.ack_committed(delivery).await.expect("let go");
+}
+
+/// Receives the next delivery and settles it; its number.
+async fn take(pool: &sqlx::SqlitePool, consumer: &mut dyn Consumer) -> u32 {
     let delivery = tokio::time::timeout(Duration::from_secs(10), consumer.receive())
         .await
         .expect("a delivery within 10 s")
         .expect("receive");
-    consumer.ack_committed(&delivery).await.expect("let go");
+    settle(pool, consumer, &delivery).await;
     n_of(&delivery)
 }
 
@@ -132,39 +150,62 @@ async fn nothing_for(consumer: &mut dyn Consumer, wait: Duration) {
     }
 }
 
-#[tokio::test]
-async fn a_consumer_looks_before_it_claims_unless_it_expects_work() {
+/// A transport on a fresh SQLite file whose backend counts into `counts`, with a poll too
+/// slow to happen within a test: every claim or peek is caused by the step before it.
+async fn counted(counts: &Arc<Counts>) -> (tempfile::TempDir, sqlx::SqlitePool, Transport) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("peek.db");
+    let path = dir.path().join("claims.db");
     let store = crate::SqliteStore::open(path.to_str().expect("utf-8"))
         .await
         .expect("open");
-    let counts = Arc::new(Counts::default());
     let backend = Counting {
         inner: SqlBackend::<Sqlite>::new(store.pool().clone()),
-        counts: Arc::clone(&counts),
+        counts: Arc::clone(counts),
     };
-    // No poll within the test: every claim or peek below is caused by the step before it.
     let settings = TransportSettings {
         poll_interval: Duration::from_secs(600),
         prefetch: 2,
         ..TransportSettings::default()
     };
-    let transport = Transport::new(Box::new(backend), settings);
+    let pool = store.pool().clone();
+    (dir, pool, Transport::new(Box::new(backend), settings))
+}
+
+async fn publish(transport: &Transport, n: u32, key: Option<&str>) {
+    let message: Message = ping("t", n, key);
+    transport.publish(&message).await.expect("publish");
+}
+
+/// Waits (bounded) until `counts` shows at least `claims` claims and `peeks` peeks, each
+/// counted once done: a consumer whose last one found nothing is then waiting for a signal.
+async fn until(counts: &Counts, claims: usize, peeks: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (done_claims, done_peeks) = counts.get();
+        if done_claims >= claims && done_peeks >= peeks {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not {claims} claims and {peeks} peeks within 10 s: {:?}",
+            counts.get()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_looks_before_it_claims_unless_it_expects_work() {
+    let counts = Arc::new(Counts::default());
+    let (_dir, pool, transport) = counted(&counts).await;
     let mut consumer = transport
         .subscribe(SubscriptionOptions::new("t", "s"))
         .await
         .expect("subscribe");
-    let publish = |n: u32| {
-        let transport = transport.clone();
-        async move {
-            let message: Message = ping("t", n, None);
-            transport.publish(&message).await.expect("publish");
-        }
-    };
+    let publish = |n: u32| publish(&transport, n, None);
 
     publish(1).await;
-    assert_eq!(take(&mut consumer).await, 1);
+    assert_eq!(take(&pool, &mut consumer).await, 1);
     assert_eq!(counts.get(), (1, 0), "a new consumer claims at once");
 
     nothing_for(&mut consumer, Duration::from_millis(300)).await;
@@ -176,14 +217,10 @@ async fn a_consumer_looks_before_it_claims_unless_it_expects_work() {
 
     // Published while the consumer waits, once it has looked and found nothing.
     let published_while_waiting = async {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while counts.get().1 < 2 {
-            assert!(tokio::time::Instant::now() < deadline, "no second look");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        until(&counts, 1, 2).await;
         publish(2).await;
     };
-    let (taken, ()) = tokio::join!(take(&mut consumer), published_while_waiting);
+    let (taken, ()) = tokio::join!(take(&pool, &mut consumer), published_while_waiting);
     assert_eq!(taken, 2);
     assert_eq!(
         counts.get(),
@@ -194,9 +231,9 @@ async fn a_consumer_looks_before_it_claims_unless_it_expects_work() {
     // Published while nobody waits (no wake-up reaches the consumer).
     publish(3).await;
     publish(4).await;
-    assert_eq!(take(&mut consumer).await, 3);
+    assert_eq!(take(&pool, &mut consumer).await, 3);
     assert_eq!(counts.get(), (3, 3), "it looked, found work, claimed both");
-    assert_eq!(take(&mut consumer).await, 4);
+    assert_eq!(take(&pool, &mut consumer).await, 4);
     assert_eq!(counts.get(), (3, 3), "the second came with the first claim");
 
     nothing_for(&mut consumer, Duration::from_millis(300)).await;
@@ -204,5 +241,48 @@ async fn a_consumer_looks_before_it_claims_unless_it_expects_work() {
         counts.get(),
         (4, 3),
         "the last claim took all it could: straight to a claim, which finds nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_keyed_message_let_go_of_wakes_its_subscription_only() {
+    let counts = Arc::new(Counts::default());
+    let (_dir, pool, transport) = counted(&counts).await;
+    let subscribe = |name: &str| transport.subscribe(SubscriptionOptions::new("t", name));
+    let mut first = subscribe("s").await.expect("subscribe");
+    let mut second = subscribe("s").await.expect("subscribe");
+    let mut elsewhere = subscribe("other").await.expect("subscribe");
+    publish(&transport, 1, Some("k")).await;
+    publish(&transport, 2, Some("k")).await;
+    // Each subscription has both; `first` takes k's first, so k's second waits behind it.
+    let held = tokio::time::timeout(Duration::from_secs(10), first.receive())
+        .await
+        .expect("in time")
+        .expect("receive");
+    assert_eq!(n_of(&held), 1);
+    assert_eq!(take(&pool, &mut elsewhere).await, 1);
+    assert_eq!(take(&pool, &mut elsewhere).await, 2);
+    let (claims, peeks) = counts.get();
+
+    // `second` (new: it claims at once) and `elsewhere` (its last claim took less than it
+    // may: it looks) find nothing they may take, and wait.
+    let waiting = async {
+        until(&counts, claims + 1, peeks + 1).await;
+        let before = counts.get();
+        settle(&pool, &mut first, &held).await;
+        before
+    };
+    let (taken, nothing, before) = tokio::join!(
+        take(&pool, &mut second),
+        nothing_for(&mut elsewhere, Duration::from_millis(500)),
+        waiting
+    );
+    let ((), after) = (nothing, counts.get());
+    assert_eq!(taken, 2, "k's second, as soon as its first was let go of");
+    assert_eq!(before, (claims + 1, peeks + 1));
+    assert_eq!(
+        after,
+        (claims + 2, peeks + 1),
+        "the release woke `second` (one claim) and not `elsewhere` (no claim, no look)"
     );
 }
