@@ -33,6 +33,17 @@ fn cpu_ms(step: &Step) -> Option<f64> {
     Some(cpu.system_ms? + cpu.postgres_ms.unwrap_or(0.0))
 }
 
+/// For a `sync` step, the seconds from its window's end until nothing was on its way, and
+/// the system's (and PostgreSQL's) CPU milliseconds per request until then.
+fn settled(step: &Step) -> Option<(f64, f64)> {
+    let settled = step.settled.as_ref()?;
+    let cpu = &settled.cpu;
+    Some((
+        settled.seconds,
+        cpu.system_ms? + cpu.postgres_ms.unwrap_or(0.0),
+    ))
+}
+
 /// The context switches per request of a step, if measured.
 fn switches(step: &Step) -> Option<f64> {
     step.cpu.as_ref()?.system_switches
@@ -51,6 +62,8 @@ struct Column {
     rates: Vec<f64>,
     cpu: Vec<f64>,
     switches: Vec<f64>,
+    quiet_after: Vec<f64>,
+    cpu_to_quiet: Vec<f64>,
 }
 
 impl Column {
@@ -63,7 +76,23 @@ impl Column {
             rates: steps.iter().map(|s| rate(s)).collect(),
             cpu: steps.iter().filter_map(|s| cpu_ms(s)).collect(),
             switches: steps.iter().filter_map(|s| switches(s)).collect(),
+            quiet_after: steps
+                .iter()
+                .filter_map(|s| settled(s).map(|(seconds, _)| seconds))
+                .collect(),
+            cpu_to_quiet: steps
+                .iter()
+                .filter_map(|s| settled(s).map(|(_, cpu)| cpu))
+                .collect(),
         }
+    }
+
+    /// The medians of the seconds until quiet and of the CPU until then, if measured.
+    fn settled_cells(&self) -> Option<[String; 2]> {
+        Some([
+            format!("{:.2}", median(&self.quiet_after)?),
+            format!("{:.2}", median(&self.cpu_to_quiet)?),
+        ])
     }
 
     /// `median (run, run, …)` of the rates, the median CPU and switches.
@@ -125,6 +154,9 @@ pub fn markdown(baseline: Option<(&str, &[Run])>, candidate: (&str, &[Run])) -> 
         "req/s"
     };
 
+    let settles = candidate_runs
+        .iter()
+        .any(|run| run.figures.steps.iter().any(|s| s.settled.is_some()));
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -144,18 +176,38 @@ pub fn markdown(baseline: Option<(&str, &[Run])>, candidate: (&str, &[Run])) -> 
                 out,
                 "| connections | baseline {unit} | candidate {unit} | candidate / baseline \
                  (median of rounds) | CPU ms/request, baseline → candidate | switches/request, \
-                 baseline → candidate |"
+                 baseline → candidate |{}",
+                if settles {
+                    " quiet after the window, s, baseline → candidate | CPU ms/request until \
+                     quiet, baseline → candidate |"
+                } else {
+                    ""
+                }
             );
-            let _ = writeln!(out, "|---:|---|---|---:|---|---|");
+            let _ = writeln!(
+                out,
+                "|---:|---|---|---:|---|---|{}",
+                if settles { "---|---|" } else { "" }
+            );
             for c in connections {
-                let [b_rate, b_cpu, b_switches] = Column::of(baseline_runs, c).cells();
-                let [c_rate, c_cpu, c_switches] = Column::of(candidate_runs, c).cells();
+                let (baseline, candidate) =
+                    (Column::of(baseline_runs, c), Column::of(candidate_runs, c));
+                let [b_rate, b_cpu, b_switches] = baseline.cells();
+                let [c_rate, c_cpu, c_switches] = candidate.cells();
                 let ratio = median_ratio(baseline_runs, candidate_runs, c)
                     .map_or_else(|| "–".to_string(), |r| format!("{r:.2}"));
+                let settled = if settles {
+                    let dash = || ["–".to_string(), "–".to_string()];
+                    let [b_quiet, b_cpu] = baseline.settled_cells().unwrap_or_else(dash);
+                    let [c_quiet, c_cpu] = candidate.settled_cells().unwrap_or_else(dash);
+                    format!(" {b_quiet} → {c_quiet} | {b_cpu} → {c_cpu} |")
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     out,
                     "| {c} | {b_rate} | {c_rate} | {ratio} | {b_cpu} → {c_cpu} | \
-                     {b_switches} → {c_switches} |"
+                     {b_switches} → {c_switches} |{settled}"
                 );
             }
         }
@@ -244,5 +296,36 @@ mod tests {
         let alone = markdown(None, ("after", &candidate));
         assert!(alone.contains("| 8 | 150 (150) | 2.00 | 100 |"), "{alone}");
         assert!(!alone.contains("baseline"));
+        assert!(
+            !table.contains("quiet"),
+            "no such column without the figures"
+        );
+    }
+
+    #[test]
+    fn what_a_sync_window_left_behind_is_compared_when_measured() {
+        let settled = |run: Run, seconds: f64, cpu: f64| {
+            let mut run = run;
+            for step in &mut run.figures.steps {
+                step.settled = Some(crate::results::Settled {
+                    seconds,
+                    cpu: PerRequest {
+                        answered: 1,
+                        system_ms: Some(cpu),
+                        system_switches: None,
+                        postgres_ms: Some(1.0),
+                        load_ms: None,
+                    },
+                });
+            }
+            run
+        };
+        let baseline = [settled(run(&[(64, 300.0, 2.5)]), 4.0, 3.5)];
+        let candidate = [settled(run(&[(64, 270.0, 2.75)]), 0.5, 2.0)];
+        let table = markdown(Some(("before", &baseline)), ("after", &candidate));
+        assert!(
+            table.contains("| 64 | 300 (300) | 270 (270) | 0.90 | 2.50 → 2.75 | 100 → 100 | 4.00 → 0.50 | 4.50 → 3.00 |"),
+            "{table}"
+        );
     }
 }

@@ -75,12 +75,21 @@ pub fn markdown(run: &Run, results: &Path) -> String {
 }
 
 fn sync_table(out: &mut String, steps: &[Step]) {
-    out.push_str("| connections | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | CPU ms/request | switches/request |\n");
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n");
+    out.push_str("| connections | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | CPU ms/request | switches/request | quiet after | CPU ms/request until quiet |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|\n");
     for s in steps {
+        let (quiet, cpu_to_quiet) = s.settled.as_ref().map_or_else(
+            || ("–".to_string(), "–".to_string()),
+            |settled| {
+                (
+                    format!("{:.2} s", settled.seconds),
+                    cpu_cell(Some(&settled.cpu)),
+                )
+            },
+        );
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.connections,
             s.requests,
             per_second(s.per_second),
@@ -91,14 +100,19 @@ fn sync_table(out: &mut String, steps: &[Step]) {
             s.non_2xx_total(),
             s.transport_errors,
             cpu_cell(s.cpu.as_ref()),
-            switches_cell(s.cpu.as_ref())
+            switches_cell(s.cpu.as_ref()),
+            quiet,
+            cpu_to_quiet
         );
     }
     out.push_str(
         "\nCPU ms/request: CPU time per 2xx answer (warm-up included) of the system + the \
          local PostgreSQL server's processes + the load generator (from /proc; – when not \
          read). With N cores, CPU-bound throughput is at most N × 1000 / their sum. \
-         switches/request: context switches of the system's threads per 2xx answer.\n",
+         switches/request: context switches of the system's threads per 2xx answer. quiet \
+         after: from the window's end until no message was on its way (the background work \
+         the window's requests left behind); CPU ms/request until quiet: the same CPU time, \
+         counted until then.\n",
     );
 }
 
@@ -341,6 +355,16 @@ mod tests {
                 postgres_ms: None,
                 load_ms: Some(0.125),
             }),
+            settled: Some(crate::results::Settled {
+                seconds: 1.25,
+                cpu: crate::cpu::PerRequest {
+                    answered: 12_345,
+                    system_ms: Some(0.9),
+                    system_switches: Some(50.0),
+                    postgres_ms: None,
+                    load_ms: Some(0.125),
+                },
+            }),
         };
         let run = Run::for_test(
             "sync",
@@ -363,7 +387,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "| 8 | 12345 | 1234 | 1.50 | 3.00 | 9.00 | 15.0 | 0 | 0 | 0.73 + – + 0.12 | 42 |"
+                "| 8 | 12345 | 1234 | 1.50 | 3.00 | 9.00 | 15.0 | 0 | 0 | 0.73 + – + 0.12 | 42 | 1.25 s | 0.90 + – + 0.12 |"
             ),
             "{text}"
         );

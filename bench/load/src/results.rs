@@ -108,6 +108,21 @@ pub struct Step {
     pub queue: Option<Queue>,
     /// `sync`: CPU time per answered request, by process.
     pub cpu: Option<crate::cpu::PerRequest>,
+    /// `sync`: what the window left behind — the seconds from its end until no message was on
+    /// its way (the sagas and projections its requests started), and the CPU time per answered
+    /// request from the window's start until then. A window whose background work falls behind
+    /// answers more requests than the system can sustain; this shows by how much.
+    #[serde(default)]
+    pub settled: Option<Settled>,
+}
+
+/// See [`Step::settled`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settled {
+    /// Seconds from the window's end until no message was on its way.
+    pub seconds: f64,
+    /// CPU time per answered request from the window's start until then.
+    pub cpu: crate::cpu::PerRequest,
 }
 
 impl Step {
@@ -126,6 +141,7 @@ impl Step {
             curve: stats::curve(&tally.latency),
             queue: None,
             cpu: None,
+            settled: None,
         }
     }
 
@@ -144,6 +160,7 @@ impl Step {
             curve: Vec::new(),
             queue: None,
             cpu: None,
+            settled: None,
         }
     }
 

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::{self, AsyncArgs, GrowthArgs, Scenario, StepArgs};
 use crate::drive::{self, Endpoint, Plan, Target};
-use crate::results::{Created, Figures, GrowthPoint, Queue, Step};
+use crate::results::{Created, Figures, GrowthPoint, Queue, Settled, Step};
 use crate::stats;
 use crate::store::Store;
 use crate::system::System;
@@ -373,8 +373,17 @@ async fn measure_sync(system: &mut System, target: &Target, plan: Plan) -> Resul
         &after,
         outcome.tally.ok_total,
     ));
+    let quiet = system.store.wait_idle(SETTLE_TIMEOUT).await?;
+    step.settled = Some(Settled {
+        seconds: quiet.as_secs_f64(),
+        cpu: crate::cpu::per_request(&before, &system.cpu(), outcome.tally.ok_total),
+    });
     Ok(step)
 }
+
+/// How long a `sync` step's background work may take to finish after its window (the run
+/// fails after that: the system is not keeping up at all).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Inserts reservations until the store holds `checkpoint`; the seconds it took and how many
 /// it inserted.
