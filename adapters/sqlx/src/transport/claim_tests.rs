@@ -1,7 +1,8 @@
 //! When a consumer claims, and who wakes it. A claim is a write transaction even when it finds
 //! nothing, so with nothing to settle a consumer first looks with a read (`Backend::peek`),
-//! unless it has reason to expect work — it is new, a publish or a release woke it, or its
-//! last claim took all it could. A keyed message let go of wakes the consumers of its own
+//! unless it has reason to expect work — it is new, its last claim took all it could, or a
+//! publish to its topic or a release in its subscription happened in this process since that
+//! claim began. A keyed message let go of wakes the consumers of its own
 //! subscription (a later message of the key may be waiting), and no one else. Counted on a
 //! backend that wraps SQLite's and counts claims and peeks.
 
@@ -228,19 +229,42 @@ async fn a_consumer_looks_before_it_claims_unless_it_expects_work() {
         "looked and found nothing, then woken by the publish: straight to a claim"
     );
 
-    // Published while nobody waits (no wake-up reaches the consumer).
+    // Published in this process while the consumer was busy: no wake-up reached it, but the
+    // signal was given since its last claim began.
     publish(3).await;
-    publish(4).await;
     assert_eq!(take(&pool, &mut consumer).await, 3);
-    assert_eq!(counts.get(), (3, 3), "it looked, found work, claimed both");
-    assert_eq!(take(&pool, &mut consumer).await, 4);
-    assert_eq!(counts.get(), (3, 3), "the second came with the first claim");
+    assert_eq!(
+        counts.get(),
+        (3, 2),
+        "published since its last claim: straight to a claim"
+    );
 
+    // Published by another process (here another transport on the same file): no signal in
+    // this one, so the consumer looks first, finds work, and claims.
+    let elsewhere = Transport::on_pool::<Sqlite>(pool.clone(), TransportSettings::default());
+    for n in [4, 5, 6] {
+        elsewhere
+            .publish(&ping("t", n, None))
+            .await
+            .expect("publish");
+    }
+    assert_eq!(take(&pool, &mut consumer).await, 4);
+    assert_eq!(counts.get(), (4, 3), "it looked, found work, and claimed");
+    assert_eq!(take(&pool, &mut consumer).await, 5);
+    assert_eq!(counts.get(), (4, 3), "the second came with the first claim");
+
+    // That claim took all it could (2): the next goes straight to the writer.
+    assert_eq!(take(&pool, &mut consumer).await, 6);
+    assert_eq!(
+        counts.get(),
+        (5, 3),
+        "after a full claim: straight to a claim"
+    );
     nothing_for(&mut consumer, Duration::from_millis(300)).await;
     assert_eq!(
         counts.get(),
-        (4, 3),
-        "the last claim took all it could: straight to a claim, which finds nothing"
+        (5, 4),
+        "a claim short of its limit and nothing since: it looks, finds nothing, waits"
     );
 }
 
@@ -261,11 +285,18 @@ async fn a_keyed_message_let_go_of_wakes_its_subscription_only() {
         .expect("receive");
     assert_eq!(n_of(&held), 1);
     assert_eq!(take(&pool, &mut elsewhere).await, 1);
+    let (claims, peeks) = counts.get();
     assert_eq!(take(&pool, &mut elsewhere).await, 2);
+    assert_eq!(
+        counts.get(),
+        (claims + 1, peeks + 1),
+        "its own release is no reason to expect work: it looked, then claimed k's second"
+    );
     let (claims, peeks) = counts.get();
 
     // `second` (new: it claims at once) and `elsewhere` (its last claim took less than it
-    // may: it looks) find nothing they may take, and wait.
+    // may, and its own release frees nothing for it: it looks) find nothing they may take,
+    // and wait.
     let waiting = async {
         until(&counts, claims + 1, peeks + 1).await;
         let before = counts.get();

@@ -52,11 +52,11 @@
 //! ([`Consumer::transactional_ack`]; the bus's consume loop does this), whose transaction
 //! deletes the rows itself. The message is then settled exactly when the handler's effects
 //! commit, and no claim is needed to settle it. With nothing to settle, a consumer that has
-//! no reason to expect work (a publish did not wake it, and its last claim took fewer than
-//! it may) first looks at the head of its subscription with a read, outside any
-//! transaction, and claims only if there is something to take: on SQLite an idle or
-//! caught-up consumer then does not queue at the one writer, and on PostgreSQL it takes no
-//! lock.
+//! no reason to expect work (its last claim took fewer than it may, and since it began
+//! nothing was published to the topic, nor let go of in the subscription, in this process)
+//! first looks at the head of its subscription with a read, outside any transaction, and
+//! claims only if there is something to take: on SQLite an idle or caught-up consumer then
+//! does not queue at the one writer, and on PostgreSQL it takes no lock.
 //!
 //! `nack` clears the owner and sets `visible_after` to now plus
 //! [`RetryPolicy::backoff`](seedwork::messaging::RetryPolicy::backoff), or — at
@@ -87,7 +87,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -580,19 +580,41 @@ pub(crate) trait Backend: Send + Sync + 'static {
 #[doc(hidden)]
 #[derive(Default)]
 pub struct Wakers {
-    by_topic: Mutex<HashMap<String, Arc<Notify>>>,
-    by_subscription: Mutex<HashMap<(String, String), Arc<Notify>>>,
+    by_topic: Mutex<HashMap<String, Arc<Signal>>>,
+    by_subscription: Mutex<HashMap<(String, String), Arc<Signal>>>,
+}
+
+/// A wake-up signal that also counts how often it was given: a consumer that was busy when it
+/// was given (not waiting, so not woken) still learns that something happened since it last
+/// looked.
+#[derive(Default)]
+pub(crate) struct Signal {
+    notify: Notify,
+    given: AtomicU64,
+}
+
+impl Signal {
+    /// Wakes the consumers waiting on it, and counts.
+    pub(crate) fn give(&self) {
+        self.given.fetch_add(1, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// How often it has been given so far.
+    fn given(&self) -> u64 {
+        self.given.load(Ordering::SeqCst)
+    }
 }
 
 /// Locks a map of signals. A map is never left half-updated, so a poisoned lock still guards
 /// valid data.
-fn signals<K>(map: &Mutex<HashMap<K, Arc<Notify>>>) -> MutexGuard<'_, HashMap<K, Arc<Notify>>> {
+fn signals<K>(map: &Mutex<HashMap<K, Arc<Signal>>>) -> MutexGuard<'_, HashMap<K, Arc<Signal>>> {
     map.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Wakers {
     /// The signal of `topic`, created on first use.
-    fn of(&self, topic: &str) -> Arc<Notify> {
+    fn of(&self, topic: &str) -> Arc<Signal> {
         Arc::clone(
             signals(&self.by_topic)
                 .entry(topic.to_string())
@@ -601,25 +623,25 @@ impl Wakers {
     }
 
     /// The signal of the subscription `options` names, created on first use.
-    fn of_subscription(&self, options: &SubscriptionOptions) -> Arc<Notify> {
+    fn of_subscription(&self, options: &SubscriptionOptions) -> Arc<Signal> {
         let key = (options.topic.clone(), options.subscription.clone());
         Arc::clone(signals(&self.by_subscription).entry(key).or_default())
     }
 
     /// Wakes the consumers of `topic` waiting in this process.
     pub(crate) fn wake(&self, topic: &str) {
-        if let Some(notify) = signals(&self.by_topic).get(topic) {
-            notify.notify_waiters();
+        if let Some(signal) = signals(&self.by_topic).get(topic) {
+            signal.give();
         }
     }
 
     /// Wakes every consumer waiting in this process.
     pub(crate) fn wake_all(&self) {
-        for notify in signals(&self.by_topic).values() {
-            notify.notify_waiters();
+        for signal in signals(&self.by_topic).values() {
+            signal.give();
         }
-        for notify in signals(&self.by_subscription).values() {
-            notify.notify_waiters();
+        for signal in signals(&self.by_subscription).values() {
+            signal.give();
         }
     }
 }
@@ -806,7 +828,7 @@ impl Transport {
         let wake = shared.wakers.of(&options.topic);
         let released = shared.wakers.of_subscription(&options);
         // A new consumer may change who gets what (KeyShared keys move).
-        released.notify_waiters();
+        released.give();
         Ok(TransportConsumer {
             shared: Arc::clone(shared),
             consumer,
@@ -817,7 +839,9 @@ impl Transport {
             prefetched: VecDeque::new(),
             in_hand: HashSet::new(),
             acks: Vec::new(),
-            expect_work: true,
+            full_claim: false,
+            seen: None,
+            own_releases: AtomicU64::new(0),
             unsettled: VecDeque::new(),
             heartbeat: AbortOnDrop(heartbeat),
             lost,
@@ -868,11 +892,11 @@ pub struct TransportConsumer {
     shared: Arc<Shared>,
     consumer: ConsumerRef,
     options: SubscriptionOptions,
-    /// Signalled by a publish to the topic.
-    wake: Arc<Notify>,
-    /// Signalled when a consumer of this subscription lets go of something that may hold
-    /// back other messages (a keyed message settled, a consumer detached).
-    released: Arc<Notify>,
+    /// Given by a publish to the topic.
+    wake: Arc<Signal>,
+    /// Given when a consumer of this subscription lets go of something that may hold back
+    /// other messages (a keyed message settled, a consumer detached).
+    released: Arc<Signal>,
     pending: Option<ClaimTask>,
     /// Claimed together with the delivery handed out last, not handed out yet.
     prefetched: VecDeque<Delivery>,
@@ -881,10 +905,15 @@ pub struct TransportConsumer {
     /// Acknowledgements not applied yet: they go with the next claim's transaction (or the
     /// detach when the consumer is dropped), and stay here while that fails.
     acks: Vec<(i64, i64)>,
-    /// Whether the next claim goes straight to the writer instead of looking first (a read):
-    /// the consumer is new, its last claim took as many as it may (more are likely waiting), or
-    /// a publish woke it.
-    expect_work: bool,
+    /// Whether the last claim took as many as it may (more are likely waiting).
+    full_claim: bool,
+    /// How often the topic's signal, and the subscription's by other consumers, had been given
+    /// when the last claim began (`None` before the first): if either was given since, there
+    /// may be work.
+    seen: Option<(u64, u64)>,
+    /// How often this consumer gave the subscription's signal itself (its own releases free
+    /// nothing for it).
+    own_releases: AtomicU64,
     /// Nacks and rejects the database did not take (a dropped connection, a busy database):
     /// the row stays leased to this live consumer, so nobody would deliver it again; they are
     /// retried, oldest first, before the next claim.
@@ -905,14 +934,28 @@ impl fmt::Debug for TransportConsumer {
 }
 
 impl TransportConsumer {
+    /// Gives the subscription's signal: this consumer let go of something that may hold back
+    /// messages for the others.
+    fn release(&self) {
+        self.own_releases.fetch_add(1, Ordering::SeqCst);
+        self.released.give();
+    }
+
     fn start_claim(&mut self) -> ClaimTask {
         let shared = Arc::clone(&self.shared);
         let consumer = self.consumer.clone();
         let acks = std::mem::take(&mut self.acks);
         // A claim is a write transaction even when it finds nothing; with nothing to settle,
-        // look first (a read), unless there is reason to expect work: the last claim took all
-        // it could, or a publish woke this consumer.
-        let peek = acks.is_empty() && !self.expect_work;
+        // look first (a read), unless there is reason to expect work: this is the first claim,
+        // the last one took all it could, or a publish or a release happened since it began.
+        let by_others = self
+            .released
+            .given()
+            .wrapping_sub(self.own_releases.load(Ordering::SeqCst));
+        let now_seen = (self.wake.given(), by_others);
+        let signalled = self.seen.is_none_or(|seen| seen != now_seen);
+        self.seen = Some(now_seen);
+        let peek = acks.is_empty() && !self.full_claim && !signalled;
         tokio::spawn(async move {
             let settings = &shared.settings;
             let scan = i64::from(settings.scan_limit.max(1));
@@ -994,7 +1037,7 @@ impl Consumer for TransportConsumer {
                 return Err(TransportError::Lost.into());
             }
             let (wake, released) = (Arc::clone(&self.wake), Arc::clone(&self.released));
-            let (notified, freed) = (wake.notified(), released.notified());
+            let (notified, freed) = (wake.notify.notified(), released.notify.notified());
             tokio::pin!(notified, freed);
             notified.as_mut().enable();
             freed.as_mut().enable();
@@ -1017,11 +1060,11 @@ impl Consumer for TransportConsumer {
             };
             if !acks.is_empty() {
                 // A later message of an acknowledged key may be waiting for another consumer.
-                self.released.notify_waiters();
+                self.release();
             }
             match found {
                 Ok(claimed) => {
-                    self.expect_work = u32::try_from(claimed.len())
+                    self.full_claim = u32::try_from(claimed.len())
                         .is_ok_and(|taken| taken >= self.shared.settings.prefetch.max(1));
                     let mut deliveries = Vec::with_capacity(claimed.len());
                     for claimed in claimed {
@@ -1038,11 +1081,12 @@ impl Consumer for TransportConsumer {
                         let until = at.saturating_sub(now_millis()).max(1);
                         poll.min(Duration::from_millis(u64::try_from(until).unwrap_or(1)))
                     });
-                    self.expect_work = tokio::select! {
-                        _ = &mut notified => true,
-                        _ = &mut freed => true,
-                        _ = tokio::time::sleep(pause) => false,
-                    };
+                    self.full_claim = false;
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = &mut freed => {}
+                        _ = tokio::time::sleep(pause) => {}
+                    }
                 }
             }
         }
@@ -1081,7 +1125,7 @@ impl Consumer for TransportConsumer {
         self.take_from_hand(delivery)?;
         if delivery.message.key.is_some() {
             // A later message of the key may be waiting for another consumer.
-            self.released.notify_waiters();
+            self.release();
         }
         Ok(())
     }
@@ -1218,7 +1262,7 @@ impl TransportConsumer {
             }
         };
         // A later message of the same key may be waiting for this one.
-        self.released.notify_waiters();
+        self.release();
         Ok(held)
     }
 }
@@ -1247,7 +1291,7 @@ impl Drop for TransportConsumer {
                 tracing::warn!(consumer = consumer.id, ?error, "transport detach failed");
             }
             // What it held goes to the subscription's other consumers.
-            released.notify_waiters();
+            released.give();
         });
     }
 }
