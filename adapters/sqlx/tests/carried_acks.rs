@@ -144,38 +144,30 @@ async fn other_transactions_decline(
     );
 }
 
-async fn fresh_sqlite() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("carried.db");
-    let store = SqliteStore::open(path.to_str().expect("utf-8 path"))
-        .await
-        .expect("open sqlite");
-    (dir, store)
+/// A fresh SQLite store, its direct transport and its database.
+async fn sqlite() -> (tempfile::TempDir, SqliteStore, SqliteTransport, Db) {
+    let (store, dir) = support::sqlite::fresh_store().await;
+    let transport = store.direct_transport(Default::default());
+    let db = Db::Sqlite(store.pool().clone());
+    (dir, store, transport, db)
 }
 
 #[tokio::test]
 async fn sqlite_a_carried_ack_settles_with_the_commit() {
-    let (_dir, store) = fresh_sqlite().await;
-    let transport = store.direct_transport(Default::default());
-    let db = Db::Sqlite(store.pool().clone());
+    let (_dir, store, transport, db) = sqlite().await;
     a_carried_ack_settles_with_the_commit(&store, &transport, &db).await;
 }
 
 #[tokio::test]
 async fn sqlite_a_rolled_back_ack_leaves_the_delivery_in_hand() {
-    let (_dir, store) = fresh_sqlite().await;
-    let transport = store.direct_transport(Default::default());
-    let db = Db::Sqlite(store.pool().clone());
+    let (_dir, store, transport, db) = sqlite().await;
     a_rolled_back_ack_leaves_the_delivery_in_hand(&store, &transport, &db).await;
 }
 
 #[tokio::test]
 async fn sqlite_other_transactions_decline() {
-    let (_dir, store) = fresh_sqlite().await;
-    let transport = store.direct_transport(Default::default());
-    let db = Db::Sqlite(store.pool().clone());
-    let (_other_dir, other) = fresh_sqlite().await;
-    let _ = other.direct_transport(Default::default());
+    let (_dir, store, transport, db) = sqlite().await;
+    let (_other_dir, other, _, _) = sqlite().await;
     other_transactions_decline(&store, &transport, &other, &db).await;
 }
 
@@ -183,10 +175,8 @@ async fn sqlite_other_transactions_decline() {
 /// transactions cannot tell it is the same database, so they decline.
 #[tokio::test]
 async fn sqlite_a_transport_that_is_not_the_store_s_own_is_declined() {
-    let (_dir, store) = fresh_sqlite().await;
-    let _ = store.direct_transport(Default::default());
+    let (_dir, store, _, db) = sqlite().await;
     let separate = SqliteTransport::new(store.pool().clone());
-    let db = Db::Sqlite(store.pool().clone());
     other_transactions_decline(&store, &separate, &store, &db).await;
 }
 
