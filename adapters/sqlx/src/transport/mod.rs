@@ -130,7 +130,10 @@ pub struct TransportSettings {
     /// How many messages one claim takes for a consumer (at most one per key, so a key's
     /// order holds); the consumer hands them out one by one before it claims again. Each
     /// claim is a transaction, which also applies the consumer's acknowledgements since the
-    /// last one, so under load one transaction settles and takes many messages. Taken
+    /// last one (those a handler's transaction did not carry already: see the module docs),
+    /// so under load one transaction settles and takes many messages. A claim that takes all
+    /// it may is followed by another at once; after a shorter one the consumer may look
+    /// first, with a read. Taken
     /// messages are leased to the consumer: another consumer of a Shared subscription gets
     /// them only if this one is dropped or dies. Default 32; 1 takes one at a time. Raise it
     /// (with [`ConsumeOptions::batch`](seedwork::application::ConsumeOptions::batch)) when one
