@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use crate::report;
 use crate::results::{Run, Step};
-use crate::stats::median;
+use crate::stats::{median, Latency};
 
 /// Which binary runs first in round `round`: `true` for the baseline.
 pub fn baseline_first(round: usize) -> bool {
@@ -117,21 +117,84 @@ impl Column {
     }
 }
 
-/// The median of the rounds' candidate/baseline ratios at `connections` (rounds in which
-/// either binary has no such step, or the baseline's rate is zero, are left out).
-pub fn median_ratio(baseline: &[Run], candidate: &[Run], connections: usize) -> Option<f64> {
+/// The median of the rounds' candidate/baseline ratios of `figure` (rounds in which either
+/// binary has no such figure, or the baseline's is zero, are left out).
+fn median_of_rounds(
+    baseline: &[Run],
+    candidate: &[Run],
+    figure: impl Fn(&Run) -> Option<f64>,
+) -> Option<f64> {
     let ratios: Vec<f64> = baseline
         .iter()
         .zip(candidate)
         .filter_map(|(b, c)| {
-            let (b, c) = (
-                rate(step_at(b, connections)?),
-                rate(step_at(c, connections)?),
-            );
+            let (b, c) = (figure(b)?, figure(c)?);
             (b > 0.0).then(|| c / b)
         })
         .collect();
     median(&ratios)
+}
+
+/// The median of the rounds' candidate/baseline rate ratios at `connections`.
+pub fn median_ratio(baseline: &[Run], candidate: &[Run], connections: usize) -> Option<f64> {
+    median_of_rounds(baseline, candidate, |run| {
+        Some(rate(step_at(run, connections)?))
+    })
+}
+
+/// The latency of `run`'s hop `path`/`hop`, if it has one.
+fn hop_latency<'a>(run: &'a Run, path: &str, hop: &str) -> Option<&'a Latency> {
+    run.figures
+        .hops
+        .iter()
+        .find(|h| h.path == path && h.hop == hop)
+        .map(|h| &h.latency)
+}
+
+/// `hops` compared: per hop the load generator or the store timed (the system's own spans
+/// are left to each run's report), each binary's p50 in every round and their median, and
+/// the median of the rounds' candidate/baseline ratios of the mean.
+fn hops_table(out: &mut String, baseline: Option<&[Run]>, candidate: &[Run]) {
+    let Some(first) = candidate.first() else {
+        return;
+    };
+    let p50s = |runs: &[Run], path: &str, hop: &str| {
+        let p50: Vec<f64> = runs
+            .iter()
+            .filter_map(|run| hop_latency(run, path, hop).map(|l| l.p50_ms))
+            .collect();
+        let each = p50.iter().map(|v| format!("{v:.1}")).collect::<Vec<_>>();
+        median(&p50).map_or_else(
+            || "–".to_string(),
+            |m| format!("{m:.1} ({})", each.join(", ")),
+        )
+    };
+    let _ = match baseline {
+        Some(_) => writeln!(
+            out,
+            "| path | hop | baseline p50 ms | candidate p50 ms | candidate / baseline, mean \
+             (median of rounds) |\n|---|---|---|---|---:|"
+        ),
+        None => writeln!(out, "| path | hop | p50 ms |\n|---|---|---|"),
+    };
+    for h in first.figures.hops.iter().filter(|h| h.source != "span") {
+        let (path, hop) = (h.path.as_str(), h.hop.as_str());
+        let candidate_cell = p50s(candidate, path, hop);
+        let _ = match baseline {
+            Some(baseline) => {
+                let ratio = median_of_rounds(baseline, candidate, |run| {
+                    Some(hop_latency(run, path, hop)?.mean_ms)
+                })
+                .map_or_else(|| "–".to_string(), |r| format!("{r:.2}"));
+                writeln!(
+                    out,
+                    "| {path} | {hop} | {} | {candidate_cell} | {ratio} |",
+                    p50s(baseline, path, hop)
+                )
+            }
+            None => writeln!(out, "| {path} | {hop} | {candidate_cell} |"),
+        };
+    }
 }
 
 /// The comparison table: per connection count, each binary's median rate (and every run's),
@@ -158,6 +221,28 @@ pub fn markdown(baseline: Option<(&str, &[Run])>, candidate: (&str, &[Run])) -> 
         .iter()
         .any(|run| run.figures.steps.iter().any(|s| s.settled.is_some()));
     let mut out = String::new();
+    if candidate_runs
+        .iter()
+        .all(|run| run.figures.steps.is_empty() && !run.figures.hops.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "\n{} round(s); each binary's median p50 (each round's in brackets){}.\n",
+            candidate_runs.len(),
+            if baseline.is_some() {
+                ", and the median of the rounds' candidate / baseline ratios of the mean"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(out, "- candidate: `{candidate_name}`");
+        if let Some((baseline_name, _)) = baseline {
+            let _ = writeln!(out, "- baseline: `{baseline_name}`");
+        }
+        let _ = writeln!(out);
+        hops_table(&mut out, baseline.map(|(_, runs)| runs), candidate_runs);
+        return out;
+    }
     let _ = writeln!(
         out,
         "\n{} round(s); the median of the runs (each run in brackets){}.\n",
@@ -300,6 +385,61 @@ mod tests {
             !table.contains("quiet"),
             "no such column without the figures"
         );
+    }
+
+    fn hops_run(end_to_end: &[(f64, f64)]) -> Run {
+        let hop = |hop: &str, source: &str, (p50_ms, mean_ms): (f64, f64)| crate::results::Hop {
+            path: "async".into(),
+            hop: hop.into(),
+            source: source.into(),
+            latency: Latency {
+                count: 200,
+                mean_ms,
+                p50_ms,
+                p90_ms: p50_ms,
+                p99_ms: p50_ms,
+                p999_ms: p50_ms,
+                max_ms: p50_ms,
+            },
+        };
+        Run::for_test(
+            "hops",
+            Figures {
+                hops: end_to_end
+                    .iter()
+                    .flat_map(|&times| {
+                        [
+                            hop("end to end", "store", times),
+                            hop("message x", "span", times),
+                        ]
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn hops_compare_each_timed_hop_by_the_median_of_the_rounds() {
+        let baseline = [
+            hops_run(&[(7.0, 8.0)]),
+            hops_run(&[(6.0, 6.0)]),
+            hops_run(&[(12.0, 12.0)]),
+        ];
+        let candidate = [
+            hops_run(&[(5.0, 6.0)]),
+            hops_run(&[(6.0, 6.0)]),
+            hops_run(&[(8.0, 9.0)]),
+        ];
+        let table = markdown(Some(("before", &baseline)), ("after", &candidate));
+        // Ratios of the means: 0.75, 1.0 and 0.75; their median is 0.75.
+        assert!(
+            table.contains(
+                "| async | end to end | 7.0 (7.0, 6.0, 12.0) | 6.0 (5.0, 6.0, 8.0) | 0.75 |"
+            ),
+            "{table}"
+        );
+        assert!(!table.contains("message x"), "spans are left out: {table}");
     }
 
     #[test]

@@ -30,7 +30,7 @@
 //! - `hops`: where one request's time goes, one request at a time.
 //! - `replot RESULTS`: draws a finished run's plots again from its `results.json`.
 //!
-//! `--rounds N` runs `sync` or `async` N times; with `--baseline BINARY`, alternately with that
+//! `--rounds N` runs `sync`, `async` or `hops` N times; with `--baseline BINARY`, alternately with that
 //! binary, and reports each one's medians and the median of the rounds' ratios
 //! (`comparison.md`; see `compare.rs`).
 //!
@@ -140,8 +140,11 @@ async fn run() -> Result<()> {
         return Ok(());
     }
 
-    if !matches!(cli.scenario, Scenario::Sync(_) | Scenario::Async(_)) {
-        bail!("--rounds and --baseline compare `sync` and `async` runs only");
+    if !matches!(
+        cli.scenario,
+        Scenario::Sync(_) | Scenario::Async(_) | Scenario::Hops(_)
+    ) {
+        bail!("--rounds and --baseline compare `sync`, `async` and `hops` runs only");
     }
     if rounds.rounds == 0 {
         bail!("--rounds must be at least 1");
