@@ -844,7 +844,6 @@ impl Transport {
             acks: Vec::new(),
             full_claim: false,
             seen: None,
-            own_releases: AtomicU64::new(0),
             unsettled: VecDeque::new(),
             heartbeat: AbortOnDrop(heartbeat),
             lost,
@@ -910,13 +909,10 @@ pub struct TransportConsumer {
     acks: Vec<(i64, i64)>,
     /// Whether the last claim took as many as it may (more are likely waiting).
     full_claim: bool,
-    /// How often the topic's signal, and the subscription's by other consumers, had been given
-    /// when the last claim began (`None` before the first): if either was given since, there
-    /// may be work.
+    /// How often the topic's and the subscription's signals had been given when the last
+    /// claim began (`None` before the first), the latter moved on by this consumer's own
+    /// releases, which free nothing for it: if either differs now, there may be work.
     seen: Option<(u64, u64)>,
-    /// How often this consumer gave the subscription's signal itself (its own releases free
-    /// nothing for it).
-    own_releases: AtomicU64,
     /// Nacks and rejects the database did not take (a dropped connection, a busy database):
     /// the row stays leased to this live consumer, so nobody would deliver it again; they are
     /// retried, oldest first, before the next claim.
@@ -939,9 +935,11 @@ impl fmt::Debug for TransportConsumer {
 impl TransportConsumer {
     /// Gives the subscription's signal: this consumer let go of something that may hold back
     /// messages for the others.
-    fn release(&self) {
-        self.own_releases.fetch_add(1, Ordering::SeqCst);
+    fn release(&mut self) {
         self.released.give();
+        if let Some((_, released)) = &mut self.seen {
+            *released += 1;
+        }
     }
 
     fn start_claim(&mut self) -> ClaimTask {
@@ -951,11 +949,7 @@ impl TransportConsumer {
         // A claim is a write transaction even when it finds nothing; with nothing to settle,
         // look first (a read), unless there is reason to expect work: this is the first claim,
         // the last one took all it could, or a publish or a release happened since it began.
-        let by_others = self
-            .released
-            .given()
-            .wrapping_sub(self.own_releases.load(Ordering::SeqCst));
-        let now_seen = (self.wake.given(), by_others);
+        let now_seen = (self.wake.given(), self.released.given());
         let signalled = self.seen.is_none_or(|seen| seen != now_seen);
         self.seen = Some(now_seen);
         let peek = acks.is_empty() && !self.full_claim && !signalled;
@@ -1222,7 +1216,11 @@ impl TransportConsumer {
     /// the row is no longer this consumer's to settle.
     async fn settle(&mut self, unsettled: Unsettled) -> Result<bool> {
         match self.apply(&unsettled).await {
-            Ok(held) => Ok(held),
+            Ok(held) => {
+                // A later message of the same key may be waiting for this one.
+                self.release();
+                Ok(held)
+            }
             Err(failure) => {
                 self.unsettled.push_back(unsettled);
                 Err(failure)
@@ -1238,6 +1236,7 @@ impl TransportConsumer {
             // someone else's now.
             self.apply(unsettled).await?;
             self.unsettled.pop_front();
+            self.release();
         }
         Ok(())
     }
@@ -1264,8 +1263,6 @@ impl TransportConsumer {
                 held
             }
         };
-        // A later message of the same key may be waiting for this one.
-        self.release();
         Ok(held)
     }
 }
