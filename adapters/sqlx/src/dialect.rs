@@ -269,18 +269,16 @@ pub struct TransportStatements {
     pub set_kind: &'static str,
     /// Binds `subscription_id, attached_at, lease_until`; returns the new consumer's `id`.
     pub register: &'static str,
-    /// Binds the subscription id and the time; returns the `id` of its live consumers in
-    /// attach order.
-    pub live_consumers: &'static str,
-    /// Binds the subscription id and the scan size; returns `sequence, message_key,
-    /// visible_after, lease_owner` of its first rows in sequence order.
+    /// Binds the subscription id, the scan size and the time; returns `sequence, message_key,
+    /// visible_after, lease_owner` of its first rows in sequence order, each with `live`: the
+    /// ids of the subscription's consumers whose lease has not run out, comma-separated in no
+    /// particular order (NULL when there are none). One statement instead of two: on SQLite
+    /// each is a hand-off to the connection's thread, on PostgreSQL a round trip.
     pub head: &'static str,
     /// Binds the consumer, the subscription id and a list of sequences; leases those rows and
-    /// returns each one's `sequence` and new `deliveries`.
+    /// returns each one's `sequence` and new `deliveries` with its message: `topic,
+    /// message_key, envelope, properties` (JSON as text), in no particular order.
     pub lease: &'static str,
-    /// Binds a list of sequences; returns their `sequence, topic, message_key, envelope,
-    /// properties` (JSON as text), in no particular order.
-    pub fetch: &'static str,
     /// Binds the subscription id, sequence, consumer and attempt; deletes the row if held so.
     pub ack: &'static str,
     /// Binds the subscription id, the consumer, a list of sequences and the list of their

@@ -152,17 +152,18 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
     set_kind: "UPDATE seedwork_subscriptions SET kind = $1 WHERE id = $2",
     register: "INSERT INTO seedwork_consumers \
         (subscription_id, attached_at, lease_until) VALUES ($1, $2, $3) RETURNING id",
-    live_consumers: "SELECT id FROM seedwork_consumers \
-        WHERE subscription_id = $1 AND lease_until > $2 ORDER BY id",
-    head: "SELECT sequence, message_key, visible_after, lease_owner \
+    // `live` is an uncorrelated subquery: PostgreSQL runs it once per statement.
+    head: "SELECT sequence, message_key, visible_after, lease_owner, \
+        (SELECT string_agg(id::text, ',') FROM seedwork_consumers \
+        WHERE subscription_id = $1 AND lease_until > $3) AS live \
         FROM seedwork_subscription_messages WHERE subscription_id = $1 \
         ORDER BY sequence LIMIT $2",
-    lease: "UPDATE seedwork_subscription_messages \
-        SET lease_owner = $1, deliveries = deliveries + 1 \
-        WHERE subscription_id = $2 AND sequence = ANY($3) RETURNING sequence, deliveries",
-    fetch: "SELECT sequence, topic, message_key, \
-        envelope::text AS envelope, properties::text AS properties \
-        FROM seedwork_topic_log WHERE sequence = ANY($1)",
+    lease: "UPDATE seedwork_subscription_messages m \
+        SET lease_owner = $1, deliveries = m.deliveries + 1 \
+        FROM seedwork_topic_log l \
+        WHERE m.subscription_id = $2 AND m.sequence = ANY($3) AND l.sequence = m.sequence \
+        RETURNING m.sequence, m.deliveries, m.message_key, l.topic, \
+        l.envelope::text AS envelope, l.properties::text AS properties",
     ack: "DELETE FROM seedwork_subscription_messages \
         WHERE subscription_id = $1 AND sequence = $2 AND lease_owner = $3 AND deliveries = $4",
     // The two arrays are paired by position.

@@ -141,17 +141,23 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
     set_kind: "UPDATE seedwork_subscriptions SET kind = ? WHERE id = ?",
     register: "INSERT INTO seedwork_consumers \
         (subscription_id, attached_at, lease_until) VALUES (?, ?, ?) RETURNING id",
-    live_consumers: "SELECT id FROM seedwork_consumers \
-        WHERE subscription_id = ? AND lease_until > ? ORDER BY id",
-    head: "SELECT sequence, message_key, visible_after, lease_owner \
-        FROM seedwork_subscription_messages WHERE subscription_id = ? \
-        ORDER BY sequence LIMIT ?",
+    // `live` is an uncorrelated subquery: SQLite evaluates it once per statement.
+    head: "SELECT sequence, message_key, visible_after, lease_owner, \
+        (SELECT group_concat(id) FROM seedwork_consumers \
+        WHERE subscription_id = ?1 AND lease_until > ?3) AS live \
+        FROM seedwork_subscription_messages WHERE subscription_id = ?1 \
+        ORDER BY sequence LIMIT ?2",
+    // SQLite's RETURNING cannot name another table, but its subqueries can read one.
     lease: "UPDATE seedwork_subscription_messages \
         SET lease_owner = ?, deliveries = deliveries + 1 \
         WHERE subscription_id = ? AND sequence IN (SELECT value FROM json_each(?)) \
-        RETURNING sequence, deliveries",
-    fetch: "SELECT sequence, topic, message_key, envelope, properties \
-        FROM seedwork_topic_log WHERE sequence IN (SELECT value FROM json_each(?))",
+        RETURNING sequence, deliveries, message_key, \
+        (SELECT l.topic FROM seedwork_topic_log l \
+        WHERE l.sequence = seedwork_subscription_messages.sequence) AS topic, \
+        (SELECT l.envelope FROM seedwork_topic_log l \
+        WHERE l.sequence = seedwork_subscription_messages.sequence) AS envelope, \
+        (SELECT l.properties FROM seedwork_topic_log l \
+        WHERE l.sequence = seedwork_subscription_messages.sequence) AS properties",
     ack: "DELETE FROM seedwork_subscription_messages \
         WHERE subscription_id = ? AND sequence = ? AND lease_owner = ? AND deliveries = ?",
     // The two lists are paired by position (`json_each`'s `key`).

@@ -168,33 +168,26 @@ pub(super) async fn apply_acks<D: Dialect>(
     Ok(())
 }
 
-/// The consumers of `consumer`'s subscription whose lease has not run out, in attach order.
-async fn read_live<D: Dialect>(
-    connection: &mut Connection<D>,
-    consumer: &ConsumerRef,
-    now: i64,
-) -> Result<Vec<i64>, sqlx::Error> {
-    statement::<D>(D::TRANSPORT.live_consumers)
-        .arg(consumer.subscription_id)
-        .arg(now)
-        .fetch_all(on::<D>(connection))
-        .await?
-        .iter()
-        .map(|row| column::<D, i64>(row, "id"))
-        .collect()
-}
-
-/// The first `scan_limit` rows of `consumer`'s subscription, in sequence order.
+/// The head of `consumer`'s subscription: its first `scan_limit` rows in sequence order, and
+/// the subscription's consumers whose lease has not run out, in attach order (empty when the
+/// head is: with no row to take, who is live does not matter). One statement.
 async fn read_head<D: Dialect>(
     connection: &mut Connection<D>,
     consumer: &ConsumerRef,
+    now: i64,
     scan_limit: i64,
-) -> Result<Vec<HeadRow>, sqlx::Error> {
-    statement::<D>(D::TRANSPORT.head)
+) -> Result<(Vec<i64>, Vec<HeadRow>), sqlx::Error> {
+    let rows = statement::<D>(D::TRANSPORT.head)
         .arg(consumer.subscription_id)
         .arg(scan_limit)
+        .arg(now)
         .fetch_all(on::<D>(connection))
-        .await?
+        .await?;
+    let live = match rows.first() {
+        Some(row) => parse_live(column::<D, Option<String>>(row, "live")?.as_deref())?,
+        None => Vec::new(),
+    };
+    let head = rows
         .iter()
         .map(|row| {
             Ok(HeadRow {
@@ -204,7 +197,28 @@ async fn read_head<D: Dialect>(
                 lease_owner: column::<D, _>(row, "lease_owner")?,
             })
         })
-        .collect()
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((live, head))
+}
+
+/// The `live` column: comma-separated consumer ids, sorted here into attach order (ids grow
+/// with each attach).
+fn parse_live(live: Option<&str>) -> Result<Vec<i64>, sqlx::Error> {
+    let mut ids = live
+        .unwrap_or_default()
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            id.trim()
+                .parse::<i64>()
+                .map_err(|error| sqlx::Error::ColumnDecode {
+                    index: "live".to_string(),
+                    source: Box::new(error),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// `values` as the dialect's list parameter.
@@ -299,14 +313,13 @@ impl<D: Dialect> Backend for SqlBackend<D> {
         }
         // First the acknowledgements: a key's next message may be taken in this same claim.
         apply_acks::<D>(&mut tx, consumer, acks).await?;
-        let live = read_live::<D>(&mut tx, consumer, now).await?;
-        let head = read_head::<D>(&mut tx, consumer, scan_limit).await?;
+        let (live, head) = read_head::<D>(&mut tx, consumer, now, scan_limit).await?;
         let (chosen, wake_at) = choose_up_to(consumer.kind, consumer.id, &live, &head, now, max);
         let mut claimed = Vec::with_capacity(chosen.len());
         if !chosen.is_empty() {
-            // Two statements for the whole claim: on PostgreSQL each is a round trip, and the
-            // subscription stays locked meanwhile.
-            let mut deliveries = HashMap::with_capacity(chosen.len());
+            // One statement leases the rows and returns their messages: on PostgreSQL each
+            // statement is a round trip, and the subscription stays locked meanwhile.
+            let mut leased = HashMap::with_capacity(chosen.len());
             for row in statement::<D>(sql.lease)
                 .arg(consumer.id)
                 .arg(consumer.subscription_id)
@@ -315,37 +328,25 @@ impl<D: Dialect> Backend for SqlBackend<D> {
                 .await?
             {
                 let sequence: i64 = column::<D, _>(&row, "sequence")?;
-                deliveries.insert(sequence, column::<D, i64>(&row, "deliveries")?);
-            }
-            let mut messages = HashMap::with_capacity(chosen.len());
-            for row in statement::<D>(sql.fetch)
-                .arg(list::<D>(&chosen)?)
-                .fetch_all(on::<D>(&mut tx))
-                .await?
-            {
-                let sequence: i64 = column::<D, _>(&row, "sequence")?;
-                messages.insert(
+                let deliveries: i64 = column::<D, _>(&row, "deliveries")?;
+                let message = StoredMessage {
                     sequence,
-                    StoredMessage {
-                        sequence,
-                        topic: column::<D, _>(&row, "topic")?,
-                        key: column::<D, _>(&row, "message_key")?,
-                        envelope: column::<D, _>(&row, "envelope")?,
-                        properties: column::<D, _>(&row, "properties")?,
-                    },
-                );
+                    topic: column::<D, _>(&row, "topic")?,
+                    key: column::<D, _>(&row, "message_key")?,
+                    envelope: column::<D, _>(&row, "envelope")?,
+                    properties: column::<D, _>(&row, "properties")?,
+                };
+                leased.insert(sequence, (deliveries, message));
             }
             for sequence in chosen {
-                // Both rows exist: the head was read in this transaction, under the claim's
-                // lock, and a subscription row always has its log row.
-                let (Some(deliveries), Some(message)) =
-                    (deliveries.get(&sequence), messages.remove(&sequence))
-                else {
+                // Every chosen row is leased: the head was read in this transaction, under
+                // the claim's lock, and a subscription row always has its log row.
+                let Some((deliveries, message)) = leased.remove(&sequence) else {
                     return Err(sqlx::Error::RowNotFound.into());
                 };
                 claimed.push(Claimed {
                     sequence,
-                    deliveries: *deliveries,
+                    deliveries,
                     message,
                 });
             }
@@ -369,8 +370,7 @@ impl<D: Dialect> Backend for SqlBackend<D> {
         // PostgreSQL it takes no lock. A snapshot a moment old is as good as the claim's own:
         // what commits after it wakes the consumer or is found by its next poll.
         let mut connection = self.pool.acquire().await?;
-        let live = read_live::<D>(&mut connection, consumer, now).await?;
-        let head = read_head::<D>(&mut connection, consumer, scan_limit).await?;
+        let (live, head) = read_head::<D>(&mut connection, consumer, now, scan_limit).await?;
         match choose_up_to(consumer.kind, consumer.id, &live, &head, now, 1) {
             (taken, _) if !taken.is_empty() => Ok(Ok(())),
             (_, wake_at) => Ok(Err(wake_at)),
@@ -473,6 +473,17 @@ mod tests {
             .fetch_one(pool)
             .await
             .expect("count")
+    }
+
+    /// The head's `live` column comes in no particular order; the delivery rule needs attach
+    /// order (Failover's first consumer, KeyShared's hash ring), so it is sorted by id.
+    #[test]
+    fn live_consumers_are_read_in_attach_order() {
+        assert_eq!(parse_live(Some("7,3,12")).expect("parsed"), vec![3, 7, 12]);
+        assert_eq!(parse_live(Some("5")).expect("parsed"), vec![5]);
+        assert!(parse_live(None).expect("parsed").is_empty());
+        assert!(parse_live(Some("")).expect("parsed").is_empty());
+        assert!(parse_live(Some("3,x")).is_err());
     }
 
     /// An acknowledgement deletes the row only at the attempt it was given for: a stale one

@@ -37,7 +37,9 @@
 //!
 //! The claim does not skip locked rows (`SKIP LOCKED`) as the outbox relay does: the per-key
 //! rule must see every earlier row of a key, held or not, so one subscription's claims take
-//! turns instead; each is a few indexed statements.
+//! turns instead. Each is two indexed statements (besides PostgreSQL's lock and the
+//! settlements it carries): one reads the head with the live consumers, one leases the chosen
+//! rows and returns their messages.
 //!
 //! A claim takes up to [`TransportSettings::prefetch`] rows that way (at most one per key),
 //! increments each one's delivery count and writes the consumer as `lease_owner`; the consumer
