@@ -244,11 +244,10 @@ pub const EVENTS_PER_TRANSACTION: u64 = 1 << 20;
 pub struct TransportStatements {
     /// Binds a JSON list of `[topic, message_key, envelope, properties]` arrays (the last two
     /// as JSON text, the key `null` when absent) and `published_at`; appends one log row per
-    /// element, sequences in list order, and returns each new row's `sequence`.
+    /// element, sequences in list order, adds each of them to every subscription of its
+    /// topic, and returns each new row's `sequence`. One statement for both: SQLite's log has
+    /// a trigger that does the fan-out, PostgreSQL's statement is a data-modifying `WITH`.
     pub append_many: &'static str,
-    /// Binds a list of log sequences; adds each of those messages to every subscription of
-    /// its topic.
-    pub fan_out_many: &'static str,
     /// Binds the payload (a topic, or empty for all); wakes the consumers of other processes
     /// when the transaction commits. `None` where the dialect has no such channel.
     pub notify: Option<&'static str>,

@@ -117,16 +117,12 @@ const AGGREGATE_GET: &str =
 pub(super) const TRANSPORT: TransportStatements = TransportStatements {
     // `json_each` walks the list in order and `ORDER BY key` keeps it so: the log's
     // AUTOINCREMENT sequence is assigned row by row, in list order.
+    // The fan-out to the subscriptions is the log's trigger (migration 0007).
     append_many: "INSERT INTO seedwork_topic_log \
         (topic, message_key, envelope, properties, published_at) \
         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
         json_extract(value, '$[2]'), json_extract(value, '$[3]'), ?2 \
         FROM json_each(?1) ORDER BY key RETURNING sequence",
-    fan_out_many: "INSERT INTO seedwork_subscription_messages \
-        (subscription_id, sequence, message_key) \
-        SELECT s.id, l.sequence, l.message_key \
-        FROM seedwork_topic_log l JOIN seedwork_subscriptions s ON s.topic = l.topic \
-        WHERE l.sequence IN (SELECT value FROM json_each(?))",
     notify: None,
     create_subscription: "INSERT INTO seedwork_subscriptions \
         (topic, name, kind, created_sequence, created_at) \

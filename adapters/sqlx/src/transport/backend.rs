@@ -53,7 +53,7 @@ async fn notify<D: Dialect>(tx: &mut Connection<D>, payload: &str) -> Result<(),
 }
 
 /// Appends `messages`, in order, to the log and to every subscription of their topics, inside
-/// `tx`, in two statements whatever their number (plus the dialect's wake-up, once per topic).
+/// `tx`, in one statement whatever their number (plus the dialect's wake-up, once per topic).
 ///
 /// A consumer's batch or a relay round commits hundreds of messages in one transaction; one
 /// statement per message, each a hand-off to SQLite's worker thread or a round trip to
@@ -80,14 +80,6 @@ pub(super) async fn append_all_in<D: Dialect>(
             rows.len()
         )));
     }
-    let sequences = rows
-        .iter()
-        .map(|row| column::<D, i64>(row, "sequence"))
-        .collect::<Result<Vec<_>, _>>()?;
-    statement::<D>(D::TRANSPORT.fan_out_many)
-        .arg(list::<D>(&sequences)?)
-        .execute(on::<D>(tx))
-        .await?;
     let topics: BTreeSet<&str> = messages.iter().map(|m| m.topic.as_str()).collect();
     for topic in topics {
         notify::<D>(tx, topic).await?;
