@@ -245,8 +245,9 @@ pub struct TransportStatements {
     /// Binds a JSON list of `[topic, message_key, envelope, properties]` arrays (the last two
     /// as JSON text, the key `null` when absent) and `published_at`; appends one log row per
     /// element, sequences in list order, adds each of them to every subscription of its
-    /// topic, and returns each new row's `sequence`. One statement for both: SQLite's log has
-    /// a trigger that does the fan-out, PostgreSQL's statement is a data-modifying `WITH`.
+    /// topic, sends the dialect's wake-up (see `notify`) for each of their topics, and
+    /// returns each new row's `sequence`. One statement for all of it: SQLite's log has a
+    /// trigger that does the fan-out, PostgreSQL's statement is a data-modifying `WITH`.
     pub append_many: &'static str,
     /// Binds the payload (a topic, or empty for all); wakes the consumers of other processes
     /// when the transaction commits. `None` where the dialect has no such channel.

@@ -3,7 +3,7 @@
 //! the only other differences are the dialect's optional subscription lock, its optional
 //! `notify` statement and its cross-process listener ([`Dialect::spawn_listener`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -53,7 +53,7 @@ async fn notify<D: Dialect>(tx: &mut Connection<D>, payload: &str) -> Result<(),
 }
 
 /// Appends `messages`, in order, to the log and to every subscription of their topics, inside
-/// `tx`, in one statement whatever their number (plus the dialect's wake-up, once per topic).
+/// `tx`, with the dialect's wake-up for each topic, in one statement whatever their number.
 ///
 /// A consumer's batch or a relay round commits hundreds of messages in one transaction; one
 /// statement per message, each a hand-off to SQLite's worker thread or a round trip to
@@ -79,10 +79,6 @@ pub(super) async fn append_all_in<D: Dialect>(
             messages.len(),
             rows.len()
         )));
-    }
-    let topics: BTreeSet<&str> = messages.iter().map(|m| m.topic.as_str()).collect();
-    for topic in topics {
-        notify::<D>(tx, topic).await?;
     }
     Ok(())
 }
