@@ -279,6 +279,12 @@ pub struct TransportStatements {
     /// returns each one's `sequence` and new `deliveries` with its message: `topic,
     /// message_key, envelope, properties` (JSON as text), in no particular order.
     pub lease: &'static str,
+    /// `head` preceded by the dialect's `BEGIN`, in one call (binds as `head`): a claim that
+    /// settles nothing opens its transaction with its first read. `None` where a call runs
+    /// one statement (PostgreSQL's extended protocol); the claim then opens it apart.
+    pub begin_and_head: Option<&'static str>,
+    /// `lease` followed by `COMMIT`, in one call (binds as `lease`); `None` as above.
+    pub lease_and_commit: Option<&'static str>,
     /// Binds the subscription id, sequence, consumer and attempt; deletes the row if held so.
     pub ack: &'static str,
     /// Binds the subscription id, the consumer, a list of sequences and the list of their
@@ -419,6 +425,59 @@ pub(crate) async fn open_transaction<D: Dialect>(
         None => pool.begin().await?,
     };
     Ok(Tx { tx, _turn: turn })
+}
+
+/// A transaction its owner opens and ends with its own statements, each sent together with
+/// another one (`BEGIN IMMEDIATE; SELECT …`, `UPDATE …; COMMIT`), instead of through
+/// `sqlx::Transaction`, which sends `BEGIN` and `COMMIT` on their own. SQLite runs several
+/// statements with their binds in one call, and on this crate's workloads each call, a
+/// hand-off to the connection's thread, costs more than the statement in it.
+///
+/// sqlx does not know that the connection is in a transaction, so it must not go back to the
+/// pool inside one: until [`ended`](Self::ended) says the owner's last statement ended it,
+/// dropping this (an error, a cancelled future) closes the connection instead, and SQLite rolls
+/// back whatever the transaction did. The writer's turn is held until then, like [`Tx`]'s.
+pub(crate) struct ManualTx<D: Dialect> {
+    // Declared first, dropped first: the connection goes before the next writer's turn.
+    connection: sqlx::pool::PoolConnection<D::Db>,
+    ended: bool,
+    _turn: Turn,
+}
+
+impl<D: Dialect> ManualTx<D> {
+    /// A pooled connection and the writer's turn; the owner's first statement opens the
+    /// transaction.
+    pub(crate) async fn acquire(
+        pool: &sqlx::Pool<D::Db>,
+        gate: &WriterGate,
+    ) -> Result<Self, sqlx::Error> {
+        let turn = gate.enter().await?;
+        let connection = pool.acquire().await?;
+        Ok(ManualTx {
+            connection,
+            ended: false,
+            _turn: turn,
+        })
+    }
+
+    /// The connection, for the owner's statements.
+    pub(crate) fn connection(&mut self) -> &mut Connection<D> {
+        &mut self.connection
+    }
+
+    /// The owner's last statement committed (or rolled back) the transaction: the connection
+    /// goes back to the pool.
+    pub(crate) fn ended(mut self) {
+        self.ended = true;
+    }
+}
+
+impl<D: Dialect> Drop for ManualTx<D> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.connection.close_on_drop();
+        }
+    }
 }
 
 /// A statement of dialect `D` (bind with [`Bind::arg`]).

@@ -169,6 +169,9 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
         WHERE m.subscription_id = $2 AND m.sequence = ANY($3) AND l.sequence = m.sequence \
         RETURNING m.sequence, m.deliveries, m.message_key, l.topic, \
         l.envelope::text AS envelope, l.properties::text AS properties",
+    // The extended protocol runs one statement per call: the claim opens and commits apart.
+    begin_and_head: None,
+    lease_and_commit: None,
     ack: "DELETE FROM seedwork_subscription_messages \
         WHERE subscription_id = $1 AND sequence = $2 AND lease_owner = $3 AND deliveries = $4",
     // The two arrays are paired by position.

@@ -110,6 +110,36 @@ pub(super) const STATEMENTS: Statements = Statements {
 const AGGREGATE_GET: &str =
     "SELECT version, data FROM seedwork_aggregates WHERE aggregate_type = ? AND id = ?";
 
+/// The head of a subscription (see `TransportStatements::head`). A macro so that the claim's
+/// `BEGIN IMMEDIATE; …` form is built from the same text. `live` is an uncorrelated
+/// subquery: SQLite evaluates it once per statement.
+macro_rules! head {
+    () => {
+        "SELECT sequence, message_key, visible_after, lease_owner, \
+        (SELECT group_concat(id) FROM seedwork_consumers \
+        WHERE subscription_id = ?1 AND lease_until > ?3) AS live \
+        FROM seedwork_subscription_messages WHERE subscription_id = ?1 \
+        ORDER BY sequence LIMIT ?2"
+    };
+}
+
+/// The lease of chosen rows (see `TransportStatements::lease`), also used as `…; COMMIT`.
+/// SQLite's RETURNING cannot name another table, but its subqueries can read one.
+macro_rules! lease {
+    () => {
+        "UPDATE seedwork_subscription_messages \
+        SET lease_owner = ?, deliveries = deliveries + 1 \
+        WHERE subscription_id = ? AND sequence IN (SELECT value FROM json_each(?)) \
+        RETURNING sequence, deliveries, message_key, \
+        (SELECT l.topic FROM seedwork_topic_log l \
+        WHERE l.sequence = seedwork_subscription_messages.sequence) AS topic, \
+        (SELECT l.envelope FROM seedwork_topic_log l \
+        WHERE l.sequence = seedwork_subscription_messages.sequence) AS envelope, \
+        (SELECT l.properties FROM seedwork_topic_log l \
+        WHERE l.sequence = seedwork_subscription_messages.sequence) AS properties"
+    };
+}
+
 /// Every transport transaction opens with `BEGIN IMMEDIATE` ([`Dialect::BEGIN`]), so SQLite's
 /// single writer lock already serialises claims: no row lock, and no cross-process wake-up.
 ///
@@ -137,23 +167,10 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
     set_kind: "UPDATE seedwork_subscriptions SET kind = ? WHERE id = ?",
     register: "INSERT INTO seedwork_consumers \
         (subscription_id, attached_at, lease_until) VALUES (?, ?, ?) RETURNING id",
-    // `live` is an uncorrelated subquery: SQLite evaluates it once per statement.
-    head: "SELECT sequence, message_key, visible_after, lease_owner, \
-        (SELECT group_concat(id) FROM seedwork_consumers \
-        WHERE subscription_id = ?1 AND lease_until > ?3) AS live \
-        FROM seedwork_subscription_messages WHERE subscription_id = ?1 \
-        ORDER BY sequence LIMIT ?2",
-    // SQLite's RETURNING cannot name another table, but its subqueries can read one.
-    lease: "UPDATE seedwork_subscription_messages \
-        SET lease_owner = ?, deliveries = deliveries + 1 \
-        WHERE subscription_id = ? AND sequence IN (SELECT value FROM json_each(?)) \
-        RETURNING sequence, deliveries, message_key, \
-        (SELECT l.topic FROM seedwork_topic_log l \
-        WHERE l.sequence = seedwork_subscription_messages.sequence) AS topic, \
-        (SELECT l.envelope FROM seedwork_topic_log l \
-        WHERE l.sequence = seedwork_subscription_messages.sequence) AS envelope, \
-        (SELECT l.properties FROM seedwork_topic_log l \
-        WHERE l.sequence = seedwork_subscription_messages.sequence) AS properties",
+    head: head!(),
+    lease: lease!(),
+    begin_and_head: Some(concat!("BEGIN IMMEDIATE; ", head!())),
+    lease_and_commit: Some(concat!(lease!(), "; COMMIT")),
     ack: "DELETE FROM seedwork_subscription_messages \
         WHERE subscription_id = ? AND sequence = ? AND lease_owner = ? AND deliveries = ?",
     // The two lists are paired by position (`json_each`'s `key`).
