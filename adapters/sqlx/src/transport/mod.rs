@@ -39,7 +39,8 @@
 //! rule must see every earlier row of a key, held or not, so one subscription's claims take
 //! turns instead. Each is two indexed statements (besides PostgreSQL's lock and the
 //! settlements it carries): one reads the head with the live consumers, one leases the chosen
-//! rows and returns their messages.
+//! rows and returns their messages. On SQLite, a claim with nothing to settle sends them with
+//! `BEGIN IMMEDIATE` and `COMMIT` in the same two calls.
 //!
 //! A claim takes up to [`TransportSettings::prefetch`] rows that way (at most one per key),
 //! increments each one's delivery count and writes the consumer as `lease_owner`; the consumer
