@@ -1,7 +1,8 @@
 //! The transport's database operations, written once for every [`Dialect`]: each statement's
-//! text comes from [`Dialect::TRANSPORT`], transactions open as [`Dialect::BEGIN`] says, and
-//! the only other differences are the dialect's optional subscription lock, its optional
-//! `notify` statement and its cross-process listener ([`Dialect::spawn_listener`]).
+//! text comes from [`Dialect::TRANSPORT`], transactions open as [`Dialect::BEGIN`] says (or, for
+//! a claim where the dialect has `begin_and_head`, with the claim's first statement), and the
+//! only other differences are the dialect's optional subscription lock, its optional `notify`
+//! statement and its cross-process listener ([`Dialect::spawn_listener`]).
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
