@@ -96,12 +96,14 @@ mod tests {
     use crate::dialect::Dialect;
     use crate::postgres::Postgres;
 
+    /// The channel is a literal in two statements: detaches send `notify`, publishes send it
+    /// inside `append_many`.
     #[test]
     fn publishes_notify_the_channel_the_listener_listens_on() {
+        let channel = format!("pg_notify('{}'", super::CHANNEL);
         let notify = Postgres::TRANSPORT.notify.unwrap_or_default();
-        assert!(
-            notify.contains(&format!("'{}'", super::CHANNEL)),
-            "{notify}"
-        );
+        assert!(notify.contains(&channel), "{notify}");
+        let append = Postgres::TRANSPORT.append_many;
+        assert!(append.contains(&channel), "{append}");
     }
 }
