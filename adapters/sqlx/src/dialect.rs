@@ -36,6 +36,7 @@ pub trait Dialect: sealed::Sealed + Send + Sync + Sized + 'static {
     /// The sqlx driver, with every bound the shared code relies on.
     #[doc(hidden)]
     type Db: Driver
+        + sqlx::database::HasStatementCache
         + Encodes<i64>
         + Encodes<String>
         + Encodes<Option<String>>
@@ -49,7 +50,7 @@ pub trait Dialect: sealed::Sealed + Send + Sync + Sized + 'static {
 
     /// How a list of outbox sequences is bound as one parameter.
     #[doc(hidden)]
-    type Sequences: Send + 'static;
+    type Sequences: Clone + Send + 'static;
 
     /// How a list of message keys is bound as one parameter.
     #[doc(hidden)]
@@ -66,6 +67,13 @@ pub trait Dialect: sealed::Sealed + Send + Sync + Sized + 'static {
     /// The statement that opens every transaction; `None` is the driver's plain `BEGIN`.
     #[doc(hidden)]
     const BEGIN: Option<&'static str>;
+
+    /// Whether one call may carry several statements with their binds (SQLite). A unit of work
+    /// then opens its transaction with its first statement where it can, and sends its last
+    /// writes with its `COMMIT` (see `shared/commit_tail.rs`): fewer hand-offs to the
+    /// connection's thread.
+    #[doc(hidden)]
+    const BATCHES_STATEMENTS: bool = false;
 
     /// The migrations shipped for this backend.
     #[doc(hidden)]

@@ -148,7 +148,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             .arg(stream_type.to_string())
             .arg(stream_id.to_string())
             .arg(int_param(after.min(i64::MAX as u64)))
-            .fetch_all(tx.executor())
+            .fetch_all(tx.executor().await?)
             .await
             .map_err(SqlxError::statement(operation))?;
         Ok(stream_events::<D>(&rows, stream_type, stream_id)?)
@@ -199,7 +199,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             .arg(int_param(snapshot.version))
             .arg(state)
             .arg(now_millis())
-            .execute(tx.executor())
+            .execute(tx.executor().await?)
             .await
             .map_err(SqlxError::statement(operation))?;
         Ok(())
@@ -234,7 +234,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
         let row = statement::<D>(D::SQL.snapshot_load)
             .arg(stream_type.to_string())
             .arg(stream_id.to_string())
-            .fetch_optional(tx.executor())
+            .fetch_optional(tx.executor().await?)
             .await
             .map_err(SqlxError::statement(operation))?;
         Ok(row
@@ -279,7 +279,7 @@ async fn append_each<D: Dialect>(
             insert = insert.arg(int_param(rank));
         }
         let done = insert
-            .execute(tx.executor())
+            .execute(tx.executor().await?)
             .await
             .map_err(SqlxError::statement(operation))?;
         // Counted even if refused: a rank is never handed out twice.

@@ -106,7 +106,7 @@ impl Asientos {
         )
         .bind(vuelo)
         .bind(version as i64)
-        .execute(tx.connection())
+        .execute(tx.connection().await?)
         .await
         .map_err(Error::store)?;
         expect_one_row(done.rows_affected(), "Vuelo", vuelo, version)

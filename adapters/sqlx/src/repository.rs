@@ -68,7 +68,7 @@ where
         let row = statement::<D>(D::SQL.aggregate_get_for_update)
             .arg(A::TYPE.to_string())
             .arg(id.to_string())
-            .fetch_optional(tx.executor())
+            .fetch_optional(tx.executor().await?)
             .await
             .map_err(SqlxError::statement(Operation::AggregateGet))?;
         Ok(row
@@ -174,7 +174,7 @@ where
             .arg(id.clone())
             .arg(document)
             .arg(now_millis())
-            .execute(tx.executor())
+            .execute(tx.executor().await?)
             .await
             .map_err(SqlxError::statement(Operation::AggregateInsert))?;
         if D::rows_affected(&done) == 0 {
@@ -201,14 +201,14 @@ where
             .arg(A::TYPE.to_string())
             .arg(id.clone())
             .arg(int_param(expected))
-            .execute(tx.executor())
+            .execute(tx.executor().await?)
             .await
             .map_err(SqlxError::statement(operation))?;
         if D::rows_affected(&done) == 0 {
             let exists = statement::<D>(D::SQL.aggregate_get)
                 .arg(A::TYPE.to_string())
                 .arg(id.clone())
-                .fetch_optional(tx.executor())
+                .fetch_optional(tx.executor().await?)
                 .await
                 .map_err(SqlxError::statement(operation))?
                 .is_some();
@@ -232,7 +232,7 @@ where
         let done = statement::<D>(D::SQL.aggregate_delete)
             .arg(A::TYPE.to_string())
             .arg(id.to_string())
-            .execute(tx.executor())
+            .execute(tx.executor().await?)
             .await
             .map_err(SqlxError::statement(Operation::AggregateDelete))?;
         if D::rows_affected(&done) == 0 {

@@ -54,7 +54,7 @@ impl<D: Dialect> SagaStore for SqlStore<D> {
         let row = statement::<D>(D::SQL.saga_get_for_update)
             .arg(saga.to_string())
             .arg(correlation_id.to_string())
-            .fetch_optional(tx.executor())
+            .fetch_optional(tx.executor().await?)
             .await
             .map_err(SqlxError::statement(operation))?;
         Ok(row
@@ -78,7 +78,7 @@ impl<D: Dialect> SagaStore for SqlStore<D> {
                 .arg(record.deadline)
                 .arg(data)
                 .arg(now_millis())
-                .execute(tx.executor())
+                .execute(tx.executor().await?)
                 .await
         } else {
             statement::<D>(D::SQL.saga_update)
@@ -89,7 +89,7 @@ impl<D: Dialect> SagaStore for SqlStore<D> {
                 .arg(record.saga.clone())
                 .arg(record.correlation_id.clone())
                 .arg(int_param(expected))
-                .execute(tx.executor())
+                .execute(tx.executor().await?)
                 .await
         }
         .map_err(SqlxError::statement(operation))?;

@@ -413,8 +413,16 @@ pub(crate) async fn begin<D: Dialect>(
 #[async_trait]
 impl<D: Dialect> TransactionalStore for SqlStore<D> {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
-        let tx = begin::<D>(&self.pool, &self.gate).await?;
-        let transaction = SqlTransaction::<D>::new(tx, Arc::clone(&self.signal));
+        let transaction = if D::BATCHES_STATEMENTS {
+            // `BEGIN` goes with the transaction's first statement.
+            let tx = crate::dialect::ManualTx::<D>::acquire(&self.pool, &self.gate)
+                .await
+                .map_err(SqlxError::Begin)?;
+            SqlTransaction::<D>::batching(tx, Arc::clone(&self.signal))
+        } else {
+            let tx = begin::<D>(&self.pool, &self.gate).await?;
+            SqlTransaction::<D>::new(tx, Arc::clone(&self.signal))
+        };
         #[cfg(any(feature = "sqlite", feature = "postgres"))]
         let transaction = transaction.delivering_to(self.direct.get().cloned());
         Ok(Box::new(transaction))

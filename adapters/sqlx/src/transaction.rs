@@ -1,6 +1,7 @@
 //! The transaction a unit of work runs on.
 
 use std::any::Any;
+use std::borrow::Cow;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use std::collections::BTreeSet;
 use std::collections::HashSet;
@@ -16,8 +17,9 @@ use seedwork::messaging::{Message, TransactionalAck};
 use seedwork::uow::Transaction;
 use seedwork::Result;
 
-use crate::dialect::{column, on, statement, Bind, Connection, Dialect, Tx};
+use crate::dialect::{column, on, statement, Bind, Connection, Dialect, ManualTx, Tx};
 use crate::error::{Operation, SqlxError};
+use crate::shared::commit_tail::{Arg, CommitTail, Failed, Queued};
 use crate::shared::{checked_savepoint_name, now_millis, rows};
 
 /// An open transaction on dialect `D`. Repositories reach it with
@@ -25,7 +27,7 @@ use crate::shared::{checked_savepoint_name, now_millis, rows};
 /// [`PostgresTransaction`](crate::PostgresTransaction)) and run their statements on
 /// [`connection`](Self::connection).
 pub struct SqlTransaction<D: Dialect> {
-    tx: Tx<D>,
+    tx: Open<D>,
     signal: Arc<Notify>,
     wrote_outbox: bool,
     /// Events appended in this transaction so far: the next one's rank, where positions are
@@ -38,6 +40,22 @@ pub struct SqlTransaction<D: Dialect> {
     direct: Option<(crate::transport::Transport, BTreeSet<String>)>,
 }
 
+/// How the transaction was opened.
+enum Open<D: Dialect> {
+    /// sqlx's transaction: `BEGIN` and `COMMIT` are calls of their own (PostgreSQL, where each
+    /// statement is a round trip anyway).
+    Driver(Tx<D>),
+    /// A connection this transaction begins and ends with its own statements
+    /// ([`Dialect::BATCHES_STATEMENTS`]): `BEGIN IMMEDIATE` goes with the first statement when
+    /// this code runs it (a consumer's inbox entry) and on its own otherwise; the writes the
+    /// unit of work makes last wait in `tail` and go with `COMMIT`.
+    Batching {
+        tx: ManualTx<D>,
+        begun: bool,
+        tail: CommitTail<D>,
+    },
+}
+
 impl<D: Dialect> fmt::Debug for SqlTransaction<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlTransaction")
@@ -48,6 +66,22 @@ impl<D: Dialect> fmt::Debug for SqlTransaction<D> {
 
 impl<D: Dialect> SqlTransaction<D> {
     pub(crate) fn new(tx: Tx<D>, signal: Arc<Notify>) -> Self {
+        Self::opened(Open::Driver(tx), signal)
+    }
+
+    /// A transaction on `tx` that has not sent `BEGIN` yet (see [`Dialect::BATCHES_STATEMENTS`]).
+    pub(crate) fn batching(tx: ManualTx<D>, signal: Arc<Notify>) -> Self {
+        Self::opened(
+            Open::Batching {
+                tx,
+                begun: false,
+                tail: CommitTail::default(),
+            },
+            signal,
+        )
+    }
+
+    fn opened(tx: Open<D>, signal: Arc<Notify>) -> Self {
         SqlTransaction {
             tx,
             signal,
@@ -68,14 +102,85 @@ impl<D: Dialect> SqlTransaction<D> {
 
     /// The connection the transaction runs on: execute your statements here to make them part
     /// of the unit of work.
-    pub fn connection(&mut self) -> &mut Connection<D> {
-        &mut self.tx
+    ///
+    /// Asynchronous because on SQLite the transaction sends `BEGIN` with its first statement:
+    /// if nothing has been sent yet, `BEGIN IMMEDIATE` is sent now (with whatever the unit of
+    /// work queued to send with its commit), so that your statements run inside it.
+    pub async fn connection(&mut self) -> Result<&mut Connection<D>> {
+        self.ready().await?;
+        Ok(self.raw_connection())
+    }
+
+    fn raw_connection(&mut self) -> &mut Connection<D> {
+        match &mut self.tx {
+            Open::Driver(tx) => tx,
+            Open::Batching { tx, .. } => tx.connection(),
+        }
+    }
+
+    /// Makes the connection ready for a statement of any kind: the transaction begun and
+    /// nothing left queued (so that statements run in the order the unit of work made them).
+    async fn ready(&mut self) -> Result<(), SqlxError> {
+        let Open::Batching { tx, begun, tail } = &mut self.tx else {
+            return Ok(());
+        };
+        if *begun && tail.is_empty() {
+            return Ok(());
+        }
+        let first = (!*begun).then_some(D::BEGIN).flatten();
+        // Counted as begun whatever happens: a failed call may have begun it.
+        *begun = true;
+        tail.send(tx.connection(), first, None)
+            .await
+            .map_err(|(failed, source)| match failed {
+                Failed::Queued(operation) => SqlxError::statement(operation)(source),
+                Failed::First | Failed::Last => SqlxError::Begin(source),
+            })
+    }
+
+    /// The SQL of a statement that may be this transaction's first: on a batching dialect
+    /// whose transaction has not begun (and has nothing queued), `BEGIN IMMEDIATE` and the
+    /// statement in one call, and the transaction counts as begun. Otherwise the connection is
+    /// made ready and the statement runs alone.
+    async fn maybe_first(&mut self, sql: &'static str) -> Result<Cow<'static, str>, SqlxError> {
+        if let Open::Batching { begun, tail, .. } = &mut self.tx {
+            if let (false, true, Some(begin)) = (*begun, tail.is_empty(), D::BEGIN) {
+                // Counted as begun whatever happens: a failed call may have begun it.
+                *begun = true;
+                return Ok(Cow::Owned(format!("{begin};\n{sql}")));
+            }
+        }
+        self.ready().await?;
+        Ok(Cow::Borrowed(sql))
+    }
+
+    /// Runs a write whose result nobody reads: queued for the commit on a batching dialect,
+    /// run now otherwise.
+    async fn write_last(&mut self, queued: Queued<D>) -> Result<(), SqlxError> {
+        if let Open::Batching { tail, .. } = &mut self.tx {
+            tail.push(queued);
+            return Ok(());
+        }
+        let mut write = statement::<D>(queued.sql);
+        for arg in queued.args {
+            write = match arg {
+                Arg::Int(value) => write.arg(value),
+                Arg::Text(value) => write.arg(value),
+                Arg::OptText(value) => write.arg(value),
+                Arg::Sequences(value) => write.arg(value),
+            };
+        }
+        write
+            .execute(on::<D>(self.raw_connection()))
+            .await
+            .map_err(SqlxError::statement(queued.operation))?;
+        Ok(())
     }
 
     /// Runs savepoint SQL (names cannot be bound; `name` was checked).
     async fn savepoint_statement(&mut self, sql: String) -> Result<(), sqlx::Error> {
         sqlx::query::<D::Db>(AssertSqlSafe(sql))
-            .execute(on::<D>(&mut self.tx))
+            .execute(on::<D>(self.raw_connection()))
             .await?;
         Ok(())
     }
@@ -85,8 +190,12 @@ impl<D: Dialect> SqlTransaction<D> {
         uow.transaction::<Self>()
     }
 
-    pub(crate) fn executor(&mut self) -> impl sqlx::Executor<'_, Database = D::Db> {
-        on::<D>(&mut self.tx)
+    /// The connection as an executor, ready for a statement (see [`connection`](Self::connection)).
+    pub(crate) async fn executor(
+        &mut self,
+    ) -> Result<impl sqlx::Executor<'_, Database = D::Db>, SqlxError> {
+        self.ready().await?;
+        Ok(on::<D>(self.raw_connection()))
     }
 }
 
@@ -94,6 +203,7 @@ impl<D: Dialect> SqlTransaction<D> {
 impl<D: Dialect> Transaction for SqlTransaction<D> {
     async fn savepoint(&mut self, name: &str) -> Result<()> {
         let name = checked_savepoint_name(name)?;
+        self.ready().await?;
         self.savepoint_statement(format!("SAVEPOINT {name}"))
             .await
             .map_err(|source| SqlxError::Savepoint {
@@ -105,6 +215,7 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
 
     async fn rollback_to_savepoint(&mut self, name: &str) -> Result<()> {
         let name = checked_savepoint_name(name)?;
+        self.ready().await?;
         self.savepoint_statement(format!("ROLLBACK TO SAVEPOINT {name}"))
             .await
             .map_err(|source| SqlxError::RollbackToSavepoint {
@@ -117,41 +228,52 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
     async fn append_outbox(&mut self, messages: Vec<Message>) -> Result<()> {
         let now = now_millis();
         #[cfg(any(feature = "sqlite", feature = "postgres"))]
-        if let Some((_, topics)) = &mut self.direct {
-            let appended =
-                crate::transport::direct::append::<D>(&mut self.tx, &messages, now).await?;
-            topics.extend(appended);
+        if self.direct.is_some() {
+            let appended = if D::BATCHES_STATEMENTS {
+                let (appended, append) =
+                    crate::transport::direct::append_statement::<D>(&messages, now)?;
+                if let Some(append) = append {
+                    self.write_last(append).await?;
+                }
+                appended
+            } else {
+                crate::transport::direct::append::<D>(self.raw_connection(), &messages, now).await?
+            };
+            if let Some((_, topics)) = &mut self.direct {
+                topics.extend(appended);
+            }
             return Ok(());
         }
         for message in &messages {
             let columns = rows::encode(message)?;
-            statement::<D>(D::SQL.insert_outbox)
-                .arg(columns.message_id)
-                .arg(columns.topic)
-                .arg(columns.key)
-                .arg(columns.envelope)
-                .arg(columns.properties)
-                .arg(now)
-                .execute(on::<D>(&mut self.tx))
-                .await
-                .map_err(SqlxError::statement(Operation::OutboxAppend))?;
+            self.write_last(Queued {
+                sql: D::SQL.insert_outbox,
+                args: vec![
+                    Arg::Text(columns.message_id),
+                    Arg::Text(columns.topic),
+                    Arg::OptText(columns.key),
+                    Arg::Text(columns.envelope),
+                    Arg::Text(columns.properties),
+                    Arg::Int(now),
+                ],
+                operation: Operation::OutboxAppend,
+            })
+            .await?;
         }
         self.wrote_outbox |= !messages.is_empty();
         Ok(())
     }
 
+    /// The one-element case of [`record_inbox_many`](Self::record_inbox_many): its statement
+    /// tells the new entries apart by what it returns, which holds when `BEGIN` goes with it
+    /// (a call's count of changed rows would add up its statements').
     async fn record_inbox(&mut self, consumer: &str, message_id: &str) -> Result<bool> {
-        let done = statement::<D>(D::SQL.insert_inbox)
-            .arg(consumer.to_string())
-            .arg(message_id.to_string())
-            .arg(now_millis())
-            .execute(on::<D>(&mut self.tx))
-            .await
-            .map_err(SqlxError::statement(Operation::InboxInsert))?;
-        Ok(D::rows_affected(&done) == 1)
+        let new = self.record_inbox_many(consumer, &[message_id]).await?;
+        Ok(new.first().copied().unwrap_or(false))
     }
 
-    /// One statement for the whole list, whatever its length.
+    /// One statement for the whole list, whatever its length (on SQLite, with `BEGIN` when it
+    /// is the transaction's first).
     async fn record_inbox_many(
         &mut self,
         consumer: &str,
@@ -166,11 +288,13 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
         if distinct.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = statement::<D>(D::SQL.insert_inbox_many)
+        let keys = D::keys(&distinct).map_err(SqlxError::list(Operation::InboxInsert))?;
+        let sql = self.maybe_first(D::SQL.insert_inbox_many).await?;
+        let rows = sqlx::query::<D::Db>(AssertSqlSafe(sql))
             .arg(consumer.to_string())
-            .arg(D::keys(&distinct).map_err(SqlxError::list(Operation::InboxInsert))?)
+            .arg(keys)
             .arg(now_millis())
-            .fetch_all(on::<D>(&mut self.tx))
+            .fetch_all(on::<D>(self.raw_connection()))
             .await
             .map_err(SqlxError::statement(Operation::InboxInsert))?;
         let inserted = rows
@@ -187,17 +311,28 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
 
     /// Carries the acknowledgements of a consumer of this store's
     /// [`direct_transport`](crate::SqlStore::direct_transport): their rows are deleted in this
-    /// transaction. Any other acknowledgements (another transport, another broker) are
-    /// declined.
+    /// transaction (on SQLite, with its `COMMIT`). Any other acknowledgements (another
+    /// transport, another broker) are declined.
     async fn acknowledge(&mut self, acknowledgements: &TransactionalAck) -> Result<bool> {
         #[cfg(any(feature = "sqlite", feature = "postgres"))]
-        if let Some((transport, _)) = &self.direct {
-            return crate::transport::direct::acknowledge::<D>(
-                &mut self.tx,
-                transport,
-                acknowledgements,
-            )
-            .await;
+        if let Some(transport) = self.direct.as_ref().map(|(transport, _)| transport.clone()) {
+            if !D::BATCHES_STATEMENTS {
+                return crate::transport::direct::acknowledge::<D>(
+                    self.raw_connection(),
+                    &transport,
+                    acknowledgements,
+                )
+                .await;
+            }
+            return match crate::transport::direct::ack_statement::<D>(&transport, acknowledgements)?
+            {
+                None => Ok(false),
+                Some(None) => Ok(true),
+                Some(Some(delete)) => {
+                    self.write_last(delete).await?;
+                    Ok(true)
+                }
+            };
         }
         let _ = acknowledgements;
         Ok(false)
@@ -212,7 +347,28 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             direct,
         } = *self;
-        tx.commit().await.map_err(SqlxError::Commit)?;
+        match tx {
+            Open::Driver(tx) => tx.commit().await.map_err(SqlxError::Commit)?,
+            Open::Batching {
+                mut tx,
+                begun,
+                mut tail,
+            } => {
+                if begun || !tail.is_empty() {
+                    let first = (!begun).then_some(D::BEGIN).flatten();
+                    // On failure `tx` is dropped unended: its connection is closed and SQLite
+                    // rolls back whatever the transaction did.
+                    tail.send(tx.connection(), first, Some("COMMIT"))
+                        .await
+                        .map_err(|(failed, source)| match failed {
+                            Failed::First => SqlxError::Begin(source),
+                            Failed::Queued(operation) => SqlxError::statement(operation)(source),
+                            Failed::Last => SqlxError::Commit(source),
+                        })?;
+                }
+                tx.ended();
+            }
+        }
         if wrote_outbox {
             signal.notify_one();
         }
@@ -224,7 +380,21 @@ impl<D: Dialect> Transaction for SqlTransaction<D> {
     }
 
     async fn rollback(self: Box<Self>) -> Result<()> {
-        self.tx.rollback().await.map_err(SqlxError::Rollback)?;
+        match self.tx {
+            Open::Driver(tx) => tx.rollback().await.map_err(SqlxError::Rollback)?,
+            Open::Batching { mut tx, begun, .. } => {
+                // What was queued was never sent.
+                if begun {
+                    // On failure `tx` is dropped unended: its connection is closed, which
+                    // rolls back as well.
+                    sqlx::query::<D::Db>("ROLLBACK")
+                        .execute(on::<D>(tx.connection()))
+                        .await
+                        .map_err(SqlxError::Rollback)?;
+                }
+                tx.ended();
+            }
+        }
         Ok(())
     }
 

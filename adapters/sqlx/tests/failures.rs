@@ -24,13 +24,13 @@ impl DomainEventHandler<AccountOpened> for SabotageDuringCommit {
         let outcome = if self.sqlite {
             let tx = uow.transaction::<seedwork_sqlx::SqliteTransaction>()?;
             sqlx::query(self.statement)
-                .execute(tx.connection())
+                .execute(tx.connection().await?)
                 .await
                 .map(|_| ())
         } else {
             let tx = uow.transaction::<seedwork_sqlx::PostgresTransaction>()?;
             sqlx::query(self.statement)
-                .execute(tx.connection())
+                .execute(tx.connection().await?)
                 .await
                 .map(|_| ())
         };

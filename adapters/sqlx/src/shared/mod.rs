@@ -1,6 +1,7 @@
 //! Backend-independent pieces: the claim algorithm, message rows, savepoint names, time.
 
 pub(crate) mod claim;
+pub(crate) mod commit_tail;
 pub(crate) mod rows;
 pub(crate) mod writer_gate;
 

@@ -42,6 +42,7 @@ impl Dialect for Sqlite {
     const SQL: Statements = sql::STATEMENTS;
     const TRANSPORT: TransportStatements = sql::TRANSPORT;
     const BEGIN: Option<&'static str> = Some("BEGIN IMMEDIATE");
+    const BATCHES_STATEMENTS: bool = true;
 
     fn migrator() -> &'static sqlx::migrate::Migrator {
         &MIGRATOR

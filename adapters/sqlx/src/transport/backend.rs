@@ -121,7 +121,7 @@ pub(super) async fn append_all_in<D: Dialect>(
 
 /// `messages` as the JSON list `TransportStatements::append_many` binds: one
 /// `[topic, key, envelope, properties]` array per message, the last two as JSON text.
-fn message_list(messages: &[EncodedMessage]) -> Result<String, sqlx::Error> {
+pub(super) fn message_list(messages: &[EncodedMessage]) -> Result<String, sqlx::Error> {
     let rows: Vec<(&str, Option<&str>, &str, &str)> = messages
         .iter()
         .map(|m| {

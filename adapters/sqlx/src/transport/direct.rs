@@ -13,10 +13,11 @@ use std::sync::{Arc, Weak};
 
 use seedwork::messaging::{Message, TransactionalAck};
 
-use super::backend::{append_all_in, apply_acks};
+use super::backend::{append_all_in, apply_acks, message_list};
 use super::{ConsumerRef, EncodedMessage, Shared, Transport};
 use crate::dialect::{Connection, Dialect};
 use crate::error::{Operation, SqlxError};
+use crate::shared::commit_tail::{Arg, Queued};
 
 /// Appends `messages` to the topic log and to every subscription of their topics inside `tx`;
 /// the topics written, to wake their consumers once the transaction commits.
@@ -33,6 +34,32 @@ pub(crate) async fn append<D: Dialect>(
         .await
         .map_err(SqlxError::statement(Operation::OutboxAppend))?;
     Ok(encoded.into_iter().map(|message| message.topic).collect())
+}
+
+/// The statement that appends `messages` as [`append`] does, for the transaction to send with
+/// its commit (none for no messages); the topics written, to wake their consumers once the
+/// transaction commits.
+pub(crate) fn append_statement<D: Dialect>(
+    messages: &[Message],
+    now: i64,
+) -> seedwork::Result<(BTreeSet<String>, Option<Queued<D>>)> {
+    let encoded = messages
+        .iter()
+        .map(EncodedMessage::encode)
+        .collect::<Result<Vec<_>, _>>()?;
+    if encoded.is_empty() {
+        return Ok((BTreeSet::new(), None));
+    }
+    let list = message_list(&encoded).map_err(SqlxError::statement(Operation::OutboxAppend))?;
+    let append = Queued {
+        sql: D::TRANSPORT.append_many,
+        args: vec![Arg::Text(list), Arg::Int(now)],
+        operation: Operation::OutboxAppend,
+    };
+    Ok((
+        encoded.into_iter().map(|message| message.topic).collect(),
+        Some(append),
+    ))
 }
 
 /// A consumer's acknowledgements, for a unit of work on the store that feeds its transport
@@ -54,16 +81,50 @@ pub(crate) async fn acknowledge<D: Dialect>(
     transport: &Transport,
     acknowledgements: &TransactionalAck,
 ) -> seedwork::Result<bool> {
-    let Some(carried) = acknowledgements.downcast_ref::<CarriedAcks>() else {
+    let Some(carried) = carried_by(transport, acknowledgements) else {
         return Ok(false);
     };
-    if !std::ptr::eq(carried.transport.as_ptr(), Arc::as_ptr(&transport.shared)) {
-        return Ok(false);
-    }
     apply_acks::<D>(tx, &carried.consumer, &carried.acks)
         .await
         .map_err(SqlxError::statement(Operation::Acknowledge))?;
     Ok(true)
+}
+
+/// The statement that deletes the acknowledged rows as [`acknowledge`] does, for the
+/// transaction to send with its commit: `None` if `acknowledgements` are not ours to carry,
+/// `Some(None)` if there is nothing to delete.
+pub(crate) fn ack_statement<D: Dialect>(
+    transport: &Transport,
+    acknowledgements: &TransactionalAck,
+) -> seedwork::Result<Option<Option<Queued<D>>>> {
+    let Some(carried) = carried_by(transport, acknowledgements) else {
+        return Ok(None);
+    };
+    if carried.acks.is_empty() {
+        return Ok(Some(None));
+    }
+    let (sequences, attempts): (Vec<i64>, Vec<i64>) = carried.acks.iter().copied().unzip();
+    let list =
+        |values: &[i64]| D::sequences(values).map_err(SqlxError::list(Operation::Acknowledge));
+    Ok(Some(Some(Queued {
+        sql: D::TRANSPORT.ack_many,
+        args: vec![
+            Arg::Int(carried.consumer.subscription_id),
+            Arg::Int(carried.consumer.id),
+            Arg::Sequences(list(&sequences)?),
+            Arg::Sequences(list(&attempts)?),
+        ],
+        operation: Operation::Acknowledge,
+    })))
+}
+
+/// `acknowledgements` as a consumer's of `transport`, if they are.
+fn carried_by<'a>(
+    transport: &Transport,
+    acknowledgements: &'a TransactionalAck,
+) -> Option<&'a CarriedAcks> {
+    let carried = acknowledgements.downcast_ref::<CarriedAcks>()?;
+    std::ptr::eq(carried.transport.as_ptr(), Arc::as_ptr(&transport.shared)).then_some(carried)
 }
 
 impl Transport {
