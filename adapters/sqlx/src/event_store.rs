@@ -144,11 +144,13 @@ impl<D: Dialect> EventStore for SqlStore<D> {
     ) -> Result<Vec<StoredEvent>> {
         let operation = Operation::EventLoad;
         let tx = SqlTransaction::<D>::of(uow)?;
-        let rows = statement::<D>(D::SQL.event_load)
+        let rows = tx
+            .statement(D::SQL.event_load)
+            .await?
             .arg(stream_type.to_string())
             .arg(stream_id.to_string())
             .arg(int_param(after.min(i64::MAX as u64)))
-            .fetch_all(tx.executor().await?)
+            .fetch_all(tx.executor())
             .await
             .map_err(SqlxError::statement(operation))?;
         Ok(stream_events::<D>(&rows, stream_type, stream_id)?)
@@ -193,13 +195,15 @@ impl<D: Dialect> EventStore for SqlStore<D> {
             source,
         })?;
         let tx = SqlTransaction::<D>::of(uow)?;
-        statement::<D>(D::SQL.snapshot_save)
+        let save = tx
+            .statement(D::SQL.snapshot_save)
+            .await?
             .arg(stream_type.to_string())
             .arg(stream_id.to_string())
             .arg(int_param(snapshot.version))
             .arg(state)
-            .arg(now_millis())
-            .execute(tx.executor().await?)
+            .arg(now_millis());
+        tx.execute(save)
             .await
             .map_err(SqlxError::statement(operation))?;
         Ok(())
@@ -231,10 +235,12 @@ impl<D: Dialect> EventStore for SqlStore<D> {
     ) -> Result<Option<Snapshot>> {
         let operation = Operation::SnapshotLoad;
         let tx = SqlTransaction::<D>::of(uow)?;
-        let row = statement::<D>(D::SQL.snapshot_load)
+        let row = tx
+            .statement(D::SQL.snapshot_load)
+            .await?
             .arg(stream_type.to_string())
             .arg(stream_id.to_string())
-            .fetch_optional(tx.executor().await?)
+            .fetch_optional(tx.executor())
             .await
             .map_err(SqlxError::statement(operation))?;
         Ok(row
@@ -266,7 +272,9 @@ async fn append_each<D: Dialect>(
                 "one unit of work appends at most {EVENTS_PER_TRANSACTION} events"
             )));
         }
-        let mut insert = statement::<D>(sql)
+        let mut insert = tx
+            .statement(sql)
+            .await?
             .arg(stream_type.to_string())
             .arg(stream_id.to_string())
             .arg(int_param(version))
@@ -278,13 +286,13 @@ async fn append_each<D: Dialect>(
         if let Some(rank) = rank {
             insert = insert.arg(int_param(rank));
         }
-        let done = insert
-            .execute(tx.executor().await?)
+        let appended = tx
+            .execute(insert)
             .await
             .map_err(SqlxError::statement(operation))?;
         // Counted even if refused: a rank is never handed out twice.
         tx.events_appended += 1;
-        if D::rows_affected(&done) == 0 {
+        if appended == 0 {
             return Err(conflict(stream_type, stream_id, expected));
         }
     }

@@ -65,10 +65,12 @@ where
     /// read-modify-writes of one aggregate wait for each other instead of conflicting.
     pub async fn get_in(&self, uow: &mut dyn ChangeTracker, id: &A::Id) -> Result<Option<A>> {
         let tx = SqlTransaction::<D>::of(uow)?;
-        let row = statement::<D>(D::SQL.aggregate_get_for_update)
+        let row = tx
+            .statement(D::SQL.aggregate_get_for_update)
+            .await?
             .arg(A::TYPE.to_string())
             .arg(id.to_string())
-            .fetch_optional(tx.executor().await?)
+            .fetch_optional(tx.executor())
             .await
             .map_err(SqlxError::statement(Operation::AggregateGet))?;
         Ok(row
@@ -169,15 +171,18 @@ where
         let id = aggregate.id().to_string();
         let document = Self::document(aggregate)?;
         let tx = SqlTransaction::<D>::of(uow)?;
-        let done = statement::<D>(D::SQL.aggregate_insert)
+        let insert = tx
+            .statement(D::SQL.aggregate_insert)
+            .await?
             .arg(A::TYPE.to_string())
             .arg(id.clone())
             .arg(document)
-            .arg(now_millis())
-            .execute(tx.executor().await?)
+            .arg(now_millis());
+        let inserted = tx
+            .execute(insert)
             .await
             .map_err(SqlxError::statement(Operation::AggregateInsert))?;
-        if D::rows_affected(&done) == 0 {
+        if inserted == 0 {
             return Err(Error::Conflict {
                 aggregate: A::TYPE,
                 id,
@@ -195,20 +200,23 @@ where
         let document = Self::document(aggregate)?;
         let tx = SqlTransaction::<D>::of(uow)?;
         let operation = Operation::AggregateUpdate;
-        let done = statement::<D>(D::SQL.aggregate_update)
+        let update = tx
+            .statement(D::SQL.aggregate_update)
+            .await?
             .arg(document)
             .arg(now_millis())
             .arg(A::TYPE.to_string())
             .arg(id.clone())
-            .arg(int_param(expected))
-            .execute(tx.executor().await?)
+            .arg(int_param(expected));
+        let updated = tx
+            .execute(update)
             .await
             .map_err(SqlxError::statement(operation))?;
-        if D::rows_affected(&done) == 0 {
+        if updated == 0 {
             let exists = statement::<D>(D::SQL.aggregate_get)
                 .arg(A::TYPE.to_string())
                 .arg(id.clone())
-                .fetch_optional(tx.executor().await?)
+                .fetch_optional(tx.executor())
                 .await
                 .map_err(SqlxError::statement(operation))?
                 .is_some();
@@ -229,13 +237,16 @@ where
 
     async fn remove(&self, uow: &mut dyn ChangeTracker, id: &A::Id) -> Result<()> {
         let tx = SqlTransaction::<D>::of(uow)?;
-        let done = statement::<D>(D::SQL.aggregate_delete)
+        let delete = tx
+            .statement(D::SQL.aggregate_delete)
+            .await?
             .arg(A::TYPE.to_string())
-            .arg(id.to_string())
-            .execute(tx.executor().await?)
+            .arg(id.to_string());
+        let deleted = tx
+            .execute(delete)
             .await
             .map_err(SqlxError::statement(Operation::AggregateDelete))?;
-        if D::rows_affected(&done) == 0 {
+        if deleted == 0 {
             return Err(Error::not_found(A::TYPE, id));
         }
         Ok(())

@@ -51,10 +51,12 @@ impl<D: Dialect> SagaStore for SqlStore<D> {
     ) -> Result<Option<SagaRecord>> {
         let operation = Operation::SagaGet;
         let tx = SqlTransaction::<D>::of(uow)?;
-        let row = statement::<D>(D::SQL.saga_get_for_update)
+        let row = tx
+            .statement(D::SQL.saga_get_for_update)
+            .await?
             .arg(saga.to_string())
             .arg(correlation_id.to_string())
-            .fetch_optional(tx.executor().await?)
+            .fetch_optional(tx.executor())
             .await
             .map_err(SqlxError::statement(operation))?;
         Ok(row
@@ -70,18 +72,18 @@ impl<D: Dialect> SagaStore for SqlStore<D> {
             source,
         })?;
         let tx = SqlTransaction::<D>::of(uow)?;
-        let done = if expected == 0 {
-            statement::<D>(D::SQL.saga_insert)
+        let write = if expected == 0 {
+            tx.statement(D::SQL.saga_insert)
+                .await?
                 .arg(record.saga.clone())
                 .arg(record.correlation_id.clone())
                 .arg(record.status.as_str().to_string())
                 .arg(record.deadline)
                 .arg(data)
                 .arg(now_millis())
-                .execute(tx.executor().await?)
-                .await
         } else {
-            statement::<D>(D::SQL.saga_update)
+            tx.statement(D::SQL.saga_update)
+                .await?
                 .arg(record.status.as_str().to_string())
                 .arg(record.deadline)
                 .arg(data)
@@ -89,11 +91,12 @@ impl<D: Dialect> SagaStore for SqlStore<D> {
                 .arg(record.saga.clone())
                 .arg(record.correlation_id.clone())
                 .arg(int_param(expected))
-                .execute(tx.executor().await?)
-                .await
-        }
-        .map_err(SqlxError::statement(operation))?;
-        if D::rows_affected(&done) == 0 {
+        };
+        let written = tx
+            .execute(write)
+            .await
+            .map_err(SqlxError::statement(operation))?;
+        if written == 0 {
             return Err(conflict(record, expected));
         }
         record.version = expected + 1;

@@ -17,7 +17,7 @@ use seedwork::messaging::{Message, TransactionalAck};
 use seedwork::uow::Transaction;
 use seedwork::Result;
 
-use crate::dialect::{column, on, statement, Bind, Connection, Dialect, ManualTx, Tx};
+use crate::dialect::{column, on, statement, Bind, Connection, Dialect, ManualTx, Statement, Tx};
 use crate::error::{Operation, SqlxError};
 use crate::shared::commit_tail::{Arg, CommitTail, Failed, Queued};
 use crate::shared::{checked_savepoint_name, now_millis, rows};
@@ -190,12 +190,40 @@ impl<D: Dialect> SqlTransaction<D> {
         uow.transaction::<Self>()
     }
 
-    /// The connection as an executor, ready for a statement (see [`connection`](Self::connection)).
-    pub(crate) async fn executor(
+    /// A statement of this code's on `sql`, with the connection ready for it. When it is the
+    /// transaction's first on a batching dialect, it carries `BEGIN IMMEDIATE` (one call for
+    /// both): run a write built on it with [`execute`](Self::execute), which counts the rows
+    /// the write changed and not `BEGIN`'s.
+    pub(crate) async fn statement(
         &mut self,
-    ) -> Result<impl sqlx::Executor<'_, Database = D::Db>, SqlxError> {
-        self.ready().await?;
-        Ok(on::<D>(self.raw_connection()))
+        sql: &'static str,
+    ) -> Result<Statement<'static, D::Db>, SqlxError> {
+        let sql = self.maybe_first(sql).await?;
+        Ok(sqlx::query(AssertSqlSafe(sql)))
+    }
+
+    /// The connection as an executor, for a statement from [`statement`](Self::statement).
+    pub(crate) fn executor(&mut self) -> impl sqlx::Executor<'_, Database = D::Db> {
+        on::<D>(self.raw_connection())
+    }
+
+    /// Runs a write from [`statement`](Self::statement); the rows it changed.
+    pub(crate) async fn execute(
+        &mut self,
+        write: Statement<'static, D::Db>,
+    ) -> Result<u64, sqlx::Error> {
+        use futures_util::TryStreamExt;
+        use sqlx::Executor;
+
+        // With `BEGIN` in front, a call reports a result per statement; the write's is the last.
+        let mut changed = 0;
+        let mut results = on::<D>(self.raw_connection()).fetch_many(write);
+        while let Some(result) = results.try_next().await? {
+            if let sqlx::Either::Left(done) = result {
+                changed = D::rows_affected(&done);
+            }
+        }
+        Ok(changed)
     }
 }
 
