@@ -301,6 +301,8 @@ pub enum StartError {
 }
 
 struct Backend {
+    /// How busy the database's one writer is (SQLite; `/health` reports it).
+    writer: Option<crate::api::health::WriterSource>,
     /// The durable transport on the same database (none for the in-memory store, or when
     /// another broker carries the messages).
     transport: Option<Wire>,
@@ -363,6 +365,7 @@ async fn backend(database: &Database, transport: bool) -> Result<Backend, StartE
         Database::Memory => {
             let store = MemoryStore::new();
             Backend {
+                writer: None,
                 transport: None,
                 store: Arc::new(store.clone()),
                 outbox: Arc::new(store.clone()),
@@ -395,6 +398,10 @@ async fn backend(database: &Database, transport: bool) -> Result<Backend, StartE
             }
             let store = SqliteStore::open(&format!("sqlite://{path}")).await?;
             Backend {
+                writer: Some({
+                    let store = store.clone();
+                    Arc::new(move || store.writer_stats())
+                }),
                 transport: transport
                     .then(|| Wire::transport(store.direct_transport(transport_settings()))),
                 store: Arc::new(store.clone()),
@@ -417,6 +424,7 @@ async fn backend(database: &Database, transport: bool) -> Result<Backend, StartE
         Database::Postgres(url) => {
             let store = PostgresStore::open(url).await?;
             Backend {
+                writer: None,
                 transport: transport
                     .then(|| Wire::transport(store.direct_transport(transport_settings()))),
                 store: Arc::new(store.clone()),
@@ -863,7 +871,11 @@ pub async fn start(config: Config) -> Result<System, StartError> {
             addr: config.http,
             source,
         })?);
-        let check = HealthCheck::new(health.clone())
+        let mut check = HealthCheck::new(health.clone());
+        if let Some(writer) = &backend.writer {
+            check = check.writer(Arc::clone(writer));
+        }
+        let check = check
             .store(Arc::clone(&backend.store))
             .outbox(Arc::clone(&backend.outbox))
             .broker(Arc::clone(&wire.publisher))

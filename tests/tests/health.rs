@@ -118,3 +118,51 @@ async fn health_is_503_naming_the_store_while_it_is_locked_and_200_after() {
     }
     running.system.shutdown().await;
 }
+
+/// The store's probe asks for SQLite's write lock, whatever the rest of the process is doing:
+/// with no loop of its own running, a database another process keeps locked is reported down.
+/// Beside it, the `writer` part counts the write transactions (the probe's among them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_probe_asks_for_the_write_lock_and_the_writer_is_counted() {
+    use std::sync::Arc;
+
+    use alpespartners::api::health::HealthCheck;
+    use seedwork::supervision::Health;
+    use seedwork_sqlx::SqliteStore;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("probe.db");
+    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open");
+    let check = HealthCheck::new(Health::default())
+        .store(Arc::new(store.clone()))
+        .writer({
+            let store = store.clone();
+            Arc::new(move || store.writer_stats())
+        });
+    let up = check.check().await;
+    assert_eq!(up.status, "up", "{up:?}");
+    let writer = &up.parts["writer"];
+    // Read after the probes: this check's own probe is counted.
+    assert_eq!((writer.status, writer.turns), ("up", Some(1)), "{up:?}");
+
+    let mut intruder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("a second connection");
+    intruder
+        .execute("BEGIN EXCLUSIVE")
+        .await
+        .expect("the write lock");
+    let down = check.check().await;
+    assert_eq!(down.parts["store"].status, "down", "{down:?}");
+    intruder.execute("ROLLBACK").await.expect("release");
+
+    let again = check.check().await;
+    assert_eq!(again.status, "up", "{again:?}");
+    assert_eq!(
+        again.parts["writer"].turns,
+        Some(3),
+        "each probe took a turn, the one the lock held up too: {again:?}"
+    );
+}

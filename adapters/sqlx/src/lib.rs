@@ -146,6 +146,7 @@ pub mod sqlite;
 pub mod transport;
 
 pub use repository::JsonRepository;
+pub use shared::writer_gate::WriterStats;
 pub use store::SqlStore;
 pub use transaction::SqlTransaction;
 

@@ -17,7 +17,7 @@ use seedwork::{Error, Result};
 use crate::dialect::{column, on, statement, Bind, Dialect, Tx};
 use crate::error::{Operation, SqlxError};
 use crate::shared::claim::{self, ScannedRow};
-use crate::shared::writer_gate::WriterGate;
+use crate::shared::writer_gate::{WriterGate, WriterStats};
 use crate::shared::{int_param, millis, now_millis, rows};
 use crate::transaction::SqlTransaction;
 
@@ -156,6 +156,13 @@ impl<D: Dialect> SqlStore<D> {
     /// The connection pool, for the application's own queries.
     pub fn pool(&self) -> &sqlx::Pool<D::Db> {
         &self.pool
+    }
+
+    /// How busy the database's one writer has been, on SQLite (see [`WriterStats`]): the
+    /// totals of every store on the same file in this process. `None` on PostgreSQL, whose
+    /// writers lock rows and do not take turns.
+    pub fn writer_stats(&self) -> Option<WriterStats> {
+        self.gate.stats()
     }
 
     /// Closes the pool: open transactions fail, new ones cannot start.

@@ -75,6 +75,7 @@ mod spans;
 mod stats;
 mod store;
 mod system;
+mod writer;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -75,8 +75,8 @@ pub fn markdown(run: &Run, results: &Path) -> String {
 }
 
 fn sync_table(out: &mut String, steps: &[Step]) {
-    out.push_str("| connections | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | CPU ms/request | switches/request | quiet after | CPU ms/request until quiet |\n");
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|\n");
+    out.push_str("| connections | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | errors | CPU ms/request | switches/request | quiet after | CPU ms/request until quiet | writer busy |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|\n");
     for s in steps {
         let (quiet, cpu_to_quiet) = s.settled.as_ref().map_or_else(
             || ("–".to_string(), "–".to_string()),
@@ -89,7 +89,7 @@ fn sync_table(out: &mut String, steps: &[Step]) {
         );
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.connections,
             s.requests,
             per_second(s.per_second),
@@ -102,7 +102,8 @@ fn sync_table(out: &mut String, steps: &[Step]) {
             cpu_cell(s.cpu.as_ref()),
             switches_cell(s.cpu.as_ref()),
             quiet,
-            cpu_to_quiet
+            cpu_to_quiet,
+            writer_cell(s.writer.as_ref())
         );
     }
     out.push_str(
@@ -112,8 +113,25 @@ fn sync_table(out: &mut String, steps: &[Step]) {
          switches/request: context switches of the system's threads per 2xx answer. quiet \
          after: from the window's end until no message was on its way (the background work \
          the window's requests left behind); CPU ms/request until quiet: the same CPU time, \
-         counted until then.\n",
+         counted until then. writer busy (SQLite): the share of the time the database's one \
+         writer was held, warm-up included, with the write transactions per second and the \
+         mean time each held it (from the system's `/health`); near 100 %, the writer limits \
+         throughput however idle the cores are.\n",
     );
+}
+
+fn writer_cell(writer: Option<&crate::writer::Busy>) -> String {
+    writer.map_or_else(
+        || "–".to_string(),
+        |w| {
+            format!(
+                "{:.0} % ({:.0} tx/s, {:.2} ms each)",
+                w.share * 100.0,
+                w.turns_per_second,
+                w.mean_turn_ms
+            )
+        },
+    )
 }
 
 fn switches_cell(cpu: Option<&crate::cpu::PerRequest>) -> String {
@@ -354,6 +372,11 @@ mod tests {
                 system_switches: Some(41.6),
                 postgres_ms: None,
                 load_ms: Some(0.125),
+            }),
+            writer: Some(crate::writer::Busy {
+                share: 0.94,
+                turns_per_second: 505.0,
+                mean_turn_ms: 1.87,
             }),
             settled: Some(crate::results::Settled {
                 seconds: 1.25,

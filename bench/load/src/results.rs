@@ -114,6 +114,10 @@ pub struct Step {
     /// answers more requests than the system can sustain; this shows by how much.
     #[serde(default)]
     pub settled: Option<Settled>,
+    /// `sync` on SQLite: how busy the database's one writer was (warm-up included, as for the
+    /// CPU time).
+    #[serde(default)]
+    pub writer: Option<crate::writer::Busy>,
 }
 
 /// See [`Step::settled`].
@@ -142,6 +146,7 @@ impl Step {
             queue: None,
             cpu: None,
             settled: None,
+            writer: None,
         }
     }
 
@@ -161,6 +166,7 @@ impl Step {
             queue: None,
             cpu: None,
             settled: None,
+            writer: None,
         }
     }
 

@@ -363,11 +363,16 @@ async fn measure(args: &GrowthArgs, system: &mut System, target: &Target) -> Res
 /// Drives `plan` against the synchronous endpoint: its figures, with the CPU time per
 /// answered request.
 async fn measure_sync(system: &mut System, target: &Target, plan: Plan) -> Result<Step> {
+    let writer_before = crate::writer::sample(&system.base_url).await;
     let before = system.cpu();
     let outcome = drive::start(target, Endpoint::Sync, plan).finish().await?;
     let after = system.cpu();
+    let writer_after = crate::writer::sample(&system.base_url).await;
     system.ensure_running()?;
     let mut step = Step::of(plan.connections, &outcome);
+    step.writer = writer_before
+        .zip(writer_after)
+        .and_then(|(before, after)| crate::writer::between(&before, &after));
     step.cpu = Some(crate::cpu::per_request(
         &before,
         &after,

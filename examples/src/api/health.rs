@@ -6,10 +6,14 @@
 //! - the long-running loops (the relay, each consumer, the UI forwarder), which report
 //!   themselves to the process's [`Health`] register as they run and as their supervisor
 //!   restarts them;
-//! - the store and the outbox, probed when the request comes: a transaction is opened and
-//!   rolled back, the broker is asked for a round trip ([`Publisher::check`]), and the outbox
-//!   says how many messages wait, how old the oldest is (down past
-//!   [`OUTBOX_LAG_LIMIT`]) and how many are parked.
+//! - the store and the outbox, probed when the request comes: a write transaction is opened
+//!   (a savepoint taken, so that SQLite asks for its write lock) and rolled back, the broker
+//!   is asked for a round trip ([`Publisher::check`]), and the outbox says how many messages
+//!   wait, how old the oldest is (down past [`OUTBOX_LAG_LIMIT`]) and how many are parked.
+//!
+//! On SQLite a third kind, `writer`, always up, gives the totals of the database's one writer
+//! (write transactions, and how long they held it and waited for it): sampled twice, how busy
+//! the writer was in between.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use seedwork::eventsourcing::ProjectionRunner;
 use seedwork::messaging::{OutboxStore, Publisher};
 use seedwork::supervision::Health;
 use seedwork::uow::TransactionalStore;
+use seedwork_sqlx::WriterStats;
 
 /// How long a probe of the store may take before the store counts as down.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -32,10 +37,16 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// relay is not keeping up, or cannot reach the broker.
 pub const OUTBOX_LAG_LIMIT: Duration = Duration::from_secs(60);
 
+/// Reads the totals of a SQLite database's writer gate ([`SqliteStore::writer_stats`]).
+///
+/// [`SqliteStore::writer_stats`]: seedwork_sqlx::SqlStore::writer_stats
+pub type WriterSource = Arc<dyn Fn() -> Option<WriterStats> + Send + Sync>;
+
 /// What `/health` looks at.
 #[derive(Clone, Default)]
 pub struct HealthCheck {
     health: Health,
+    writer: Option<WriterSource>,
     store: Option<Arc<dyn TransactionalStore>>,
     outbox: Option<Arc<dyn OutboxStore>>,
     broker: Option<Arc<dyn Publisher>>,
@@ -54,6 +65,13 @@ impl HealthCheck {
     /// Also probes `store` on each request.
     pub fn store(mut self, store: Arc<dyn TransactionalStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Also reports how busy the store's one writer has been (SQLite): the part `writer`,
+    /// always up, with its totals since the process started.
+    pub fn writer(mut self, writer: WriterSource) -> Self {
+        self.writer = Some(writer);
         self
     }
 
@@ -106,6 +124,9 @@ impl HealthCheck {
                         pending: None,
                         parked: None,
                         oldest_pending_ms: None,
+                        turns: None,
+                        held_ms: None,
+                        waited_ms: None,
                     },
                 )
             })
@@ -137,6 +158,9 @@ impl HealthCheck {
                 parts.insert(name.into(), part);
             }
         }
+        if let Some(stats) = self.writer.as_ref().and_then(|writer| writer()) {
+            parts.insert("writer".into(), writer_part(stats));
+        }
         let up = parts.values().all(|part| part.status == UP);
         HealthBody {
             status: if up { UP } else { DOWN },
@@ -148,6 +172,23 @@ impl HealthCheck {
 const UP: &str = "up";
 const DOWN: &str = "down";
 
+/// The writer's totals as a part: what to sample twice to see how busy it is.
+fn writer_part(stats: WriterStats) -> PartBody {
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    PartBody {
+        detail: Some(format!(
+            "the database's one writer: {} write transactions, holding it {} ms and waiting {} ms in all",
+            stats.turns,
+            millis(stats.held),
+            millis(stats.waited)
+        )),
+        turns: Some(stats.turns),
+        held_ms: Some(millis(stats.held)),
+        waited_ms: Some(millis(stats.waited)),
+        ..PartBody::up()
+    }
+}
+
 fn down(detail: String) -> PartBody {
     PartBody {
         status: DOWN,
@@ -156,12 +197,18 @@ fn down(detail: String) -> PartBody {
         pending: None,
         parked: None,
         oldest_pending_ms: None,
+        turns: None,
+        held_ms: None,
+        waited_ms: None,
     }
 }
 
 async fn probe_store(store: &dyn TransactionalStore) -> PartBody {
     let probe = async {
-        let transaction = store.begin().await?;
+        let mut transaction = store.begin().await?;
+        // A savepoint is a statement: SQLite's store sends `BEGIN IMMEDIATE` with a unit of
+        // work's first statement, and only then is the write lock asked for.
+        transaction.savepoint("seedwork_health").await?;
         transaction.rollback().await
     };
     match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
@@ -203,6 +250,9 @@ async fn probe_outbox(outbox: &dyn OutboxStore) -> PartBody {
                 parked: Some(lag.parked),
                 oldest_pending_ms: age
                     .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
+                turns: None,
+                held_ms: None,
+                waited_ms: None,
             }
         }
         Ok(Err(error)) => down(error.to_string()),
@@ -217,7 +267,7 @@ pub struct HealthBody {
     #[schema(example = "up")]
     pub status: &'static str,
     /// Each part by name: `store`, `outbox`, `broker`, `relay`, `consumer:<name>`,
-    /// `ui:forwarder`, `transport:retention`.
+    /// `ui:forwarder`, `transport:retention`, `writer` (SQLite).
     pub parts: BTreeMap<String, PartBody>,
 }
 
@@ -241,6 +291,17 @@ pub struct PartBody {
     /// For the outbox: how long the oldest unpublished message has waited (the relay's lag).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oldest_pending_ms: Option<u64>,
+    /// For the writer (SQLite): write transactions since the process started, each one turn
+    /// of the database's one writer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turns: Option<u64>,
+    /// For the writer: how long those transactions held it, in all. Sampled twice, its growth
+    /// over the time between is how busy the writer was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_ms: Option<u64>,
+    /// For the writer: how long transactions waited for their turn, in all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
 }
 
 impl PartBody {
@@ -252,6 +313,9 @@ impl PartBody {
             pending: None,
             parked: None,
             oldest_pending_ms: None,
+            turns: None,
+            held_ms: None,
+            waited_ms: None,
         }
     }
 }

@@ -15,15 +15,20 @@
 //!
 //! A writer that cannot get its turn within [`WAIT`] (as long as the busy timeout the stores
 //! set) fails with `PoolTimedOut`, a transient error, as a busy database would.
+//!
+//! The gate counts its turns, how long they were held and how long writers waited for them
+//! ([`WriterStats`]): how busy the one writer is, the first thing to know about a SQLite
+//! system under load.
 
 #[cfg(feature = "sqlite")]
 use std::collections::HashMap;
 #[cfg(feature = "sqlite")]
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 #[cfg(feature = "sqlite")]
 use std::sync::{Mutex, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -33,15 +38,61 @@ pub(crate) const WAIT: Duration = Duration::from_secs(5);
 /// The gate of one database (or none: PostgreSQL locks rows, not the database).
 #[doc(hidden)]
 #[derive(Debug, Clone, Default)]
-pub struct WriterGate(Option<Arc<Semaphore>>);
+pub struct WriterGate(Option<Arc<Gate>>);
 
-/// A writer's turn, held until dropped (with the transaction it guards).
+/// The turns and what they are counted in.
 #[derive(Debug)]
-pub(crate) struct Turn(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+pub(crate) struct Gate {
+    turns: Arc<Semaphore>,
+    counted: Counters,
+}
+
+/// Totals since the gate was made, in nanoseconds.
+#[derive(Debug, Default)]
+struct Counters {
+    turns: AtomicU64,
+    held: AtomicU64,
+    waited: AtomicU64,
+}
+
+/// What the writers of one SQLite database in this process did at its gate, since the first
+/// store on it was opened: every write transaction takes one turn. Sample it twice: the share
+/// of the time between the samples that `held` grew by is how busy the one writer was (near
+/// 100 %, the writer is what limits throughput); `waited` over `turns` is the mean wait.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Turns taken and given back.
+    pub turns: u64,
+    /// How long those turns were held, together.
+    pub held: Duration,
+    /// How long writers waited for their turn, together.
+    pub waited: Duration,
+}
+
+/// A writer's turn, held until dropped (with the transaction it guards): the permit, its gate
+/// (to count the turn in) and when it began.
+#[derive(Debug)]
+pub(crate) struct Turn(Option<(OwnedSemaphorePermit, Arc<Gate>, Instant)>);
+
+impl Drop for Turn {
+    /// Counts the turn; the permit goes back right after, with the fields.
+    fn drop(&mut self) {
+        if let Some((_, gate, since)) = &self.0 {
+            gate.counted.turns.fetch_add(1, Ordering::Relaxed);
+            gate.counted
+                .held
+                .fetch_add(nanos(since.elapsed()), Ordering::Relaxed);
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
 
 #[cfg(feature = "sqlite")]
-fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Semaphore>>> {
-    static GATES: OnceLock<Mutex<HashMap<PathBuf, Weak<Semaphore>>>> = OnceLock::new();
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Gate>>> {
+    static GATES: OnceLock<Mutex<HashMap<PathBuf, Weak<Gate>>>> = OnceLock::new();
     GATES.get_or_init(Default::default)
 }
 
@@ -76,9 +127,23 @@ impl WriterGate {
         if let Some(gate) = gates.get(&key).and_then(Weak::upgrade) {
             return WriterGate(Some(gate));
         }
-        let gate = Arc::new(Semaphore::new(1));
+        let gate = Arc::new(Gate {
+            turns: Arc::new(Semaphore::new(1)),
+            counted: Counters::default(),
+        });
         gates.insert(key, Arc::downgrade(&gate));
         WriterGate(Some(gate))
+    }
+
+    /// The gate's totals so far; `None` without a gate.
+    pub(crate) fn stats(&self) -> Option<WriterStats> {
+        let gate = self.0.as_ref()?;
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Some(WriterStats {
+            turns: read(&gate.counted.turns),
+            held: Duration::from_nanos(read(&gate.counted.held)),
+            waited: Duration::from_nanos(read(&gate.counted.waited)),
+        })
     }
 
     /// Waits for this writer's turn (at once without a gate).
@@ -86,8 +151,13 @@ impl WriterGate {
         let Some(gate) = &self.0 else {
             return Ok(Turn(None));
         };
-        match tokio::time::timeout(WAIT, Arc::clone(gate).acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(Turn(Some(permit))),
+        let asked = Instant::now();
+        let waited = tokio::time::timeout(WAIT, Arc::clone(&gate.turns).acquire_owned()).await;
+        gate.counted
+            .waited
+            .fetch_add(nanos(asked.elapsed()), Ordering::Relaxed);
+        match waited {
+            Ok(Ok(permit)) => Ok(Turn(Some((permit, Arc::clone(gate), Instant::now())))),
             // The semaphore is never closed; a closed one would mean no turn will ever come.
             Ok(Err(_)) | Err(_) => Err(sqlx::Error::PoolTimedOut),
         }
@@ -114,6 +184,31 @@ mod tests {
             .expect("the turn comes when the first writer is done")
             .expect("second turn");
         drop(turn);
+    }
+
+    #[tokio::test]
+    async fn turns_are_counted_with_how_long_they_were_held_and_awaited() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let gate = WriterGate::of_file(&dir.path().join("counted.db"));
+        assert_eq!(gate.stats(), Some(WriterStats::default()));
+        let turn = gate.enter().await.expect("first turn");
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.enter().await.map(drop) }
+        });
+        let held_at_least = Duration::from_millis(20);
+        tokio::time::sleep(held_at_least).await;
+        drop(turn);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the second turn comes")
+            .expect("task")
+            .expect("second turn");
+        let stats = gate.stats().expect("a file has a gate");
+        assert_eq!(stats.turns, 2);
+        assert!(stats.held >= held_at_least, "{stats:?}");
+        assert!(stats.waited > Duration::ZERO, "{stats:?}");
+        assert_eq!(WriterGate::open().stats(), None, "no gate, no figures");
     }
 
     #[tokio::test]
