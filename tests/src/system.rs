@@ -51,6 +51,8 @@ pub struct Running {
     pub ui: String,
     /// An HTTP client.
     pub http: reqwest::Client,
+    /// Where its data lives.
+    pub database: Database,
 }
 
 /// Starts the whole system on `database` and the in-memory broker (so tests can inspect its
@@ -82,7 +84,7 @@ async fn start_configured(
     let config = Config {
         http: any_port,
         ui: any_port,
-        database,
+        database: database.clone(),
         correo: Arc::new(buzon.clone()),
         relay_poll: Duration::from_millis(20),
         broker,
@@ -95,6 +97,7 @@ async fn start_configured(
     };
     let system = system::start(config).await.expect("the system starts");
     Running {
+        database,
         api: format!("http://{}", system.http_addr.expect("the API runs")),
         ws: format!("ws://{}/ws", system.ui_addr.expect("the UI runs")),
         ui: format!("http://{}", system.ui_addr.expect("the UI runs")),
