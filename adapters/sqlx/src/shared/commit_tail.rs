@@ -158,13 +158,15 @@ impl<D: Dialect> CommitTail<D> {
 
 /// `sql` (one statement written alone, in SQLite's syntax) with every parameter written as a
 /// plain `?`, and for each of them in the order they appear, which of the statement's
-/// arguments it takes (from 0): a plain `?` is the statement's next argument, `?N` its N-th.
-/// Quoted text is left as it is.
+/// arguments it takes (from 0): `?N` its N-th, a plain `?` the one after the largest named so
+/// far (SQLite's numbering).
+/// Quoted text is left as it is; comments are not looked for (the crate's statements have
+/// none).
 pub(crate) fn flatten(sql: &str) -> (String, Vec<usize>) {
     let mut out = String::with_capacity(sql.len());
     let mut order = Vec::new();
     let mut chars = sql.chars().peekable();
-    let mut plain = 0;
+    let mut largest = 0;
     let mut quote: Option<char> = None;
     while let Some(c) = chars.next() {
         if let Some(open) = quote {
@@ -185,10 +187,9 @@ pub(crate) fn flatten(sql: &str) -> (String, Vec<usize>) {
                     digits.push(d);
                     chars.next();
                 }
-                let n = digits.parse::<usize>().unwrap_or_else(|_| {
-                    plain += 1;
-                    plain
-                });
+                // As SQLite numbers them: `?N` is N, a plain `?` one more than the largest so far.
+                let n = digits.parse::<usize>().unwrap_or(largest + 1);
+                largest = largest.max(n);
                 order.push(n.saturating_sub(1));
                 out.push('?');
             }
@@ -201,6 +202,28 @@ pub(crate) fn flatten(sql: &str) -> (String, Vec<usize>) {
 #[cfg(test)]
 mod tests {
     use super::flatten;
+
+    /// The statements SQLite's units of work queue for their commit, as `flatten` reads them:
+    /// each argument bound where the statement names it.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn the_queued_sqlite_statements_flatten_to_their_arguments() {
+        use crate::dialect::Dialect;
+        use crate::sqlite::Sqlite;
+
+        let order = |sql: &str| flatten(sql).1;
+        // `?2` (the time) is written before `?1` (the list).
+        assert_eq!(order(Sqlite::TRANSPORT.append_many), vec![1, 0]);
+        assert_eq!(order(Sqlite::TRANSPORT.ack_many), vec![0, 1, 2, 3]);
+        assert_eq!(order(Sqlite::SQL.insert_outbox), vec![0, 1, 2, 3, 4, 5]);
+        for sql in [
+            Sqlite::TRANSPORT.append_many,
+            Sqlite::TRANSPORT.ack_many,
+            Sqlite::SQL.insert_outbox,
+        ] {
+            assert!(!sql.contains("--") && !sql.contains("/*"), "{sql}");
+        }
+    }
 
     #[test]
     fn plain_parameters_keep_their_order() {
@@ -223,6 +246,14 @@ mod tests {
             )
         );
         assert_eq!(flatten("SELECT ?10"), ("SELECT ?".to_string(), vec![9]));
+        // A plain `?` after `?N` is one more than the largest so far, as in SQLite.
+        assert_eq!(
+            flatten("UPDATE t SET a = ?, b = ?3 WHERE c = ?1 AND d = ?"),
+            (
+                "UPDATE t SET a = ?, b = ? WHERE c = ? AND d = ?".to_string(),
+                vec![0, 2, 0, 3]
+            )
+        );
     }
 
     #[test]
