@@ -19,7 +19,7 @@ use seedwork::Result;
 
 use crate::dialect::{column, on, statement, Bind, Connection, Dialect, ManualTx, Statement, Tx};
 use crate::error::{Operation, SqlxError};
-use crate::shared::commit_tail::{Arg, CommitTail, Failed, Queued};
+use crate::shared::commit_tail::{bind_arg, Arg, CommitTail, Failed, Queued};
 use crate::shared::{checked_savepoint_name, now_millis, rows};
 
 /// An open transaction on dialect `D`. Repositories reach it with
@@ -163,12 +163,7 @@ impl<D: Dialect> SqlTransaction<D> {
         }
         let mut write = statement::<D>(queued.sql);
         for arg in queued.args {
-            write = match arg {
-                Arg::Int(value) => write.arg(value),
-                Arg::Text(value) => write.arg(value),
-                Arg::OptText(value) => write.arg(value),
-                Arg::Sequences(value) => write.arg(value),
-            };
+            write = bind_arg::<D>(write, arg);
         }
         write
             .execute(on::<D>(self.raw_connection()))

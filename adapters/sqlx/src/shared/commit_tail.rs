@@ -43,6 +43,19 @@ impl<D: Dialect> Clone for Arg<D> {
     }
 }
 
+/// Binds `arg` as `statement`'s next parameter.
+pub(crate) fn bind_arg<D: Dialect>(
+    statement: Statement<'static, D::Db>,
+    arg: Arg<D>,
+) -> Statement<'static, D::Db> {
+    match arg {
+        Arg::Int(value) => statement.arg(value),
+        Arg::Text(value) => statement.arg(value),
+        Arg::OptText(value) => statement.arg(value),
+        Arg::Sequences(value) => statement.arg(value),
+    }
+}
+
 /// A statement waiting for the commit, with its arguments in order and what it does (for the
 /// error, should it fail).
 pub(crate) struct Queued<D: Dialect> {
@@ -124,12 +137,7 @@ impl<D: Dialect> CommitTail<D> {
                 .into_iter()
                 .filter_map(|n| statement.args.get(n).cloned())
             {
-                batch = match arg {
-                    Arg::Int(value) => batch.arg(value),
-                    Arg::Text(value) => batch.arg(value),
-                    Arg::OptText(value) => batch.arg(value),
-                    Arg::Sequences(value) => batch.arg(value),
-                };
+                batch = bind_arg::<D>(batch, arg);
             }
         }
         // Each statement ends with one result (its rows, if any, come before it): counting
