@@ -23,6 +23,19 @@ async fn health(r: &Running) -> (StatusCode, Value) {
     (status, response.json().await.expect("a JSON body"))
 }
 
+/// A connection of another process's kind that takes the database's write lock and keeps it
+/// until it rolls back.
+async fn hold_the_write_lock(path: &std::path::Path) -> sqlx::SqliteConnection {
+    let mut intruder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("a second connection");
+    intruder
+        .execute("BEGIN EXCLUSIVE")
+        .await
+        .expect("the write lock");
+    intruder
+}
+
 /// Asks `/health` until `want` holds of its answer, within [`WAIT`].
 async fn health_until(r: &Running, want: impl Fn(StatusCode, &Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -59,13 +72,7 @@ async fn health_is_503_naming_the_store_while_it_is_locked_and_200_after() {
     );
 
     // Another process takes SQLite's write lock and keeps it.
-    let mut intruder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("a second connection");
-    intruder
-        .execute("BEGIN EXCLUSIVE")
-        .await
-        .expect("the write lock");
+    let mut intruder = hold_the_write_lock(&path).await;
     let down = health_until(&running, |status, _| {
         status == StatusCode::SERVICE_UNAVAILABLE
     })
@@ -147,13 +154,7 @@ async fn the_store_probe_asks_for_the_write_lock_and_the_writer_is_counted() {
     // Read after the probes: this check's own probe is counted.
     assert_eq!((writer.status, writer.turns), ("up", Some(1)), "{up:?}");
 
-    let mut intruder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("a second connection");
-    intruder
-        .execute("BEGIN EXCLUSIVE")
-        .await
-        .expect("the write lock");
+    let mut intruder = hold_the_write_lock(&path).await;
     let down = check.check().await;
     assert_eq!(down.parts["store"].status, "down", "{down:?}");
     intruder.execute("ROLLBACK").await.expect("release");
