@@ -121,12 +121,7 @@ impl HealthCheck {
                         status: if status.up { UP } else { DOWN },
                         detail: Some(status.detail).filter(|d| !d.is_empty()),
                         since_ms: Some(since_ms),
-                        pending: None,
-                        parked: None,
-                        oldest_pending_ms: None,
-                        turns: None,
-                        held_ms: None,
-                        waited_ms: None,
+                        ..PartBody::up()
                     },
                 )
             })
@@ -193,13 +188,7 @@ fn down(detail: String) -> PartBody {
     PartBody {
         status: DOWN,
         detail: Some(detail),
-        since_ms: None,
-        pending: None,
-        parked: None,
-        oldest_pending_ms: None,
-        turns: None,
-        held_ms: None,
-        waited_ms: None,
+        ..PartBody::up()
     }
 }
 
@@ -245,14 +234,11 @@ async fn probe_outbox(outbox: &dyn OutboxStore) -> PartBody {
             PartBody {
                 status: if behind { DOWN } else { UP },
                 detail,
-                since_ms: None,
                 pending: Some(lag.pending),
                 parked: Some(lag.parked),
                 oldest_pending_ms: age
                     .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
-                turns: None,
-                held_ms: None,
-                waited_ms: None,
+                ..PartBody::up()
             }
         }
         Ok(Err(error)) => down(error.to_string()),
