@@ -279,9 +279,6 @@ pub(crate) enum CodecError {
     /// An Avro type without a JSON counterpart in this adapter.
     #[error("`{path}`: the Avro type {kind} has no JSON mapping here")]
     UnsupportedType { path: String, kind: String },
-    /// apache-avro refused to write the datum.
-    #[error("writing the Avro datum: {0}")]
-    AvroWrite(#[source] apache_avro::Error),
     /// An empty payload (apache-avro would read it as a null union; no writer produces it).
     #[error("the payload is empty")]
     EmptyPayload,

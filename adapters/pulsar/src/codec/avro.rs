@@ -15,6 +15,13 @@ use serde_json::{Map, Number, Value};
 
 use crate::error::CodecError;
 
+mod write;
+
+use write::Path;
+
+/// The bytes a datum buffer starts with: enough for a typical event, grown when needed.
+const DATUM_CAPACITY: usize = 128;
+
 /// A parsed Avro schema, with the named types it defines (for `Ref`s).
 #[derive(Debug, Clone)]
 pub(crate) struct AvroSchema {
@@ -62,35 +69,66 @@ impl AvroSchema {
 
     /// Writes `json` as a datum of this schema.
     pub(crate) fn encode(&self, json: &Value) -> Result<Vec<u8>, CodecError> {
-        let value = self.to_avro(&self.schema, json, "")?;
-        apache_avro::to_avro_datum(&self.schema, value).map_err(CodecError::AvroWrite)
+        let mut out = Vec::with_capacity(DATUM_CAPACITY);
+        self.write(&self.schema, json, Path::Root(""), &mut out)?;
+        Ok(out)
     }
 
-    /// Writes a wire record whose only field, `data`, is a union, with `data` as its branch
-    /// number `branch`: on a topic carrying several message types the branch follows the
-    /// message's type, never a guess from the value's shape (two records with nullable fields
-    /// would both accept it).
+    /// Writes the wire record `{"data": data}` (every other field of the record null), as
+    /// [`encode`](Self::encode) would, without building that record first.
+    pub(crate) fn encode_data(&self, data: &Value) -> Result<Vec<u8>, CodecError> {
+        self.encode_record_with_data(data, |schema, path, out| {
+            self.write(schema, data, path, out)
+        })
+    }
+
+    /// Writes a wire record whose field `data` is a union, with `data` as its branch number
+    /// `branch`: on a topic carrying several message types the branch follows the message's
+    /// type, never a guess from the value's shape (two records with nullable fields would both
+    /// accept it).
     pub(crate) fn encode_branch(&self, data: &Value, branch: usize) -> Result<Vec<u8>, CodecError> {
-        let variant = match &self.schema {
-            Schema::Record(record) => record
-                .fields
-                .iter()
-                .find(|field| field.name == "data")
-                .and_then(|field| match &field.schema {
-                    Schema::Union(union) => union.variants().get(branch),
-                    _ => None,
-                }),
-            _ => None,
+        self.encode_record_with_data(data, |schema, _, out| {
+            let variant = match schema {
+                Schema::Union(union) => union.variants().get(branch),
+                _ => None,
+            }
+            .ok_or_else(|| CodecError::NoUnionBranch {
+                path: ".data".into(),
+            })?;
+            write::long(branch as i64, out);
+            self.write(variant, data, Path::Root(".data"), out)
+        })
+    }
+
+    /// Writes this schema's record with its `data` field written by `data_field` (given the
+    /// field's schema and path) and its other fields null.
+    fn encode_record_with_data(
+        &self,
+        data: &Value,
+        data_field: impl Fn(&Schema, Path<'_>, &mut Vec<u8>) -> Result<(), CodecError>,
+    ) -> Result<Vec<u8>, CodecError> {
+        let Schema::Record(record) = &self.schema else {
+            return self.encode(&serde_json::json!({ "data": data }));
+        };
+        let mut out = Vec::with_capacity(DATUM_CAPACITY);
+        let root = Path::Root("");
+        let mut wrote_data = false;
+        for field in &record.fields {
+            let path = Path::Field(&root, &field.name);
+            if field.name == "data" {
+                data_field(&field.schema, path, &mut out)?;
+                wrote_data = true;
+            } else {
+                self.write(&field.schema, &Value::Null, path, &mut out)?;
+            }
         }
-        .ok_or_else(|| CodecError::NoUnionBranch {
-            path: ".data".into(),
-        })?;
-        let value = self.to_avro(variant, data, ".data")?;
-        let record = Avro::Record(vec![(
-            "data".to_string(),
-            Avro::Union(branch as u32, Box::new(value)),
-        )]);
-        apache_avro::to_avro_datum(&self.schema, record).map_err(CodecError::AvroWrite)
+        if !wrote_data {
+            return Err(CodecError::UnknownField {
+                path: ".data".into(),
+                record: record.name.to_string(),
+            });
+        }
+        Ok(out)
     }
 
     /// Reads a datum written with this schema, resolved into `reader` when given.
@@ -142,175 +180,6 @@ impl AvroSchema {
                     .map(|(_, schema)| schema)
             })
             .ok_or_else(|| CodecError::UnknownName(name.to_string()))
-    }
-
-    fn to_avro(&self, schema: &Schema, json: &Value, path: &str) -> Result<Avro, CodecError> {
-        let mismatch = |expected: &str| {
-            Err(CodecError::Mismatch {
-                path: display_path(path),
-                expected: expected.to_string(),
-                found: kind_of(json),
-            })
-        };
-        match schema {
-            Schema::Null => match json {
-                Value::Null => Ok(Avro::Null),
-                _ => mismatch("null"),
-            },
-            Schema::Boolean => match json {
-                Value::Bool(b) => Ok(Avro::Boolean(*b)),
-                _ => mismatch("a boolean"),
-            },
-            Schema::Int | Schema::Date | Schema::TimeMillis => {
-                match json.as_i64().and_then(|n| i32::try_from(n).ok()) {
-                    Some(n) => Ok(match schema {
-                        Schema::Date => Avro::Date(n),
-                        Schema::TimeMillis => Avro::TimeMillis(n),
-                        _ => Avro::Int(n),
-                    }),
-                    None => mismatch("a 32-bit integer"),
-                }
-            }
-            Schema::Long
-            | Schema::TimeMicros
-            | Schema::TimestampMillis
-            | Schema::TimestampMicros
-            | Schema::LocalTimestampMillis
-            | Schema::LocalTimestampMicros => match json.as_i64().or_else(|| {
-                // A chrono timestamp's serde form is RFC 3339 text.
-                let millis = matches!(schema, Schema::TimestampMillis);
-                json.as_str()
-                    .filter(|_| millis)
-                    .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
-                    .map(|time| time.timestamp_millis())
-            }) {
-                Some(n) => Ok(match schema {
-                    Schema::TimeMicros => Avro::TimeMicros(n),
-                    Schema::TimestampMillis => Avro::TimestampMillis(n),
-                    Schema::TimestampMicros => Avro::TimestampMicros(n),
-                    Schema::LocalTimestampMillis => Avro::LocalTimestampMillis(n),
-                    Schema::LocalTimestampMicros => Avro::LocalTimestampMicros(n),
-                    _ => Avro::Long(n),
-                }),
-                None if matches!(schema, Schema::TimestampMillis) && json.is_string() => {
-                    Err(CodecError::NotATimestamp {
-                        path: display_path(path),
-                        value: json.as_str().unwrap_or_default().to_string(),
-                    })
-                }
-                None => mismatch("a 64-bit integer"),
-            },
-            Schema::Float => match json.as_f64() {
-                Some(x) => Ok(Avro::Float(x as f32)),
-                None => mismatch("a number"),
-            },
-            Schema::Double => match json.as_f64() {
-                Some(x) => Ok(Avro::Double(x)),
-                None => mismatch("a number"),
-            },
-            Schema::String => match json {
-                Value::String(s) => Ok(Avro::String(s.clone())),
-                _ => mismatch("a string"),
-            },
-            Schema::Uuid => match json.as_str().map(apache_avro::Uuid::parse_str) {
-                Some(Ok(uuid)) => Ok(Avro::Uuid(uuid)),
-                _ => mismatch("a UUID string"),
-            },
-            Schema::Enum(e) => match json.as_str() {
-                Some(symbol) => match e.symbols.iter().position(|s| s == symbol) {
-                    Some(index) => Ok(Avro::Enum(index as u32, symbol.to_string())),
-                    None => mismatch(&format!("one of {:?}", e.symbols)),
-                },
-                None => mismatch("an enum symbol"),
-            },
-            Schema::Array(array) => match json {
-                Value::Array(items) => items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| self.to_avro(&array.items, item, &format!("{path}[{i}]")))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Avro::Array),
-                _ => mismatch("an array"),
-            },
-            Schema::Map(map) => match json {
-                Value::Object(entries) => entries
-                    .iter()
-                    .map(|(k, v)| {
-                        Ok((
-                            k.clone(),
-                            self.to_avro(&map.types, v, &format!("{path}.{k}"))?,
-                        ))
-                    })
-                    .collect::<Result<HashMap<_, _>, CodecError>>()
-                    .map(Avro::Map),
-                _ => mismatch("an object"),
-            },
-            Schema::Union(union) => {
-                let variants = union.variants();
-                if json.is_null() {
-                    return match variants.iter().position(|v| matches!(v, Schema::Null)) {
-                        Some(index) => Ok(Avro::Union(index as u32, Box::new(Avro::Null))),
-                        None => mismatch("a value (the union has no null)"),
-                    };
-                }
-                let mut first_error = None;
-                for (index, variant) in variants.iter().enumerate() {
-                    if matches!(variant, Schema::Null) {
-                        continue;
-                    }
-                    match self.to_avro(variant, json, path) {
-                        Ok(value) => return Ok(Avro::Union(index as u32, Box::new(value))),
-                        Err(error) => {
-                            first_error.get_or_insert(error);
-                        }
-                    }
-                }
-                Err(first_error.unwrap_or_else(|| CodecError::NoUnionBranch {
-                    path: display_path(path),
-                }))
-            }
-            Schema::Record(record) => {
-                let Value::Object(object) = json else {
-                    return mismatch(&format!("an object (record `{}`)", record.name));
-                };
-                if let Some(unknown) = object.keys().find(|k| !record.lookup.contains_key(*k)) {
-                    return Err(CodecError::UnknownField {
-                        path: format!("{path}.{unknown}"),
-                        record: record.name.to_string(),
-                    });
-                }
-                record
-                    .fields
-                    .iter()
-                    .map(|field| {
-                        let value = object.get(&field.name).unwrap_or(&Value::Null);
-                        let field_path = format!("{path}.{}", field.name);
-                        Ok((
-                            field.name.clone(),
-                            self.to_avro(&field.schema, value, &field_path)?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, CodecError>>()
-                    .map(Avro::Record)
-            }
-            Schema::Ref { name } => {
-                let named = self.named(name)?.clone();
-                self.to_avro(&named, json, path)
-            }
-            other => Err(CodecError::UnsupportedType {
-                path: display_path(path),
-                kind: format!("{:?}", apache_avro::schema::SchemaKind::from(other)),
-            }),
-        }
-    }
-}
-
-/// The path of a value for messages: `.` for the root.
-fn display_path(path: &str) -> String {
-    if path.is_empty() {
-        ".".to_string()
-    } else {
-        path.to_string()
     }
 }
 

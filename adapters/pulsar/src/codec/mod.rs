@@ -287,24 +287,31 @@ impl TopicSchema {
             let avro = schema.encode_branch(&message.envelope.data, branch + 1)?;
             return match self.codec {
                 Codec::Avro => Ok(avro),
-                Codec::Json => {
-                    serde_json::to_vec(&serde_json::json!({ "data": message.envelope.data }))
-                        .map_err(CodecError::Json)
-                }
+                Codec::Json => json_record(&message.envelope.data),
             };
         }
-        let record = serde_json::json!({ "data": message.envelope.data });
+        let data = &message.envelope.data;
         match (self.codec, &self.schema) {
-            (Codec::Avro, Some(schema)) => schema.encode(&record),
+            (Codec::Avro, Some(schema)) => schema.encode_data(data),
             (Codec::Avro, None) => Err(CodecError::AvroWithoutSchema),
             (Codec::Json, Some(schema)) => {
                 // Validate against the declared record so JSON topics catch the same mistakes.
-                schema.encode(&record)?;
-                serde_json::to_vec(&record).map_err(CodecError::Json)
+                schema.encode_data(data)?;
+                json_record(data)
             }
-            (Codec::Json, None) => serde_json::to_vec(&record).map_err(CodecError::Json),
+            (Codec::Json, None) => json_record(data),
         }
     }
+}
+
+/// The wire record `{"data": data}` as JSON text, written around `data` without copying it
+/// into a record first.
+fn json_record(data: &Value) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(br#"{"data":"#);
+    serde_json::to_writer(&mut out, data).map_err(CodecError::Json)?;
+    out.push(b'}');
+    Ok(out)
 }
 
 /// The schema of one received message, as registered on the broker for its version.

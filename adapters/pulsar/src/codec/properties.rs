@@ -24,8 +24,8 @@ pub(crate) fn join(
     envelope: &Envelope<Value>,
     extra: &BTreeMap<String, String>,
 ) -> HashMap<String, String> {
-    let mut properties: HashMap<String, String> =
-        extra.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut properties = HashMap::with_capacity(extra.len() + ENVELOPE_PROPERTIES.len());
+    properties.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     let values = [
         envelope.id.clone(),
         envelope.time.to_string(),
