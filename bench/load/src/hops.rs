@@ -125,7 +125,8 @@ pub fn system_environment() -> Vec<(&'static str, &'static str)> {
         ("ALPESPARTNERS_SPAN_TIMES", "1"),
         (
             "RUST_LOG",
-            "warn,tower_http::trace=debug,seedwork::application=debug,seedwork::uow=debug",
+            "warn,tower_http::trace=debug,seedwork::application=debug,seedwork::uow=debug,\
+             seedwork::messaging::relay=debug",
         ),
     ]
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use futures_util::stream::{self, StreamExt};
+use tracing::Instrument;
 
 use super::{OutboxEntry, OutboxStore, PublishFailure, Publisher};
 use crate::error::{Error, Result};
@@ -156,9 +157,15 @@ impl OutboxRelay {
 
     /// Claims, publishes and marks one batch.
     pub async fn run_once(&self) -> Result<RelayRound> {
+        // Debug spans time a round's steps (`relay › claim`, `› publish`, `› mark`).
+        self.round().instrument(tracing::debug_span!("relay")).await
+    }
+
+    async fn round(&self) -> Result<RelayRound> {
         let entries = self
             .store
             .claim(&self.claimant, self.batch_size, self.lease)
+            .instrument(tracing::debug_span!("claim"))
             .await?;
         // One chain per key, in sequence order; an entry without a key is a chain of its own.
         let mut chains: Vec<Vec<OutboxEntry>> = Vec::new();
@@ -180,7 +187,10 @@ impl OutboxRelay {
             .map(|chain| self.publish_chain(chain))
             .buffer_unordered(self.max_in_flight)
             .collect::<Vec<ChainOutcome>>();
-        let outcomes = self.renewing(&claimed, publishing).await;
+        let outcomes = self
+            .renewing(&claimed, publishing)
+            .instrument(tracing::debug_span!("publish", count = claimed.len()))
+            .await;
         let mut published = Vec::new();
         let mut released = Vec::new();
         let mut failures = Vec::new();
@@ -196,6 +206,7 @@ impl OutboxRelay {
         if !published.is_empty() {
             self.store
                 .mark_published(&self.claimant, &published)
+                .instrument(tracing::debug_span!("mark"))
                 .await?;
         }
         let mut parked = Vec::new();
