@@ -744,8 +744,8 @@ pub async fn start(config: Config) -> Result<System, StartError> {
         consumers.push(("notificaciones".to_string(), options, consumer));
     }
     // Each UI process forwards every event to its own browsers, so each has a subscription of
-    // its own, named after the address it serves (one process per address and host at a time;
-    // the same name again after a restart, so restarts leave no stale subscriptions behind).
+    // its own, named after the address it serves (one process per address and host at a
+    // time), non-durable: it goes away with the process (see `ui::suscripcion_de`).
     let ui_side = if services.ui {
         let ui_listener = listen(config.ui).await?;
         let addr = ui_listener
@@ -755,7 +755,7 @@ pub async fn start(config: Config) -> Result<System, StartError> {
                 source,
             })?;
         let name = ui::suscripcion_de(&host_name(), addr);
-        let options = SubscriptionOptions::new(TOPICO_CICLO, name);
+        let options = SubscriptionOptions::new(TOPICO_CICLO, name).durable(false);
         let events = broker.subscribe(options.clone()).await?;
         Some((ui_listener, addr, options, events))
     } else {

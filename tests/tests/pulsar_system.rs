@@ -202,6 +202,30 @@ async fn services_run_as_processes_and_share_a_subscription() {
         );
     }
 
+    // The UI's subscription is non-durable, and goes with its process, even one killed
+    // without a chance to close its consumer: nothing collects `ciclo-reserva` for it later.
+    let own = format!("-127-0-0-1-{ui_port}");
+    let listed = ui_subscriptions(&http, &own).await;
+    assert_eq!(
+        listed.len(),
+        1,
+        "the UI process subscribes once: {listed:?}"
+    );
+    assert!(
+        listed[0].0.starts_with("aeroalpes-bff-en-vivo-") && !listed[0].1,
+        "a non-durable subscription of the UI: {listed:?}"
+    );
+    let mut ui = ui;
+    ui.kill();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !ui_subscriptions(&http, &own).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the killed UI's subscription is still on the broker after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Commands sent through the broker were executed by the API's consumer.
     let stored = http
         .get(format!(
@@ -213,6 +237,29 @@ async fn services_run_as_processes_and_share_a_subscription() {
         .expect("the API answers");
     assert_eq!(stored.status(), StatusCode::OK);
     drop(api);
+}
+
+/// The subscriptions of `ciclo-reserva` whose name ends with `suffix`, with whether each is
+/// durable, from the broker's topic stats.
+async fn ui_subscriptions(http: &reqwest::Client, suffix: &str) -> Vec<(String, bool)> {
+    let stats: Value = http
+        .get(format!(
+            "{}/admin/v2/persistent/public/default/ciclo-reserva/stats",
+            seedwork_tests::faults::pulsar_admin()
+        ))
+        .send()
+        .await
+        .expect("the admin API answers")
+        .json()
+        .await
+        .expect("JSON stats");
+    stats["subscriptions"]
+        .as_object()
+        .expect("a map of subscriptions")
+        .iter()
+        .filter(|(name, _)| name.ends_with(suffix))
+        .map(|(name, sub)| (name.clone(), sub["isDurable"].as_bool().unwrap_or(true)))
+        .collect()
 }
 
 /// Asks `url` (a `/health`) until it answers `status`, within a minute; its body.

@@ -540,7 +540,9 @@ async fn build(
         .with_options(ConsumerOptions {
             schema: declared.wire().and_then(|w| w.to_proto()),
             initial_position: InitialPosition::Latest,
-            durable: Some(true),
+            // A non-durable cursor lives in the broker's memory while a consumer is attached;
+            // one rebuilt after losing the broker starts again at the end of the topic.
+            durable: Some(options.durable),
             receiver_queue_size: Some(
                 u32::try_from(broker.settings.max_held_back).unwrap_or(u32::MAX),
             ),

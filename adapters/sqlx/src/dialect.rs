@@ -260,11 +260,12 @@ pub struct TransportStatements {
     /// Binds the payload (a topic, or empty for all); wakes the consumers of other processes
     /// when the transaction commits. `None` where the dialect has no such channel.
     pub notify: Option<&'static str>,
-    /// Binds `topic, name, kind, created_at`; creates the subscription at the current end of
-    /// the log, or nothing when it exists.
+    /// Binds `topic, name, kind, durable (0 or 1), created_at`; creates the subscription at
+    /// the current end of the log, or nothing when it exists.
     pub create_subscription: &'static str,
-    /// Binds the topic and name; returns the subscription's `id, kind`, locking it against
-    /// concurrent attaches and claims where the dialect's transactions do not already.
+    /// Binds the topic and name; returns the subscription's `id, kind, durable` (0 or 1),
+    /// locking it against concurrent attaches and claims where the dialect's transactions do
+    /// not already.
     pub subscription: &'static str,
     /// Binds the subscription id; locks its row so that its claims take turns. `None` where
     /// opening the transaction ([`Dialect::BEGIN`]) already serialises them.
@@ -304,6 +305,14 @@ pub struct TransportStatements {
     pub heartbeat: &'static str,
     /// Binds the consumer; deletes its registration.
     pub unregister: &'static str,
+    /// Binds the subscription id and the time; deletes the subscription (its messages and
+    /// registrations go with it) if it is non-durable and none of its consumers' leases is
+    /// still running.
+    pub drop_if_unattached: &'static str,
+    /// Binds the time; deletes every non-durable subscription none of whose consumers' leases
+    /// is still running (their processes died without detaching), passing over any another
+    /// transaction holds.
+    pub drop_abandoned: &'static str,
     /// Binds the consumer; releases every row it holds.
     pub release: &'static str,
     /// Binds the cut-off time; deletes older log rows no subscription still holds.

@@ -544,3 +544,258 @@ async fn ready_hands_out_what_the_claim_took() {
     consumer.ack(&second).await.expect("ack");
     expect_quiet(&mut *consumer).await;
 }
+
+/// How many subscriptions named `name` the database holds.
+async fn sqlite_subscriptions_named(pool: &sqlx::SqlitePool, name: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM seedwork_subscriptions WHERE name = ?")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+/// As [`sqlite_subscriptions_named`], on PostgreSQL.
+async fn postgres_subscriptions_named(pool: &sqlx::PgPool, name: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM seedwork_subscriptions WHERE name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+/// Waits, at most 10 s, until `count` reports 0.
+async fn until_gone<F: std::future::Future<Output = i64>>(count: impl Fn() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = count().await;
+        if left == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{left} subscription row(s) still there 10 s after the last consumer went"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A non-durable subscription stays while any consumer is attached (what the first held goes
+/// to the second), goes with the last one, rows and all, and keeps nothing published while
+/// none is attached.
+async fn non_durable_subscription_goes_with_its_last_consumer<B, F>(
+    broker: &B,
+    live_rows: impl Fn() -> F,
+) where
+    B: Publisher + Subscriber,
+    F: std::future::Future<Output = i64>,
+{
+    let topic = unique_topic("non-durable");
+    let live = || SubscriptionOptions::new(&topic, "live").durable(false);
+    let mut first = broker.subscribe(live()).await.expect("subscribe");
+    let mut second = broker.subscribe(live()).await.expect("subscribe");
+    assert_eq!(live_rows().await, 1);
+    broker
+        .publish(&ping(&topic, 1, None))
+        .await
+        .expect("publish");
+    let held = expect_delivery(&mut *first).await;
+    assert_eq!((n_of(&held), held.attempt), (1, 1));
+    drop(first);
+    let released = expect_delivery(&mut *second).await;
+    assert_eq!(
+        (n_of(&released), released.attempt),
+        (1, 2),
+        "the other consumer keeps the subscription and gets what the first held"
+    );
+    assert_eq!(live_rows().await, 1);
+    drop(second);
+    until_gone(&live_rows).await;
+
+    broker
+        .publish(&ping(&topic, 2, None))
+        .await
+        .expect("publish");
+    let mut again = broker.subscribe(live()).await.expect("subscribe");
+    expect_quiet(&mut *again).await;
+    broker
+        .publish(&ping(&topic, 3, None))
+        .await
+        .expect("publish");
+    let delivery = expect_delivery(&mut *again).await;
+    assert_eq!((n_of(&delivery), delivery.attempt), (3, 1));
+    again.ack(&delivery).await.expect("ack");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_non_durable_subscription_goes_with_its_last_consumer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_store(&dir.path().join("live.db")).await;
+    let transport = SqliteTransport::new(store.pool().clone());
+    non_durable_subscription_goes_with_its_last_consumer(&transport, || {
+        sqlite_subscriptions_named(store.pool(), "live")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/services up"]
+async fn postgres_non_durable_subscription_goes_with_its_last_consumer() {
+    let pool = postgres_pool(fresh_schema().await).await;
+    PostgresStore::from_pool(pool.clone())
+        .migrate()
+        .await
+        .expect("migrate");
+    let transport = PostgresTransport::new(pool.clone());
+    non_durable_subscription_goes_with_its_last_consumer(&transport, || {
+        postgres_subscriptions_named(&pool, "live")
+    })
+    .await;
+}
+
+/// The lease of the consumers of the abandoned-subscription tests.
+const SHORT_LEASE: Duration = Duration::from_millis(300);
+
+/// A process dies with a non-durable and a durable subscription attached (its pool goes away
+/// under the consumers, which cannot detach); once their leases have run out, the next attach
+/// of any consumer removes the non-durable one and leaves the durable one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_an_abandoned_non_durable_subscription_goes_at_the_next_attach() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("abandoned.db");
+    let settings = TransportSettings {
+        consumer_lease: SHORT_LEASE,
+        ..TransportSettings::default()
+    };
+    let topic = unique_topic("abandoned");
+    {
+        let store = sqlite_store(&path).await;
+        let transport = SqliteTransport::with_settings(store.pool().clone(), settings.clone());
+        let live = transport
+            .subscribe(SubscriptionOptions::new(&topic, "live").durable(false))
+            .await
+            .expect("subscribe");
+        let kept = transport
+            .subscribe(SubscriptionOptions::new(&topic, "kept"))
+            .await
+            .expect("subscribe");
+        transport
+            .publish(&ping(&topic, 1, None))
+            .await
+            .expect("publish");
+        store.close().await;
+        drop((live, kept, transport));
+    }
+    let store = sqlite_store(&path).await;
+    assert_eq!(sqlite_subscriptions_named(store.pool(), "live").await, 1);
+    // The dead consumers' leases run out (they were renewed at most once before the crash).
+    tokio::time::sleep(SHORT_LEASE * 2).await;
+    assert_eq!(
+        sqlite_subscriptions_named(store.pool(), "live").await,
+        1,
+        "nothing removes it until someone attaches"
+    );
+    let transport = SqliteTransport::with_settings(store.pool().clone(), settings);
+    let _other = transport
+        .subscribe(SubscriptionOptions::new(unique_topic("other"), "other"))
+        .await
+        .expect("subscribe");
+    assert_eq!(sqlite_subscriptions_named(store.pool(), "live").await, 0);
+    assert_eq!(sqlite_subscriptions_named(store.pool(), "kept").await, 1);
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM seedwork_subscription_messages")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(
+        pending, 1,
+        "only the durable subscription's message is left"
+    );
+}
+
+/// As the SQLite test above, on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/services up"]
+async fn postgres_an_abandoned_non_durable_subscription_goes_at_the_next_attach() {
+    let options = fresh_schema().await;
+    let settings = TransportSettings {
+        consumer_lease: SHORT_LEASE,
+        ..TransportSettings::default()
+    };
+    let topic = unique_topic("abandoned");
+    {
+        let pool = postgres_pool(options.clone()).await;
+        PostgresStore::from_pool(pool.clone())
+            .migrate()
+            .await
+            .expect("migrate");
+        let transport = PostgresTransport::with_settings(pool.clone(), settings.clone());
+        let live = transport
+            .subscribe(SubscriptionOptions::new(&topic, "live").durable(false))
+            .await
+            .expect("subscribe");
+        let kept = transport
+            .subscribe(SubscriptionOptions::new(&topic, "kept"))
+            .await
+            .expect("subscribe");
+        transport
+            .publish(&ping(&topic, 1, None))
+            .await
+            .expect("publish");
+        pool.close().await;
+        drop((live, kept, transport));
+    }
+    let pool = postgres_pool(options).await;
+    tokio::time::sleep(SHORT_LEASE * 2).await;
+    assert_eq!(postgres_subscriptions_named(&pool, "live").await, 1);
+    let transport = PostgresTransport::with_settings(pool.clone(), settings);
+    let _other = transport
+        .subscribe(SubscriptionOptions::new(unique_topic("other"), "other"))
+        .await
+        .expect("subscribe");
+    assert_eq!(postgres_subscriptions_named(&pool, "live").await, 0);
+    assert_eq!(postgres_subscriptions_named(&pool, "kept").await, 1);
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM seedwork_subscription_messages")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(
+        pending, 1,
+        "only the durable subscription's message is left"
+    );
+}
+
+/// Durability is fixed while the subscription exists: a durable one refuses a non-durable
+/// consumer, and a non-durable one with a consumer refuses a durable one, with
+/// [`seedwork::Error::Broker`].
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_durability_is_fixed_while_the_subscription_exists() {
+    let broker = fresh_sqlite().await;
+    let topic = unique_topic("durability");
+    drop(
+        broker
+            .subscribe(SubscriptionOptions::new(&topic, "s"))
+            .await
+            .expect("subscribe"),
+    );
+    let refused = broker
+        .subscribe(SubscriptionOptions::new(&topic, "s").durable(false))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(refused, seedwork::Error::Broker(_)) && refused.to_string().contains("is durable"),
+        "{refused:?}"
+    );
+    let _live = broker
+        .subscribe(SubscriptionOptions::new(&topic, "l").durable(false))
+        .await
+        .expect("subscribe");
+    let refused = broker
+        .subscribe(SubscriptionOptions::new(&topic, "l"))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        refused.to_string().contains("is non-durable"),
+        "{refused:?}"
+    );
+}

@@ -31,13 +31,18 @@ use crate::vuelos::aplicacion::SolicitarReserva;
 use crate::vuelos::infraestructura::consumidores::DEMO_FALLA;
 
 /// The prefix of the BFF's subscriptions to `ciclo-reserva` (see [`suscripcion_de`]).
-pub const SUSCRIPCION: &str = "aeroalpes-bff";
+///
+/// Earlier versions subscribed durably as `aeroalpes-bff-HOST-IP-PORT`; those subscriptions
+/// are not this one's and are not touched.
+pub const SUSCRIPCION: &str = "aeroalpes-bff-en-vivo";
 
 /// The subscription of the UI process serving `addr` on machine `host`:
-/// `aeroalpes-bff-HOST-IP-PORT`, letters, digits and `-` only. Every UI process forwards every
-/// event to its own browsers, so each needs a subscription of its own (UI processes sharing one
-/// would split the events between them); a process serving the same address after a restart
-/// takes its subscription up again instead of leaving one behind.
+/// `aeroalpes-bff-en-vivo-HOST-IP-PORT`, letters, digits and `-` only. Every UI process
+/// forwards every event to its own browsers, so each needs a subscription of its own (UI
+/// processes sharing one would split the events between them). It is non-durable
+/// ([`SubscriptionOptions::durable`](seedwork::messaging::SubscriptionOptions::durable)): an
+/// event nobody is connected to see is worth nothing later, so the subscription goes away with
+/// the process instead of collecting the topic for good.
 pub fn suscripcion_de(host: &str, addr: std::net::SocketAddr) -> String {
     let raw = format!("{SUSCRIPCION}-{host}-{}-{}", addr.ip(), addr.port());
     raw.chars()

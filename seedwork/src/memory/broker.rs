@@ -24,6 +24,17 @@ enum BrokerError {
     NotInFlight { token: u64, message_id: String },
     #[error("subscription `{subscription}` on topic `{topic}` does not exist")]
     NoSubscription { topic: String, subscription: String },
+    #[error(
+        "subscription `{subscription}` on topic `{topic}` is {}; cannot attach a consumer \
+         asking for a {} one",
+        if *durable { "durable" } else { "non-durable" },
+        if *durable { "non-durable" } else { "durable" }
+    )]
+    DurabilityMismatch {
+        topic: String,
+        subscription: String,
+        durable: bool,
+    },
     #[error("exclusive subscription `{subscription}` on topic `{topic}` already has a consumer")]
     ExclusiveTaken { topic: String, subscription: String },
     #[error(
@@ -56,6 +67,10 @@ const TOPIC_LOG_LIMIT: usize = 10_000;
 ///   delivered when one attaches again. Messages published before a subscription existed are
 ///   not delivered to it. Every subscription of a topic gets every message published after it
 ///   was created.
+/// - A subscription made with [`durable(false)`](SubscriptionOptions::durable) is removed,
+///   with what it had not delivered, when its last consumer is dropped; messages published
+///   while none is attached are not kept for it. Attaching to a subscription with the other
+///   durability fails with [`Error::Broker`].
 /// - The subscription kind is fixed while consumers are attached: attaching a consumer of
 ///   another kind fails with [`Error::Broker`]. An idle subscription takes the kind of the next
 ///   consumer.
@@ -160,6 +175,8 @@ struct Topic {
 /// One subscription: its unacknowledged messages in publish order and who holds what.
 struct Subscription {
     kind: SubscriptionKind,
+    /// Whether it outlives its consumers (see [`SubscriptionOptions::durable`]).
+    durable: bool,
     /// Unacknowledged messages by position (publish order).
     queue: BTreeMap<u64, Pending>,
     next_position: u64,
@@ -188,9 +205,10 @@ enum Next {
 }
 
 impl Subscription {
-    fn new(kind: SubscriptionKind) -> Self {
+    fn new(kind: SubscriptionKind, durable: bool) -> Self {
         Subscription {
             kind,
+            durable,
             queue: BTreeMap::new(),
             next_position: 0,
             in_flight: HashMap::new(),
@@ -391,7 +409,14 @@ impl Subscriber for MemoryBroker {
         let subscription = topic
             .subscriptions
             .entry(options.subscription.clone())
-            .or_insert_with(|| Subscription::new(options.kind));
+            .or_insert_with(|| Subscription::new(options.kind, options.durable));
+        if subscription.durable != options.durable {
+            return Err(Error::broker(BrokerError::DurabilityMismatch {
+                topic: options.topic.clone(),
+                subscription: options.subscription.clone(),
+                durable: subscription.durable,
+            }));
+        }
         if subscription.consumers.is_empty() {
             subscription.kind = options.kind;
         } else if subscription.kind == SubscriptionKind::Exclusive {
@@ -556,8 +581,14 @@ impl MemoryConsumer {
 impl Drop for MemoryConsumer {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
-        if let Ok(subscription) = state.subscription(&self.options) {
-            subscription.detach(self.id);
+        let Ok(subscription) = state.subscription(&self.options) else {
+            return;
+        };
+        subscription.detach(self.id);
+        if !subscription.durable && subscription.consumers.is_empty() {
+            if let Some(topic) = state.topics.get_mut(&self.options.topic) {
+                topic.subscriptions.remove(&self.options.subscription);
+            }
         }
     }
 }
@@ -597,6 +628,62 @@ mod tests {
             .await
             .ok()
             .map(|d| d.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_non_durable_subscription_goes_with_its_last_consumer() {
+        let broker = MemoryBroker::new();
+        let live = || SubscriptionOptions::new("t", "feed").durable(false);
+        let mut first = broker.subscribe(live()).await.unwrap();
+        let second = broker.subscribe(live()).await.unwrap();
+        broker.publish(&message("t", 1, None)).await.unwrap();
+        let delivery = first.receive().await.unwrap();
+        assert_eq!(n_of(&delivery), 1);
+        // Held and unsettled when its consumer goes: the other consumer keeps the subscription.
+        drop(first);
+        assert_eq!(broker.backlog("t", "feed"), 1);
+        drop(second);
+        assert_eq!(broker.backlog("t", "feed"), 0, "removed with what it held");
+        broker.publish(&message("t", 2, None)).await.unwrap();
+        assert_eq!(
+            broker.backlog("t", "feed"),
+            0,
+            "nothing kept while none is attached"
+        );
+        let mut again = broker.subscribe(live()).await.unwrap();
+        assert!(receive_now(&mut *again).await.is_none());
+        broker.publish(&message("t", 3, None)).await.unwrap();
+        let delivery = again.receive().await.unwrap();
+        assert_eq!(n_of(&delivery), 3);
+        again.ack(&delivery).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn durability_is_fixed_while_the_subscription_exists() {
+        let broker = MemoryBroker::new();
+        drop(
+            broker
+                .subscribe(SubscriptionOptions::new("t", "s"))
+                .await
+                .unwrap(),
+        );
+        let refused = broker
+            .subscribe(SubscriptionOptions::new("t", "s").durable(false))
+            .await
+            .err()
+            .expect("a durable subscription refuses a non-durable consumer");
+        assert!(matches!(refused, Error::Broker(_)), "{refused:?}");
+        assert!(refused.to_string().contains("is durable"), "{refused}");
+        let _live = broker
+            .subscribe(SubscriptionOptions::new("t", "l").durable(false))
+            .await
+            .unwrap();
+        let refused = broker
+            .subscribe(SubscriptionOptions::new("t", "l"))
+            .await
+            .err()
+            .expect("a non-durable subscription refuses a durable consumer");
+        assert!(refused.to_string().contains("is non-durable"), "{refused}");
     }
 
     #[tokio::test]

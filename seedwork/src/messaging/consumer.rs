@@ -81,6 +81,18 @@ pub struct SubscriptionOptions {
     /// Where messages go after `retry.max_deliveries`; `None` uses
     /// `"{topic}-{subscription}-DLQ"` (Pulsar's convention).
     pub dead_letter_topic: Option<String>,
+    /// Whether the subscription outlives its consumers (the default, `true`): a durable
+    /// subscription collects the topic's messages while no consumer is attached, and delivers
+    /// them when one attaches again. A non-durable one (Pulsar's non-durable cursor) exists
+    /// only while a consumer is attached: it is removed, with what it had not delivered, when
+    /// its last consumer goes away (a consumer that died without detaching counts as gone once
+    /// its broker notices), so messages published meanwhile are never delivered to it. For
+    /// consumers that only forward live events — a BFF's websocket feed — whose messages are
+    /// worth nothing once nobody listens, and whose durable subscriptions would otherwise
+    /// collect a backlog for good. Durability is fixed for as long as the subscription exists:
+    /// attaching with the other one is an [`Error::Broker`](crate::Error::Broker) on the
+    /// embedded brokers (on Pulsar, the broker decides).
+    pub durable: bool,
 }
 
 impl SubscriptionOptions {
@@ -92,7 +104,22 @@ impl SubscriptionOptions {
             kind: SubscriptionKind::default(),
             retry: RetryPolicy::default(),
             dead_letter_topic: None,
+            durable: true,
         }
+    }
+
+    /// Makes the subscription durable (the default) or not (see
+    /// [`durable`](SubscriptionOptions::durable)).
+    ///
+    /// ```
+    /// use seedwork::messaging::SubscriptionOptions;
+    /// let live_feed = SubscriptionOptions::new("ciclo-reserva", "bff-host-8080").durable(false);
+    /// assert!(!live_feed.durable);
+    /// assert!(SubscriptionOptions::new("ciclo-reserva", "notificaciones").durable);
+    /// ```
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
     }
 
     /// Sets the subscription kind.

@@ -142,10 +142,11 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
     // Delivered to the listeners when (and only if) the transaction commits.
     notify: Some("SELECT pg_notify('seedwork_transport', $1)"),
     create_subscription: "INSERT INTO seedwork_subscriptions \
-        (topic, name, kind, created_sequence, created_at) \
-        VALUES ($1, $2, $3, (SELECT COALESCE(MAX(sequence), 0) FROM seedwork_topic_log), $4) \
+        (topic, name, kind, durable, created_sequence, created_at) \
+        VALUES ($1, $2, $3, $4, \
+        (SELECT COALESCE(MAX(sequence), 0) FROM seedwork_topic_log), $5) \
         ON CONFLICT (topic, name) DO NOTHING",
-    subscription: "SELECT id, kind FROM seedwork_subscriptions \
+    subscription: "SELECT id, kind, durable FROM seedwork_subscriptions \
         WHERE topic = $1 AND name = $2 FOR NO KEY UPDATE",
     lock_subscription: Some(
         "SELECT id FROM seedwork_subscriptions WHERE id = $1 FOR NO KEY UPDATE",
@@ -184,6 +185,16 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
     heartbeat: "UPDATE seedwork_consumers SET lease_until = $1 \
         WHERE id = $2 AND lease_until > $3",
     unregister: "DELETE FROM seedwork_consumers WHERE id = $1",
+    drop_if_unattached: "DELETE FROM seedwork_subscriptions \
+        WHERE id = $1 AND durable = 0 AND NOT EXISTS (SELECT 1 FROM seedwork_consumers \
+        WHERE subscription_id = $1 AND lease_until > $2)",
+    // A subscription another transaction holds (a claim's lock, an attach) is passed over:
+    // no waiting, and no lock-order deadlock between two sweeps.
+    drop_abandoned: "DELETE FROM seedwork_subscriptions WHERE id IN \
+        (SELECT s.id FROM seedwork_subscriptions s WHERE s.durable = 0 AND NOT EXISTS \
+        (SELECT 1 FROM seedwork_consumers c \
+        WHERE c.subscription_id = s.id AND c.lease_until > $1) \
+        FOR UPDATE SKIP LOCKED)",
     release: "UPDATE seedwork_subscription_messages \
         SET lease_owner = NULL WHERE lease_owner = $1",
     purge: "DELETE FROM seedwork_topic_log WHERE published_at < $1 \

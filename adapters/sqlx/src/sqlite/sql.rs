@@ -155,10 +155,11 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
         FROM json_each(?1) ORDER BY key RETURNING sequence",
     notify: None,
     create_subscription: "INSERT INTO seedwork_subscriptions \
-        (topic, name, kind, created_sequence, created_at) \
-        VALUES (?, ?, ?, (SELECT COALESCE(MAX(sequence), 0) FROM seedwork_topic_log), ?) \
+        (topic, name, kind, durable, created_sequence, created_at) \
+        VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(sequence), 0) FROM seedwork_topic_log), ?) \
         ON CONFLICT (topic, name) DO NOTHING",
-    subscription: "SELECT id, kind FROM seedwork_subscriptions WHERE topic = ? AND name = ?",
+    subscription: "SELECT id, kind, durable FROM seedwork_subscriptions \
+        WHERE topic = ? AND name = ?",
     lock_subscription: None,
     forget_expired: "DELETE FROM seedwork_consumers \
         WHERE subscription_id = ? AND lease_until <= ?",
@@ -183,6 +184,13 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
     heartbeat: "UPDATE seedwork_consumers SET lease_until = ? \
         WHERE id = ? AND lease_until > ?",
     unregister: "DELETE FROM seedwork_consumers WHERE id = ?",
+    drop_if_unattached: "DELETE FROM seedwork_subscriptions \
+        WHERE id = ?1 AND durable = 0 AND NOT EXISTS (SELECT 1 FROM seedwork_consumers \
+        WHERE subscription_id = ?1 AND lease_until > ?2)",
+    // One writer at a time: nothing to pass over.
+    drop_abandoned: "DELETE FROM seedwork_subscriptions \
+        WHERE durable = 0 AND NOT EXISTS (SELECT 1 FROM seedwork_consumers c \
+        WHERE c.subscription_id = seedwork_subscriptions.id AND c.lease_until > ?)",
     release: "UPDATE seedwork_subscription_messages SET lease_owner = NULL WHERE lease_owner = ?",
     purge: "DELETE FROM seedwork_topic_log WHERE published_at < ? \
         AND NOT EXISTS (SELECT 1 FROM seedwork_subscription_messages m \

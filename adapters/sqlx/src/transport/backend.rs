@@ -11,11 +11,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
-use seedwork::messaging::SubscriptionOptions;
+use seedwork::messaging::{now_millis, SubscriptionOptions};
 
 use super::{
     admit, choose_up_to, kind_name, parse_kind, Backend, Claimed, ConsumerRef, EncodedMessage,
-    HeadRow, Outcome, StoredMessage, Wakers,
+    HeadRow, Outcome, StoredMessage, TransportError, Wakers,
 };
 use crate::dialect::{
     column, on, open_transaction, statement, Bind, Connection, DbRow, Dialect, ManualTx, Tx,
@@ -335,21 +335,46 @@ impl<D: Dialect> Backend for SqlBackend<D> {
     ) -> Outcome<(i64, i64)> {
         let sql = &D::TRANSPORT;
         let mut tx = self.begin().await?;
-        statement::<D>(sql.create_subscription)
-            .arg(options.topic.clone())
-            .arg(options.subscription.clone())
-            .arg(kind_name(options.kind).to_string())
+        // Non-durable subscriptions whose processes died without detaching: nobody will
+        // consume what they collect.
+        statement::<D>(sql.drop_abandoned)
             .arg(now)
             .execute(on::<D>(&mut tx))
             .await?;
-        let row = statement::<D>(sql.subscription)
-            .arg(options.topic.clone())
-            .arg(options.subscription.clone())
-            .fetch_one(on::<D>(&mut tx))
-            .await?;
+        let mut found = None;
+        // Twice at most: on PostgreSQL a non-durable subscription's last consumer may delete it
+        // between this transaction's insert (which found it) and its read.
+        for _ in 0..2 {
+            statement::<D>(sql.create_subscription)
+                .arg(options.topic.clone())
+                .arg(options.subscription.clone())
+                .arg(kind_name(options.kind).to_string())
+                .arg(i64::from(options.durable))
+                .arg(now)
+                .execute(on::<D>(&mut tx))
+                .await?;
+            found = statement::<D>(sql.subscription)
+                .arg(options.topic.clone())
+                .arg(options.subscription.clone())
+                .fetch_optional(on::<D>(&mut tx))
+                .await?;
+            if found.is_some() {
+                break;
+            }
+        }
+        let row = found.ok_or(sqlx::Error::RowNotFound)?;
         let subscription_id: i64 = column::<D, _>(&row, "id")?;
         let kind: String = column::<D, _>(&row, "kind")?;
         let existing = parse_kind(&kind)?;
+        let durable: i64 = column::<D, _>(&row, "durable")?;
+        if (durable != 0) != options.durable {
+            return Err(TransportError::DurabilityMismatch {
+                topic: options.topic.clone(),
+                subscription: options.subscription.clone(),
+                durable: durable != 0,
+            }
+            .into());
+        }
         statement::<D>(sql.forget_expired)
             .arg(subscription_id)
             .arg(now)
@@ -509,6 +534,11 @@ impl<D: Dialect> Backend for SqlBackend<D> {
             .await?;
         statement::<D>(sql.release)
             .arg(consumer.id)
+            .execute(on::<D>(&mut tx))
+            .await?;
+        statement::<D>(sql.drop_if_unattached)
+            .arg(consumer.subscription_id)
+            .arg(now_millis())
             .execute(on::<D>(&mut tx))
             .await?;
         // What it held may now go to any consumer of any topic.

@@ -6,8 +6,12 @@
 //!
 //! - `seedwork_topic_log` — every published message (topic, key, envelope and properties as
 //!   JSON, publish time) under one global `sequence`; append-only.
-//! - `seedwork_subscriptions` — one row per (topic, name): its kind and the log position it was
-//!   created at. A subscription is durable: it collects messages while no consumer is attached.
+//! - `seedwork_subscriptions` — one row per (topic, name): its kind, whether it is durable and
+//!   the log position it was created at. A durable subscription (the default) collects
+//!   messages while no consumer is attached. A non-durable one
+//!   ([`SubscriptionOptions::durable`]) is deleted with its pending messages when its last
+//!   consumer detaches, or, if its process died, by the next attach of any consumer after its
+//!   consumers' leases ran out.
 //! - `seedwork_subscription_messages` — one row per message a subscription has not yet
 //!   acknowledged: delivery count, the time before which it must not be redelivered
 //!   (`visible_after`, the backoff after a nack), and the consumer holding it (`lease_owner`).
@@ -174,6 +178,17 @@ pub(crate) enum TransportError {
         subscription: String,
         existing: SubscriptionKind,
         requested: SubscriptionKind,
+    },
+    #[error(
+        "subscription `{subscription}` on topic `{topic}` is {}; cannot attach a consumer \
+         asking for a {} one",
+        if *durable { "durable" } else { "non-durable" },
+        if *durable { "non-durable" } else { "durable" }
+    )]
+    DurabilityMismatch {
+        topic: String,
+        subscription: String,
+        durable: bool,
     },
     #[error(
         "delivery {token} (attempt {attempt}) of message {message_id} is not held by this \

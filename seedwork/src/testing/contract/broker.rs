@@ -652,6 +652,53 @@ pub async fn reject_dead_letters_at_once_with_the_reason<B: Publisher + Subscrib
     expect_quiet(&mut *graveyard).await;
 }
 
+/// 12. A non-durable subscription delivers what is published while a consumer is attached and
+///     settles it like a durable one (a nacked message comes back as attempt 2, an acked one
+///     does not); a durable subscription of the same topic gets the same messages. (That a
+///     non-durable subscription goes away with its last consumer is each backend's own test:
+///     when a broker notices a consumer is gone is its own business.)
+pub async fn non_durable_subscription_delivers_while_attached<
+    B: Publisher + Subscriber + ?Sized,
+>(
+    broker: &B,
+) {
+    let topic = unique_topic("non-durable");
+    let mut kept = subscribe(broker, SubscriptionOptions::new(&topic, "kept")).await;
+    let mut live = subscribe(
+        broker,
+        SubscriptionOptions::new(&topic, "live")
+            .durable(false)
+            .retry(retry(5, Duration::from_millis(50))),
+    )
+    .await;
+    publish(broker, &ping(&topic, 1, Some("k"))).await;
+    publish(broker, &ping(&topic, 2, Some("k"))).await;
+    let first = expect_delivery(&mut *live).await;
+    assert_eq!((n_of(&first), first.attempt), (1, 1));
+    nack(&mut *live, &first).await;
+    let again = expect_delivery(&mut *live).await;
+    assert_eq!(
+        (n_of(&again), again.attempt),
+        (1, 2),
+        "the nacked message comes back first, as attempt 2"
+    );
+    ack(&mut *live, &again).await;
+    let second = expect_delivery(&mut *live).await;
+    assert_eq!((n_of(&second), second.attempt), (2, 1));
+    ack(&mut *live, &second).await;
+    expect_quiet(&mut *live).await;
+    for n in 1..=2 {
+        let delivery = expect_delivery(&mut *kept).await;
+        assert_eq!(
+            n_of(&delivery),
+            n,
+            "the durable subscription gets every message"
+        );
+        ack(&mut *kept, &delivery).await;
+    }
+    expect_quiet(&mut *kept).await;
+}
+
 /// Runs every check, one after the other.
 pub async fn run_all<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     publish_then_receive(broker).await;
@@ -667,4 +714,5 @@ pub async fn run_all<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     no_messages_from_before_the_subscription(broker).await;
     double_ack_is_an_error(broker).await;
     reject_dead_letters_at_once_with_the_reason(broker).await;
+    non_durable_subscription_delivers_while_attached(broker).await;
 }

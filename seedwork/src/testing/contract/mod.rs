@@ -76,6 +76,7 @@ macro_rules! broker_contract_tests {
             no_messages_from_before_the_subscription,
             double_ack_is_an_error,
             reject_dead_letters_at_once_with_the_reason,
+            non_durable_subscription_delivers_while_attached,
         );
     };
 }
