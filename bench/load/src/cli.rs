@@ -192,6 +192,13 @@ pub struct SystemArgs {
     /// the figures in docs/performance.md before the saga were taken without it.
     #[arg(long, global = true)]
     pub sagas: Option<String>,
+    /// Before each start of the system, clear the backlog of every subscription in the
+    /// broker's `public/default` namespace through this admin URL (e.g.
+    /// `http://127.0.0.1:8080`): the system's durable subscriptions outlive a run's fresh
+    /// store, so without it a run first works through what earlier runs left (a saga-off run
+    /// leaves the saga's subscription its messages). Destructive: for a broker of its own.
+    #[arg(long, global = true, value_name = "ADMIN_URL")]
+    pub clear_pulsar_backlog: Option<String>,
     /// Keep the PostgreSQL schema after the run.
     #[arg(long, global = true)]
     pub keep_schema: bool,
@@ -237,6 +244,23 @@ mod tests {
         let cli = Cli::try_parse_from(["load", "async", "--broker", "memory"]).unwrap();
         assert_eq!(cli.system.broker, "memory");
         assert_eq!(cli.scenario.name(), "async");
+        assert_eq!(
+            cli.system.clear_pulsar_backlog, None,
+            "not cleared unless asked"
+        );
+        let cli = Cli::try_parse_from([
+            "load",
+            "hops",
+            "--broker",
+            "pulsar://127.0.0.1:6650",
+            "--clear-pulsar-backlog",
+            "http://127.0.0.1:8080",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.system.clear_pulsar_backlog.as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
     }
 
     #[test]

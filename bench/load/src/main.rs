@@ -51,8 +51,14 @@
 //! cargo run --release -p seedwork-load -- sync \
 //!     --database postgres://seedwork:seedwork@127.0.0.1:5432/seedwork
 //! cargo build --release --example alpespartners --features pulsar
-//! cargo run --release -p seedwork-load -- async --broker pulsar://127.0.0.1:6650
+//! cargo run --release -p seedwork-load -- async --broker pulsar://127.0.0.1:6650 \
+//!     --clear-pulsar-backlog http://127.0.0.1:8080
 //! ```
+//!
+//! On Pulsar the system's durable subscriptions outlive a run's fresh store;
+//! `--clear-pulsar-backlog ADMIN_URL` empties them before each start of the system, so a run
+//! does not begin with what earlier runs left (it clears the whole `public/default` namespace:
+//! use it on a broker of the benchmark's own).
 //!
 //! The binary is looked for in `release/examples/alpespartners` of the target directory
 //! (`CARGO_TARGET_DIR`, else the one `load` was built into); `--binary PATH` names another.

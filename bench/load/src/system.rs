@@ -39,6 +39,29 @@ impl Database {
     }
 }
 
+/// The admin path that clears the backlog of every subscription of every topic in the
+/// namespace the system's topics live in.
+const CLEAR_BACKLOG_PATH: &str = "/admin/v2/namespaces/public/default/clearBacklog";
+
+/// Clears the backlog of the broker's `public/default` subscriptions (see
+/// `--clear-pulsar-backlog`); fails when the admin API does not answer 2xx within 30 s.
+async fn clear_pulsar_backlog(admin: &str) -> Result<()> {
+    let url = format!("{}{CLEAR_BACKLOG_PATH}", admin.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .with_context(|| format!("--clear-pulsar-backlog: POST {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        bail!("--clear-pulsar-backlog: POST {url} answered {status}: {body}");
+    }
+    eprintln!("cleared the backlog of public/default ({url})");
+    Ok(())
+}
+
 /// A free TCP port on 127.0.0.1 (bound, read and released; the system binds it next).
 pub fn free_port() -> Result<u16> {
     let listener =
@@ -96,6 +119,9 @@ impl System {
             );
         }
         let database = Database::parse(&args.database)?;
+        if let Some(admin) = &args.clear_pulsar_backlog {
+            clear_pulsar_backlog(admin).await?;
+        }
         let data_dir = tempfile::Builder::new()
             .prefix("seedwork-load-")
             .tempdir()
