@@ -373,3 +373,133 @@ async fn a_publish_slower_than_the_lease_keeps_its_entries_from_other_relays() {
         "no renewal once the round is over"
     );
 }
+
+/// Holds the publishes of key `held` until released; records every publish when it completes.
+struct HoldsOneKey {
+    held: String,
+    started: Notify,
+    gate: Semaphore,
+    log: Mutex<Vec<(String, u32)>>,
+}
+
+#[async_trait]
+impl Publisher for HoldsOneKey {
+    async fn publish(&self, message: &Message) -> Result<()> {
+        let step: Step = serde_json::from_value(message.envelope.data.clone()).unwrap();
+        if step.key == self.held {
+            self.started.notify_one();
+            let _permit = self.gate.acquire().await.map_err(Error::broker)?;
+        }
+        self.log.lock().unwrap().push((step.key, step.n));
+        Ok(())
+    }
+}
+
+async fn commit_steps(store: &MemoryStore, steps: &[(&str, u32)]) {
+    let bus = Bus::builder()
+        .store(Arc::new(store.clone()))
+        .build()
+        .unwrap();
+    let mut uow = bus.unit_of_work().await.unwrap();
+    for (key, n) in steps {
+        uow.enqueue(&Step {
+            key: key.to_string(),
+            n: *n,
+        })
+        .unwrap();
+    }
+    uow.commit().await.unwrap();
+}
+
+/// A round stuck on a slow publish (key `slow`) while two more entries are committed: one of
+/// another key, one of the stuck key. With `max_rounds` rounds, returns what was published by
+/// the time the other key's entry went out, or, with one round, 300 ms after the commit (when
+/// nothing can have gone out: the one round is stuck). Then lets the publish go and waits for
+/// all four entries; returns the final log too.
+async fn overlap_with(max_rounds: usize) -> (Vec<(String, u32)>, Vec<(String, u32)>) {
+    let store = MemoryStore::new();
+    commit_steps(&store, &[("slow", 1)]).await;
+    let publisher = Arc::new(HoldsOneKey {
+        held: "slow".into(),
+        started: Notify::new(),
+        gate: Semaphore::new(0),
+        log: Mutex::new(Vec::new()),
+    });
+    let relay = OutboxRelay::new(Arc::new(store.clone()), publisher.clone())
+        .max_rounds(max_rounds)
+        .poll_interval(Duration::from_secs(3600));
+    let started = publisher.started.notified();
+    let stop = Arc::new(Notify::new());
+    let running = tokio::spawn({
+        let stop = stop.clone();
+        async move { relay.run(async move { stop.notified().await }).await }
+    });
+    tokio::time::timeout(Duration::from_secs(5), started)
+        .await
+        .expect("the slow publish starts");
+    commit_steps(&store, &[("slow", 2), ("fast", 1)]).await;
+    let fast_out = || {
+        let publisher = publisher.clone();
+        async move { order_of(&publisher.log.lock().unwrap(), "fast") == vec![1] }
+    };
+    let wait = if max_rounds > 1 {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_millis(300)
+    };
+    eventually(wait, fast_out).await;
+    let meanwhile = publisher.log.lock().unwrap().clone();
+    publisher.gate.add_permits(2);
+    let all_out = || {
+        let publisher = publisher.clone();
+        async move { publisher.log.lock().unwrap().len() == 3 }
+    };
+    assert!(
+        eventually(Duration::from_secs(5), all_out).await,
+        "everything goes out once the slow publish is let go: {:?}",
+        publisher.log.lock().unwrap()
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let store = store.clone();
+            async move { store.pending().await.unwrap() == 0 }
+        })
+        .await,
+        "every entry is marked"
+    );
+    stop.notify_one();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the relay stops")
+        .unwrap();
+    let log = publisher.log.lock().unwrap().clone();
+    (meanwhile, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_during_a_slow_round_goes_out_in_a_round_of_its_own() {
+    let (meanwhile, log) = overlap_with(2).await;
+    assert_eq!(
+        meanwhile,
+        vec![("fast".to_string(), 1)],
+        "the other key's entry went out while the slow publish was held; the stuck key's \
+         second entry waited behind its first"
+    );
+    assert_eq!(
+        order_of(&log, "slow"),
+        vec![1, 2],
+        "the stuck key keeps its order"
+    );
+    assert_eq!(log.len(), 3, "each entry published once: {log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_round_at_a_time_a_commit_waits_for_the_round() {
+    let (meanwhile, log) = overlap_with(1).await;
+    assert!(
+        meanwhile.is_empty(),
+        "nothing goes out while the one round is held: {meanwhile:?}"
+    );
+    assert_eq!(order_of(&log, "slow"), vec![1, 2]);
+    assert_eq!(log.len(), 3, "each entry published once: {log:?}");
+}

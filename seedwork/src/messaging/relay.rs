@@ -28,6 +28,16 @@ pub struct RelayRound {
     pub parked: usize,
 }
 
+/// What [`OutboxRelay::run`] does after a round.
+enum AfterRound {
+    /// Start another round at once.
+    Again,
+    /// Wait for a commit signal or the poll interval.
+    Wait,
+    /// Start no round for a poll interval (the round failed or gave entries back).
+    Pause,
+}
+
 /// What publishing one key's entries did.
 #[derive(Default)]
 struct ChainOutcome {
@@ -80,6 +90,7 @@ pub struct OutboxRelay {
     claimant: String,
     batch_size: usize,
     max_in_flight: usize,
+    max_rounds: usize,
     lease: Duration,
     poll_interval: Duration,
     retention: Duration,
@@ -88,8 +99,9 @@ pub struct OutboxRelay {
 }
 
 impl OutboxRelay {
-    /// A relay with defaults: batches of 100, 16 keys in flight, 30 s lease, 250 ms poll,
-    /// published rows kept 1 h, an entry parked after 5 failures of its own.
+    /// A relay with defaults: batches of 100, 16 keys in flight, one round at a time, 30 s
+    /// lease, 250 ms poll, published rows kept 1 h, an entry parked after 5 failures of its
+    /// own.
     pub fn new(store: Arc<dyn OutboxStore>, publisher: Arc<dyn Publisher>) -> Self {
         OutboxRelay {
             store,
@@ -97,6 +109,7 @@ impl OutboxRelay {
             claimant: format!("relay-{}", Uuid::new_v4()),
             batch_size: 100,
             max_in_flight: 16,
+            max_rounds: 1,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(250),
             retention: Duration::from_secs(3600),
@@ -115,6 +128,26 @@ impl OutboxRelay {
     /// message at a time, key after key).
     pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
         self.max_in_flight = max_in_flight.max(1);
+        self
+    }
+
+    /// How many rounds [`run`](Self::run) keeps going at once (at least 1; default 1).
+    ///
+    /// A round lasts as long as its longest chain of same-key publishes, each waiting for the
+    /// broker's receipt of the one before. With one round at a time, an entry committed
+    /// meanwhile waits for the whole round before it is even claimed; with more, a commit
+    /// signal starts another round at once, which claims what the running ones do not hold
+    /// (each round claims under a name of its own, `{claimant}` for the first and
+    /// `{claimant}#N` for the others, so the store holds a key's later entries back behind an
+    /// earlier one another round has in hand, and a key's order is kept as between relays).
+    ///
+    /// The price is more claims, each taking less: under load that is more write
+    /// transactions for the store. On SQLite, whose one writer is what limits a loaded
+    /// system, two rounds cut the relay's hop by about a tenth one request at a time and cost
+    /// a third of the throughput at 64 connections (`docs/performance.md`, round 10); hence
+    /// the default.
+    pub fn max_rounds(mut self, max_rounds: usize) -> Self {
+        self.max_rounds = max_rounds.max(1);
         self
     }
 
@@ -157,14 +190,21 @@ impl OutboxRelay {
 
     /// Claims, publishes and marks one batch.
     pub async fn run_once(&self) -> Result<RelayRound> {
-        // Debug spans time a round's steps (`relay › claim`, `› publish`, `› mark`).
-        self.round().instrument(tracing::debug_span!("relay")).await
+        self.run_once_as(&self.claimant).await
     }
 
-    async fn round(&self) -> Result<RelayRound> {
+    /// One round under `claimant`. Debug spans time its steps (`relay › claim`, `› publish`,
+    /// `› mark`).
+    async fn run_once_as(&self, claimant: &str) -> Result<RelayRound> {
+        self.round(claimant)
+            .instrument(tracing::debug_span!("relay"))
+            .await
+    }
+
+    async fn round(&self, claimant: &str) -> Result<RelayRound> {
         let entries = self
             .store
-            .claim(&self.claimant, self.batch_size, self.lease)
+            .claim(claimant, self.batch_size, self.lease)
             .instrument(tracing::debug_span!("claim"))
             .await?;
         // One chain per key, in sequence order; an entry without a key is a chain of its own.
@@ -188,7 +228,7 @@ impl OutboxRelay {
             .buffer_unordered(self.max_in_flight)
             .collect::<Vec<ChainOutcome>>();
         let outcomes = self
-            .renewing(&claimed, publishing)
+            .renewing(claimant, &claimed, publishing)
             .instrument(tracing::debug_span!("publish", count = claimed.len()))
             .await;
         let mut published = Vec::new();
@@ -205,7 +245,7 @@ impl OutboxRelay {
         }
         if !published.is_empty() {
             self.store
-                .mark_published(&self.claimant, &published)
+                .mark_published(claimant, &published)
                 .instrument(tracing::debug_span!("mark"))
                 .await?;
         }
@@ -213,7 +253,7 @@ impl OutboxRelay {
         if !failures.is_empty() {
             parked = self
                 .store
-                .record_failures(&self.claimant, &failures, self.max_attempts)
+                .record_failures(claimant, &failures, self.max_attempts)
                 .await?;
             for failure in failures.iter().filter(|f| parked.contains(&f.sequence)) {
                 tracing::error!(
@@ -226,7 +266,7 @@ impl OutboxRelay {
             }
         }
         if !released.is_empty() {
-            self.store.release(&self.claimant, &released).await?;
+            self.store.release(claimant, &released).await?;
         }
         if published.is_empty() && failures.is_empty() {
             // Nothing moved and nothing was the entries' fault: the broker is out.
@@ -244,7 +284,12 @@ impl OutboxRelay {
 
     /// Drives `publishing` to its end, renewing the lease on `claimed` every third of the lease
     /// meanwhile: entries published but not yet marked need it as much as those in flight.
-    async fn renewing<T>(&self, claimed: &[u64], publishing: impl Future<Output = T>) -> T {
+    async fn renewing<T>(
+        &self,
+        claimant: &str,
+        claimed: &[u64],
+        publishing: impl Future<Output = T>,
+    ) -> T {
         let every = (self.lease / 3).max(Duration::from_millis(1));
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -254,7 +299,7 @@ impl OutboxRelay {
                 done = &mut publishing => return done,
                 _ = ticks.tick() => {}
             }
-            let renewing = self.store.renew(&self.claimant, claimed, self.lease);
+            let renewing = self.store.renew(claimant, claimed, self.lease);
             // Keep publishing while the renewal runs: a slow store must not hold up the broker.
             let renewed = tokio::select! {
                 done = &mut publishing => return done,
@@ -306,54 +351,116 @@ impl OutboxRelay {
 
     /// Runs rounds until `shutdown` completes. Store or broker failures are logged and retried
     /// after the poll interval; the relay itself never gives up.
+    ///
+    /// Up to [`max_rounds`](Self::max_rounds) rounds run at once: a round that moved entries
+    /// is followed by another at once, a commit signal starts one while others are still
+    /// publishing, and with nothing to do the relay waits for a signal or the poll interval.
+    /// After a failed round no round starts for a poll interval. On shutdown no round starts,
+    /// and those under way finish (each publish is bounded by the publisher's own timeout), so
+    /// nothing is left leased until its lease runs out.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let signal = self.store.commit_signal();
         tokio::pin!(shutdown);
+        let claimants: Vec<String> = (0..self.max_rounds)
+            .map(|slot| match slot {
+                0 => self.claimant.clone(),
+                n => format!("{}#{n}", self.claimant),
+            })
+            .collect();
+        let mut free: Vec<usize> = (0..self.max_rounds).rev().collect();
+        let mut running = stream::FuturesUnordered::new();
         let mut rounds_since_purge = 0u32;
+        // Whether to start a round as soon as a slot is free, and until when none may start.
+        let mut start = true;
+        let mut paused_until: Option<tokio::time::Instant> = None;
+        let mut stopping = false;
         loop {
-            let outcome = self.run_once().await;
-            let idle = match &outcome {
-                Ok(round) => {
-                    if let Some(part) = &self.health {
-                        if round.released == 0 {
-                            part.up();
+            let paused = paused_until.is_some_and(|until| tokio::time::Instant::now() < until);
+            if !paused {
+                paused_until = None;
+            }
+            if start && !paused && !stopping {
+                if let Some(slot) = free.pop() {
+                    start = false;
+                    rounds_since_purge += 1;
+                    let purge = rounds_since_purge >= 100;
+                    if purge {
+                        rounds_since_purge = 0;
+                    }
+                    let (relay, claimant) = (&self, &claimants[slot]);
+                    running.push(async move {
+                        let outcome = relay.run_once_as(claimant).await;
+                        if purge {
+                            if let Err(error) = relay.store.purge_published(relay.retention).await {
+                                tracing::warn!(%error, "outbox purge failed");
+                            }
+                        }
+                        (slot, outcome)
+                    });
+                    continue;
+                }
+            }
+            if stopping && running.is_empty() {
+                return;
+            }
+            // With nothing under way, an idle relay looks again after the poll interval; a
+            // paused one when its pause ends.
+            let wake_at = paused_until.or_else(|| {
+                running
+                    .is_empty()
+                    .then(|| tokio::time::Instant::now() + self.poll_interval)
+            });
+            let listen = signal
+                .as_ref()
+                .filter(|_| !stopping && paused_until.is_none());
+            tokio::select! {
+                _ = &mut shutdown, if !stopping => stopping = true,
+                Some((slot, outcome)) = running.next(), if !running.is_empty() => {
+                    free.push(slot);
+                    match self.after_round(&outcome) {
+                        AfterRound::Again => start = true,
+                        AfterRound::Wait => {}
+                        AfterRound::Pause => {
+                            paused_until =
+                                Some(tokio::time::Instant::now() + self.poll_interval);
+                            start = true;
                         }
                     }
-                    *round == RelayRound::default()
                 }
-                Err(error) => {
-                    tracing::warn!(%error, "outbox relay round failed");
-                    if let Some(part) = &self.health {
-                        part.down(format!("relay rounds fail: {error}"));
+                _ = async { listen.expect("listened only when present").notified().await },
+                    if listen.is_some() => start = true,
+                _ = async {
+                    tokio::time::sleep_until(wake_at.expect("slept only when set")).await
+                }, if wake_at.is_some() => start = true,
+            }
+        }
+    }
+
+    /// Reports a finished round to the health part and tells the loop what to do next.
+    fn after_round(&self, outcome: &Result<RelayRound>) -> AfterRound {
+        match outcome {
+            Ok(round) => {
+                if let Some(part) = &self.health {
+                    if round.released == 0 {
+                        part.up();
                     }
-                    true
                 }
-            };
-            rounds_since_purge += 1;
-            if rounds_since_purge >= 100 {
-                rounds_since_purge = 0;
-                if let Err(error) = self.store.purge_published(self.retention).await {
-                    tracing::warn!(%error, "outbox purge failed");
+                if round.released > 0 || round.failed > 0 {
+                    // Something was given back: try again after a poll interval.
+                    AfterRound::Pause
+                } else if *round == RelayRound::default() {
+                    AfterRound::Wait
+                } else {
+                    // Everything claimed went out (or was parked): straight on.
+                    AfterRound::Again
                 }
             }
-            // Straight on while everything claimed went out (or was parked); after a failure,
-            // wait a poll interval before trying again.
-            let gave_back =
-                !matches!(&outcome, Ok(round) if round.released == 0 && round.failed == 0);
-            if !idle && !gave_back {
-                continue;
-            }
-            let wait = async {
-                match (&signal, outcome.is_ok()) {
-                    (Some(signal), true) => {
-                        let _ = tokio::time::timeout(self.poll_interval, signal.notified()).await;
-                    }
-                    _ => tokio::time::sleep(self.poll_interval).await,
+            Err(error) => {
+                tracing::warn!(%error, "outbox relay round failed");
+                if let Some(part) = &self.health {
+                    part.down(format!("relay rounds fail: {error}"));
                 }
-            };
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = wait => {}
+                AfterRound::Pause
             }
         }
     }
