@@ -198,3 +198,72 @@ async fn postgres_committed_messages_arrive_without_a_relay() {
     a_commit_wakes_a_waiting_consumer(&store, &transport).await;
     a_transaction_of_many_messages_arrives_whole_in_order_per_key(&store, &transport).await;
 }
+
+/// A unit of work committing a message to a topic whose non-durable subscription is being
+/// deleted by its last detach, on PostgreSQL: the commit's append waits for the delete and,
+/// once it commits, succeeds without that subscription (a plain read of the subscriptions
+/// fanned out to the deleted one and failed its foreign key, and with it the unit of work).
+/// The detach's delete is held open by hand so the two meet every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn postgres_a_commit_racing_the_last_detach_succeeds() {
+    let store: PostgresStore = support::postgres::fresh_store().await;
+    let transport = store.direct_transport(slow_polling());
+    let topic = unique_topic("detach-race");
+    let mut kept = transport
+        .subscribe(SubscriptionOptions::new(&topic, "kept"))
+        .await
+        .expect("subscribe");
+    let live = transport
+        .subscribe(SubscriptionOptions::new(&topic, "live").durable(false))
+        .await
+        .expect("subscribe");
+    let pool = store.pool().clone();
+
+    // The last detach's delete, not yet committed.
+    let mut detach = pool.begin().await.expect("begin");
+    let deleted = sqlx::query("DELETE FROM seedwork_subscriptions WHERE name = 'live'")
+        .execute(&mut *detach)
+        .await
+        .expect("delete")
+        .rows_affected();
+    assert_eq!(deleted, 1);
+    let committing = tokio::spawn({
+        let store = store.clone();
+        let message = ping(&topic, 1, None);
+        async move {
+            let mut tx = store.begin().await?;
+            tx.append_outbox(vec![message]).await?;
+            tx.commit().await
+        }
+    });
+    // Wait, bounded, until the commit's append is blocked on the delete's row lock.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND query LIKE '%seedwork_topic_log%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        if waiting == 1 {
+            break;
+        }
+        assert!(
+            !committing.is_finished() && tokio::time::Instant::now() < deadline,
+            "the append should wait for the delete's row lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    detach.commit().await.expect("commit");
+    committing
+        .await
+        .expect("the committing task")
+        .expect("a commit racing the delete succeeds");
+
+    let delivery = expect_delivery(&mut *kept).await;
+    assert_eq!(n_of(&delivery), 1, "the durable subscription still gets it");
+    kept.ack(&delivery).await.expect("ack");
+    drop(live);
+}

@@ -127,6 +127,10 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
     // Both inserts and the wake-up of each topic in one statement (data-modifying CTEs are
     // always run; `woken` is counted so that it runs too): one round trip instead of three
     // or more. NOTIFY is delivered when (and only if) the transaction commits.
+    // The subscriptions are read `FOR KEY SHARE`: a non-durable subscription's last detach
+    // may be deleting one, and the read then waits for it and, once the delete commits,
+    // leaves it out, where a plain read would fan out to it and fail the foreign key.
+    // Claims lock subscriptions `FOR NO KEY UPDATE`, which does not conflict.
     append_many: "WITH appended AS (INSERT INTO seedwork_topic_log \
         (topic, message_key, envelope, properties, published_at) \
         SELECT m ->> 0, m ->> 1, (m ->> 2)::jsonb, (m ->> 3)::jsonb, $2 \
@@ -135,7 +139,8 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
         fanned_out AS (INSERT INTO seedwork_subscription_messages \
         (subscription_id, sequence, message_key) \
         SELECT s.id, a.sequence, a.message_key \
-        FROM appended a JOIN seedwork_subscriptions s ON s.topic = a.topic), \
+        FROM appended a JOIN seedwork_subscriptions s ON s.topic = a.topic \
+        FOR KEY SHARE OF s), \
         woken AS (SELECT pg_notify('seedwork_transport', t.topic) \
         FROM (SELECT DISTINCT topic FROM appended) t) \
         SELECT a.sequence FROM appended a CROSS JOIN (SELECT COUNT(*) FROM woken) w",
