@@ -622,7 +622,7 @@ async fn broker(choice: &BrokerChoice, transport: Option<Wire>) -> Result<Wire, 
 
 /// This machine's name (`HOSTNAME`, else `/etc/hostname`), to tell processes on different
 /// machines apart; `localhost` when neither says.
-fn host_name() -> String {
+pub fn host_name() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
@@ -745,7 +745,8 @@ pub async fn start(config: Config) -> Result<System, StartError> {
     }
     // Each UI process forwards every event to its own browsers, so each has a subscription of
     // its own, named after the address it serves (one process per address and host at a
-    // time), non-durable: it goes away with the process (see `ui::suscripcion_de`).
+    // time), non-durable: it goes away with the process (see `ui::suscripcion_de`). The
+    // durable one an earlier version made for the same address is deleted first.
     let ui_side = if services.ui {
         let ui_listener = listen(config.ui).await?;
         let addr = ui_listener
@@ -754,6 +755,10 @@ pub async fn start(config: Config) -> Result<System, StartError> {
                 addr: config.ui,
                 source,
             })?;
+        let legacy = ui::suscripcion_durable_anterior(&host_name(), addr);
+        if let Err(error) = broker.unsubscribe(TOPICO_CICLO, &legacy).await {
+            tracing::warn!(%error, subscription = %legacy, "an earlier version's UI subscription was not deleted");
+        }
         let name = ui::suscripcion_de(&host_name(), addr);
         let options = SubscriptionOptions::new(TOPICO_CICLO, name).durable(false);
         let events = broker.subscribe(options.clone()).await?;

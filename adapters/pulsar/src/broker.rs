@@ -216,4 +216,9 @@ impl Subscriber for PulsarBroker {
         let consumer = PulsarConsumer::attach(self.inner.clone(), options).await?;
         Ok(Box::new(consumer))
     }
+
+    /// Deletes the subscription on the broker, through a consumer attached to ask for it.
+    async fn unsubscribe(&self, topic: &str, subscription: &str) -> Result<()> {
+        Ok(crate::consumer::unsubscribe(&self.inner, topic, subscription).await?)
+    }
 }

@@ -557,6 +557,28 @@ async fn build(
         })
 }
 
+/// Deletes `subscription` of `topic` on the broker: a consumer attached for the purpose asks
+/// for it (the binary protocol has no other way), and the broker refuses while other consumers
+/// are attached. A subscription that did not exist is created by that attach and deleted with
+/// it, so deleting one that does not exist succeeds.
+pub(crate) async fn unsubscribe(
+    broker: &Inner,
+    topic: &str,
+    subscription: &str,
+) -> std::result::Result<(), PulsarError> {
+    let options = SubscriptionOptions::new(topic, subscription);
+    let declared = broker.schemas.for_topic(topic);
+    let mut consumer = build(broker, &options, &declared).await?;
+    consumer
+        .unsubscribe()
+        .await
+        .map_err(|source| PulsarError::Unsubscribe {
+            topic: topic.to_string(),
+            subscription: subscription.to_string(),
+            source,
+        })
+}
+
 /// Where a received message sits on the broker: its entry, and how many messages the entry
 /// holds and which one it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

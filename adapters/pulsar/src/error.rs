@@ -60,6 +60,14 @@ pub(crate) enum PulsarError {
         #[source]
         source: pulsar::Error,
     },
+    /// The broker refused to delete a subscription (one with consumers attached, for one).
+    #[error("deleting the subscription `{subscription}` of `{topic}`: {source}")]
+    Unsubscribe {
+        topic: String,
+        subscription: String,
+        #[source]
+        source: pulsar::Error,
+    },
     /// The broker could not tell the schema of a received message's version.
     #[error("fetching the schema of a message's version on `{topic}`: {source}")]
     FetchSchema {
@@ -122,6 +130,7 @@ impl PulsarError {
             | PulsarError::Send { source, .. }
             | PulsarError::Receipt { source, .. }
             | PulsarError::Subscribe { source, .. }
+            | PulsarError::Unsubscribe { source, .. }
             | PulsarError::FetchSchema { source, .. }
             | PulsarError::Check { source } => is_transient(source),
             PulsarError::Ack { source, .. } | PulsarError::AckDeadLetter { source, .. } => {

@@ -309,6 +309,8 @@ pub struct TransportStatements {
     /// registrations go with it) if it is non-durable and none of its consumers' leases is
     /// still running.
     pub drop_if_unattached: &'static str,
+    /// Binds the subscription id; deletes it (its messages and registrations go with it).
+    pub delete_subscription: &'static str,
     /// Binds the time; deletes every non-durable subscription none of whose consumers' leases
     /// is still running (their processes died without detaching), passing over any another
     /// transaction holds.

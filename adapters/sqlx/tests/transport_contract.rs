@@ -41,6 +41,9 @@ impl<T: Subscriber> Subscriber for Guarded<T> {
     async fn subscribe(&self, options: SubscriptionOptions) -> seedwork::Result<Box<dyn Consumer>> {
         self.transport.subscribe(options).await
     }
+    async fn unsubscribe(&self, topic: &str, subscription: &str) -> seedwork::Result<()> {
+        self.transport.unsubscribe(topic, subscription).await
+    }
 }
 
 async fn sqlite_store(path: &std::path::Path) -> SqliteStore {
@@ -105,6 +108,11 @@ impl<T: Publisher> Publisher for TwoProcesses<T> {
 impl<T: Subscriber> Subscriber for TwoProcesses<T> {
     async fn subscribe(&self, options: SubscriptionOptions) -> seedwork::Result<Box<dyn Consumer>> {
         self.side(&self.next_subscribe).subscribe(options).await
+    }
+    async fn unsubscribe(&self, topic: &str, subscription: &str) -> seedwork::Result<()> {
+        self.side(&self.next_subscribe)
+            .unsubscribe(topic, subscription)
+            .await
     }
 }
 

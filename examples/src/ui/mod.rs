@@ -32,9 +32,27 @@ use crate::vuelos::infraestructura::consumidores::DEMO_FALLA;
 
 /// The prefix of the BFF's subscriptions to `ciclo-reserva` (see [`suscripcion_de`]).
 ///
-/// Earlier versions subscribed durably as `aeroalpes-bff-HOST-IP-PORT`; those subscriptions
-/// are not this one's and are not touched.
+/// Earlier versions subscribed durably as `aeroalpes-bff-HOST-IP-PORT`; a UI process deletes
+/// the one of its own address when it starts ([`suscripcion_durable_anterior`]).
 pub const SUSCRIPCION: &str = "aeroalpes-bff-en-vivo";
+
+/// The durable subscription earlier versions of the UI process serving `addr` on `host` made
+/// (`aeroalpes-bff-HOST-IP-PORT`): the process deletes it when it starts, so a store or broker
+/// an earlier version used stops collecting `ciclo-reserva` for it.
+pub fn suscripcion_durable_anterior(host: &str, addr: std::net::SocketAddr) -> String {
+    sanitized(&format!(
+        "aeroalpes-bff-{host}-{}-{}",
+        addr.ip(),
+        addr.port()
+    ))
+}
+
+/// Letters, digits and `-` only: what every broker accepts in a subscription name.
+fn sanitized(raw: &str) -> String {
+    raw.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
 
 /// The subscription of the UI process serving `addr` on machine `host`:
 /// `aeroalpes-bff-en-vivo-HOST-IP-PORT`, letters, digits and `-` only. Every UI process
@@ -44,10 +62,11 @@ pub const SUSCRIPCION: &str = "aeroalpes-bff-en-vivo";
 /// event nobody is connected to see is worth nothing later, so the subscription goes away with
 /// the process instead of collecting the topic for good.
 pub fn suscripcion_de(host: &str, addr: std::net::SocketAddr) -> String {
-    let raw = format!("{SUSCRIPCION}-{host}-{}-{}", addr.ip(), addr.port());
-    raw.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
+    sanitized(&format!(
+        "{SUSCRIPCION}-{host}-{}-{}",
+        addr.ip(),
+        addr.port()
+    ))
 }
 /// Largest websocket message accepted from a browser.
 pub const MAX_MESSAGE: usize = 16 * 1024;

@@ -35,6 +35,11 @@ enum BrokerError {
         subscription: String,
         durable: bool,
     },
+    #[error(
+        "subscription `{subscription}` on topic `{topic}` has consumers attached; it is deleted \
+         only once they are gone"
+    )]
+    InUse { topic: String, subscription: String },
     #[error("exclusive subscription `{subscription}` on topic `{topic}` already has a consumer")]
     ExclusiveTaken { topic: String, subscription: String },
     #[error(
@@ -441,6 +446,26 @@ impl Subscriber for MemoryBroker {
             options,
             notify,
         }))
+    }
+
+    async fn unsubscribe(&self, topic: &str, subscription: &str) -> Result<()> {
+        let mut state = self.shared.lock();
+        let Some(subscriptions) = state.topics.get_mut(topic).map(|t| &mut t.subscriptions) else {
+            return Ok(());
+        };
+        match subscriptions.get(subscription) {
+            None => Ok(()),
+            Some(existing) if !existing.consumers.is_empty() => {
+                Err(Error::broker(BrokerError::InUse {
+                    topic: topic.to_string(),
+                    subscription: subscription.to_string(),
+                }))
+            }
+            Some(_) => {
+                subscriptions.remove(subscription);
+                Ok(())
+            }
+        }
     }
 }
 

@@ -198,6 +198,20 @@ pub trait Subscriber: Send + Sync {
     /// Attaches a consumer. Messages published to the topic before the subscription first
     /// existed are not delivered to it.
     async fn subscribe(&self, options: SubscriptionOptions) -> Result<Box<dyn Consumer>>;
+
+    /// Deletes the subscription `subscription` of `topic`, with every message it holds, so it
+    /// stops collecting the topic: for a durable subscription nobody will consume again (a
+    /// retired service, a renamed one). Deleting one that does not exist is not an error.
+    /// While a consumer is attached it fails with [`Error::Broker`](crate::Error::Broker) and
+    /// deletes nothing.
+    ///
+    /// The default, for a subscriber that cannot delete subscriptions, fails with
+    /// [`Error::Broker`](crate::Error::Broker); every broker seedwork ships implements it.
+    async fn unsubscribe(&self, topic: &str, subscription: &str) -> Result<()> {
+        Err(crate::Error::broker(format!(
+            "this broker cannot delete subscriptions (`{subscription}` on `{topic}`)"
+        )))
+    }
 }
 
 /// Receives the messages of one subscription (`consumidores`).

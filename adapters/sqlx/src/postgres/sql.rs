@@ -193,6 +193,7 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
     drop_if_unattached: "DELETE FROM seedwork_subscriptions \
         WHERE id = $1 AND durable = 0 AND NOT EXISTS (SELECT 1 FROM seedwork_consumers \
         WHERE subscription_id = $1 AND lease_until > $2)",
+    delete_subscription: "DELETE FROM seedwork_subscriptions WHERE id = $1",
     // A subscription another transaction holds (a claim's lock, an attach) is passed over:
     // no waiting, and no lock-order deadlock between two sweeps.
     drop_abandoned: "DELETE FROM seedwork_subscriptions WHERE id IN \

@@ -187,6 +187,7 @@ pub(super) const TRANSPORT: TransportStatements = TransportStatements {
     drop_if_unattached: "DELETE FROM seedwork_subscriptions \
         WHERE id = ?1 AND durable = 0 AND NOT EXISTS (SELECT 1 FROM seedwork_consumers \
         WHERE subscription_id = ?1 AND lease_until > ?2)",
+    delete_subscription: "DELETE FROM seedwork_subscriptions WHERE id = ?",
     // One writer at a time: nothing to pass over.
     drop_abandoned: "DELETE FROM seedwork_subscriptions \
         WHERE durable = 0 AND NOT EXISTS (SELECT 1 FROM seedwork_consumers c \

@@ -547,6 +547,43 @@ impl<D: Dialect> Backend for SqlBackend<D> {
         Ok(())
     }
 
+    async fn unsubscribe(&self, topic: &str, name: &str, now: i64) -> Outcome<()> {
+        let sql = &D::TRANSPORT;
+        let mut tx = self.begin().await?;
+        let Some(row) = statement::<D>(sql.subscription)
+            .arg(topic.to_string())
+            .arg(name.to_string())
+            .fetch_optional(on::<D>(&mut tx))
+            .await?
+        else {
+            return Ok(());
+        };
+        let subscription_id: i64 = column::<D, _>(&row, "id")?;
+        statement::<D>(sql.forget_expired)
+            .arg(subscription_id)
+            .arg(now)
+            .execute(on::<D>(&mut tx))
+            .await?;
+        let row = statement::<D>(sql.count_consumers)
+            .arg(subscription_id)
+            .fetch_one(on::<D>(&mut tx))
+            .await?;
+        let live: i64 = column::<D, _>(&row, "consumers")?;
+        if live > 0 {
+            return Err(TransportError::InUse {
+                topic: topic.to_string(),
+                subscription: name.to_string(),
+            }
+            .into());
+        }
+        statement::<D>(sql.delete_subscription)
+            .arg(subscription_id)
+            .execute(on::<D>(&mut tx))
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn purge(&self, cutoff: i64) -> Outcome<u64> {
         let mut connection = self.pool.acquire().await?;
         let done = statement::<D>(D::TRANSPORT.purge)

@@ -114,6 +114,9 @@ impl Backend for Counting {
     async fn purge(&self, cutoff: i64) -> Outcome<u64> {
         self.inner.purge(cutoff).await
     }
+    async fn unsubscribe(&self, topic: &str, name: &str, now: i64) -> Outcome<()> {
+        self.inner.unsubscribe(topic, name, now).await
+    }
     fn listen(&self, wakers: Arc<Wakers>) -> Option<JoinHandle<()>> {
         self.inner.listen(wakers)
     }

@@ -202,6 +202,9 @@ mod tests {
         async fn purge(&self, _: i64) -> Outcome<u64> {
             Ok(0)
         }
+        async fn unsubscribe(&self, _: &str, _: &str, _: i64) -> Outcome<()> {
+            Ok(())
+        }
         fn listen(&self, _: Arc<Wakers>) -> Option<JoinHandle<()>> {
             None
         }

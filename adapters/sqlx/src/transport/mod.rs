@@ -170,6 +170,11 @@ pub(crate) enum TransportError {
     #[error("exclusive subscription `{subscription}` on topic `{topic}` already has a consumer")]
     ExclusiveTaken { topic: String, subscription: String },
     #[error(
+        "subscription `{subscription}` on topic `{topic}` has consumers attached; it is deleted \
+         only once they are gone"
+    )]
+    InUse { topic: String, subscription: String },
+    #[error(
         "subscription `{subscription}` on topic `{topic}` is {existing:?}; cannot attach a \
          {requested:?} consumer while it has consumers"
     )]
@@ -590,6 +595,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Deletes log rows published before `cutoff` that no subscription still holds; returns
     /// how many.
     async fn purge(&self, cutoff: i64) -> Outcome<u64>;
+    /// Deletes the subscription `name` of `topic` and what it holds, unless a consumer whose
+    /// lease runs past `now` is attached ([`TransportError::InUse`]); nothing when it does not
+    /// exist. One transaction.
+    async fn unsubscribe(&self, topic: &str, name: &str, now: i64) -> Outcome<()>;
     /// Starts forwarding wake-ups from other processes into `wakers`, if the backend can.
     fn listen(&self, wakers: Arc<Wakers>) -> Option<JoinHandle<()>>;
 }
@@ -772,6 +781,12 @@ impl<D: Dialect> Subscriber for SqlTransport<D> {
     async fn subscribe(&self, options: SubscriptionOptions) -> Result<Box<dyn Consumer>> {
         Ok(Box::new(self.core.subscribe(options).await?))
     }
+
+    /// Deletes the subscription's row, its pending messages and its expired registrations in
+    /// one transaction; refused while a consumer's lease is running.
+    async fn unsubscribe(&self, topic: &str, subscription: &str) -> Result<()> {
+        self.core.unsubscribe(topic, subscription).await
+    }
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -816,6 +831,14 @@ impl Transport {
     pub(crate) async fn purge_log(&self, older_than: Duration) -> Result<u64> {
         let cutoff = now_millis().saturating_sub(millis(older_than));
         Ok(self.shared.backend.purge(cutoff).await?)
+    }
+
+    pub(crate) async fn unsubscribe(&self, topic: &str, subscription: &str) -> Result<()> {
+        Ok(self
+            .shared
+            .backend
+            .unsubscribe(topic, subscription, now_millis())
+            .await?)
     }
 
     pub(crate) async fn subscribe(

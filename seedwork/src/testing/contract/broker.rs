@@ -699,6 +699,60 @@ pub async fn non_durable_subscription_delivers_while_attached<
     expect_quiet(&mut *kept).await;
 }
 
+/// 13. `unsubscribe` is refused while a consumer is attached (and deletes nothing); once the
+///     consumer is gone it deletes the subscription with what it held, so a new one of the
+///     same name starts empty at the end of the topic; deleting one that does not exist is
+///     fine; another subscription of the topic is not touched.
+pub async fn unsubscribe_deletes_an_unattached_subscription<B: Publisher + Subscriber + ?Sized>(
+    broker: &B,
+) {
+    let topic = unique_topic("unsubscribe");
+    let mut kept = subscribe(broker, SubscriptionOptions::new(&topic, "kept")).await;
+    let mut gone = subscribe(broker, SubscriptionOptions::new(&topic, "gone")).await;
+    publish(broker, &ping(&topic, 1, None)).await;
+    assert!(
+        broker.unsubscribe(&topic, "gone").await.is_err(),
+        "refused while a consumer is attached"
+    );
+    let delivery = expect_delivery(&mut *gone).await;
+    assert_eq!(n_of(&delivery), 1, "a refused unsubscribe deletes nothing");
+    nack(&mut *gone, &delivery).await;
+    drop(gone);
+    // When a broker notices a dropped consumer is its own business: ask until it agrees.
+    let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
+    while let Err(error) = broker.unsubscribe(&topic, "gone").await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "unsubscribe still refused {DELIVERY_TIMEOUT:?} after the consumer went: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    publish(broker, &ping(&topic, 2, None)).await;
+    let mut again = subscribe(broker, SubscriptionOptions::new(&topic, "gone")).await;
+    expect_quiet(&mut *again).await;
+    publish(broker, &ping(&topic, 3, None)).await;
+    let delivery = expect_delivery(&mut *again).await;
+    assert_eq!(
+        (n_of(&delivery), delivery.attempt),
+        (3, 1),
+        "a new subscription: nothing of the deleted one's"
+    );
+    ack(&mut *again, &delivery).await;
+    broker
+        .unsubscribe(&topic, "never-existed")
+        .await
+        .expect("deleting a subscription that does not exist is fine");
+    for n in 1..=3 {
+        let delivery = expect_delivery(&mut *kept).await;
+        assert_eq!(
+            n_of(&delivery),
+            n,
+            "the other subscription keeps everything"
+        );
+        ack(&mut *kept, &delivery).await;
+    }
+}
+
 /// Runs every check, one after the other.
 pub async fn run_all<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     publish_then_receive(broker).await;
@@ -715,4 +769,5 @@ pub async fn run_all<B: Publisher + Subscriber + ?Sized>(broker: &B) {
     double_ack_is_an_error(broker).await;
     reject_dead_letters_at_once_with_the_reason(broker).await;
     non_durable_subscription_delivers_while_attached(broker).await;
+    unsubscribe_deletes_an_unattached_subscription(broker).await;
 }

@@ -77,6 +77,7 @@ macro_rules! broker_contract_tests {
             double_ack_is_an_error,
             reject_dead_letters_at_once_with_the_reason,
             non_durable_subscription_delivers_while_attached,
+            unsubscribe_deletes_an_unattached_subscription,
         );
     };
 }
