@@ -136,6 +136,25 @@ pub(super) fn message_list(messages: &[EncodedMessage]) -> Result<String, sqlx::
     serde_json::to_string(&rows).map_err(|error| sqlx::Error::Encode(Box::new(error)))
 }
 
+/// Forgets the consumers of the subscription whose lease ran out by `now`; how many are left.
+async fn live_consumers<D: Dialect>(
+    tx: &mut Connection<D>,
+    subscription_id: i64,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    let sql = &D::TRANSPORT;
+    statement::<D>(sql.forget_expired)
+        .arg(subscription_id)
+        .arg(now)
+        .execute(on::<D>(tx))
+        .await?;
+    let row = statement::<D>(sql.count_consumers)
+        .arg(subscription_id)
+        .fetch_one(on::<D>(tx))
+        .await?;
+    column::<D, _>(&row, "consumers")
+}
+
 /// Runs `sql` (which binds the subscription id, sequence, consumer and attempt, after
 /// `visible_after` if given) and says whether it changed the one row `consumer` holds.
 async fn settle<D: Dialect>(
@@ -375,16 +394,7 @@ impl<D: Dialect> Backend for SqlBackend<D> {
             }
             .into());
         }
-        statement::<D>(sql.forget_expired)
-            .arg(subscription_id)
-            .arg(now)
-            .execute(on::<D>(&mut tx))
-            .await?;
-        let row = statement::<D>(sql.count_consumers)
-            .arg(subscription_id)
-            .fetch_one(on::<D>(&mut tx))
-            .await?;
-        let live: i64 = column::<D, _>(&row, "consumers")?;
+        let live = live_consumers::<D>(&mut tx, subscription_id, now).await?;
         admit(options, existing, live)?;
         if live == 0 && existing != options.kind {
             statement::<D>(sql.set_kind)
@@ -559,16 +569,7 @@ impl<D: Dialect> Backend for SqlBackend<D> {
             return Ok(());
         };
         let subscription_id: i64 = column::<D, _>(&row, "id")?;
-        statement::<D>(sql.forget_expired)
-            .arg(subscription_id)
-            .arg(now)
-            .execute(on::<D>(&mut tx))
-            .await?;
-        let row = statement::<D>(sql.count_consumers)
-            .arg(subscription_id)
-            .fetch_one(on::<D>(&mut tx))
-            .await?;
-        let live: i64 = column::<D, _>(&row, "consumers")?;
+        let live = live_consumers::<D>(&mut tx, subscription_id, now).await?;
         if live > 0 {
             return Err(TransportError::InUse {
                 topic: topic.to_string(),
