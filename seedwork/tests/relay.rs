@@ -70,19 +70,7 @@ impl Publisher for Recorder {
 
 async fn outbox_with(steps: &[(&str, u32)]) -> MemoryStore {
     let store = MemoryStore::new();
-    let bus = Bus::builder()
-        .store(Arc::new(store.clone()))
-        .build()
-        .unwrap();
-    let mut uow = bus.unit_of_work().await.unwrap();
-    for (key, n) in steps {
-        uow.enqueue(&Step {
-            key: key.to_string(),
-            n: *n,
-        })
-        .unwrap();
-    }
-    uow.commit().await.unwrap();
+    commit_steps(&store, steps).await;
     store
 }
 
@@ -395,6 +383,7 @@ impl Publisher for HoldsOneKey {
     }
 }
 
+/// Commits `steps` to `store`'s outbox in one unit of work.
 async fn commit_steps(store: &MemoryStore, steps: &[(&str, u32)]) {
     let bus = Bus::builder()
         .store(Arc::new(store.clone()))

@@ -663,6 +663,62 @@ async fn postgres_non_durable_subscription_goes_with_its_last_consumer() {
 /// The lease of the consumers of the abandoned-subscription tests.
 const SHORT_LEASE: Duration = Duration::from_millis(300);
 
+/// What the process that dies leaves: a non-durable subscription `live` and a durable one
+/// `kept` of `topic`, each with a consumer attached, and one message each holds.
+async fn attach_live_and_kept<T: Publisher + Subscriber>(
+    transport: &T,
+    topic: &str,
+) -> [Box<dyn Consumer>; 2] {
+    let live = transport
+        .subscribe(SubscriptionOptions::new(topic, "live").durable(false))
+        .await
+        .expect("subscribe");
+    let kept = transport
+        .subscribe(SubscriptionOptions::new(topic, "kept"))
+        .await
+        .expect("subscribe");
+    transport
+        .publish(&ping(topic, 1, None))
+        .await
+        .expect("publish");
+    [live, kept]
+}
+
+/// After the dead process's leases ran out: `live` is still there until someone attaches, and
+/// the next attach of any consumer removes it, leaving `kept` and its message.
+/// `rows(name)` counts the subscriptions named so, `pending()` every subscription's messages.
+async fn the_next_attach_removes_live<T, F, G>(
+    transport: &T,
+    rows: impl Fn(&'static str) -> F,
+    pending: impl Fn() -> G,
+) where
+    T: Subscriber,
+    F: std::future::Future<Output = i64>,
+    G: std::future::Future<Output = i64>,
+{
+    // The dead consumers' leases run out (they were renewed at most once before the crash).
+    tokio::time::sleep(SHORT_LEASE * 2).await;
+    assert_eq!(
+        rows("live").await,
+        1,
+        "nothing removes it until someone attaches"
+    );
+    let _other = transport
+        .subscribe(SubscriptionOptions::new(unique_topic("other"), "other"))
+        .await
+        .expect("subscribe");
+    assert_eq!(rows("live").await, 0);
+    assert_eq!(rows("kept").await, 1);
+    assert_eq!(
+        pending().await,
+        1,
+        "only the durable subscription's message is left"
+    );
+}
+
+/// The query counting every subscription's messages.
+const PENDING: &str = "SELECT COUNT(*) FROM seedwork_subscription_messages";
+
 /// A process dies with a non-durable and a durable subscription attached (its pool goes away
 /// under the consumers, which cannot detach); once their leases have run out, the next attach
 /// of any consumer removes the non-durable one and leaves the durable one.
@@ -678,45 +734,24 @@ async fn sqlite_an_abandoned_non_durable_subscription_goes_at_the_next_attach() 
     {
         let store = sqlite_store(&path).await;
         let transport = SqliteTransport::with_settings(store.pool().clone(), settings.clone());
-        let live = transport
-            .subscribe(SubscriptionOptions::new(&topic, "live").durable(false))
-            .await
-            .expect("subscribe");
-        let kept = transport
-            .subscribe(SubscriptionOptions::new(&topic, "kept"))
-            .await
-            .expect("subscribe");
-        transport
-            .publish(&ping(&topic, 1, None))
-            .await
-            .expect("publish");
+        let consumers = attach_live_and_kept(&transport, &topic).await;
         store.close().await;
-        drop((live, kept, transport));
+        drop((consumers, transport));
     }
     let store = sqlite_store(&path).await;
-    assert_eq!(sqlite_subscriptions_named(store.pool(), "live").await, 1);
-    // The dead consumers' leases run out (they were renewed at most once before the crash).
-    tokio::time::sleep(SHORT_LEASE * 2).await;
-    assert_eq!(
-        sqlite_subscriptions_named(store.pool(), "live").await,
-        1,
-        "nothing removes it until someone attaches"
-    );
     let transport = SqliteTransport::with_settings(store.pool().clone(), settings);
-    let _other = transport
-        .subscribe(SubscriptionOptions::new(unique_topic("other"), "other"))
-        .await
-        .expect("subscribe");
-    assert_eq!(sqlite_subscriptions_named(store.pool(), "live").await, 0);
-    assert_eq!(sqlite_subscriptions_named(store.pool(), "kept").await, 1);
-    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM seedwork_subscription_messages")
-        .fetch_one(store.pool())
-        .await
-        .expect("count");
-    assert_eq!(
-        pending, 1,
-        "only the durable subscription's message is left"
-    );
+    the_next_attach_removes_live(
+        &transport,
+        |name| sqlite_subscriptions_named(store.pool(), name),
+        || async {
+            let pending: i64 = sqlx::query_scalar(PENDING)
+                .fetch_one(store.pool())
+                .await
+                .expect("count");
+            pending
+        },
+    )
+    .await;
 }
 
 /// As the SQLite test above, on PostgreSQL.
@@ -736,39 +771,24 @@ async fn postgres_an_abandoned_non_durable_subscription_goes_at_the_next_attach(
             .await
             .expect("migrate");
         let transport = PostgresTransport::with_settings(pool.clone(), settings.clone());
-        let live = transport
-            .subscribe(SubscriptionOptions::new(&topic, "live").durable(false))
-            .await
-            .expect("subscribe");
-        let kept = transport
-            .subscribe(SubscriptionOptions::new(&topic, "kept"))
-            .await
-            .expect("subscribe");
-        transport
-            .publish(&ping(&topic, 1, None))
-            .await
-            .expect("publish");
+        let consumers = attach_live_and_kept(&transport, &topic).await;
         pool.close().await;
-        drop((live, kept, transport));
+        drop((consumers, transport));
     }
     let pool = postgres_pool(options).await;
-    tokio::time::sleep(SHORT_LEASE * 2).await;
-    assert_eq!(postgres_subscriptions_named(&pool, "live").await, 1);
     let transport = PostgresTransport::with_settings(pool.clone(), settings);
-    let _other = transport
-        .subscribe(SubscriptionOptions::new(unique_topic("other"), "other"))
-        .await
-        .expect("subscribe");
-    assert_eq!(postgres_subscriptions_named(&pool, "live").await, 0);
-    assert_eq!(postgres_subscriptions_named(&pool, "kept").await, 1);
-    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM seedwork_subscription_messages")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
-    assert_eq!(
-        pending, 1,
-        "only the durable subscription's message is left"
-    );
+    the_next_attach_removes_live(
+        &transport,
+        |name| postgres_subscriptions_named(&pool, name),
+        || async {
+            let pending: i64 = sqlx::query_scalar(PENDING)
+                .fetch_one(&pool)
+                .await
+                .expect("count");
+            pending
+        },
+    )
+    .await;
 }
 
 /// Durability is fixed while the subscription exists: a durable one refuses a non-durable
