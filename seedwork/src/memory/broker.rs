@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::messaging::{
     dead_letter, Consumer, Delivery, Message, Publisher, Subscriber, SubscriptionKind,
-    SubscriptionOptions,
+    SubscriptionOptions, SubscriptionRefused,
 };
 
 /// What the memory broker refuses, carried as the source of [`Error::Broker`].
@@ -24,22 +24,6 @@ enum BrokerError {
     NotInFlight { token: u64, message_id: String },
     #[error("subscription `{subscription}` on topic `{topic}` does not exist")]
     NoSubscription { topic: String, subscription: String },
-    #[error(
-        "subscription `{subscription}` on topic `{topic}` is {}; cannot attach a consumer \
-         asking for a {} one",
-        if *durable { "durable" } else { "non-durable" },
-        if *durable { "non-durable" } else { "durable" }
-    )]
-    DurabilityMismatch {
-        topic: String,
-        subscription: String,
-        durable: bool,
-    },
-    #[error(
-        "subscription `{subscription}` on topic `{topic}` has consumers attached; it is deleted \
-         only once they are gone"
-    )]
-    InUse { topic: String, subscription: String },
     #[error("exclusive subscription `{subscription}` on topic `{topic}` already has a consumer")]
     ExclusiveTaken { topic: String, subscription: String },
     #[error(
@@ -416,7 +400,7 @@ impl Subscriber for MemoryBroker {
             .entry(options.subscription.clone())
             .or_insert_with(|| Subscription::new(options.kind, options.durable));
         if subscription.durable != options.durable {
-            return Err(Error::broker(BrokerError::DurabilityMismatch {
+            return Err(Error::broker(SubscriptionRefused::DurabilityMismatch {
                 topic: options.topic.clone(),
                 subscription: options.subscription.clone(),
                 durable: subscription.durable,
@@ -456,7 +440,7 @@ impl Subscriber for MemoryBroker {
         match subscriptions.get(subscription) {
             None => Ok(()),
             Some(existing) if !existing.consumers.is_empty() => {
-                Err(Error::broker(BrokerError::InUse {
+                Err(Error::broker(SubscriptionRefused::InUse {
                     topic: topic.to_string(),
                     subscription: subscription.to_string(),
                 }))

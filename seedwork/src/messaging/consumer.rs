@@ -22,6 +22,40 @@ pub enum SubscriptionKind {
     Exclusive,
 }
 
+/// Why a broker refused to attach to or delete a subscription: the same refusals on every
+/// broker that makes them, carried as the source of [`Error::Broker`](crate::Error::Broker).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscriptionRefused {
+    /// A consumer asked for the other [`durable`](SubscriptionOptions::durable) than the
+    /// subscription's; `durable` is the subscription's.
+    #[error(
+        "subscription `{subscription}` on topic `{topic}` is {}; cannot attach a consumer \
+         asking for a {} one",
+        if *durable { "durable" } else { "non-durable" },
+        if *durable { "non-durable" } else { "durable" }
+    )]
+    DurabilityMismatch {
+        /// The topic.
+        topic: String,
+        /// The subscription.
+        subscription: String,
+        /// Whether the existing subscription is durable.
+        durable: bool,
+    },
+    /// [`Subscriber::unsubscribe`] while consumers are attached.
+    #[error(
+        "subscription `{subscription}` on topic `{topic}` has consumers attached; it is deleted \
+         only once they are gone"
+    )]
+    InUse {
+        /// The topic.
+        topic: String,
+        /// The subscription.
+        subscription: String,
+    },
+}
+
 /// When and how often a message that was negatively acknowledged comes back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {

@@ -16,7 +16,7 @@ pub mod upcast;
 
 pub use consumer::{
     Consumer, Delivery, RetryPolicy, Subscriber, SubscriptionKind, SubscriptionOptions,
-    TransactionalAck,
+    SubscriptionRefused, TransactionalAck,
 };
 pub use envelope::{now_millis, Envelope};
 pub use inbox::{InboxRetention, InboxStore};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
-use seedwork::messaging::{now_millis, SubscriptionOptions};
+use seedwork::messaging::{now_millis, SubscriptionOptions, SubscriptionRefused};
 
 use super::{
     admit, choose_up_to, kind_name, parse_kind, Backend, Claimed, ConsumerRef, EncodedMessage,
@@ -387,12 +387,14 @@ impl<D: Dialect> Backend for SqlBackend<D> {
         let existing = parse_kind(&kind)?;
         let durable: i64 = column::<D, _>(&row, "durable")?;
         if (durable != 0) != options.durable {
-            return Err(TransportError::DurabilityMismatch {
-                topic: options.topic.clone(),
-                subscription: options.subscription.clone(),
-                durable: durable != 0,
-            }
-            .into());
+            return Err(
+                TransportError::from(SubscriptionRefused::DurabilityMismatch {
+                    topic: options.topic.clone(),
+                    subscription: options.subscription.clone(),
+                    durable: durable != 0,
+                })
+                .into(),
+            );
         }
         let live = live_consumers::<D>(&mut tx, subscription_id, now).await?;
         admit(options, existing, live)?;
@@ -571,10 +573,10 @@ impl<D: Dialect> Backend for SqlBackend<D> {
         let subscription_id: i64 = column::<D, _>(&row, "id")?;
         let live = live_consumers::<D>(&mut tx, subscription_id, now).await?;
         if live > 0 {
-            return Err(TransportError::InUse {
+            return Err(TransportError::from(SubscriptionRefused::InUse {
                 topic: topic.to_string(),
                 subscription: name.to_string(),
-            }
+            })
             .into());
         }
         statement::<D>(sql.delete_subscription)

@@ -104,7 +104,7 @@ use tokio::task::JoinHandle;
 
 use seedwork::messaging::{
     dead_letter, now_millis, Consumer, Delivery, Envelope, Message, Publisher, Subscriber,
-    SubscriptionKind, SubscriptionOptions, TransactionalAck,
+    SubscriptionKind, SubscriptionOptions, SubscriptionRefused, TransactionalAck,
 };
 use seedwork::Result;
 
@@ -169,11 +169,8 @@ pub(crate) enum TransportError {
     Database(#[from] sqlx::Error),
     #[error("exclusive subscription `{subscription}` on topic `{topic}` already has a consumer")]
     ExclusiveTaken { topic: String, subscription: String },
-    #[error(
-        "subscription `{subscription}` on topic `{topic}` has consumers attached; it is deleted \
-         only once they are gone"
-    )]
-    InUse { topic: String, subscription: String },
+    #[error(transparent)]
+    Refused(#[from] SubscriptionRefused),
     #[error(
         "subscription `{subscription}` on topic `{topic}` is {existing:?}; cannot attach a \
          {requested:?} consumer while it has consumers"
@@ -183,17 +180,6 @@ pub(crate) enum TransportError {
         subscription: String,
         existing: SubscriptionKind,
         requested: SubscriptionKind,
-    },
-    #[error(
-        "subscription `{subscription}` on topic `{topic}` is {}; cannot attach a consumer \
-         asking for a {} one",
-        if *durable { "durable" } else { "non-durable" },
-        if *durable { "non-durable" } else { "durable" }
-    )]
-    DurabilityMismatch {
-        topic: String,
-        subscription: String,
-        durable: bool,
     },
     #[error(
         "delivery {token} (attempt {attempt}) of message {message_id} is not held by this \
@@ -596,7 +582,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// how many.
     async fn purge(&self, cutoff: i64) -> Outcome<u64>;
     /// Deletes the subscription `name` of `topic` and what it holds, unless a consumer whose
-    /// lease runs past `now` is attached ([`TransportError::InUse`]); nothing when it does not
+    /// lease runs past `now` is attached ([`SubscriptionRefused::InUse`]); nothing when it does not
     /// exist. One transaction.
     async fn unsubscribe(&self, topic: &str, name: &str, now: i64) -> Outcome<()>;
     /// Starts forwarding wake-ups from other processes into `wakers`, if the backend can.
